@@ -1,0 +1,442 @@
+"""The ``mpi`` command line: load, resolve, export, evaluate, demo and database upkeep."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import click
+
+from matching.model import load_default_model
+from mpi.config import Settings, load_settings
+from mpi.errors import MPIError
+from mpi.models import SYSTEM_KINDS
+from mpi.records import MatchContext
+from mpi.store import db, migrate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail_cleanly(func: F) -> F:
+    """Turn MPI errors into a one-line message and exit status 1 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MPIError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Env:
+    """What every command needs: settings and a migrated database."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._url: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = db.server_url(self.settings)
+            migrate.upgrade(self._url)
+        return self._url
+
+    def context(self) -> MatchContext:
+        return MatchContext.build(self.settings, load_default_model())
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        with db.connect(self.url) as conn:
+            yield conn
+
+
+pass_env = click.make_pass_decorator(Env, ensure=True)
+
+
+def output_option(func: F) -> F:
+    """``-o/--output FILE`` (default: standard output)."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write to this file instead of standard output.",
+    )(func)
+
+
+@contextmanager
+def _open_output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (to standard error).")
+@click.version_option(package_name="mpi")
+def main(verbose: bool) -> None:
+    """mpi: a master patient index for shared care records.
+
+    Without DATABASE_URL an embedded PostgreSQL starts in MPI_DATA_DIR.
+
+    Example: mpi load GP_CLUSTER gp.csv
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database upkeep.
+
+    Example: mpi db upgrade
+    """
+
+
+@db_group.command("upgrade")
+@pass_env
+@_fail_cleanly
+def db_upgrade(env: Env) -> None:
+    """Apply every schema migration not yet applied and print the version.
+
+    Example: mpi db upgrade
+    """
+    url = db.server_url(env.settings)
+    done = migrate.upgrade(url)
+    for migration in done:
+        click.echo(f"applied {migration.version:04d}_{migration.name}")
+    with db.connect(url) as conn:
+        click.echo(f"schema version {migrate.applied_version(conn)}")
+
+
+@main.group("systems")
+def systems_group() -> None:
+    """Connected source systems.
+
+    Example: mpi systems list
+    """
+
+
+@systems_group.command("add")
+@click.argument("code")
+@click.option("--name", help="Display name (default: the code).")
+@click.option("--kind", type=click.Choice(SYSTEM_KINDS), required=True, help="Kind of system.")
+@click.option(
+    "--trust-rank",
+    type=click.IntRange(1, 9),
+    default=5,
+    show_default=True,
+    help="Survivorship rank: 1 is the most trusted source.",
+)
+@pass_env
+@_fail_cleanly
+def systems_add(env: Env, code: str, name: str | None, kind: str, trust_rank: int) -> None:
+    """Add a connected system.
+
+    Example: mpi systems add GP_CLUSTER --kind gp --trust-rank 1
+    """
+    from mpi.store import systems
+
+    with env.connection() as conn:
+        system = systems.add_system(conn, code, name or code, kind, trust_rank)
+    click.echo(f"added {system.code} ({system.kind}, trust rank {system.trust_rank})")
+
+
+@systems_group.command("list")
+@pass_env
+@_fail_cleanly
+def systems_list(env: Env) -> None:
+    """List connected systems.
+
+    Example: mpi systems list
+    """
+    from mpi.store import systems
+
+    with env.connection() as conn:
+        for s in systems.list_systems(conn):
+            click.echo(f"{s.code}\t{s.kind}\t{s.trust_rank}\t{s.name}")
+
+
+@main.command("load")
+@click.argument("system")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--kind",
+    type=click.Choice(SYSTEM_KINDS),
+    default="hospital",
+    show_default=True,
+    help="Kind, if the system is new.",
+)
+@click.option("--name", help="Display name, if the system is new.")
+@click.option(
+    "--trust-rank",
+    type=click.IntRange(1, 9),
+    default=5,
+    show_default=True,
+    help="Survivorship rank, if the system is new.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write rejected rows (default: FILE.rejects.csv).",
+)
+@click.option(
+    "--system-uri",
+    default=None,
+    help="NDJSON only: the identifier system of this system's local IDs.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_env
+@_fail_cleanly
+def load(
+    env: Env,
+    system: str,
+    file: Path,
+    kind: str,
+    name: str | None,
+    trust_rank: int,
+    rejects: Path | None,
+    system_uri: str | None,
+    quiet: bool,
+) -> None:
+    """Bulk load a connected system's records (CSV or FHIR Patient NDJSON), with matching.
+
+    The CSV has exactly the columns
+    local_id,nhs_number,given_name,family_name,sex,birth_date,address_line,postcode,phone
+    (empty = missing). The system is created if new. Bad rows go to the rejects file with
+    the reason; the rest loads. Loading the same file again changes nothing.
+
+    Example: mpi load GP_CLUSTER gp.csv --kind gp --trust-rank 1
+    """
+    from mpi.loading import load_file, write_rejects
+    from mpi.store import systems
+
+    with env.connection() as conn:
+        source = systems.ensure_system(conn, system, name or system, kind, trust_rank)
+    total = sum(1 for _ in file.open(encoding="utf-8-sig")) - (file.suffix.lower() == ".csv")
+    with click.progressbar(
+        length=max(total, 0), label=f"loading {file.name}", file=sys.stderr, hidden=quiet
+    ) as bar:
+        done = [0]
+
+        def progress(rows: int) -> None:
+            bar.update(rows - done[0])
+            done[0] = rows
+
+        report = load_file(
+            env.url,
+            env.context(),
+            source,
+            file,
+            batch_size=env.settings.batch_size,
+            system_uri=system_uri,
+            progress=progress,
+        )
+    click.echo(
+        f"{report.loaded} records loaded from {file.name} in {report.seconds:.1f}s"
+        f" ({report.per_second:.0f} records/s)"
+    )
+    for decision, count in sorted(report.decisions.items()):
+        click.echo(f"  {decision}: {count}")
+    if report.rejects:
+        target = rejects or file.with_name(file.name + ".rejects.csv")
+        write_rejects(report.rejects, target)
+        click.echo(f"  rejected: {len(report.rejects)} (reasons in {target})")
+
+
+@main.command("resolve")
+@click.argument("system")
+@click.argument("local_id")
+@pass_env
+@_fail_cleanly
+def resolve_command(env: Env, system: str, local_id: str) -> None:
+    """Resolve a local ID to its person ID and every linked local ID.
+
+    Example: mpi resolve GP_CLUSTER G00012345
+    """
+    from mpi.identities import resolve
+
+    with env.connection() as conn:
+        found = resolve(conn, system, local_id)
+    status = "" if found.status == "active" else f" (merged into {found.merged_into})"
+    click.echo(f"person {found.person_id}{status}")
+    for code, local in found.records:
+        click.echo(f"  {code}\t{local}")
+
+
+@main.command("person")
+@click.argument("person_id")
+@pass_env
+@_fail_cleanly
+def person_command(env: Env, person_id: str) -> None:
+    """Show a person: golden view, linked records and history.
+
+    Example: mpi person 7K3M-Q9TZ-A2C4
+    """
+    from mpi.identities import person_view
+
+    with env.connection() as conn:
+        view = person_view(conn, person_id)
+    p = view.person
+    click.echo(
+        f"person {p.person_id} ({p.status}"
+        + (f", merged into {p.merged_into})" if p.merged_into else ")")
+    )
+    click.echo("golden view:")
+    for field, golden in view.golden.items():
+        click.echo(f"  {field:<13} {golden.value:<30} from {golden.system}/{golden.local_id}")
+    click.echo("linked records:")
+    for r in view.records:
+        prob = f"p={r.probability:.4f}" if r.probability is not None else "first record"
+        issues = f" issues: {', '.join(r.norm.issues)}" if r.norm.issues else ""
+        click.echo(
+            f"  {r.system_code}/{r.local_id}\t{r.link_method} {prob}"
+            f" by {r.linked_by} at {r.linked_at:%Y-%m-%d %H:%M}{issues}"
+        )
+    if view.open_review:
+        click.echo("open review items:")
+        for item in view.open_review:
+            click.echo(f"  #{item['id']} {item['reason']} p={item['probability']:.4f}")
+    click.echo("history:")
+    for e in view.events:
+        other = f" (other person {e.other_person_id})" if e.other_person_id else ""
+        record = f" {e.system_code}/{e.local_id}" if e.local_id else ""
+        click.echo(
+            f"  {e.occurred_at:%Y-%m-%d %H:%M:%S} {e.event_type}{record}{other} by {e.actor}"
+        )
+
+
+@main.group("export")
+def export_group() -> None:
+    """Export the cross-reference or the review queue as CSV.
+
+    Example: mpi export crossref -o crossref.csv
+    """
+
+
+@export_group.command("crossref")
+@output_option
+@pass_env
+@_fail_cleanly
+def export_crossref(env: Env, output: Path | None) -> None:
+    """Every record as system,local_id,person_id.
+
+    Example: mpi export crossref -o crossref.csv
+    """
+    from mpi.store import persons
+
+    with env.connection() as conn, _open_output(output) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("system", "local_id", "person_id"))
+        for row in persons.crossref(conn):
+            writer.writerow(row)
+
+
+@export_group.command("review")
+@output_option
+@pass_env
+@_fail_cleanly
+def export_review(env: Env, output: Path | None) -> None:
+    """Every open review item as system,local_id,candidate_system,candidate_local_id,probability.
+
+    The candidate is the best-scoring record of the candidate person.
+
+    Example: mpi export review -o review.csv
+    """
+    from mpi.store import review
+
+    with env.connection() as conn, _open_output(output) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ("system", "local_id", "candidate_system", "candidate_local_id", "probability")
+        )
+        for system, local_id, cand_system, cand_local, probability, _ in review.export_rows(conn):
+            writer.writerow((system, local_id, cand_system, cand_local, f"{probability:.6f}"))
+
+
+@main.command("evaluate")
+@click.option(
+    "--truth",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="CSV system,local_id,person_id of the true persons.",
+)
+@click.option(
+    "--show",
+    type=int,
+    default=5,
+    show_default=True,
+    help="How many false-merge clusters and split persons to list.",
+)
+@pass_env
+@_fail_cleanly
+def evaluate_command(env: Env, truth: Path, show: int) -> None:
+    """Measure the cross-reference against a truth file: pairwise precision, recall, F1.
+
+    Also lists false-merge clusters (an identity holding more than one true person) and
+    split persons (one true person over several identities).
+
+    Example: mpi evaluate --truth truth.csv
+    """
+    from mpi.evaluation import evaluate_store, format_evaluation
+
+    with env.connection() as conn:
+        result = evaluate_store(conn, truth)
+    click.echo(format_evaluation(result, show=show))
+
+
+@main.command("demo")
+@click.option(
+    "--persons",
+    type=click.IntRange(10, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="How many synthetic people to generate.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the generated files in this folder (default: a temporary one).",
+)
+@pass_env
+@_fail_cleanly
+def demo(env: Env, persons: int, seed: int, out: Path | None) -> None:
+    """Generate synthetic patients over six connected systems, load them and measure accuracy.
+
+    The data (synthetic only, NHS numbers from the 999 test range) holds typos, nicknames,
+    missing and mistyped NHS numbers, married surnames and old addresses, plus twins,
+    same-name parents and children and a relative's NHS number on the wrong record. It is
+    loaded system by system into a fresh database named mpi_demo, then the command prints
+    what was linked, what went to review and the measured accuracy.
+
+    Example: mpi demo --persons 2000
+    """
+    from mpi.demo import run_demo
+
+    run_demo(env.settings, persons=persons, seed=seed, out=out, echo=click.echo)
+
+
+if __name__ == "__main__":  # python -m mpi.cli
+    main()

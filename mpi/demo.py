@@ -1,0 +1,103 @@
+"""``mpi demo``: synthetic connected systems, loaded and measured end to end."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from matching.evaluation import evaluate
+from matching.model import load_default_model
+from mpi.config import Settings
+from mpi.evaluation import crossref, format_evaluation, merged_traps, read_truth
+from mpi.loading import load_file
+from mpi.records import MatchContext
+from mpi.store import db, migrate
+from mpi.store import persons as person_store
+from mpi.store import review as review_store
+from mpi.store import systems as system_store
+from mpi.synthetic import generate, write_dataset
+
+DEMO_DATABASE = "mpi_demo"
+
+
+def fresh_database(settings: Settings, name: str = DEMO_DATABASE) -> str:
+    """Create (or re-create) database ``name`` on the configured server and migrate it."""
+    server = db.server_url(settings)
+    db.drop_database(server, name)
+    url = db.create_database(server, name)
+    migrate.upgrade(url)
+    return url
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    persons: int,
+    seed: int,
+    out: Path | None,
+    echo: Callable[[str], None],
+) -> str:
+    """Generate, load and evaluate; return the demo database's URL."""
+    folder = out or Path(tempfile.mkdtemp(prefix="mpi-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    echo(f"generating {persons} synthetic people over six connected systems (seed {seed})")
+    dataset = generate(persons, seed=seed)
+    paths = write_dataset(dataset, folder)
+    url = fresh_database(settings)
+    ctx = MatchContext.build(settings, load_default_model())
+    specs = {s.code: s for s in dataset.systems}
+    started = time.perf_counter()
+    total = 0
+    for path in paths:
+        if path.stem not in specs:
+            continue
+        spec = specs[path.stem]
+        with psycopg.connect(url) as conn:
+            system = system_store.ensure_system(
+                conn, spec.code, spec.name, spec.kind, spec.trust_rank
+            )
+        report = load_file(url, ctx, system, path, batch_size=settings.batch_size)
+        total += report.loaded
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items()))
+        echo(
+            f"  {spec.code:<17} {spec.kind:<13} {report.loaded:>6} records"
+            f" ({report.per_second:,.0f}/s): {summary}"
+            + (f"; rejected {len(report.rejects)}" if report.rejects else "")
+        )
+        for reject in report.rejects[:2]:
+            echo(f"      rejected line {reject.line}: {reject.reason}")
+    elapsed = time.perf_counter() - started
+    truth_path = folder / "truth.csv"
+    with psycopg.connect(url) as conn:
+        counts = person_store.counts(conn)
+        reasons = review_store.reasons(conn)
+        predicted = crossref(conn)
+    truth = read_truth(truth_path)
+    echo("")
+    echo(
+        f"loaded {total} records in {elapsed:.1f}s ({total / elapsed:,.0f} records/s):"
+        f" {counts['persons']} identities for {len(set(truth.values()))} true people"
+    )
+    echo(
+        f"review queue: {counts['open_review']} open items"
+        + (" (" + ", ".join(f"{k} {v}" for k, v in reasons.items()) + ")" if reasons else "")
+    )
+    echo("")
+    echo("accuracy against the ground truth:")
+    echo(format_evaluation(evaluate(predicted, truth), show=3))
+    traps = [(t.kind, t.person_ids) for t in dataset.traps]
+    merged = merged_traps(predicted, truth, traps)
+    kinds = sorted({kind for kind, _ in traps})
+    echo("")
+    echo("classic traps (different people who must not share an identity):")
+    for kind in kinds:
+        n = sum(1 for k, _ in traps if k == kind)
+        bad = sum(1 for k, _ in merged if k == kind)
+        echo(f"  {kind:<24} {n:>4} cases, {bad} merged")
+    echo("")
+    echo(f"files and truth are in {folder}; the data is in database {DEMO_DATABASE!r}")
+    return url

@@ -1,0 +1,141 @@
+"""Link decisions: thresholds and the safety rules that guard against false merges.
+
+A false merge (two people in one identity) is far worse than a duplicate, so an automatic
+link needs a probability at or above the link threshold *and* no safety finding against
+any record of the candidate person:
+
+- ``nhs_number_conflict``: two valid, different NHS numbers never auto-link;
+- ``nhs_number_shared_conflict``: the same NHS number with a clearly different date of
+  birth is a relative's number on the wrong record: always sent to review;
+- ``twin_risk``: same family name and date of birth with different given names (twins).
+
+Below the link threshold and at or above the review threshold, the record gets a new
+person and a review item against each plausible candidate (at most ``max_review``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from matching.types import MatchScore
+
+SAFETY_FLAGS = frozenset({"nhs_number_conflict", "nhs_number_shared_conflict", "twin_risk"})
+
+#: Review reasons, most urgent first.
+REVIEW_REASONS = (
+    "nhs_number_shared_conflict",
+    "twin_risk",
+    "nhs_number_conflict",
+    "intra_system_duplicate",
+    "invalid_nhs_number",
+    "possible_match",
+)
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_enterprise_id() -> str:
+    """A new opaque enterprise person ID: 60 random bits, Crockford base32, ``XXXX-XXXX-XXXX``."""
+    value = secrets.randbits(60)
+    chars = "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in range(12))
+    return f"{chars[0:4]}-{chars[4:8]}-{chars[8:12]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Match probabilities that separate link, review and new person."""
+
+    link: float
+    review: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.review <= self.link < 1.0:
+            raise ValueError(
+                f"thresholds must satisfy 0 < review <= link < 1, got review={self.review}"
+                f" link={self.link}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonMatch:
+    """How well a record matches one candidate person (over all its records)."""
+
+    person: int
+    score: MatchScore
+    record_id: int
+    flags: frozenset[str]
+    same_system: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with a record: link to ``person`` or make a new one, plus review items."""
+
+    action: str
+    match: PersonMatch | None
+    review: tuple[tuple[PersonMatch, str], ...] = ()
+
+    @property
+    def person(self) -> int | None:
+        """The person to link to, ``None`` for a new person."""
+        return self.match.person if self.action == "link" and self.match else None
+
+
+def review_reason(match: PersonMatch, probe_issues: Iterable[str] = ()) -> str:
+    """The most urgent reason a human should look at this candidate."""
+    if "nhs_number_shared_conflict" in match.flags:
+        return "nhs_number_shared_conflict"
+    if "twin_risk" in match.flags:
+        return "twin_risk"
+    if "nhs_number_conflict" in match.flags:
+        return "nhs_number_conflict"
+    if match.same_system:
+        return "intra_system_duplicate"
+    if "nhs_number_invalid" in probe_issues:
+        return "invalid_nhs_number"
+    return "possible_match"
+
+
+def decide(
+    matches: Iterable[PersonMatch],
+    thresholds: Thresholds,
+    *,
+    probe_issues: Iterable[str] = (),
+    max_review: int = 3,
+) -> Decision:
+    """Decide between linking to the best candidate person and making a new one.
+
+    Args:
+        matches: one entry per candidate person.
+        thresholds: the link and review probabilities.
+        probe_issues: data-quality issues of the incoming record (for the review reason).
+        max_review: the most review items one record may open.
+
+    Returns:
+        The decision; ``review`` lists candidates for a human, with the reason.
+
+    Example:
+        >>> decide([], Thresholds(link=0.99, review=0.5)).action
+        'new_person'
+    """
+    issues = tuple(probe_issues)
+    ranked = sorted(matches, key=lambda m: m.score.probability, reverse=True)
+    chosen: PersonMatch | None = None
+    for match in ranked:
+        if match.score.probability < thresholds.link:
+            break
+        if not match.flags & SAFETY_FLAGS:
+            chosen = match
+            break
+    review = tuple(
+        (m, review_reason(m, issues))
+        for m in ranked
+        if m is not chosen
+        and (m.score.probability >= thresholds.review or "nhs_number_shared_conflict" in m.flags)
+    )[:max_review]
+    if chosen is not None:
+        # A second identity that also matches well is a likely duplicate: ask a human.
+        return Decision("link", chosen, review)
+    return Decision("new_person", ranked[0] if ranked else None, review)

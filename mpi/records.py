@@ -1,0 +1,440 @@
+"""Register, update and bulk-load source records, with matching, in one transaction.
+
+``register`` and ``load`` share one engine (:class:`_Linker`): normalise, store the record
+and its blocking keys, find candidates that share any key, score the record against every
+record of each candidate person, decide (``mpi.links``) and write links, history, review
+items and identity events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import psycopg
+
+from matching.blocking import blocking_keys
+from matching.errors import InvalidDemographics
+from matching.model import MatchModel
+from matching.normalise import normalise
+from matching.scoring import score
+from matching.types import Demographics, MatchScore
+from mpi.config import Settings
+from mpi.errors import FieldProblem, InvalidInput
+from mpi.links import Decision, PersonMatch, Thresholds, decide, new_enterprise_id
+from mpi.models import RegisterResult, SourceSystem, StoredRecord
+from mpi.store import events as event_store
+from mpi.store import persons as person_store
+from mpi.store import records as record_store
+from mpi.store import review as review_store
+from mpi.store import systems as system_store
+from mpi.store.events import EventRow
+from mpi.store.persons import HistoryRow, LinkRow
+from mpi.store.records import RecordRow
+from mpi.store.review import ReviewRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchContext:
+    """What matching needs besides the data: model, thresholds and limits."""
+
+    model: MatchModel
+    thresholds: Thresholds
+    allow_test_nhs_numbers: bool = True
+    blocking_cap: int = 200
+
+    @classmethod
+    def build(cls, settings: Settings, model: MatchModel) -> MatchContext:
+        """Combine settings with a model; settings' thresholds override the model's."""
+        link = settings.link_threshold or model.thresholds["link"]
+        review = settings.review_threshold or model.thresholds["review"]
+        return cls(
+            model=model,
+            thresholds=Thresholds(link=link, review=min(review, link)),
+            allow_test_nhs_numbers=settings.allow_test_nhs_numbers,
+            blocking_cap=settings.blocking_cap,
+        )
+
+
+def content_hash(raw: Mapping[str, Any]) -> str:
+    """A stable hash of a raw payload, so that re-sending the same data changes nothing."""
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def prepare(
+    ctx: MatchContext, local_id: str, raw: Mapping[str, Any], demographics: Demographics
+) -> RecordRow:
+    """Validate and normalise one record; :class:`InvalidInput` names every bad field."""
+    problems = []
+    if not isinstance(local_id, str) or not local_id.strip() or len(local_id) > 128:
+        problems.append(FieldProblem("local_id", "must be 1 to 128 characters"))
+    try:
+        norm = normalise(demographics, allow_test_nhs_numbers=ctx.allow_test_nhs_numbers)
+    except InvalidDemographics as exc:
+        problems.extend(FieldProblem(p.field, p.reason) for p in exc.problems)
+    if problems:
+        raise InvalidInput(problems)
+    return RecordRow(
+        local_id=local_id.strip(),
+        raw=dict(raw),
+        content_hash=content_hash(raw),
+        norm=norm,
+        keys=blocking_keys(norm),
+    )
+
+
+def _lock_key(text: str) -> int:
+    """A signed 64-bit advisory lock key for a string."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def register(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    system_code: str,
+    row: RecordRow,
+    *,
+    actor: str = "system",
+) -> RegisterResult:
+    """Insert or update one record of a connected system and (re)match it.
+
+    Re-sending the same data changes nothing; an update re-evaluates an automatic link
+    but never overrides a manual decision. Concurrent registrations of one person are
+    serialised on their shared blocking keys, so they end with one person.
+
+    Args:
+        conn: the connection; the caller owns the transaction.
+        ctx: model, thresholds and limits.
+        system_code: the connected system's code.
+        row: the record, from :func:`prepare`.
+        actor: who is registering (for history and events).
+
+    Returns:
+        What happened to the record.
+
+    Raises:
+        NotFound: the system does not exist.
+    """
+    system = system_store.get_system(conn, system_code)
+    old_keys = record_store.existing_keys(conn, system.id, row.local_id)
+    lock_keys = [_lock_key(f"record:{system.id}:{row.local_id}")]
+    lock_keys += [_lock_key(k) for k in set(old_keys) | row.keys]
+    record_store.lock_for_register(conn, lock_keys)
+    return ingest(conn, ctx, system, [row], actor=actor)[0]
+
+
+def load_batch(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    system: SourceSystem,
+    rows: Sequence[RecordRow],
+    *,
+    actor: str = "system",
+) -> list[RegisterResult]:
+    """Load a batch of one system's records with matching, holding the matching lock."""
+    record_store.lock_for_batch(conn)
+    return ingest(conn, ctx, system, rows, actor=actor)
+
+
+def ingest(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    system: SourceSystem,
+    rows: Sequence[RecordRow],
+    *,
+    actor: str,
+) -> list[RegisterResult]:
+    """Store and match records (the caller holds the matching locks)."""
+    last: dict[str, RecordRow] = {}
+    for row in rows:  # the same local ID twice in one batch: the last one wins
+        last[row.local_id] = row
+    unique = list(last.values())
+    upserted = record_store.upsert_records(conn, system.id, unique)
+    changed = [u for u in upserted if u.outcome != "unchanged"]
+    keys = {u.record_id: last[u.local_id].keys for u in changed}
+    record_store.replace_blocking_keys(conn, keys)
+    updated = [u.record_id for u in changed if u.outcome == "updated"]
+    review_store.supersede_for_records(conn, updated)
+    linker = _Linker(conn, ctx, actor)
+    results = linker.run(system, upserted, set(updated))
+    by_local = {r.local_id: r for r in results}
+    return [by_local[row.local_id] for row in rows]
+
+
+class _Linker:
+    """Matches a batch of stored records against the store and each other, then writes."""
+
+    def __init__(self, conn: psycopg.Connection[Any], ctx: MatchContext, actor: str) -> None:
+        self.conn = conn
+        self.ctx = ctx
+        self.actor = actor
+        self.records: dict[int, StoredRecord] = {}
+        self.person_of: dict[int, int] = {}
+        self.members: dict[int, set[int]] = {}
+        self.manual: set[int] = set()
+        self._next_temp = -1
+        self.new_persons: list[int] = []
+        self.links: dict[int, LinkRow] = {}
+        self.history: list[HistoryRow] = []
+        self.events: list[EventRow] = []
+        self.reviews: list[ReviewRow] = []
+        self.merged: list[tuple[int, int]] = []
+
+    def _remember(self, record: StoredRecord) -> None:
+        self.records[record.id] = record
+        if record.person is not None:
+            self.person_of[record.id] = record.person
+            self.members.setdefault(record.person, set()).add(record.id)
+            if record.link_method == "manual":
+                self.manual.add(record.id)
+
+    def run(
+        self, system: SourceSystem, upserted: Sequence[record_store.Upserted], updated: set[int]
+    ) -> list[RegisterResult]:
+        changed_ids = [u.record_id for u in upserted if u.outcome != "unchanged"]
+        all_ids = [u.record_id for u in upserted]
+        candidates = record_store.candidate_pairs(self.conn, changed_ids, self.ctx.blocking_cap)
+        wanted = set(all_ids).union(*candidates.values()) if candidates else set(all_ids)
+        first = record_store.stored_records(self.conn, wanted)
+        persons = {r.person for r in first if r.person is not None}
+        for record in first + record_store.records_of_persons(self.conn, persons):
+            self._remember(record)
+        no_match = record_store.no_match_partners(self.conn, changed_ids)
+
+        outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...]]] = {}
+        for u in upserted:
+            if u.outcome == "unchanged" and u.record_id in self.person_of:
+                outcomes[u.record_id] = ("unchanged", self.person_of[u.record_id], None, ())
+                continue
+            if u.record_id in updated:
+                self.events.append(
+                    EventRow(
+                        "record_updated",
+                        self.person_of.get(u.record_id),
+                        u.record_id,
+                        actor=self.actor,
+                    )
+                )
+            outcomes[u.record_id] = self._match(
+                u.record_id, candidates.get(u.record_id, set()), no_match.get(u.record_id, set())
+            )
+        mapping = self._flush()
+        pks = {p for (_, p, _, c) in outcomes.values() for p in (p, *c)}
+        names = person_store.enterprise_ids(self.conn, [mapping.get(p, p) for p in pks])
+        results = []
+        for u in upserted:
+            decision, person, best, cands = outcomes[u.record_id]
+            record = self.records[u.record_id]
+            results.append(
+                RegisterResult(
+                    system=system.code,
+                    local_id=u.local_id,
+                    record_id=u.record_id,
+                    person_id=names[mapping.get(person, person)],
+                    decision=decision,
+                    score=best,
+                    candidate_person_ids=tuple(names[mapping.get(c, c)] for c in cands),
+                    issues=record.norm.issues,
+                )
+            )
+        return results
+
+    def _score_persons(
+        self, probe: StoredRecord, candidate_ids: Iterable[int], exclude: set[int]
+    ) -> list[PersonMatch]:
+        persons = {self.person_of[c] for c in candidate_ids if c in self.person_of}
+        current = self.person_of.get(probe.id)
+        if current is not None and len(self.members[current]) > 1:
+            persons.add(current)
+        matches = []
+        for person in persons:
+            members = self.members[person] - {probe.id}
+            if not members or members & exclude:
+                continue
+            best: tuple[MatchScore, int] | None = None
+            flags: set[str] = set()
+            same_system = False
+            for member_id in members:
+                member = self.records[member_id]
+                result = score(self.ctx.model, probe.norm, member.norm)
+                flags.update(result.flags)
+                same_system = same_system or member.system_id == probe.system_id
+                if best is None or result.probability > best[0].probability:
+                    best = (result, member_id)
+            assert best is not None
+            matches.append(PersonMatch(person, best[0], best[1], frozenset(flags), same_system))
+        return matches
+
+    def _match(
+        self, record_id: int, candidate_ids: set[int], exclude: set[int]
+    ) -> tuple[str, int, MatchScore | None, tuple[int, ...]]:
+        probe = self.records[record_id]
+        current = self.person_of.get(record_id)
+        if record_id in self.manual and current is not None:
+            return ("kept_manual", current, None, ())
+        matches = self._score_persons(probe, candidate_ids, exclude)
+        decision = decide(matches, self.ctx.thresholds, probe_issues=probe.norm.issues)
+        person, outcome = self._apply(probe, current, decision)
+        for match, reason in decision.review:
+            self.reviews.append(
+                ReviewRow(
+                    record_id=record_id,
+                    candidate_person_id=match.person,
+                    candidate_record_id=match.record_id,
+                    probability=match.score.probability,
+                    weight=match.score.weight,
+                    reason=reason,
+                    explanation=explanation(match.score),
+                )
+            )
+            self.events.append(
+                EventRow(
+                    "review_opened",
+                    match.person,
+                    record_id,
+                    other_person_id=person,
+                    detail={"reason": reason, "probability": match.score.probability},
+                    actor=self.actor,
+                )
+            )
+        best = decision.match.score if decision.match else None
+        return (outcome, person, best, tuple(m.person for m, _ in decision.review))
+
+    def _apply(
+        self, probe: StoredRecord, current: int | None, decision: Decision
+    ) -> tuple[int, str]:
+        target = decision.person
+        score_ = decision.match.score if decision.action == "link" and decision.match else None
+        if target is None:
+            if current is not None and self.members[current] == {probe.id}:
+                target = current  # alone in its identity: it keeps it
+            else:
+                target = self._new_person(probe.id)
+        outcome = "review" if decision.review else "new_person"
+        if decision.action == "link":
+            outcome = "linked"
+        if target == current:
+            outcome = "kept" if outcome == "new_person" else outcome
+            self._link(probe.id, target, score_, None, reason="re-evaluated", history=False)
+            return target, outcome if outcome != "linked" else "kept"
+        self._link(probe.id, target, score_, current, reason="matched")
+        return target, outcome
+
+    def _new_person(self, record_id: int) -> int:
+        temp = self._next_temp
+        self._next_temp -= 1
+        self.new_persons.append(temp)
+        self.members[temp] = set()
+        self.events.append(EventRow("person_created", temp, record_id, actor=self.actor))
+        return temp
+
+    def _link(
+        self,
+        record_id: int,
+        person: int,
+        result: MatchScore | None,
+        previous: int | None,
+        *,
+        reason: str,
+        history: bool = True,
+    ) -> None:
+        self.links[record_id] = LinkRow(
+            record_id=record_id,
+            person_id=person,
+            method="auto",
+            probability=result.probability if result else None,
+            weight=result.weight if result else None,
+            model_version=self.ctx.model.version,
+            linked_by=self.actor,
+        )
+        if previous is not None:
+            self.members[previous].discard(record_id)
+        self.members.setdefault(person, set()).add(record_id)
+        self.person_of[record_id] = person
+        if not history:
+            return
+        self.history.append(
+            HistoryRow(
+                record_id,
+                person,
+                previous,
+                "auto",
+                result.probability if result else None,
+                reason,
+                self.actor,
+            )
+        )
+        if previous is None:
+            self.events.append(EventRow("record_linked", person, record_id, actor=self.actor))
+            return
+        self.events.append(
+            EventRow("record_moved", person, record_id, other_person_id=previous, actor=self.actor)
+        )
+        if not self.members[previous]:
+            self.merged.append((previous, person))
+            self.events.append(
+                EventRow(
+                    "persons_merged",
+                    person,
+                    None,
+                    other_person_id=previous,
+                    detail={"why": "its last record moved"},
+                    actor=self.actor,
+                )
+            )
+
+    def _flush(self) -> dict[int, int]:
+        """Write everything, replacing temporary person IDs with reserved ones."""
+        reserved = person_store.reserve_person_ids(self.conn, len(self.new_persons))
+        mapping = dict(zip(self.new_persons, reserved, strict=True))
+        m: Callable[[int | None], int | None] = lambda p: mapping.get(p, p) if p else p  # noqa: E731
+        person_store.insert_persons(self.conn, [(pk, new_enterprise_id()) for pk in reserved])
+        person_store.write_links(
+            self.conn,
+            [
+                replace(lk, person_id=mapping.get(lk.person_id, lk.person_id))
+                for lk in self.links.values()
+            ],
+        )
+        person_store.write_history(
+            self.conn,
+            [
+                replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
+                for h in self.history
+            ],
+        )
+        for gone, into in self.merged:
+            person_store.mark_merged(self.conn, gone, mapping.get(into, into))
+        review_store.open_items(
+            self.conn,
+            [
+                replace(
+                    r, candidate_person_id=mapping.get(r.candidate_person_id, r.candidate_person_id)
+                )
+                for r in self.reviews
+            ],
+        )
+        event_store.append(
+            self.conn,
+            [
+                replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
+                for e in self.events
+            ],
+        )
+        return mapping
+
+
+def explanation(result: MatchScore) -> list[dict[str, Any]]:
+    """A score's per-field explanation as JSON-ready rows."""
+    return [
+        {"comparison": f.comparison, "level": f.level, "weight": round(f.weight, 3)}
+        for f in result.fields
+    ]

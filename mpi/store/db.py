@@ -1,0 +1,97 @@
+"""Where the database is: ``DATABASE_URL``, or an embedded PostgreSQL (pgserver)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from mpi.config import Settings
+from mpi.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_servers: dict[Path, Any] = {}
+
+
+def embedded_server(data_dir: Path, *, cleanup_mode: str | None = "stop") -> Any:
+    """Start (or join) the embedded PostgreSQL server whose data lives in ``data_dir``.
+
+    Args:
+        data_dir: the data folder; created on first use.
+        cleanup_mode: pgserver's cleanup: ``"stop"`` stops the server when the last
+            process using it exits, ``"delete"`` also removes the folder, ``None`` leaves
+            it running.
+
+    Returns:
+        The pgserver handle (``get_uri()`` gives its connection string).
+    """
+    data_dir = data_dir.resolve()
+    if data_dir in _servers:
+        return _servers[data_dir]
+    try:
+        import pgserver
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise ConfigError(
+            "No DATABASE_URL is set and the embedded server (pgserver) is not installed: "
+            "pip install pgserver, or set DATABASE_URL to a PostgreSQL server."
+        ) from exc
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded PostgreSQL in %s", data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
+    _servers[data_dir] = server
+    return server
+
+
+def server_url(settings: Settings) -> str:
+    """The connection string of the configured database, starting the embedded one if needed."""
+    if settings.database_url:
+        return settings.database_url
+    return str(embedded_server(settings.data_dir).get_uri())
+
+
+def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """Open a connection; the caller owns the transaction."""
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise ConfigError(f"cannot connect to the database: {exc}".strip()) from exc
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection whose work commits on success and rolls back on error."""
+    with connect(url) as conn:
+        yield conn
+
+
+def create_database(url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``url`` and return its connection string."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
+
+
+def drop_database(url: str, name: str) -> None:
+    """Drop database ``name`` on the server of ``url``, closing its connections."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def server_version(url: str) -> str:
+    """The server's version string, for reports."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "unknown"

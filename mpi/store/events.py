@@ -1,0 +1,76 @@
+"""SQL for the append-only identity event log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from mpi.models import IdentityEvent
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An identity event to append."""
+
+    event_type: str
+    person_id: int | None
+    record_id: int | None = None
+    other_person_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    actor: str = "system"
+
+
+def append(conn: psycopg.Connection[Any], events: Sequence[EventRow]) -> None:
+    """Append events in order."""
+    if not events:
+        return
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY identity_event (event_type, person_id, other_person_id, record_id, detail, actor)"
+            " FROM STDIN"
+        ) as copy,
+    ):
+        for e in events:
+            copy.write_row(
+                (
+                    e.event_type,
+                    e.person_id,
+                    e.other_person_id,
+                    e.record_id,
+                    Jsonb(e.detail),
+                    e.actor,
+                )
+            )
+
+
+_SELECT = (
+    "SELECT e.id, e.event_type, p.person_id, o.person_id, s.code, r.local_id, e.detail,"
+    " e.actor, e.occurred_at FROM identity_event e"
+    " LEFT JOIN person p ON p.id = e.person_id LEFT JOIN person o ON o.id = e.other_person_id"
+    " LEFT JOIN source_record r ON r.id = e.record_id"
+    " LEFT JOIN source_system s ON s.id = r.system_id"
+)
+
+
+def _event(row: Sequence[Any]) -> IdentityEvent:
+    return IdentityEvent(*row)
+
+
+def after(conn: psycopg.Connection[Any], cursor: int, limit: int) -> list[IdentityEvent]:
+    """Events after ``cursor`` (an event ID), oldest first."""
+    rows = conn.execute(_SELECT + " WHERE e.id > %s ORDER BY e.id LIMIT %s", (cursor, limit))
+    return [_event(r) for r in rows.fetchall()]
+
+
+def of_person(conn: psycopg.Connection[Any], pk: int) -> list[IdentityEvent]:
+    """Events about one person, oldest first."""
+    rows = conn.execute(
+        _SELECT + " WHERE e.person_id = %(pk)s OR e.other_person_id = %(pk)s ORDER BY e.id",
+        {"pk": pk},
+    )
+    return [_event(r) for r in rows.fetchall()]

@@ -1,0 +1,64 @@
+"""Numbered SQL migrations, each applied in its own transaction with the row recording it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import psycopg
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK_ID = 7_040_001  # advisory lock held while migrating, so two starts do not race
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered migration file."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def available() -> list[Migration]:
+    """Every migration shipped with the package, in order."""
+    folder = resources.files("mpi.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+def applied_version(conn: psycopg.Connection[Any]) -> int:
+    """The highest applied migration version, 0 on an empty database."""
+    exists = conn.execute("SELECT to_regclass('schema_migration') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migration").fetchone()
+    return int(row[0]) if row else 0
+
+
+def upgrade(url: str) -> list[Migration]:
+    """Apply every migration not yet applied; return the ones applied now."""
+    done: list[Migration] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            current = applied_version(conn)
+            for migration in available():
+                if migration.version <= current:
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.sql)
+                    conn.execute(
+                        "INSERT INTO schema_migration (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+                done.append(migration)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+    return done

@@ -1,0 +1,224 @@
+"""SQL for persons (identities), links and link history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+
+from mpi.models import Person, Resolution
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """A link to write: record → person, how and with what score."""
+
+    record_id: int
+    person_id: int
+    method: str
+    probability: float | None
+    weight: float | None
+    model_version: str | None
+    linked_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One change of a record's link."""
+
+    record_id: int
+    person_id: int | None
+    previous_person_id: int | None
+    method: str
+    probability: float | None
+    reason: str
+    changed_by: str
+
+
+_PERSON = (
+    "SELECT p.id, p.person_id, p.status, m.person_id AS merged_into, p.created_at, p.updated_at"
+    " FROM person p LEFT JOIN person m ON m.id = p.merged_into"
+)
+
+
+def reserve_person_ids(conn: psycopg.Connection[Any], count: int) -> list[int]:
+    """Reserve ``count`` internal person IDs from the sequence."""
+    if count == 0:
+        return []
+    rows = conn.execute(
+        "SELECT nextval(pg_get_serial_sequence('person', 'id')) FROM generate_series(1, %s)",
+        (count,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def insert_persons(conn: psycopg.Connection[Any], persons: Sequence[tuple[int, str]]) -> None:
+    """Insert persons given as (internal ID, enterprise ID)."""
+    if not persons:
+        return
+    with conn.cursor() as cur, cur.copy("COPY person (id, person_id) FROM STDIN") as copy:
+        for row in persons:
+            copy.write_row(row)
+
+
+def get_person(conn: psycopg.Connection[Any], person_id: str) -> Person | None:
+    """The person with this enterprise ID."""
+    with conn.cursor(row_factory=class_row(Person)) as cur:
+        return cur.execute(_PERSON + " WHERE p.person_id = %s", (person_id,)).fetchone()
+
+
+def get_person_by_pk(conn: psycopg.Connection[Any], pk: int) -> Person | None:
+    """The person with this internal ID."""
+    with conn.cursor(row_factory=class_row(Person)) as cur:
+        return cur.execute(_PERSON + " WHERE p.id = %s", (pk,)).fetchone()
+
+
+def enterprise_ids(conn: psycopg.Connection[Any], pks: Sequence[int]) -> dict[int, str]:
+    """Enterprise IDs of these internal person IDs."""
+    if not pks:
+        return {}
+    rows = conn.execute(
+        "SELECT id, person_id FROM person WHERE id = ANY(%s)", (list(pks),)
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def mark_merged(conn: psycopg.Connection[Any], pk: int, into: int) -> None:
+    """Mark a person as merged into another (the merged one keeps its ID as a pointer)."""
+    conn.execute(
+        "UPDATE person SET status = 'merged', merged_into = %s, updated_at = now() WHERE id = %s",
+        (into, pk),
+    )
+
+
+def write_links(conn: psycopg.Connection[Any], links: Sequence[LinkRow]) -> None:
+    """Insert or replace links (one per record)."""
+    if not links:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO link (record_id, person_id, method, probability, weight,"
+            " model_version, linked_by) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
+            " method = excluded.method, probability = excluded.probability,"
+            " weight = excluded.weight, model_version = excluded.model_version,"
+            " linked_by = excluded.linked_by, linked_at = now()",
+            [
+                (
+                    lk.record_id,
+                    lk.person_id,
+                    lk.method,
+                    lk.probability,
+                    lk.weight,
+                    lk.model_version,
+                    lk.linked_by,
+                )
+                for lk in links
+            ],
+        )
+
+
+def write_history(conn: psycopg.Connection[Any], rows: Sequence[HistoryRow]) -> None:
+    """Append link history rows."""
+    if not rows:
+        return
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY link_history (record_id, person_id, previous_person_id, method, probability,"
+            " reason, changed_by) FROM STDIN"
+        ) as copy,
+    ):
+        for h in rows:
+            copy.write_row(
+                (
+                    h.record_id,
+                    h.person_id,
+                    h.previous_person_id,
+                    h.method,
+                    h.probability,
+                    h.reason,
+                    h.changed_by,
+                )
+            )
+
+
+def resolve(conn: psycopg.Connection[Any], system_code: str, local_id: str) -> Resolution | None:
+    """(system, local ID) → the identity and every active linked (system, local ID)."""
+    row = conn.execute(
+        "SELECT p.id, p.person_id, p.status, m.person_id"
+        " FROM source_record r JOIN source_system s ON s.id = r.system_id"
+        " JOIN link l ON l.record_id = r.id JOIN person p ON p.id = l.person_id"
+        " LEFT JOIN person m ON m.id = p.merged_into"
+        " WHERE s.code = %s AND r.local_id = %s AND r.status = 'active'",
+        (system_code, local_id),
+    ).fetchone()
+    if row is None:
+        return None
+    records = conn.execute(
+        "SELECT s.code, r.local_id FROM link l JOIN source_record r ON r.id = l.record_id"
+        " JOIN source_system s ON s.id = r.system_id"
+        " WHERE l.person_id = %s AND r.status = 'active' ORDER BY s.code, r.local_id",
+        (row[0],),
+    ).fetchall()
+    return Resolution(
+        person_id=row[1],
+        status=row[2],
+        merged_into=row[3],
+        records=tuple((r[0], r[1]) for r in records),
+    )
+
+
+def history_of_person(conn: psycopg.Connection[Any], pk: int) -> list[dict[str, Any]]:
+    """Link history touching a person, oldest first."""
+    rows = conn.execute(
+        "SELECT h.changed_at, s.code, r.local_id, h.reason, h.method, h.probability,"
+        " p.person_id, q.person_id, h.changed_by"
+        " FROM link_history h JOIN source_record r ON r.id = h.record_id"
+        " JOIN source_system s ON s.id = r.system_id"
+        " LEFT JOIN person p ON p.id = h.person_id"
+        " LEFT JOIN person q ON q.id = h.previous_person_id"
+        " WHERE h.person_id = %(pk)s OR h.previous_person_id = %(pk)s ORDER BY h.id",
+        {"pk": pk},
+    ).fetchall()
+    keys = (
+        "changed_at",
+        "system",
+        "local_id",
+        "reason",
+        "method",
+        "probability",
+        "person_id",
+        "previous_person_id",
+        "changed_by",
+    )
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def crossref(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """A cursor over (system, local ID, person ID) for every active record."""
+    return conn.execute(
+        "SELECT s.code, r.local_id, p.person_id FROM source_record r"
+        " JOIN source_system s ON s.id = r.system_id"
+        " JOIN link l ON l.record_id = r.id JOIN person p ON p.id = l.person_id"
+        " WHERE r.status = 'active' ORDER BY s.code, r.local_id"
+    )
+
+
+def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Headline counts: records, active persons, links by method, open review items."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM source_record WHERE status = 'active'),"
+        " (SELECT count(*) FROM person p WHERE status = 'active'"
+        "   AND EXISTS (SELECT 1 FROM link l WHERE l.person_id = p.id)),"
+        " (SELECT count(*) FROM link WHERE method = 'auto'),"
+        " (SELECT count(*) FROM link WHERE method = 'manual'),"
+        " (SELECT count(*) FROM review_item WHERE status = 'open')"
+    ).fetchone()
+    assert row is not None
+    return dict(
+        zip(("records", "persons", "auto_links", "manual_links", "open_review"), row, strict=True)
+    )

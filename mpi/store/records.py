@@ -1,0 +1,356 @@
+"""SQL for source records and their blocking keys."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from matching.types import NormalisedRecord
+from mpi.models import RecordDetail, StoredRecord
+
+log = logging.getLogger(__name__)
+
+_MATCH_LOCK = 7_040_002  # all matching holds it: shared per registration, exclusive per batch
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """A record ready to store: the raw payload verbatim and its normalised form."""
+
+    local_id: str
+    raw: dict[str, Any]
+    content_hash: str
+    norm: NormalisedRecord
+    keys: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    """What storing one row did: ``outcome`` is inserted, updated or unchanged."""
+
+    record_id: int
+    local_id: str
+    outcome: str
+
+
+_NORM_COLUMNS = (
+    "nhs_number, nhs_verified, given_names, family_name, family_parts, birth_date, sex,"
+    " postcode, address, phone, given_phonetic, family_phonetic, issues"
+)
+
+
+def _norm_values(norm: NormalisedRecord) -> tuple[Any, ...]:
+    return (
+        norm.nhs_number,
+        norm.nhs_verified,
+        list(norm.given_names),
+        norm.family_name,
+        list(norm.family_parts),
+        norm.birth_date,
+        norm.sex,
+        norm.postcode,
+        norm.address,
+        norm.phone,
+        norm.given_phonetic,
+        norm.family_phonetic,
+        list(norm.issues),
+    )
+
+
+def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
+    r = row[start : start + 13]
+    return NormalisedRecord(
+        nhs_number=r[0],
+        nhs_verified=r[1],
+        given_names=tuple(r[2]),
+        family_name=r[3],
+        family_parts=tuple(r[4]),
+        birth_date=r[5],
+        sex=r[6],
+        postcode=r[7],
+        address=r[8],
+        phone=r[9],
+        given_phonetic=r[10],
+        family_phonetic=r[11],
+        issues=tuple(r[12]),
+    )
+
+
+def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
+    """Hold the matching lock exclusively until the transaction ends (bulk loads)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
+
+
+def lock_for_register(conn: psycopg.Connection[Any], lock_keys: Iterable[int]) -> None:
+    """Share the matching lock, then lock these keys in a fixed order until commit.
+
+    Two registrations of one person share a blocking key, so the second waits for the
+    first to commit and then sees its record: one person, not two.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_MATCH_LOCK,))
+    for key in sorted(set(lock_keys)):
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+def existing_keys(conn: psycopg.Connection[Any], system_id: int, local_id: str) -> list[str]:
+    """The stored blocking keys of a record, empty when it is new."""
+    row = conn.execute(
+        "SELECT blocking_keys FROM source_record WHERE system_id = %s AND local_id = %s",
+        (system_id, local_id),
+    ).fetchone()
+    return list(row[0]) if row else []
+
+
+def upsert_records(
+    conn: psycopg.Connection[Any], system_id: int, rows: Sequence[RecordRow]
+) -> list[Upserted]:
+    """Insert new records and update changed ones in one set-based pass (COPY + upsert).
+
+    A row whose raw payload hash equals the stored one (and is active) is left unchanged.
+    """
+    if not rows:
+        return []
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_record ("
+        " ord integer, local_id text, raw jsonb, content_hash text,"
+        " nhs_number text, nhs_verified boolean, given_names text[], family_name text,"
+        " family_parts text[], birth_date date, sex text, postcode text, address text,"
+        " phone text, given_phonetic text, family_phonetic text, issues text[],"
+        " blocking_keys text[]) ON COMMIT DELETE ROWS"
+    )
+    conn.execute("TRUNCATE staging_record")
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY staging_record (ord, local_id, raw, content_hash, "
+            + _NORM_COLUMNS
+            + ", blocking_keys) FROM STDIN"
+        ) as copy:
+            for i, row in enumerate(rows):
+                copy.write_row(
+                    (i, row.local_id, Jsonb(row.raw), row.content_hash)
+                    + _norm_values(row.norm)
+                    + (sorted(row.keys),)
+                )
+        cur.execute(
+            "WITH up AS ("
+            " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
+            + _NORM_COLUMNS
+            + ", blocking_keys)"
+            " SELECT %(system)s, local_id, raw, content_hash, "
+            + _NORM_COLUMNS
+            + ", blocking_keys FROM staging_record ORDER BY ord"
+            " ON CONFLICT (system_id, local_id) DO UPDATE SET"
+            " raw = excluded.raw, content_hash = excluded.content_hash,"
+            " nhs_number = excluded.nhs_number, nhs_verified = excluded.nhs_verified,"
+            " given_names = excluded.given_names, family_name = excluded.family_name,"
+            " family_parts = excluded.family_parts, birth_date = excluded.birth_date,"
+            " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
+            " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
+            " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
+            " blocking_keys = excluded.blocking_keys, status = 'active',"
+            " version = source_record.version + 1, updated_at = now()"
+            " WHERE source_record.content_hash <> excluded.content_hash"
+            "    OR source_record.status <> 'active'"
+            " RETURNING id, local_id, (xmax = 0) AS inserted)"
+            " SELECT s.local_id, coalesce(up.id, r.id),"
+            "  CASE WHEN up.id IS NULL THEN 'unchanged'"
+            "       WHEN up.inserted THEN 'inserted' ELSE 'updated' END"
+            " FROM staging_record s"
+            " LEFT JOIN up ON up.local_id = s.local_id"
+            " LEFT JOIN source_record r ON r.system_id = %(system)s AND r.local_id = s.local_id"
+            " ORDER BY s.ord",
+            {"system": system_id},
+        )
+        return [Upserted(record_id=r[1], local_id=r[0], outcome=r[2]) for r in cur.fetchall()]
+
+
+def replace_blocking_keys(
+    conn: psycopg.Connection[Any], keys_by_record: dict[int, frozenset[str]]
+) -> None:
+    """Replace the blocking keys of these records."""
+    if not keys_by_record:
+        return
+    conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (list(keys_by_record),))
+    with conn.cursor() as cur, cur.copy("COPY blocking_key (key, record_id) FROM STDIN") as copy:
+        for record_id, keys in keys_by_record.items():
+            for key in keys:
+                copy.write_row((key, record_id))
+
+
+def candidate_pairs(
+    conn: psycopg.Connection[Any], record_ids: Sequence[int], cap: int
+) -> dict[int, set[int]]:
+    """For each record, the active records sharing at least one blocking key with it.
+
+    A key shared by more than ``cap`` records is skipped and logged, so that a common
+    key (a busy postcode and birth year) cannot explode the candidate set.
+    """
+    if not record_ids:
+        return {}
+    rows = conn.execute(
+        "WITH probe AS ("
+        "  SELECT bk.key, bk.record_id FROM blocking_key bk WHERE bk.record_id = ANY(%(ids)s)"
+        "), counted AS ("
+        "  SELECT p.key, count(*) AS n FROM (SELECT DISTINCT key FROM probe) p"
+        "  JOIN blocking_key bk ON bk.key = p.key GROUP BY p.key"
+        ")"
+        " SELECT p.record_id, bk.record_id, c.n > %(cap)s AS capped, p.key"
+        " FROM probe p JOIN counted c ON c.key = p.key"
+        " JOIN blocking_key bk ON bk.key = p.key AND bk.record_id <> p.record_id"
+        "  AND c.n <= %(cap)s"
+        " UNION ALL"
+        " SELECT NULL, NULL, true, c.key FROM counted c WHERE c.n > %(cap)s",
+        {"ids": list(record_ids), "cap": cap},
+    ).fetchall()
+    found: dict[int, set[int]] = {rid: set() for rid in record_ids}
+    for probe, candidate, capped, key in rows:
+        if capped:
+            log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
+            continue
+        found[probe].add(candidate)
+    return found
+
+
+_STORED_SELECT = (
+    "SELECT r.id, r.system_id, s.code, r.local_id, "
+    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", l.person_id, l.method, s.trust_rank, r.updated_at"
+    " FROM source_record r JOIN source_system s ON s.id = r.system_id"
+    " LEFT JOIN link l ON l.record_id = r.id"
+)
+
+
+def _stored(row: Sequence[Any]) -> StoredRecord:
+    return StoredRecord(
+        id=row[0],
+        system_id=row[1],
+        system_code=row[2],
+        local_id=row[3],
+        norm=_norm_from(row, 4),
+        person=row[17],
+        link_method=row[18],
+        trust_rank=row[19],
+        updated_at=row[20],
+    )
+
+
+def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> list[StoredRecord]:
+    """These records with their current links."""
+    ids = list(record_ids)
+    if not ids:
+        return []
+    rows = conn.execute(_STORED_SELECT + " WHERE r.id = ANY(%s)", (ids,)).fetchall()
+    return [_stored(r) for r in rows]
+
+
+def records_of_persons(
+    conn: psycopg.Connection[Any], person_ids: Iterable[int]
+) -> list[StoredRecord]:
+    """Every active record linked to these persons."""
+    ids = list(person_ids)
+    if not ids:
+        return []
+    rows = conn.execute(
+        _STORED_SELECT + " WHERE l.person_id = ANY(%s) AND r.status = 'active'", (ids,)
+    ).fetchall()
+    return [_stored(r) for r in rows]
+
+
+def record_id(conn: psycopg.Connection[Any], system_code: str, local_id: str) -> int | None:
+    """The internal ID of (system, local ID), or ``None``."""
+    row = conn.execute(
+        "SELECT r.id FROM source_record r JOIN source_system s ON s.id = r.system_id"
+        " WHERE s.code = %s AND r.local_id = %s",
+        (system_code, local_id),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+_DETAIL_SELECT = (
+    "SELECT r.id, s.code, s.name, s.kind, s.trust_rank, r.local_id, r.raw, "
+    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", r.status, r.version, r.created_at, r.updated_at,"
+    " p.person_id, l.method, l.probability, l.linked_at, l.linked_by"
+    " FROM source_record r JOIN source_system s ON s.id = r.system_id"
+    " LEFT JOIN link l ON l.record_id = r.id LEFT JOIN person p ON p.id = l.person_id"
+)
+
+
+def _detail(row: Sequence[Any]) -> RecordDetail:
+    raw = row[6] if isinstance(row[6], dict) else json.loads(row[6])
+    return RecordDetail(
+        id=row[0],
+        system_code=row[1],
+        system_name=row[2],
+        system_kind=row[3],
+        trust_rank=row[4],
+        local_id=row[5],
+        raw=raw,
+        norm=_norm_from(row, 7),
+        status=row[20],
+        version=row[21],
+        created_at=row[22],
+        updated_at=row[23],
+        person_id=row[24],
+        link_method=row[25],
+        probability=row[26],
+        linked_at=row[27],
+        linked_by=row[28],
+    )
+
+
+def record_details_of_person(conn: psycopg.Connection[Any], person_pk: int) -> list[RecordDetail]:
+    """Every record linked to a person, for display, most trusted system first."""
+    rows = conn.execute(
+        _DETAIL_SELECT + " WHERE l.person_id = %s ORDER BY s.trust_rank, s.code, r.local_id",
+        (person_pk,),
+    ).fetchall()
+    return [_detail(r) for r in rows]
+
+
+def record_detail(conn: psycopg.Connection[Any], record_pk: int) -> RecordDetail | None:
+    """One record for display."""
+    row = conn.execute(_DETAIL_SELECT + " WHERE r.id = %s", (record_pk,)).fetchone()
+    return _detail(row) if row else None
+
+
+def no_match_partners(
+    conn: psycopg.Connection[Any], record_ids: Sequence[int]
+) -> dict[int, set[int]]:
+    """For each record, the records asserted to be a different person."""
+    found: dict[int, set[int]] = {}
+    if not record_ids:
+        return found
+    rows = conn.execute(
+        "SELECT record_a, record_b FROM no_match"
+        " WHERE record_a = ANY(%(ids)s) OR record_b = ANY(%(ids)s)",
+        {"ids": list(record_ids)},
+    ).fetchall()
+    for a, b in rows:
+        found.setdefault(a, set()).add(b)
+        found.setdefault(b, set()).add(a)
+    return found
+
+
+def add_no_match(
+    conn: psycopg.Connection[Any], record_a: int, record_b: int, asserted_by: str, reason: str
+) -> None:
+    """Assert that two records are different people (idempotent)."""
+    a, b = sorted((record_a, record_b))
+    conn.execute(
+        "INSERT INTO no_match (record_a, record_b, asserted_by, reason) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (a, b, asserted_by, reason),
+    )
+
+
+def count_records(conn: psycopg.Connection[Any]) -> int:
+    """How many active records are stored."""
+    row = conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
+    return int(row[0]) if row else 0

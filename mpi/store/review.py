@@ -1,0 +1,99 @@
+"""SQL for review items (uncertain matches)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from mpi.models import ReviewItem
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRow:
+    """A review item to open."""
+
+    record_id: int
+    candidate_person_id: int
+    candidate_record_id: int | None
+    probability: float
+    weight: float
+    reason: str
+    explanation: list[dict[str, Any]]
+
+
+def open_items(conn: psycopg.Connection[Any], rows: Sequence[ReviewRow]) -> None:
+    """Open review items; an item already open for the same pair is refreshed."""
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO review_item (record_id, candidate_person_id, candidate_record_id,"
+            " probability, weight, reason, explanation) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (record_id, candidate_person_id) WHERE status = 'open'"
+            " DO UPDATE SET candidate_record_id = excluded.candidate_record_id,"
+            " probability = excluded.probability, weight = excluded.weight,"
+            " reason = excluded.reason, explanation = excluded.explanation,"
+            " version = review_item.version + 1",
+            [
+                (
+                    r.record_id,
+                    r.candidate_person_id,
+                    r.candidate_record_id,
+                    r.probability,
+                    r.weight,
+                    r.reason,
+                    Jsonb(r.explanation),
+                )
+                for r in rows
+            ],
+        )
+
+
+def supersede_for_records(conn: psycopg.Connection[Any], record_ids: Sequence[int]) -> int:
+    """Close the open items of records whose data changed (matching runs again)."""
+    if not record_ids:
+        return 0
+    cur = conn.execute(
+        "UPDATE review_item SET status = 'superseded', decided_at = now(),"
+        " decided_by = 'system', version = version + 1"
+        " WHERE status = 'open' AND record_id = ANY(%s)",
+        (list(record_ids),),
+    )
+    return cur.rowcount
+
+
+def items_for_record(conn: psycopg.Connection[Any], record_id: int) -> list[ReviewItem]:
+    """Open review items of one record."""
+    with conn.cursor(row_factory=class_row(ReviewItem)) as cur:
+        return cur.execute(
+            "SELECT id, record_id, candidate_person_id, candidate_record_id, probability,"
+            " weight, reason, explanation, status, version, created_at"
+            " FROM review_item WHERE record_id = %s AND status = 'open' ORDER BY probability DESC",
+            (record_id,),
+        ).fetchall()
+
+
+def export_rows(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """Open items as (system, local ID, candidate system, candidate local ID, probability)."""
+    return conn.execute(
+        "SELECT s.code, r.local_id, cs.code, cr.local_id, i.probability, i.reason"
+        " FROM review_item i"
+        " JOIN source_record r ON r.id = i.record_id JOIN source_system s ON s.id = r.system_id"
+        " LEFT JOIN source_record cr ON cr.id = i.candidate_record_id"
+        " LEFT JOIN source_system cs ON cs.id = cr.system_id"
+        " WHERE i.status = 'open' ORDER BY i.probability DESC, i.id"
+    )
+
+
+def reasons(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Open items counted by reason."""
+    rows = conn.execute(
+        "SELECT reason, count(*) FROM review_item WHERE status = 'open' GROUP BY reason"
+        " ORDER BY 2 DESC"
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}

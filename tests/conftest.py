@@ -1,0 +1,94 @@
+"""Shared fixtures: one fresh PostgreSQL database per test run.
+
+The database is created on the server in ``DATABASE_URL`` when it is set (CI and the
+development machines: the local server at 127.0.0.1:5432), otherwise on an embedded
+server (pgserver) in a temporary folder. It is migrated once and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from matching.model import load_default_model
+from mpi.config import Settings
+from mpi.records import MatchContext
+from mpi.store import db, migrate
+
+_TABLES = (
+    "review_item, no_match, link, link_history, identity_event, blocking_key,"
+    " source_record, person, source_system"
+)
+
+
+def _server() -> tuple[str, str]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url, "DATABASE_URL"
+    folder = Path(tempfile.mkdtemp(prefix="mpi-test-pg-"))
+    server = db.embedded_server(folder / "pgdata", cleanup_mode="delete")
+    return str(server.get_uri()), "embedded"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A PostgreSQL server to create test databases on."""
+    url, _ = _server()
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for this test run, dropped afterwards."""
+    name = f"mpi_test_{uuid.uuid4().hex[:12]}"
+    url = db.create_database(server_url, name)
+    migrate.upgrade(url)
+    yield url
+    db.drop_database(server_url, name)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded pgserver"
+    return f"database: {where}"
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection whose work is rolled back after the test."""
+    with psycopg.connect(database_url) as connection:
+        with connection.transaction(force_rollback=True):
+            yield connection
+
+
+def truncate_all(url: str) -> None:
+    """Empty every table (the append-only triggers are bypassed for the test reset)."""
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("SET session_replication_role = replica")
+        c.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def committed_db(database_url: str) -> Iterator[str]:
+    """The database URL for tests whose work must commit; tables are emptied afterwards."""
+    truncate_all(database_url)
+    yield database_url
+    truncate_all(database_url)
+
+
+@pytest.fixture(scope="session")
+def model() -> Any:
+    """The default match model."""
+    return load_default_model()
+
+
+@pytest.fixture
+def ctx(model: Any) -> MatchContext:
+    """Matching context with the default model and development settings."""
+    return MatchContext.build(Settings(), model)

@@ -1,0 +1,305 @@
+"""register(): idempotence, updates, manual decisions, safety rules, in real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+
+from mpi.records import register
+from mpi.store import systems
+from tests.helpers import row, test_nhs_number
+
+NHS_A = test_nhs_number(1)
+NHS_B = test_nhs_number(2)
+
+
+def _systems(conn: psycopg.Connection[Any]) -> None:
+    systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
+    systems.ensure_system(conn, "HOSP", "Hospital EPR", "hospital", 2)
+    systems.ensure_system(conn, "ASC", "Adult social care", "social-care", 4)
+
+
+def _count(conn: psycopg.Connection[Any], sql: str) -> int:
+    return conn.execute(sql).fetchone()[0]
+
+
+def alice(ctx: Any, local_id: str, **changes: str) -> Any:
+    fields = dict(
+        nhs_number=NHS_A,
+        given_name="Alice",
+        family_name="Okonkwo",
+        sex="female",
+        birth_date="1984-03-17",
+        address_line="12 Acacia Road",
+        postcode="LS6 2AB",
+    )
+    fields.update(changes)
+    return row(ctx, local_id, **fields)
+
+
+def test_first_record_creates_a_person(conn, ctx):
+    _systems(conn)
+    result = register(conn, ctx, "GP", alice(ctx, "G1"))
+    assert result.decision == "new_person"
+    assert _count(conn, "SELECT count(*) FROM person") == 1
+    events = conn.execute("SELECT event_type FROM identity_event ORDER BY id").fetchall()
+    assert [e[0] for e in events] == ["person_created", "record_linked"]
+
+
+def test_same_person_from_another_system_links(conn, ctx):
+    _systems(conn)
+    first = register(conn, ctx, "GP", alice(ctx, "G1"))
+    second = register(conn, ctx, "HOSP", alice(ctx, "H9", given_name="ALICE", postcode="ls62ab"))
+    assert second.decision == "linked"
+    assert second.person_id == first.person_id
+    assert second.score is not None and second.score.probability >= ctx.thresholds.link
+
+
+def test_resending_the_same_data_changes_nothing(conn, ctx):
+    _systems(conn)
+    register(conn, ctx, "GP", alice(ctx, "G1"))
+    before = [
+        _count(conn, f"SELECT count(*) FROM {t}")
+        for t in ("person", "link_history", "identity_event", "source_record")
+    ]
+    again = register(conn, ctx, "GP", alice(ctx, "G1"))
+    after = [
+        _count(conn, f"SELECT count(*) FROM {t}")
+        for t in ("person", "link_history", "identity_event", "source_record")
+    ]
+    assert again.decision == "unchanged"
+    assert before == after
+    version = conn.execute("SELECT version FROM source_record").fetchone()[0]
+    assert version == 1
+
+
+def test_update_keeps_the_link_and_bumps_the_version(conn, ctx):
+    _systems(conn)
+    first = register(conn, ctx, "GP", alice(ctx, "G1"))
+    register(conn, ctx, "HOSP", alice(ctx, "H1"))
+    updated = register(
+        conn, ctx, "GP", alice(ctx, "G1", address_line="3 New Street", postcode="LS7 1AA")
+    )
+    assert updated.person_id == first.person_id
+    assert updated.decision == "kept"
+    version = conn.execute("SELECT version FROM source_record WHERE local_id = 'G1'").fetchone()[0]
+    assert version == 2
+    assert (
+        _count(conn, "SELECT count(*) FROM identity_event WHERE event_type = 'record_updated'") == 1
+    )
+
+
+def test_update_that_no_longer_matches_moves_the_record_out(conn, ctx):
+    _systems(conn)
+    first = register(conn, ctx, "GP", alice(ctx, "G1"))
+    register(conn, ctx, "HOSP", alice(ctx, "H1"))
+    moved = register(
+        conn,
+        ctx,
+        "HOSP",
+        row(
+            ctx,
+            "H1",
+            nhs_number=NHS_B,
+            given_name="Brian",
+            family_name="Walsh",
+            sex="male",
+            birth_date="1950-01-02",
+            postcode="BD1 1AA",
+        ),
+    )
+    assert moved.person_id != first.person_id
+    assert (
+        _count(conn, "SELECT count(*) FROM identity_event WHERE event_type = 'record_moved'") == 1
+    )
+
+
+def test_update_never_overrides_a_manual_link(conn, ctx):
+    _systems(conn)
+    first = register(conn, ctx, "GP", alice(ctx, "G1"))
+    register(conn, ctx, "HOSP", alice(ctx, "H1"))
+    conn.execute(
+        "UPDATE link SET method = 'manual' WHERE record_id ="
+        " (SELECT id FROM source_record WHERE local_id = 'H1')"
+    )
+    result = register(
+        conn,
+        ctx,
+        "HOSP",
+        row(ctx, "H1", given_name="Completely", family_name="Different", birth_date="1901-05-05"),
+    )
+    assert result.decision == "kept_manual"
+    assert result.person_id == first.person_id
+
+
+def test_two_valid_different_nhs_numbers_never_auto_link(conn, ctx):
+    _systems(conn)
+    first = register(conn, ctx, "GP", alice(ctx, "G1"))
+    second = register(conn, ctx, "HOSP", alice(ctx, "H1", nhs_number=NHS_B))
+    assert second.decision in ("new_person", "review")
+    assert second.person_id != first.person_id
+
+
+def test_twins_are_not_auto_linked(conn, ctx):
+    _systems(conn)
+    base = dict(
+        family_name="Adeyemi",
+        birth_date="2012-06-01",
+        address_line="4 Mill Lane",
+        postcode="WF1 2DE",
+    )
+    first = register(conn, ctx, "GP", row(ctx, "G1", given_name="Tobi", sex="male", **base))
+    twin = register(conn, ctx, "HOSP", row(ctx, "H1", given_name="Kemi", sex="female", **base))
+    assert twin.person_id != first.person_id
+    same_sex_twin = register(
+        conn, ctx, "ASC", row(ctx, "A1", given_name="Femi", sex="male", **base)
+    )
+    assert same_sex_twin.person_id not in (first.person_id, twin.person_id)
+
+
+def test_same_name_parent_and_child_are_not_merged(conn, ctx):
+    _systems(conn)
+    home = dict(
+        given_name="John",
+        family_name="Murphy",
+        sex="male",
+        address_line="9 Station Road",
+        postcode="HX1 5QT",
+    )
+    father = register(
+        conn, ctx, "GP", row(ctx, "G1", nhs_number=NHS_A, birth_date="1961-02-11", **home)
+    )
+    son = register(
+        conn, ctx, "GP", row(ctx, "G2", nhs_number=NHS_B, birth_date="1990-08-30", **home)
+    )
+    son_no_nhs = register(conn, ctx, "HOSP", row(ctx, "H2", birth_date="1990-08-30", **home))
+    assert son.person_id != father.person_id
+    assert son_no_nhs.person_id != father.person_id
+
+
+def test_relatives_nhs_number_goes_to_review(conn, ctx):
+    _systems(conn)
+    mother = register(
+        conn,
+        ctx,
+        "GP",
+        row(
+            ctx,
+            "G1",
+            nhs_number=NHS_A,
+            given_name="Grace",
+            family_name="Mensah",
+            sex="female",
+            birth_date="1970-04-04",
+            postcode="BD5 7PL",
+        ),
+    )
+    daughter = register(
+        conn,
+        ctx,
+        "ASC",
+        row(
+            ctx,
+            "A1",
+            nhs_number=NHS_A,
+            given_name="Esi",
+            family_name="Mensah",
+            sex="female",
+            birth_date="2001-09-15",
+            postcode="BD5 7PL",
+        ),
+    )
+    assert daughter.person_id != mother.person_id
+    assert daughter.decision == "review"
+    reason = conn.execute("SELECT reason FROM review_item WHERE status = 'open'").fetchone()[0]
+    assert reason == "nhs_number_shared_conflict"
+
+
+def test_a_possible_match_opens_a_review_item(conn, ctx):
+    _systems(conn)
+    first = register(conn, ctx, "GP", alice(ctx, "G1", nhs_number=""))
+    maybe = register(
+        conn,
+        ctx,
+        "HOSP",
+        alice(
+            ctx,
+            "H1",
+            nhs_number="",
+            family_name="Okonkwo-Bello",
+            birth_date="1984-03-18",
+            postcode="",
+        ),
+    )
+    assert maybe.decision == "review"
+    assert maybe.candidate_person_ids == (first.person_id,)
+    item = conn.execute("SELECT explanation FROM review_item").fetchone()[0]
+    assert {f["comparison"] for f in item} >= {"given_name", "family_name", "birth_date"}
+
+
+def test_no_match_assertion_is_respected(conn, ctx):
+    from mpi.store.records import add_no_match, record_id
+
+    _systems(conn)
+    first = register(conn, ctx, "GP", alice(ctx, "G1"))
+    register(conn, ctx, "HOSP", alice(ctx, "H1", phone="0113 000 0000"))
+    add_no_match(conn, record_id(conn, "GP", "G1"), record_id(conn, "HOSP", "H1"), "tester", "")
+    conn.execute(
+        "DELETE FROM link WHERE record_id = (SELECT id FROM source_record WHERE local_id = 'H1')"
+    )
+    again = register(conn, ctx, "HOSP", alice(ctx, "H1", phone="0113 000 0001"))
+    assert again.person_id != first.person_id
+
+
+def test_invalid_nhs_number_is_kept_but_not_used(conn, ctx):
+    _systems(conn)
+    result = register(conn, ctx, "GP", alice(ctx, "G1", nhs_number="999 123 4560"))
+    assert "nhs_number_invalid" in result.issues
+    stored = conn.execute("SELECT nhs_number, raw->>'nhs_number' FROM source_record").fetchone()
+    assert stored == (None, "999 123 4560")
+
+
+def test_unknown_system_is_refused(conn, ctx):
+    from mpi.errors import NotFound
+
+    with pytest.raises(NotFound):
+        register(conn, ctx, "NOPE", alice(ctx, "X1"))
+
+
+def test_concurrent_registrations_of_one_new_person_end_with_one_person(committed_db, ctx):
+    with psycopg.connect(committed_db) as setup:
+        _systems(setup)
+    barrier = threading.Barrier(2)
+    results: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def worker(system: str, local_id: str) -> None:
+        try:
+            with psycopg.connect(committed_db) as c:
+                barrier.wait()
+                results[system] = register(c, ctx, system, alice(ctx, local_id)).person_id
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    for attempt in range(5):
+        with psycopg.connect(committed_db, autocommit=True) as c:
+            c.execute("SET session_replication_role = replica")
+            c.execute(
+                "TRUNCATE review_item, link, link_history, identity_event, blocking_key,"
+                " source_record, person"
+            )
+        barrier.reset()
+        threads = [
+            threading.Thread(target=worker, args=(s, f"{s}-{attempt}")) for s in ("GP", "HOSP")
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert results["GP"] == results["HOSP"]
+        with psycopg.connect(committed_db) as c:
+            assert _count(c, "SELECT count(*) FROM person") == 1
