@@ -139,3 +139,20 @@ def decide(
         # A second identity that also matches well is a likely duplicate: ask a human.
         return Decision("link", chosen, review)
     return Decision("new_person", ranked[0] if ranked else None, review)
+
+
+def person_flags(scores: Iterable[MatchScore], review_threshold: float) -> frozenset[str]:
+    """The safety findings of a record against a whole person (all its records).
+
+    NHS number findings count from any record: one conflicting number is enough to stop
+    an automatic link. ``twin_risk`` counts only when every record of the person that
+    matches at all (at or above the review threshold) disagrees on the given name: a twin
+    disagrees with all of its sibling's records, while a person whose other record uses a
+    middle name as the first name still agrees through the rest.
+    """
+    scores = list(scores)
+    flags = {f for s in scores for f in s.flags if f != "twin_risk"}
+    plausible = [s for s in scores if s.probability >= review_threshold]
+    if plausible and all("twin_risk" in s.flags for s in plausible):
+        flags.add("twin_risk")
+    return frozenset(flags)

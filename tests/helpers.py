@@ -9,7 +9,7 @@ from mpi.records import MatchContext, prepare
 from mpi.store.records import RecordRow
 
 
-def test_nhs_number(n: int) -> str:
+def synthetic_nhs_number(n: int) -> str:
     """The n-th valid Modulus 11 NHS number of the 999 test range."""
     candidate = 999_000_000 + n * 7
     while True:

@@ -36,6 +36,7 @@ def embedded_server(data_dir: Path, *, cleanup_mode: str | None = "stop") -> Any
     data_dir = data_dir.resolve()
     if data_dir in _servers:
         return _servers[data_dir]
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
     try:
         import pgserver
     except ImportError as exc:  # pragma: no cover - a dependency of the package
@@ -43,7 +44,6 @@ def embedded_server(data_dir: Path, *, cleanup_mode: str | None = "stop") -> Any
             "No DATABASE_URL is set and the embedded server (pgserver) is not installed: "
             "pip install pgserver, or set DATABASE_URL to a PostgreSQL server."
         ) from exc
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
     data_dir.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", data_dir)
     with warnings.catch_warnings():

@@ -42,15 +42,22 @@ def applied_version(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
+def applied_versions(conn: psycopg.Connection[Any]) -> set[int]:
+    """Every applied migration version."""
+    if applied_version(conn) == 0:
+        return set()
+    return {r[0] for r in conn.execute("SELECT version FROM schema_migration").fetchall()}
+
+
 def upgrade(url: str) -> list[Migration]:
-    """Apply every migration not yet applied; return the ones applied now."""
+    """Apply every migration not yet applied, in order; return the ones applied now."""
     done: list[Migration] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         try:
-            current = applied_version(conn)
+            applied = applied_versions(conn)
             for migration in available():
-                if migration.version <= current:
+                if migration.version in applied:
                     continue
                 with conn.transaction():
                     conn.execute(migration.sql)

@@ -354,3 +354,56 @@ def count_records(conn: psycopg.Connection[Any]) -> int:
     """How many active records are stored."""
     row = conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
     return int(row[0]) if row else 0
+
+
+def records_sharing_keys(conn: psycopg.Connection[Any], keys: Iterable[str], cap: int) -> set[int]:
+    """Active records that share at least one of these blocking keys (common keys skipped)."""
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    rows = conn.execute(
+        "WITH counted AS ("
+        "  SELECT key, count(*) AS n FROM blocking_key WHERE key = ANY(%(keys)s) GROUP BY key"
+        ")"
+        " SELECT DISTINCT bk.record_id FROM counted c JOIN blocking_key bk ON bk.key = c.key"
+        " JOIN source_record r ON r.id = bk.record_id AND r.status = 'active'"
+        " WHERE c.n <= %(cap)s",
+        {"keys": wanted, "cap": cap},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """A record just withdrawn, and the link it had."""
+
+    record_id: int
+    person_id: int | None
+    method: str | None
+    probability: float | None
+
+
+def withdraw_record(
+    conn: psycopg.Connection[Any], system_id: int, local_id: str
+) -> Withdrawn | None:
+    """Mark an active record withdrawn, drop its blocking keys and link; ``None`` if absent.
+
+    The record row stays (with its payload) for history; the caller writes link history.
+    """
+    row = conn.execute(
+        "UPDATE source_record SET status = 'withdrawn', blocking_keys = '{}',"
+        " version = version + 1, updated_at = now()"
+        " WHERE system_id = %s AND local_id = %s AND status = 'active' RETURNING id",
+        (system_id, local_id),
+    ).fetchone()
+    if row is None:
+        return None
+    record_pk = int(row[0])
+    conn.execute("DELETE FROM blocking_key WHERE record_id = %s", (record_pk,))
+    link = conn.execute(
+        "DELETE FROM link WHERE record_id = %s RETURNING person_id, method, probability",
+        (record_pk,),
+    ).fetchone()
+    if link is None:
+        return Withdrawn(record_pk, None, None, None)
+    return Withdrawn(record_pk, link[0], link[1], link[2])

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mpi.cli import main
-from tests.helpers import test_nhs_number
+from tests.helpers import synthetic_nhs_number
 
 HEADER = "local_id,nhs_number,given_name,family_name,sex,birth_date,address_line,postcode,phone"
 
@@ -41,7 +41,7 @@ def test_every_command_has_help():
 
 
 def test_load_with_bad_rows_rejects_them_and_loads_the_rest(runner, tmp_path):
-    nhs = test_nhs_number(3)
+    nhs = synthetic_nhs_number(3)
     gp = _write(
         tmp_path / "gp.csv",
         [
@@ -56,7 +56,7 @@ def test_load_with_bad_rows_rejects_them_and_loads_the_rest(runner, tmp_path):
     result = runner.invoke(main, ["load", "GP_TEST", str(gp), "--kind", "gp", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "2 records loaded" in result.output
-    rejects = list(csv.DictReader((tmp_path / "gp.csv.rejects.csv").open()))
+    rejects = list(csv.DictReader(io.StringIO((tmp_path / "gp.csv.rejects.csv").read_text())))
     assert [r["local_id"] for r in rejects] == ["G2", "G3", "G4", "G5"]
     assert "birth_date" in rejects[0]["reason"]
     assert "future" in rejects[1]["reason"]
@@ -75,7 +75,7 @@ def test_wrong_header_is_refused_with_the_expected_columns(runner, tmp_path):
 
 
 def test_load_resolve_export_and_person(runner, tmp_path):
-    nhs = test_nhs_number(4)
+    nhs = synthetic_nhs_number(4)
     _write(
         tmp_path / "gp.csv",
         [f"G1,{nhs},Margaret,Hughes,female,1948-07-21,5 Park Road,HX3 6AA,01422 000000"],
@@ -127,13 +127,13 @@ def test_load_resolve_export_and_person(runner, tmp_path):
 
 def test_export_review_lists_the_candidate_record(runner, tmp_path):
     _write(tmp_path / "a.csv", ["A1,,Daniel,Kowalski,male,1979-11-02,8 Elm Grove,WF2 7AB,"])
-    _write(tmp_path / "b.csv", ["B1,,Dan,Kowalsky,male,1979-11-20,,,"])
+    _write(tmp_path / "b.csv", ["B1,,Dan,Kowalsky,male,1979-11-02,,,"])
     runner.invoke(main, ["load", "A", str(tmp_path / "a.csv"), "--quiet"])
     runner.invoke(main, ["load", "B", str(tmp_path / "b.csv"), "--quiet"])
     out = tmp_path / "review.csv"
     result = runner.invoke(main, ["export", "review", "-o", str(out)])
     assert result.exit_code == 0
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert rows, "expected an open review item"
     assert (rows[0]["system"], rows[0]["local_id"]) == ("B", "B1")
     assert (rows[0]["candidate_system"], rows[0]["candidate_local_id"]) == ("A", "A1")
@@ -141,7 +141,7 @@ def test_export_review_lists_the_candidate_record(runner, tmp_path):
 
 
 def test_evaluate_reports_precision_recall_and_false_merges(runner, tmp_path):
-    n1, n2 = test_nhs_number(5), test_nhs_number(6)
+    n1, n2 = synthetic_nhs_number(5), synthetic_nhs_number(6)
     _write(
         tmp_path / "a.csv",
         [f"A1,{n1},Olivia,Brown,female,2001-01-01,,,", f"A2,{n2},Oliver,Green,male,1965-03-03,,,"],
@@ -162,7 +162,7 @@ def test_evaluate_reports_precision_recall_and_false_merges(runner, tmp_path):
 def test_load_fhir_ndjson(runner, tmp_path):
     import json
 
-    nhs = test_nhs_number(7)
+    nhs = synthetic_nhs_number(7)
     patient = {
         "resourceType": "Patient",
         "identifier": [

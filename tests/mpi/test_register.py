@@ -10,10 +10,11 @@ import pytest
 
 from mpi.records import register
 from mpi.store import systems
-from tests.helpers import row, test_nhs_number
+from tests.conftest import truncate_all
+from tests.helpers import row, synthetic_nhs_number
 
-NHS_A = test_nhs_number(1)
-NHS_B = test_nhs_number(2)
+NHS_A = synthetic_nhs_number(1)
+NHS_B = synthetic_nhs_number(2)
 
 
 def _systems(conn: psycopg.Connection[Any]) -> None:
@@ -270,8 +271,6 @@ def test_unknown_system_is_refused(conn, ctx):
 
 
 def test_concurrent_registrations_of_one_new_person_end_with_one_person(committed_db, ctx):
-    with psycopg.connect(committed_db) as setup:
-        _systems(setup)
     barrier = threading.Barrier(2)
     results: dict[str, str] = {}
     errors: list[BaseException] = []
@@ -285,12 +284,9 @@ def test_concurrent_registrations_of_one_new_person_end_with_one_person(committe
             errors.append(exc)
 
     for attempt in range(5):
-        with psycopg.connect(committed_db, autocommit=True) as c:
-            c.execute("SET session_replication_role = replica")
-            c.execute(
-                "TRUNCATE review_item, link, link_history, identity_event, blocking_key,"
-                " source_record, person"
-            )
+        truncate_all(committed_db)
+        with psycopg.connect(committed_db) as setup:
+            _systems(setup)
         barrier.reset()
         threads = [
             threading.Thread(target=worker, args=(s, f"{s}-{attempt}")) for s in ("GP", "HOSP")

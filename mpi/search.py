@@ -1,0 +1,101 @@
+"""Finding the identities that match some demographics, without registering anything.
+
+Used by demographic search and FHIR ``$match``: the query is normalised and blocked like
+a record, then scored against every record of each candidate person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from matching.blocking import blocking_keys
+from matching.scoring import score
+from matching.types import Demographics, MatchScore
+from mpi.errors import FieldProblem, InvalidInput
+from mpi.links import SAFETY_FLAGS, person_flags
+from mpi.records import MatchContext
+from mpi.store import persons as person_store
+from mpi.store import records as record_store
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An identity that matches a query, with its best-scoring record.
+
+    ``grade`` follows FHIR's match-grade: ``certain`` (at or above the link threshold with
+    no safety finding), ``probable`` (at or above the review threshold), ``possible``.
+    """
+
+    person_id: str
+    person_pk: int
+    score: MatchScore
+    record_id: int
+    grade: str
+
+
+def find_matches(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    demographics: Demographics,
+    *,
+    limit: int = 10,
+    minimum: float = 0.05,
+) -> list[Candidate]:
+    """Identities matching ``demographics``, most likely first.
+
+    Args:
+        conn: the connection.
+        ctx: model and thresholds.
+        demographics: the query (a partial Patient is fine).
+        limit: the most candidates to return.
+        minimum: candidates below this probability are left out.
+
+    Returns:
+        Up to ``limit`` candidates, best first.
+
+    Raises:
+        InvalidInput: the query cannot be normalised, or has nothing to block on.
+    """
+    from matching.errors import InvalidDemographics
+    from matching.normalise import normalise
+
+    try:
+        norm = normalise(demographics, allow_test_nhs_numbers=ctx.allow_test_nhs_numbers)
+    except InvalidDemographics as exc:
+        raise InvalidInput([FieldProblem(p.field, p.reason) for p in exc.problems]) from exc
+    keys = blocking_keys(norm)
+    if not keys:
+        raise InvalidInput.single(
+            "demographics",
+            "give at least an NHS number, or a date of birth with a name, or a postcode",
+        )
+    ids = record_store.records_sharing_keys(conn, keys, ctx.blocking_cap)
+    first = record_store.stored_records(conn, ids)
+    persons = {r.person for r in first if r.person is not None}
+    by_person: dict[int, list[Any]] = {}
+    for record in record_store.records_of_persons(conn, persons):
+        assert record.person is not None
+        by_person.setdefault(record.person, []).append(record)
+    found: list[tuple[int, MatchScore, int, frozenset[str]]] = []
+    for person, records in by_person.items():
+        scored = [(score(ctx.model, norm, r.norm), r.id) for r in records]
+        flags = person_flags([s for s, _ in scored], ctx.thresholds.review)
+        best, record_id = max(scored, key=lambda x: (x[0].probability, not x[0].flags))
+        if best.probability >= minimum:
+            found.append((person, best, record_id, flags))
+    found.sort(key=lambda x: x[1].probability, reverse=True)
+    found = found[:limit]
+    names = person_store.enterprise_ids(conn, [f[0] for f in found])
+    result = []
+    for person, best, record_id, flags in found:
+        if best.probability >= ctx.thresholds.link and not flags & SAFETY_FLAGS:
+            grade = "certain"
+        elif best.probability >= ctx.thresholds.review:
+            grade = "probable"
+        else:
+            grade = "possible"
+        result.append(Candidate(names[person], person, best, record_id, grade))
+    return result
