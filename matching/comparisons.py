@@ -1,0 +1,301 @@
+"""Declared comparisons: for each field, an ordered list of levels.
+
+Each comparison looks at one field of two normalised records and returns the index of the
+first level that applies. Level 0 is always ``missing`` (either side has no value; it
+carries no weight, because missing is not disagreement) and the last level is the "else"
+level (``different``). The level labels are part of the model file and the UI, so they
+are fixed here and checked by :class:`matching.model.MatchModel`.
+
+:func:`compare` gives the level index of every comparison for a pair: the comparison
+vector that scoring weighs and that EM training will count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from matching.nicknames import are_name_variants
+from matching.similarity import jaro_winkler, token_set_ratio
+from matching.types import NormalisedRecord
+
+__all__ = [
+    "COMPARISONS",
+    "Comparison",
+    "compare",
+    "comparison_names",
+    "JARO_WINKLER_HIGH",
+    "JARO_WINKLER_MEDIUM",
+    "TOKEN_SET_HIGH",
+    "TOKEN_SET_MEDIUM",
+]
+
+JARO_WINKLER_HIGH = 0.92
+JARO_WINKLER_MEDIUM = 0.85
+TOKEN_SET_HIGH = 90.0
+TOKEN_SET_MEDIUM = 75.0
+
+Level = Callable[[NormalisedRecord, NormalisedRecord], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One declared comparison.
+
+    Attributes:
+        name: the comparison's name, also its key in the model file (``"given_name"``).
+        levels: the level labels in order; ``levels[0]`` is ``"missing"``, the last is the
+            else level.
+        description: what is compared and how, for people reading a model or a score.
+        level: the function giving the index of the first level that applies to a pair.
+    """
+
+    name: str
+    levels: tuple[str, ...]
+    description: str
+    level: Level
+
+
+def _nhs_number(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    x, y = a.nhs_number, b.nhs_number
+    if x is None or y is None:
+        return 0
+    if x == y:
+        return 1 if a.nhs_verified and b.nhs_verified else 2
+    return 3
+
+
+def _given_name(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    names_a, names_b = a.given_names, b.given_names
+    if not names_a or not names_b:
+        return 0
+    x, y = names_a[0], names_b[0]
+    if x == y:
+        return 1
+    several = len(names_a) > 1 or len(names_b) > 1
+    if several:  # "MARY ANNE" against "ANNE": any full given name in common counts
+        for n in names_a:
+            if len(n) > 1 and n in names_b:
+                return 1
+    if are_name_variants(x, y):
+        return 2
+    if several:
+        for n in names_a:
+            for m in names_b:
+                if len(n) > 1 and len(m) > 1 and are_name_variants(n, m):
+                    return 2
+    if len(x) > 1 and len(y) > 1:
+        similarity = jaro_winkler(x, y) or 0.0
+        if similarity >= JARO_WINKLER_HIGH:
+            return 3
+        if similarity >= JARO_WINKLER_MEDIUM:
+            return 4
+        if a.given_phonetic is not None and a.given_phonetic == b.given_phonetic:
+            return 5
+    elif x[0] == y[0]:
+        return 6
+    return 7
+
+
+def _family_name(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    x, y = a.family_name, b.family_name
+    if x is None or y is None:
+        return 0
+    if x == y:
+        return 1
+    parts_a, parts_b = a.family_parts, b.family_parts
+    if len(parts_a) > 1 or len(parts_b) > 1:
+        for part in parts_a:
+            if part in parts_b:
+                return 2
+    similarity = jaro_winkler(x, y) or 0.0
+    if similarity >= JARO_WINKLER_HIGH:
+        return 3
+    if similarity >= JARO_WINKLER_MEDIUM:
+        return 4
+    if a.family_phonetic is not None and a.family_phonetic == b.family_phonetic:
+        return 5
+    return 6
+
+
+def _one_keying_error(x: date, y: date) -> bool:
+    """One digit of YYYYMMDD different, or two adjacent digits transposed (02 / 20)."""
+    a = f"{x.year:04d}{x.month:02d}{x.day:02d}"
+    b = f"{y.year:04d}{y.month:02d}{y.day:02d}"
+    differ = [i for i in range(8) if a[i] != b[i]]
+    if len(differ) == 1:
+        return True
+    if len(differ) == 2:
+        i, j = differ
+        return j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    return False
+
+
+def _birth_date(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    x, y = a.birth_date, b.birth_date
+    if x is None or y is None:
+        return 0
+    if x == y:
+        return 1
+    if x.year == y.year and x.day == y.month and x.month == y.day:
+        return 2
+    if abs(x.toordinal() - y.toordinal()) == 1 or _one_keying_error(x, y):
+        return 3
+    if x.year == y.year and x.month == y.month:
+        return 4
+    return 5
+
+
+def _sex(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    x, y = a.sex, b.sex
+    if x is None or y is None:
+        return 0
+    return 1 if x == y else 2
+
+
+def _postcode(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    x, y = a.postcode, b.postcode
+    if x is None or y is None:
+        return 0
+    if x == y:
+        return 1
+    # Canonical form "OUTWARD NAA": the sector ends two characters before the end.
+    if len(x) == len(y) and x[:-2] == y[:-2]:
+        return 2
+    if x[:-4] == y[:-4]:
+        return 3
+    return 4
+
+
+def _numbers(address: str) -> set[str]:
+    return {token for token in address.split() if token[0].isdigit()}
+
+
+def _same_numbers(x: str, y: str) -> bool:
+    """False when both addresses have house or flat numbers and they differ (neighbours)."""
+    numbers_x, numbers_y = _numbers(x), _numbers(y)
+    return not numbers_x or not numbers_y or numbers_x == numbers_y
+
+
+def _address(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    x, y = a.address, b.address
+    if x is None or y is None:
+        return 0
+    if x == y:
+        return 1
+    ratio = token_set_ratio(x, y) or 0.0
+    if ratio >= TOKEN_SET_HIGH and _same_numbers(x, y):
+        return 2
+    if ratio >= TOKEN_SET_MEDIUM:
+        return 3
+    return 4
+
+
+def _phone(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    x, y = a.phone, b.phone
+    if x is None or y is None:
+        return 0
+    return 1 if x == y else 2
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison(
+        "nhs_number",
+        ("missing", "exact_verified", "exact", "different"),
+        "Valid NHS numbers; exact_verified when both records have verification status 01.",
+        _nhs_number,
+    ),
+    Comparison(
+        "given_name",
+        (
+            "missing",
+            "exact",
+            "nickname",
+            "jaro_winkler_high",
+            "jaro_winkler_medium",
+            "phonetic",
+            "initial",
+            "different",
+        ),
+        "First given names (any full given name in common counts as exact): nickname table,"
+        f" Jaro-Winkler >= {JARO_WINKLER_HIGH} / >= {JARO_WINKLER_MEDIUM}, Metaphone,"
+        " an initial against a name with the same first letter.",
+        _given_name,
+    ),
+    Comparison(
+        "family_name",
+        (
+            "missing",
+            "exact",
+            "shares_part",
+            "jaro_winkler_high",
+            "jaro_winkler_medium",
+            "phonetic",
+            "different",
+        ),
+        "Family names without separators; shares_part when a part of a double-barrelled"
+        f" name equals the other's name or part; Jaro-Winkler >= {JARO_WINKLER_HIGH} /"
+        f" >= {JARO_WINKLER_MEDIUM}; Metaphone.",
+        _family_name,
+    ),
+    Comparison(
+        "birth_date",
+        (
+            "missing",
+            "exact",
+            "day_month_swapped",
+            "one_digit_or_day",
+            "same_year_month",
+            "different",
+        ),
+        "Birth dates: day and month swapped; one digit of YYYYMMDD different, two adjacent"
+        " digits transposed or one day apart; same year and month.",
+        _birth_date,
+    ),
+    Comparison("sex", ("missing", "exact", "different"), "Administrative gender.", _sex),
+    Comparison(
+        "postcode",
+        ("missing", "exact", "same_sector", "same_district", "different"),
+        "UK postcodes (pseudo-postcodes are missing): unit, sector (SE15 4), district (SE15).",
+        _postcode,
+    ),
+    Comparison(
+        "address",
+        ("missing", "exact", "token_set_high", "token_set_medium", "different"),
+        f"Normalised address lines: token-set ratio >= {TOKEN_SET_HIGH:g} (with the same"
+        f" house and flat numbers, so neighbours are not high) / >= {TOKEN_SET_MEDIUM:g}.",
+        _address,
+    ),
+    Comparison("phone", ("missing", "exact", "different"), "Phone numbers (digits).", _phone),
+)
+
+_LEVEL_FUNCTIONS = tuple(c.level for c in COMPARISONS)
+
+
+def comparison_names() -> tuple[str, ...]:
+    """The names of the declared comparisons, in order.
+
+    Example:
+        >>> comparison_names()[:2]
+        ('nhs_number', 'given_name')
+    """
+    return tuple(c.name for c in COMPARISONS)
+
+
+def compare(a: NormalisedRecord, b: NormalisedRecord) -> tuple[int, ...]:
+    """The comparison vector of a pair: the level index of every comparison, in order.
+
+    Args:
+        a: one normalised record.
+        b: the other.
+
+    Returns:
+        One index per comparison of :data:`COMPARISONS` (0 = missing).
+
+    Example:
+        >>> from matching.types import NormalisedRecord
+        >>> compare(NormalisedRecord(sex="male"), NormalisedRecord(sex="male"))
+        (0, 0, 0, 0, 1, 0, 0, 0)
+    """
+    return tuple([level(a, b) for level in _LEVEL_FUNCTIONS])

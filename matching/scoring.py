@@ -1,0 +1,189 @@
+"""Fellegi–Sunter scoring: weights, match probability, explanation and safety flags.
+
+The score of a pair is the sum of the weights (``log2(m / u)``) of the level each
+comparison lands on; missing levels weigh 0. The match probability adds the model's prior
+as a weight: ``p = 1 / (1 + 2 ** -(log2(prior / (1 - prior)) + weight))``.
+
+Safety flags forbid an automatic link whatever the probability (see
+:class:`~matching.types.MatchScore`):
+
+- ``nhs_number_conflict``: two valid, different NHS numbers;
+- ``nhs_number_shared_conflict``: the same NHS number but birth dates that are
+  ``different`` or only ``same_year_month`` (a relative's number on the wrong record),
+  unless the given names agree (``exact`` or ``nickname``) and the dates differ only as a
+  keying slip does: same day and month within ten years (1956/1965), or same year and
+  month. No parent, child or sibling carries the same given name and such a date;
+- ``twin_risk``: family name ``exact`` or ``shares_part``, birth date ``exact``, given
+  name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
+  not ``exact`` or ``exact_verified``.
+
+Term-frequency adjustment will plug in through :class:`WeightAdjuster`: it receives each
+comparison's level and may change that comparison's weight (a shared rare surname weighs
+more than a shared "SMITH").
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from matching.comparisons import COMPARISONS, compare
+from matching.model import MatchModel
+from matching.types import FieldScore, MatchScore, NormalisedRecord
+
+__all__ = ["WeightAdjuster", "match_probability", "score", "safety_flags"]
+
+_NAMES = tuple(c.name for c in COMPARISONS)
+_LABELS = tuple(c.levels for c in COMPARISONS)
+_INDEX = {c.name: i for i, c in enumerate(COMPARISONS)}
+_NHS = _INDEX["nhs_number"]
+_GIVEN = _INDEX["given_name"]
+_FAMILY = _INDEX["family_name"]
+_BIRTH = _INDEX["birth_date"]
+
+
+def _levels(name: str, *labels: str) -> frozenset[int]:
+    declared = _LABELS[_INDEX[name]]
+    return frozenset(declared.index(label) for label in labels)
+
+
+_NHS_SAME = _levels("nhs_number", "exact_verified", "exact")
+_NHS_DIFFERENT = _levels("nhs_number", "different")
+_BIRTH_CONFLICT = _levels("birth_date", "different", "same_year_month")
+_BIRTH_EXACT = _levels("birth_date", "exact")
+_FAMILY_SAME = _levels("family_name", "exact", "shares_part")
+_GIVEN_AGREES = _levels("given_name", "exact", "nickname")
+_BIRTH_SAME_YEAR_MONTH = _levels("birth_date", "same_year_month")
+_GIVEN_DIFFERENT = _levels("given_name", "jaro_winkler_medium", "phonetic", "initial", "different")
+_MAX_LOGIT = 1000.0
+
+
+class WeightAdjuster(Protocol):
+    """The seam for term-frequency adjustment of weights (not implemented yet)."""
+
+    def adjust(
+        self,
+        comparison: str,
+        level: str,
+        weight: float,
+        a: NormalisedRecord,
+        b: NormalisedRecord,
+    ) -> float:
+        """Return the weight to use for this comparison's level on this pair."""
+        ...
+
+
+def match_probability(prior_weight: float, weight: float) -> float:
+    """The match probability from the prior (as a weight) and the pair's total weight.
+
+    Args:
+        prior_weight: ``log2(prior / (1 - prior))``.
+        weight: the sum of the level weights.
+
+    Returns:
+        ``1 / (1 + 2 ** -(prior_weight + weight))``.
+
+    Example:
+        >>> match_probability(0.0, 0.0)
+        0.5
+    """
+    logit = prior_weight + weight
+    if logit > _MAX_LOGIT:
+        return 1.0
+    if logit < -_MAX_LOGIT:
+        return 0.0
+    return 1.0 / (1.0 + 2.0**-logit)
+
+
+def safety_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
+    """The safety findings of a comparison vector (see the module docstring).
+
+    Args:
+        levels: the vector from :func:`matching.comparisons.compare`.
+
+    Returns:
+        The flags found, in a fixed order; ``()`` when none.
+
+    Example:
+        >>> safety_flags((3, 1, 1, 1, 1, 1, 1, 1))
+        ('nhs_number_conflict',)
+    """
+    nhs = levels[_NHS]
+    flags = []
+    if nhs in _NHS_DIFFERENT:
+        flags.append("nhs_number_conflict")
+    elif nhs in _NHS_SAME:
+        if levels[_BIRTH] in _BIRTH_CONFLICT:
+            flags.append("nhs_number_shared_conflict")
+    if (
+        nhs not in _NHS_SAME
+        and levels[_BIRTH] in _BIRTH_EXACT
+        and levels[_FAMILY] in _FAMILY_SAME
+        and levels[_GIVEN] in _GIVEN_DIFFERENT
+    ):
+        flags.append("twin_risk")
+    return tuple(flags)
+
+
+def score(
+    model: MatchModel,
+    a: NormalisedRecord,
+    b: NormalisedRecord,
+    *,
+    adjuster: WeightAdjuster | None = None,
+) -> MatchScore:
+    """Score a pair of records: total weight, match probability, explanation and flags.
+
+    Args:
+        model: the match model (weights, prior).
+        a: one normalised record.
+        b: the other.
+        adjuster: an optional term-frequency adjuster; ``None`` (the default) uses the
+            model's weights as they are.
+
+    Returns:
+        The score, with one :class:`~matching.types.FieldScore` per comparison in declared
+        order and any safety flags.
+
+    Example:
+        >>> from matching.model import load_default_model
+        >>> from matching.types import NormalisedRecord
+        >>> one = NormalisedRecord(family_name="SMITH", sex="female")
+        >>> result = score(load_default_model(), one, one)
+        >>> [f.level for f in result.fields][:4]
+        ['missing', 'missing', 'exact', 'missing']
+    """
+    levels = compare(a, b)
+    weights = model.weights
+    fields = []
+    total = 0.0
+    for index, level in enumerate(levels):
+        weight = weights[index][level]
+        label = _LABELS[index][level]
+        if adjuster is not None and level:
+            weight = adjuster.adjust(_NAMES[index], label, weight, a, b)
+        total += weight
+        fields.append(FieldScore(_NAMES[index], label, weight))
+    flags = safety_flags(levels)
+    if flags and "nhs_number_shared_conflict" in flags and _is_keying_slip(levels, a, b):
+        flags = tuple(f for f in flags if f != "nhs_number_shared_conflict")
+    return MatchScore(
+        weight=total,
+        probability=match_probability(model.prior_weight, total),
+        fields=tuple(fields),
+        flags=flags,
+    )
+
+
+def _is_keying_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord) -> bool:
+    """Whether a birth-date disagreement under one NHS number looks like a typing error."""
+    if levels[_GIVEN] not in _GIVEN_AGREES:
+        return False
+    if levels[_BIRTH] in _BIRTH_SAME_YEAR_MONTH:
+        return True
+    x, y = a.birth_date, b.birth_date
+    return (
+        x is not None
+        and y is not None
+        and (x.month, x.day) == (y.month, y.day)
+        and abs(x.year - y.year) <= 10
+    )

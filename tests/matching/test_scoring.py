@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from matching.comparisons import COMPARISONS
+from matching.model import MatchModel, load_default_model
+from matching.scoring import match_probability, safety_flags, score
+from matching.types import NormalisedRecord
+from tests.matching.builders import NHS_B, record
+
+MODEL = load_default_model()
+
+
+def _score(a: dict[str, Any], b: dict[str, Any]) -> Any:
+    return score(MODEL, record(**a), record(**b))
+
+
+def test_fields_explain_the_score() -> None:
+    result = _score({}, {})
+    assert [f.comparison for f in result.fields] == [c.name for c in COMPARISONS]
+    assert [f.level for f in result.fields] == [
+        "exact_verified",
+        "exact",
+        "exact",
+        "exact",
+        "exact",
+        "exact",
+        "exact",
+        "exact",
+    ]
+    assert math.isclose(result.weight, sum(f.weight for f in result.fields))
+    assert result.probability > 0.999999
+    assert result.flags == ()
+
+
+def test_weights_come_from_the_model() -> None:
+    result = _score({}, {})
+    for field, comparison in zip(result.fields, MODEL.comparisons, strict=True):
+        level = comparison.levels[comparison.labels.index(field.level)]
+        assert math.isclose(field.weight, math.log2(level.m / level.u))
+
+
+def test_missing_weighs_nothing() -> None:
+    result = score(MODEL, NormalisedRecord(), NormalisedRecord())
+    assert all(f.level == "missing" and f.weight == 0.0 for f in result.fields)
+    assert result.weight == 0.0
+    assert math.isclose(result.probability, MODEL.prior)
+
+
+def test_probability_formula() -> None:
+    result = _score({"given_name": "Bob"}, {"given_name": "Robert", "postcode": "M1 1AA"})
+    expected = 1 / (1 + 2 ** -(math.log2(MODEL.prior / (1 - MODEL.prior)) + result.weight))
+    assert math.isclose(result.probability, expected)
+
+
+def test_probability_saturates_without_overflow() -> None:
+    assert match_probability(0.0, 5000.0) == 1.0
+    assert match_probability(0.0, -5000.0) == 0.0
+
+
+def test_score_is_symmetric() -> None:
+    a = {"given_name": "Bob", "birth_date": "1980-04-03"}
+    b = {"given_name": "Robert", "family_name": "Jones", "nhs_number_status": "02"}
+    assert _score(a, b) == _score(b, a)
+
+
+def test_adjuster_seam_changes_weights() -> None:
+    class Halve:
+        def adjust(self, comparison: str, level: str, weight: float, a: Any, b: Any) -> float:
+            return weight / 2
+
+    plain = score(MODEL, record(), record())
+    halved = score(MODEL, record(), record(), adjuster=Halve())
+    assert math.isclose(halved.weight, plain.weight / 2)
+
+
+# Safety flags and known traps --------------------------------------------------------------
+
+
+def test_twins_are_flagged() -> None:
+    twin_a = {"nhs_number": None, "given_name": "Mary"}
+    twin_b = {"nhs_number": None, "given_name": "Susan"}
+    result = _score(twin_a, twin_b)
+    assert result.flags == ("twin_risk",)
+
+
+@pytest.mark.parametrize(
+    ("given_a", "given_b", "level"),
+    [
+        pytest.param("Jonathan", "Jonothon", "jaro_winkler_medium", id="jaro-winkler-medium"),
+        pytest.param("Philippa", "Filipa", "phonetic", id="phonetic"),
+        pytest.param("Jonathan", "J", "initial", id="initial"),
+        pytest.param("Jonathan", "Xavier", "different", id="different"),
+    ],
+)
+def test_twin_risk_given_name_levels(given_a: str, given_b: str, level: str) -> None:
+    result = _score({"nhs_number": None, "given_name": given_a}, {"given_name": given_b})
+    assert result.fields[1].level == level
+    assert "twin_risk" in result.flags
+
+
+def test_twins_with_different_nhs_numbers_have_both_flags() -> None:
+    result = _score({"given_name": "Mary"}, {"given_name": "Susan", "nhs_number": NHS_B})
+    assert result.flags == ("nhs_number_conflict", "twin_risk")
+
+
+def test_same_nhs_number_is_not_twin_risk() -> None:
+    assert _score({"given_name": "Mary"}, {"given_name": "M"}).flags == ()
+
+
+def test_nickname_is_not_twin_risk() -> None:
+    assert _score({"nhs_number": None, "given_name": "Bob"}, {"given_name": "Robert"}).flags == ()
+
+
+def test_relatives_nhs_number_is_flagged() -> None:
+    parent = {"given_name": "Mary", "birth_date": "1955-07-19"}
+    child = {"given_name": "Mary", "birth_date": "1980-03-04"}
+    result = _score(parent, child)
+    assert result.flags == ("nhs_number_shared_conflict",)
+
+
+def test_same_nhs_number_same_year_month_is_flagged_when_given_names_differ() -> None:
+    result = _score(
+        {"birth_date": "1980-03-04"}, {"birth_date": "1980-03-25", "given_name": "Zainab"}
+    )
+    assert "nhs_number_shared_conflict" in result.flags
+    same_name = _score({"birth_date": "1980-03-04"}, {"birth_date": "1980-03-25"})
+    assert "nhs_number_shared_conflict" not in same_name.flags
+
+
+def test_same_nhs_number_with_a_date_typo_is_not_flagged() -> None:
+    assert _score({"birth_date": "1980-03-04"}, {"birth_date": "1980-04-03"}).flags == ()
+    assert _score({"birth_date": "1980-03-04"}, {"birth_date": "1980-03-07"}).flags == ()
+
+
+def test_two_different_valid_nhs_numbers_are_flagged_and_weigh_against() -> None:
+    result = _score({}, {"nhs_number": NHS_B})
+    assert result.flags == ("nhs_number_conflict",)
+    assert result.fields[0].level == "different"
+    assert result.fields[0].weight < -5
+
+
+def test_parent_and_child_with_the_same_name_at_one_address_are_not_linked() -> None:
+    father = {"nhs_number": None, "given_name": "John", "sex": "male", "birth_date": "1955-07-19"}
+    son = {**father, "birth_date": "1982-11-02"}
+    result = _score(father, son)
+    assert result.probability < MODEL.thresholds["link"]
+
+
+def test_siblings_at_one_address_are_not_reviewed() -> None:
+    a = {"nhs_number": None, "given_name": "John", "birth_date": "1982-11-02"}
+    b = {"nhs_number": None, "given_name": "Peter", "birth_date": "1985-01-23"}
+    assert _score(a, b).probability < MODEL.thresholds["review"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"nhs_number": None}, id="no-nhs-number"),
+        pytest.param({"given_name": "Polly"}, id="nickname"),
+        pytest.param({"family_name": "Smith-Jonse"}, id="family-typo"),
+        pytest.param({"birth_date": "1980-04-03"}, id="day-month-swapped"),
+        pytest.param({"postcode": "M1 1AA", "address_line": "1 New Road"}, id="moved"),
+    ],
+)
+def test_one_error_still_links(change: dict[str, Any]) -> None:
+    result = _score({}, change)
+    assert result.probability >= MODEL.thresholds["link"]
+    assert result.flags == ()
+
+
+def test_safety_flags_from_vector() -> None:
+    assert safety_flags((0,) * len(COMPARISONS)) == ()
+
+
+def test_score_uses_a_model_built_from_a_dict() -> None:
+    document = MODEL.to_dict()
+    document["prior"] = 0.5
+    model = MatchModel.from_dict(document)
+    result = score(model, NormalisedRecord(), NormalisedRecord())
+    assert result.probability == 0.5
+
+
+def test_same_nhs_number_with_a_year_slip_is_not_a_relatives_number():
+    from matching.model import load_default_model
+    from matching.normalise import normalise
+    from matching.scoring import score
+    from matching.types import Demographics
+
+    model = load_default_model()
+    base = dict(nhs_number="9434765919", given_name="Maryam", family_name="Mirza", sex="female")
+    slip = score(
+        model,
+        normalise(Demographics(birth_date="2019-08-12", **base)),
+        normalise(Demographics(birth_date="2020-08-12", **base)),
+    )
+    assert "nhs_number_shared_conflict" not in slip.flags
+    child = dict(base, given_name="Aisha")
+    relative = score(
+        model,
+        normalise(Demographics(birth_date="1988-08-12", **base)),
+        normalise(Demographics(birth_date="2019-08-12", **child)),
+    )
+    assert "nhs_number_shared_conflict" in relative.flags
+    same_name_child = score(
+        model,
+        normalise(Demographics(birth_date="1988-08-12", **base)),
+        normalise(Demographics(birth_date="2019-08-12", **base)),
+    )
+    assert "nhs_number_shared_conflict" in same_name_child.flags
