@@ -25,7 +25,14 @@ from matching.scoring import score
 from matching.types import Demographics, MatchScore
 from mpi.config import Settings
 from mpi.errors import FieldProblem, InvalidInput
-from mpi.links import Decision, PersonMatch, Thresholds, decide, new_enterprise_id
+from mpi.links import (
+    Decision,
+    PersonMatch,
+    Thresholds,
+    decide,
+    new_enterprise_id,
+    person_flags,
+)
 from mpi.models import RegisterResult, SourceSystem, StoredRecord
 from mpi.store import events as event_store
 from mpi.store import persons as person_store
@@ -259,18 +266,11 @@ class _Linker:
             members = self.members[person] - {probe.id}
             if not members or members & exclude:
                 continue
-            best: tuple[MatchScore, int] | None = None
-            flags: set[str] = set()
-            same_system = False
-            for member_id in members:
-                member = self.records[member_id]
-                result = score(self.ctx.model, probe.norm, member.norm)
-                flags.update(result.flags)
-                same_system = same_system or member.system_id == probe.system_id
-                if best is None or result.probability > best[0].probability:
-                    best = (result, member_id)
-            assert best is not None
-            matches.append(PersonMatch(person, best[0], best[1], frozenset(flags), same_system))
+            scored = [(score(self.ctx.model, probe.norm, self.records[m].norm), m) for m in members]
+            best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
+            same_system = any(self.records[m].system_id == probe.system_id for m in members)
+            flags = person_flags([s for s, _ in scored], self.ctx.thresholds.review)
+            matches.append(PersonMatch(person, best[0], best[1], flags, same_system))
         return matches
 
     def _match(
@@ -438,3 +438,55 @@ def explanation(result: MatchScore) -> list[dict[str, Any]]:
         {"comparison": f.comparison, "level": f.level, "weight": round(f.weight, 3)}
         for f in result.fields
     ]
+
+
+def withdraw(
+    conn: psycopg.Connection[Any], system_code: str, local_id: str, *, actor: str = "system"
+) -> int | None:
+    """Withdraw a record (the system deleted it), keeping its history.
+
+    The record stays stored with status ``withdrawn``; its link moves to link history,
+    open review items about it are superseded and a ``record_withdrawn`` identity event is
+    written. A withdrawn record is never resolved; sending it again re-activates it.
+
+    Args:
+        conn: the connection; the caller owns the transaction.
+        system_code: the connected system's code.
+        local_id: the record's local ID.
+        actor: who is withdrawing (for history and events).
+
+    Returns:
+        The internal ID of the person the record was linked to (``None`` if unlinked).
+
+    Raises:
+        NotFound: the system does not exist, or has no active record with this local ID.
+    """
+    from mpi.errors import NotFound
+
+    system = system_store.get_system(conn, system_code)
+    keys = record_store.existing_keys(conn, system.id, local_id)
+    lock_keys = [_lock_key(f"record:{system.id}:{local_id}")] + [_lock_key(k) for k in keys]
+    record_store.lock_for_register(conn, lock_keys)
+    gone = record_store.withdraw_record(conn, system.id, local_id)
+    if gone is None:
+        raise NotFound(f"no record {local_id!r} in system {system_code!r}")
+    review_store.supersede_for_records(conn, [gone.record_id])
+    if gone.person_id is not None:
+        person_store.write_history(
+            conn,
+            [
+                HistoryRow(
+                    gone.record_id,
+                    None,
+                    gone.person_id,
+                    gone.method or "auto",
+                    gone.probability,
+                    "withdrawn",
+                    actor,
+                )
+            ],
+        )
+    event_store.append(
+        conn, [EventRow("record_withdrawn", gone.person_id, gone.record_id, actor=actor)]
+    )
+    return gone.person_id
