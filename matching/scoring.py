@@ -15,7 +15,13 @@ Safety flags forbid an automatic link whatever the probability (see
   month. No parent, child or sibling carries the same given name and such a date;
 - ``twin_risk``: family name ``exact`` or ``shares_part``, birth date ``exact``, given
   name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
-  not ``exact`` or ``exact_verified``.
+  not ``exact`` or ``exact_verified``; not for first names one keying slip apart
+  (GRACE/GOACE): twins' names differ by more.
+
+One informational flag, not a safety flag: ``given_name_middle_only`` when family name and
+birth date agree and the given names agree only through a middle name ("HAO WEI" and
+"WEI"). A person using a middle name looks the same as twins named after each other; the
+caller decides (the MPI treats it as a twin risk within one source system).
 
 Term-frequency adjustment will plug in through :class:`WeightAdjuster`: it receives each
 comparison's level and may change that comparison's weight (a shared rare surname weighs
@@ -28,6 +34,8 @@ from typing import Protocol
 
 from matching.comparisons import COMPARISONS, compare
 from matching.model import MatchModel
+from matching.nicknames import are_name_variants
+from matching.similarity import damerau_levenshtein, jaro_winkler
 from matching.types import FieldScore, MatchScore, NormalisedRecord
 
 __all__ = ["WeightAdjuster", "match_probability", "score", "safety_flags"]
@@ -164,6 +172,10 @@ def score(
         total += weight
         fields.append(FieldScore(_NAMES[index], label, weight))
     flags = safety_flags(levels)
+    if "twin_risk" not in flags and _is_twin_by_middle_name(levels, a, b):
+        flags = (*flags, "given_name_middle_only")
+    elif "twin_risk" in flags and _is_one_slip(levels, a, b):
+        flags = tuple(f for f in flags if f != "twin_risk")
     if flags and "nhs_number_shared_conflict" in flags and _is_keying_slip(levels, a, b):
         flags = tuple(f for f in flags if f != "nhs_number_shared_conflict")
     return MatchScore(
@@ -172,6 +184,42 @@ def score(
         fields=tuple(fields),
         flags=flags,
     )
+
+
+_GIVEN_EXACT = _levels("given_name", "exact")
+
+
+def _is_twin_by_middle_name(
+    levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord
+) -> bool:
+    """Same family name and birth date, given names agreeing only through a middle name."""
+    if (
+        levels[_GIVEN] not in _GIVEN_EXACT
+        or levels[_NHS] in _NHS_SAME
+        or levels[_BIRTH] not in _BIRTH_EXACT
+        or levels[_FAMILY] not in _FAMILY_SAME
+        or not a.given_names
+        or not b.given_names
+    ):
+        return False
+    x, y = a.given_names[0], b.given_names[0]
+    if x == y or are_name_variants(x, y):
+        return False
+    similarity = jaro_winkler(x, y)
+    return similarity is not None and similarity < 0.92
+
+
+_GIVEN_FUZZY = _levels("given_name", "jaro_winkler_medium", "phonetic")
+
+
+def _is_one_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord) -> bool:
+    """Whether two similar first names are one keying slip apart (GRACE/GOACE, LILY/LILH).
+
+    Twins' names differ by more than one edit (ELLA/ELLIE, JACK/JAKE), a typo by one.
+    """
+    if levels[_GIVEN] not in _GIVEN_FUZZY or not a.given_names or not b.given_names:
+        return False
+    return damerau_levenshtein(a.given_names[0], b.given_names[0]) == 1
 
 
 def _is_keying_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord) -> bool:

@@ -19,6 +19,7 @@ import psycopg
 
 from matching.blocking import blocking_keys
 from matching.errors import InvalidDemographics
+from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.normalise import normalise
 from matching.scoring import score
@@ -194,6 +195,7 @@ class _Linker:
         self.events: list[EventRow] = []
         self.reviews: list[ReviewRow] = []
         self.merged: list[tuple[int, int]] = []
+        self.adjuster: TermFrequencies | None = None
 
     def _remember(self, record: StoredRecord) -> None:
         self.records[record.id] = record
@@ -215,6 +217,7 @@ class _Linker:
         for record in first + record_store.records_of_persons(self.conn, persons):
             self._remember(record)
         no_match = record_store.no_match_partners(self.conn, changed_ids)
+        self.adjuster = term_frequencies(self.conn, self.ctx.model, self.records.values())
 
         outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...]]] = {}
         for u in upserted:
@@ -266,7 +269,18 @@ class _Linker:
             members = self.members[person] - {probe.id}
             if not members or members & exclude:
                 continue
-            scored = [(score(self.ctx.model, probe.norm, self.records[m].norm), m) for m in members]
+            scored = [
+                (
+                    _within_system(
+                        score(
+                            self.ctx.model, probe.norm, self.records[m].norm, adjuster=self.adjuster
+                        ),
+                        self.records[m].system_id == probe.system_id,
+                    ),
+                    m,
+                )
+                for m in members
+            ]
             best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
             same_system = any(self.records[m].system_id == probe.system_id for m in members)
             flags = person_flags([s for s, _ in scored], self.ctx.thresholds.review)
@@ -430,6 +444,27 @@ class _Linker:
             ],
         )
         return mapping
+
+
+def _within_system(result: MatchScore, same_system: bool) -> MatchScore:
+    """Two records of one system agreeing only through a middle name may be twins."""
+    if same_system and "given_name_middle_only" in result.flags:
+        return replace(result, flags=(*result.flags, "twin_risk"))
+    return result
+
+
+def term_frequencies(
+    conn: psycopg.Connection[Any], model: MatchModel, records: Iterable[StoredRecord]
+) -> TermFrequencies:
+    """Name frequencies for these records' names, from the store."""
+    given: set[str] = set()
+    family: set[str] = set()
+    for record in records:
+        given.update(record.norm.given_names)
+        if record.norm.family_name:
+            family.add(record.norm.family_name)
+    total, given_counts, family_counts = record_store.name_counts(conn, given, family)
+    return TermFrequencies.build(model, total, given_counts, family_counts)
 
 
 def explanation(result: MatchScore) -> list[dict[str, Any]]:

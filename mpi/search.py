@@ -16,7 +16,8 @@ from matching.scoring import score
 from matching.types import Demographics, MatchScore
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.links import SAFETY_FLAGS, person_flags
-from mpi.records import MatchContext
+from mpi.models import StoredRecord
+from mpi.records import MatchContext, term_frequencies
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
 
@@ -80,8 +81,13 @@ def find_matches(
         assert record.person is not None
         by_person.setdefault(record.person, []).append(record)
     found: list[tuple[int, MatchScore, int, frozenset[str]]] = []
+    adjuster = term_frequencies(
+        conn,
+        ctx.model,
+        [StoredRecord(0, 0, "", "", norm)] + [r for v in by_person.values() for r in v],
+    )
     for person, records in by_person.items():
-        scored = [(score(ctx.model, norm, r.norm), r.id) for r in records]
+        scored = [(score(ctx.model, norm, r.norm, adjuster=adjuster), r.id) for r in records]
         flags = person_flags([s for s, _ in scored], ctx.thresholds.review)
         best, record_id = max(scored, key=lambda x: (x[0].probability, not x[0].flags))
         if best.probability >= minimum:

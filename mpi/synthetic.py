@@ -1100,7 +1100,7 @@ class _Recorder:
 # Generation
 
 _DUPLICATE_RATE = 0.02
-_BORROWED_RATE = 0.01
+_BORROWED_RATE = 0.003
 _BAD_ROW_RATE = 0.002
 
 

@@ -407,3 +407,25 @@ def withdraw_record(
     if link is None:
         return Withdrawn(record_pk, None, None, None)
     return Withdrawn(record_pk, link[0], link[1], link[2])
+
+
+def name_counts(
+    conn: psycopg.Connection[Any], given: Iterable[str], family: Iterable[str]
+) -> tuple[int, dict[str, int], dict[str, int]]:
+    """Active records in all, per first given name and per family name (these names only)."""
+    total = conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
+    given_rows = conn.execute(
+        "SELECT given_names[1], count(*) FROM source_record"
+        " WHERE status = 'active' AND given_names[1] = ANY(%s) GROUP BY 1",
+        (list(set(given)),),
+    ).fetchall()
+    family_rows = conn.execute(
+        "SELECT family_name, count(*) FROM source_record"
+        " WHERE status = 'active' AND family_name = ANY(%s) GROUP BY 1",
+        (list(set(family)),),
+    ).fetchall()
+    return (
+        int(total[0]) if total else 0,
+        {r[0]: r[1] for r in given_rows},
+        {r[0]: r[1] for r in family_rows},
+    )

@@ -211,3 +211,36 @@ def test_same_nhs_number_with_a_year_slip_is_not_a_relatives_number():
         normalise(Demographics(birth_date="2019-08-12", **base)),
     )
     assert "nhs_number_shared_conflict" in same_name_child.flags
+
+
+def test_given_names_agreeing_only_through_a_middle_name_are_flagged():
+    from matching.model import load_default_model
+    from matching.normalise import normalise
+    from matching.scoring import score
+    from matching.types import Demographics
+
+    model = load_default_model()
+    base = dict(family_name="Ng", birth_date="2013-01-29", sex="male", postcode="BD13 1SP")
+    hao = normalise(Demographics(given_name="Hao Wei", **base))
+    wei = normalise(Demographics(given_name="Wei", **base))
+    assert score(model, hao, wei).flags == ("given_name_middle_only",)
+    assert score(model, hao, hao).flags == ()
+
+
+def test_a_one_letter_typo_in_the_first_name_is_not_a_twin_risk():
+    from matching.model import load_default_model
+    from matching.normalise import normalise
+    from matching.scoring import score
+    from matching.types import Demographics
+
+    model = load_default_model()
+    base = dict(family_name="King", birth_date="2005-05-05", sex="female", postcode="LS7 2WA")
+    grace = normalise(Demographics(given_name="Grace", **base))
+    assert (
+        "twin_risk"
+        not in score(model, grace, normalise(Demographics(given_name="Goace", **base))).flags
+    )
+    assert (
+        "twin_risk"
+        in score(model, grace, normalise(Demographics(given_name="Greta", **base))).flags
+    )

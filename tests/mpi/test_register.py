@@ -299,3 +299,47 @@ def test_concurrent_registrations_of_one_new_person_end_with_one_person(committe
         assert results["GP"] == results["HOSP"]
         with psycopg.connect(committed_db) as c:
             assert _count(c, "SELECT count(*) FROM person") == 1
+
+
+def test_twins_named_after_each_other_in_one_system_are_not_merged(conn, ctx):
+    _systems(conn)
+    base = dict(
+        family_name="Ng",
+        birth_date="2013-01-29",
+        sex="male",
+        address_line="175 Meadow View",
+        postcode="BD13 1SP",
+    )
+    wei = register(conn, ctx, "GP", row(ctx, "G1", given_name="Wei", **base))
+    hao = register(conn, ctx, "GP", row(ctx, "G2", given_name="Hao Wei", **base))
+    assert hao.person_id != wei.person_id
+    # the same pattern across two systems is a person using a middle name
+    again = register(
+        conn,
+        ctx,
+        "HOSP",
+        row(
+            ctx,
+            "H1",
+            given_name="Mohammed Zain",
+            family_name="Riaz",
+            birth_date="1960-06-07",
+            sex="male",
+            postcode="WF10 8UG",
+        ),
+    )
+    zain = register(
+        conn,
+        ctx,
+        "ASC",
+        row(
+            ctx,
+            "A1",
+            given_name="Zain",
+            family_name="Riaz",
+            birth_date="1960-06-07",
+            sex="male",
+            postcode="WF10 8UG",
+        ),
+    )
+    assert zain.person_id == again.person_id

@@ -1,0 +1,119 @@
+"""Term-frequency adjustment: agreeing on a common name counts less than on a rare one.
+
+For an ``exact`` agreement on value *v*, the chance that two different people agree is
+the share of records holding *v* (``tf_v``), not the model's average ``u``. The weight is
+shifted by ``log2(u / tf_v)``: negative for SMITH, positive for OKONKWO-BAPTISTE. The shift
+is bounded (``max_shift`` bits) and not applied while the index is too small for its
+frequencies to mean anything (``min_total`` records).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from matching.model import MatchModel
+from matching.types import NormalisedRecord
+
+__all__ = ["TermFrequencies"]
+
+_ADJUSTED = ("given_name", "family_name")
+
+
+def _exact_u(model: MatchModel, comparison: str) -> float:
+    for level in model.comparison(comparison).levels:
+        if level.label == "exact" and level.u is not None:
+            return level.u
+    raise ValueError(f"the model has no u for {comparison}.exact")
+
+
+def _shared_given(a: NormalisedRecord, b: NormalisedRecord) -> str | None:
+    if a.given_names and b.given_names and a.given_names[0] == b.given_names[0]:
+        return a.given_names[0]
+    common = set(a.given_names) & set(b.given_names)
+    return min(common) if common else None
+
+
+@dataclass(frozen=True, slots=True)
+class TermFrequencies:
+    """Name counts over the index, used as a :class:`~matching.scoring.WeightAdjuster`.
+
+    Attributes:
+        total: active records in the index.
+        given: records per first given name.
+        family: records per family name.
+        u_given: the model's ``u`` for ``given_name.exact``.
+        u_family: the model's ``u`` for ``family_name.exact``.
+        min_total: below this many records no adjustment is made.
+        max_shift: the largest shift, in bits, either way.
+    """
+
+    total: int
+    given: Mapping[str, int]
+    family: Mapping[str, int]
+    u_given: float
+    u_family: float
+    min_total: int = 2000
+    max_shift: float = 5.0
+    _log_total: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "given", MappingProxyType(dict(self.given)))
+        object.__setattr__(self, "family", MappingProxyType(dict(self.family)))
+        object.__setattr__(self, "_log_total", math.log2(max(self.total, 1)))
+
+    @classmethod
+    def build(
+        cls,
+        model: MatchModel,
+        total: int,
+        given: Mapping[str, int],
+        family: Mapping[str, int],
+        **options: float,
+    ) -> TermFrequencies:
+        """Counts plus the model's average ``u`` for exact name agreement.
+
+        Example:
+            >>> from matching.model import load_default_model
+            >>> tf = TermFrequencies.build(load_default_model(), 10, {}, {})
+            >>> tf.total
+            10
+        """
+        return cls(
+            total=total,
+            given=given,
+            family=family,
+            u_given=_exact_u(model, "given_name"),
+            u_family=_exact_u(model, "family_name"),
+            **options,  # type: ignore[arg-type]
+        )
+
+    def shift(self, comparison: str, value: str | None) -> float:
+        """The weight shift, in bits, for an exact agreement on ``value``."""
+        if value is None or self.total < self.min_total:
+            return 0.0
+        if comparison == "family_name":
+            counts, u = self.family, self.u_family
+        elif comparison == "given_name":
+            counts, u = self.given, self.u_given
+        else:
+            return 0.0
+        count = max(counts.get(value, 0), 2)  # both records of the pair hold it
+        shift = math.log2(u) - (math.log2(count) - self._log_total)
+        return max(-self.max_shift, min(self.max_shift, shift))
+
+    def adjust(
+        self,
+        comparison: str,
+        level: str,
+        weight: float,
+        a: NormalisedRecord,
+        b: NormalisedRecord,
+    ) -> float:
+        """The weight of ``level`` for this pair: shifted for an exact name agreement."""
+        if level != "exact" or comparison not in _ADJUSTED:
+            return weight
+        value = a.family_name if comparison == "family_name" else _shared_given(a, b)
+        return weight + self.shift(comparison, value)

@@ -1,0 +1,41 @@
+"""Term-frequency adjustment orders common and rare names correctly."""
+
+from __future__ import annotations
+
+from matching.frequencies import TermFrequencies
+from matching.model import load_default_model
+from matching.normalise import normalise
+from matching.scoring import score
+from matching.types import Demographics
+
+MODEL = load_default_model()
+TF = TermFrequencies.build(
+    MODEL,
+    total=100_000,
+    given={"SARAH": 900, "OLUWASEUN": 3},
+    family={"SMITH": 1100, "OKONKWOBAPTISTE": 2},
+)
+
+
+def _pair(given: str, family: str) -> float:
+    a = normalise(Demographics(given_name=given, family_name=family, birth_date="1980-01-01"))
+    return score(MODEL, a, a, adjuster=TF).weight
+
+
+def test_rare_names_weigh_more_than_common_ones():
+    assert _pair("Oluwaseun", "Okonkwo-Baptiste") > _pair("Sarah", "Smith")
+    assert TF.shift("family_name", "SMITH") < 0 < TF.shift("family_name", "OKONKWOBAPTISTE")
+    assert TF.shift("given_name", "SARAH") < TF.shift("given_name", "OLUWASEUN")
+
+
+def test_shift_is_bounded_and_off_for_small_indexes():
+    assert abs(TF.shift("family_name", "NEVERSEEN")) <= TF.max_shift
+    small = TermFrequencies.build(MODEL, total=50, given={}, family={"SMITH": 40})
+    assert small.shift("family_name", "SMITH") == 0.0
+
+
+def test_only_exact_name_levels_are_adjusted():
+    a = normalise(Demographics(given_name="Sarah", family_name="Smith"))
+    assert TF.adjust("family_name", "jaro_winkler_high", 5.0, a, a) == 5.0
+    assert TF.adjust("postcode", "exact", 7.0, a, a) == 7.0
+    assert TF.adjust("family_name", "exact", 8.0, a, a) < 8.0
