@@ -233,7 +233,8 @@ def load(
 
     with env.connection() as conn:
         source = systems.ensure_system(conn, system, name or system, kind, trust_rank)
-    total = sum(1 for _ in file.open(encoding="utf-8-sig")) - (file.suffix.lower() == ".csv")
+    with file.open(encoding="utf-8-sig") as handle:
+        total = sum(1 for _ in handle) - (file.suffix.lower() == ".csv")
     with click.progressbar(
         length=max(total, 0), label=f"loading {file.name}", file=sys.stderr, hidden=quiet
     ) as bar:
@@ -436,6 +437,231 @@ def demo(env: Env, persons: int, seed: int, out: Path | None) -> None:
     from mpi.demo import run_demo
 
     run_demo(env.settings, persons=persons, seed=seed, out=out, echo=click.echo)
+
+
+_SCOPE_CHOICE = click.Choice(("register", "lookup", "review", "admin"))
+
+
+@systems_group.command("token")
+@click.argument("code")
+@click.option(
+    "--scope",
+    "scopes",
+    type=_SCOPE_CHOICE,
+    multiple=True,
+    required=True,
+    help="A scope for the token (repeat for several).",
+)
+@pass_env
+@_fail_cleanly
+def systems_token(env: Env, code: str, scopes: tuple[str, ...]) -> None:
+    """Issue an API bearer token for a system and print it once (only its hash is kept).
+
+    Example: mpi systems token GP_CLUSTER --scope register --scope lookup
+    """
+    from mpi import access
+
+    with env.connection() as conn:
+        token = access.issue_token(conn, code, scopes, actor="cli")
+    click.echo(token)
+
+
+@systems_group.command("rotate")
+@click.argument("code")
+@click.option("--scope", "scopes", type=_SCOPE_CHOICE, multiple=True, help="New scopes.")
+@pass_env
+@_fail_cleanly
+def systems_rotate(env: Env, code: str, scopes: tuple[str, ...]) -> None:
+    """Revoke a system's tokens and print one new token (same scopes unless given).
+
+    Example: mpi systems rotate GP_CLUSTER
+    """
+    from mpi import access
+
+    with env.connection() as conn:
+        token = access.rotate_token(conn, code, scopes or None, actor="cli")
+    click.echo(token)
+
+
+@systems_group.command("revoke")
+@click.argument("code")
+@pass_env
+@_fail_cleanly
+def systems_revoke(env: Env, code: str) -> None:
+    """Revoke every token of a system.
+
+    Example: mpi systems revoke GP_CLUSTER
+    """
+    from mpi import access
+
+    with env.connection() as conn:
+        revoked = access.revoke_tokens(conn, code)
+    click.echo(f"revoked {revoked} token(s) of {code}")
+
+
+@systems_group.command("identifier-system")
+@click.argument("code")
+@click.argument("uri")
+@pass_env
+@_fail_cleanly
+def systems_identifier_system(env: Env, code: str, uri: str) -> None:
+    """Register the identifier system URI of a system's local IDs (FHIR, PIXm).
+
+    Example: mpi systems identifier-system GP_CLUSTER https://fhir.gp.example.nhs.uk/Id/pid
+    """
+    from mpi.store import tokens
+
+    with env.connection() as conn:
+        tokens.set_identifier_system(conn, code, uri)
+    click.echo(f"{code} identifiers are {uri}")
+
+
+@main.group("optout")
+def optout_group() -> None:
+    """Patients' objections to the shared care record (still matched, never disclosed).
+
+    Example: mpi optout add 7K3M-Q9TZ-A2C4 --reason "objection via GP"
+    """
+
+
+def _audit_cli(
+    conn: Any, action: str, subtype: str, person_id: str, detail: dict[str, Any]
+) -> None:
+    import getpass
+
+    from mpi import audit
+
+    audit.record(
+        conn,
+        audit.AuditEntry(
+            action=action,
+            subtype=subtype,
+            outcome="success",
+            http_status=0,
+            system_code="cli",
+            user_id=getpass.getuser()[:128],
+            person_ids=(person_id,),
+            detail=detail,
+        ),
+    )
+
+
+@optout_group.command("add")
+@click.argument("person_id")
+@click.option("--reason", required=True, help="Why (recorded and audited).")
+@pass_env
+@_fail_cleanly
+def optout_add(env: Env, person_id: str, reason: str) -> None:
+    """Record that a person objects to sharing their record (audited).
+
+    Example: mpi optout add 7K3M-Q9TZ-A2C4 --reason "objection via GP"
+    """
+    from mpi import optout
+
+    with env.connection() as conn:
+        changed = optout.add(conn, person_id, reason, actor="cli")
+        _audit_cli(conn, "optout.add", "update", person_id, {"changed": changed})
+    click.echo(f"{person_id} opted out" + ("" if changed else " (already)"))
+
+
+@optout_group.command("remove")
+@click.argument("person_id")
+@pass_env
+@_fail_cleanly
+def optout_remove(env: Env, person_id: str) -> None:
+    """Withdraw a person's objection (audited).
+
+    Example: mpi optout remove 7K3M-Q9TZ-A2C4
+    """
+    from mpi import optout
+
+    with env.connection() as conn:
+        changed = optout.remove(conn, person_id)
+        _audit_cli(conn, "optout.remove", "delete", person_id, {"changed": changed})
+    click.echo(f"{person_id} opt-out removed" + ("" if changed else " (there was none)"))
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail.
+
+    Example: mpi audit verify
+    """
+
+
+@audit_group.command("verify")
+@pass_env
+@_fail_cleanly
+def audit_verify(env: Env) -> None:
+    """Recompute the audit trail's hash chain; exit 1 if it is broken.
+
+    Example: mpi audit verify
+    """
+    from mpi import audit
+
+    with env.connection() as conn:
+        report = audit.verify(conn)
+    if not report.is_intact:
+        raise click.ClickException(
+            f"audit chain broken at event {report.broken_at}: {report.reason}"
+        )
+    click.echo(f"audit chain intact: {report.events} events")
+
+
+@main.group("webhooks")
+def webhooks_group() -> None:
+    """Webhook delivery of identity events.
+
+    Example: mpi webhooks deliver --loop
+    """
+
+
+@webhooks_group.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering every few seconds.")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds.")
+@pass_env
+@_fail_cleanly
+def webhooks_deliver(env: Env, loop: bool, interval: float) -> None:
+    """Send due webhook deliveries from the outbox (retrying failures with backoff).
+
+    Example: mpi webhooks deliver --loop
+    """
+    import time
+
+    from mpi import webhooks
+
+    while True:
+        with env.connection() as conn:
+            report = webhooks.deliver_due(conn)
+        click.echo(f"delivered {report.delivered}, retrying {report.retrying}, dead {report.dead}")
+        if not loop:
+            return
+        time.sleep(interval)
+
+
+@main.command("serve")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="Address to bind.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@pass_env
+@_fail_cleanly
+def serve(env: Env, bind: str, workers: int, threads: int) -> None:
+    """Run the HTTP service (JSON /v1 and FHIR /fhir) under gunicorn.
+
+    The database is migrated first; configuration comes from the environment (see
+    api/README.md).
+
+    Example: mpi serve --bind 0.0.0.0:8000 --workers 4
+    """
+    import os
+
+    env.url  # noqa: B018 - starts the embedded server if needed and migrates
+    if not env.settings.database_url:
+        os.environ["DATABASE_URL"] = env.url
+    args = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers)]
+    args += ["--threads", str(threads), "--access-logfile", "-"]
+    args += ["--access-logformat", "%(m)s %(s)s %(L)ss"]  # no path: it may hold local IDs
+    os.execv(sys.executable, [*args, "api:create_app()"])
 
 
 if __name__ == "__main__":  # python -m mpi.cli

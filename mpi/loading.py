@@ -17,7 +17,7 @@ from mpi.errors import InvalidInput
 from mpi.fhir_patient import demographics_from_patient, local_identifier
 from mpi.models import SourceSystem
 from mpi.records import MatchContext, load_batch, prepare
-from mpi.store.records import RecordRow
+from mpi.store.records import RecordRow, analyse
 
 CSV_COLUMNS = (
     "local_id",
@@ -171,6 +171,7 @@ def load_file(
     ):
         rows = _csv_rows(handle) if kind == "csv" else _ndjson_rows(handle, system_uri)
         batch: list[RecordRow] = []
+        batches = [0]
 
         def flush() -> None:
             if not batch:
@@ -181,6 +182,9 @@ def load_file(
                 report.decisions[result.decision] = report.decisions.get(result.decision, 0) + 1
             report.loaded += len(results)
             batch.clear()
+            batches[0] += 1
+            if batches[0] in (1, 4, 16, 64):  # keep the planner's estimates close
+                analyse(conn)
             if progress:
                 progress(report.rows)
 

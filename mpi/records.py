@@ -214,7 +214,8 @@ class _Linker:
         wanted = set(all_ids).union(*candidates.values()) if candidates else set(all_ids)
         first = record_store.stored_records(self.conn, wanted)
         persons = {r.person for r in first if r.person is not None}
-        for record in first + record_store.records_of_persons(self.conn, persons):
+        more = record_store.records_of_persons(self.conn, persons, known=[r.id for r in first])
+        for record in first + more:
             self._remember(record)
         no_match = record_store.no_match_partners(self.conn, changed_ids)
         self.adjuster = term_frequencies(self.conn, self.ctx.model, self.records.values())

@@ -245,21 +245,31 @@ def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> 
     ids = list(record_ids)
     if not ids:
         return []
-    rows = conn.execute(_STORED_SELECT + " WHERE r.id = ANY(%s)", (ids,)).fetchall()
-    return [_stored(r) for r in rows]
+    rows = conn.execute(_STORED_SELECT + " WHERE r.id = ANY(%s)", (ids,), binary=True)
+    return [_stored(r) for r in rows.fetchall()]
 
 
 def records_of_persons(
-    conn: psycopg.Connection[Any], person_ids: Iterable[int]
+    conn: psycopg.Connection[Any],
+    person_ids: Iterable[int],
+    known: Iterable[int] = (),
 ) -> list[StoredRecord]:
-    """Every active record linked to these persons."""
+    """Every active record linked to these persons, except the ``known`` record IDs."""
     ids = list(person_ids)
     if not ids:
         return []
     rows = conn.execute(
-        _STORED_SELECT + " WHERE l.person_id = ANY(%s) AND r.status = 'active'", (ids,)
-    ).fetchall()
-    return [_stored(r) for r in rows]
+        _STORED_SELECT + " WHERE l.person_id = ANY(%s) AND r.status = 'active'"
+        " AND NOT (r.id = ANY(%s))",
+        (ids, list(known)),
+        binary=True,
+    )
+    return [_stored(r) for r in rows.fetchall()]
+
+
+def analyse(conn: psycopg.Connection[Any]) -> None:
+    """Refresh the planner's statistics of the matching tables (after bulk changes)."""
+    conn.execute("ANALYZE source_record, blocking_key, link, person")
 
 
 def record_id(conn: psycopg.Connection[Any], system_code: str, local_id: str) -> int | None:

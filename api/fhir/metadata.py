@@ -1,0 +1,96 @@
+"""GET /fhir/metadata: the CapabilityStatement."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from api.fhir import bp
+from api.fhir.render import UKCORE_PATIENT, base_url, fhir
+from api.requests import public
+from mpi import __version__
+
+PATIENT_SEARCH = (
+    "_id",
+    "identifier",
+    "family",
+    "given",
+    "birthdate",
+    "gender",
+    "address-postalcode",
+)
+
+
+@bp.get("/metadata")
+@public
+def metadata() -> Response:
+    """What this server supports (PIXm Manager, PDQm Supplier, $match)."""
+    search_types = {"_id": "token", "identifier": "token", "birthdate": "date", "gender": "token"}
+    return fhir(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-11-25",
+            "publisher": "mpi",
+            "kind": "instance",
+            "software": {"name": "mpi", "version": __version__},
+            "implementation": {"description": "Master patient index", "url": base_url()},
+            "fhirVersion": "4.0.1",
+            "format": ["application/fhir+json", "json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {
+                        "service": [
+                            {
+                                "coding": [
+                                    {
+                                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                        "code": "OAuth",
+                                    }
+                                ]
+                            }
+                        ],
+                        "description": "Bearer token per connected system (mpi systems token); "
+                        "X-User-Id, X-User-Role, X-User-Org and X-Purpose-Of-Use "
+                        "headers are recorded in the audit trail.",
+                    },
+                    "resource": [
+                        {
+                            "type": "Patient",
+                            "supportedProfile": [UKCORE_PATIENT],
+                            "interaction": [
+                                {"code": "read"},
+                                {"code": "search-type"},
+                                {"code": "create"},
+                                {"code": "update"},
+                                {"code": "delete"},
+                            ],
+                            "conditionalCreate": False,
+                            "conditionalUpdate": True,
+                            "conditionalDelete": "single",
+                            "searchParam": [
+                                {"name": n, "type": search_types.get(n, "string")}
+                                for n in PATIENT_SEARCH
+                            ],
+                            "operation": [
+                                {
+                                    "name": "match",
+                                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match",
+                                },
+                                {
+                                    "name": "ihe-pix",
+                                    "definition": "https://profiles.ihe.net/ITI/PIXm/OperationDefinition/"
+                                    "IHE.PIXm.pix",
+                                },
+                            ],
+                        },
+                        {
+                            "type": "AuditEvent",
+                            "interaction": [{"code": "search-type"}],
+                            "searchParam": [{"name": "patient", "type": "reference"}],
+                        },
+                    ],
+                }
+            ],
+        }
+    )

@@ -1,0 +1,461 @@
+"""FHIR Patient: registration (PIXm feed), read, PDQm search, PIXm $ihe-pix, $match, AuditEvent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+
+from api.db import get_conn
+from api.errors import ApiError
+from api.fhir import bp
+from api.fhir.render import MATCH_GRADE, base_url, fhir, identifier_system, outcome, patient
+from api.fhir.render import searchset as make_searchset
+from api.requests import audited, caller, draft
+from api.v1.common import golden, match_context
+from api.validation import int_param, json_object, text_param
+from matching.nhs_number import check as check_nhs_number  # noqa: I001
+from matching.types import Demographics
+from mpi import access, audit, optout, records
+from mpi.access import Caller
+from mpi.errors import FieldProblem, InvalidInput, NotFound
+from mpi.fhir_patient import NHS_NUMBER_SYSTEM, demographics_from_patient
+from mpi.optout import Withheld
+from mpi.search import find_matches
+from mpi.store import access as access_store
+from mpi.store import tokens as token_store
+from mpi.store.tokens import SystemIdentity
+
+# -- identifiers and domains -------------------------------------------------------------
+
+
+def _token(name: str, value: str | None, *, required: bool = True) -> tuple[str, str]:
+    """Split a ``system|value`` token parameter."""
+    value = text_param(name, value, max_length=300)
+    if not value:
+        if required:
+            raise ApiError(400, "required", f"{name} is required (system|value)", field=name)
+        return "", ""
+    system, bar, local = value.partition("|")
+    if not bar or not system:
+        raise ApiError(400, "invalid", f"{name} must be system|value", field=name)
+    return system, local
+
+
+def _domains(conn: Any) -> dict[str, SystemIdentity]:
+    """Every known assigning authority: URI -> system."""
+    return {
+        identifier_system(s.code, s.identifier_system): s
+        for s in token_store.system_identities(conn)
+    }
+
+
+def _own_domain(conn: Any, who: Caller) -> str:
+    found = token_store.system_identity(conn, who.system_code)
+    assert found is not None
+    return identifier_system(found.code, found.identifier_system)
+
+
+def _persons_for_identifier(conn: Any, system: str, value: str) -> list[tuple[int, str]] | None:
+    """Persons with this identifier; ``None`` when the domain is unknown."""
+    if system == NHS_NUMBER_SYSTEM:
+        checked = check_nhs_number(value)
+        if not checked.is_valid:
+            raise ApiError(
+                400, "invalid", f"invalid NHS number: {checked.reason}", field="identifier"
+            )
+        return access_store.persons_with_nhs_number(conn, checked.digits)
+    domain = _domains(conn).get(system)
+    if domain is None:
+        return None
+    found = access_store.person_of_record(conn, domain.code, value)
+    return [found] if found else []
+
+
+# -- registration (PIXm ITI-104) ---------------------------------------------------------
+
+
+def _register(local_value: str, resource: dict[str, Any], *, created_status: int) -> Response:
+    who = caller()
+    access.require(who, "register")
+    conn = get_conn()
+    domain = _own_domain(conn, who)
+    draft().record(who.system_code, local_value)
+    text_param("identifier", local_value, max_length=128)
+    idents = resource.get("identifier")
+    if idents is None:
+        idents = []
+    if not isinstance(idents, list) or not all(isinstance(i, dict) for i in idents):
+        raise InvalidInput.single("Patient.identifier", "must be a list of Identifier")
+    own = [i for i in idents if i.get("system") == domain]
+    if any(i.get("value") != local_value for i in own):
+        raise InvalidInput.single(
+            "Patient.identifier", "the identifier in this system's domain must match the URL"
+        )
+    if not own:
+        resource = {**resource, "identifier": [*idents, {"system": domain, "value": local_value}]}
+    demographics = demographics_from_patient(resource)
+    existed = access_store.person_of_record(conn, who.system_code, local_value) is not None
+    ctx = match_context()
+    row = records.prepare(ctx, local_value, resource, demographics)
+    result = records.register(conn, ctx, who.system_code, row, actor=f"system:{who.system_code}")
+    draft().persons([result.person_id])
+    draft().detail["decision"] = result.decision
+    body = _patient_for(conn, who, result.person_id, allow_withheld=True)
+    status = 200 if existed else created_status
+    return fhir(body, status, {"Location": f"{base_url()}/Patient/{result.person_id}"})
+
+
+def _resource_body() -> dict[str, Any]:
+    body = json_object()
+    if body.get("resourceType") != "Patient":
+        raise InvalidInput.single("resourceType", "must be Patient")
+    return body
+
+
+@bp.put("/Patient")
+@audited("patient.register", "update")
+def conditional_update() -> Response:
+    """Conditional update keyed by the caller's own identifier: PUT /Patient?identifier=s|v."""
+    system, value = _token("identifier", request.args.get("identifier"))
+    who = caller()
+    conn = get_conn()
+    if system == NHS_NUMBER_SYSTEM:
+        raise ApiError(
+            400,
+            "invalid",
+            "register with this system's own identifier, not the NHS number",
+            field="identifier",
+        )
+    domains = _domains(conn)
+    if system not in domains:
+        raise ApiError(
+            400, "code-invalid", "identifier Assigning Authority not found", field="identifier"
+        )
+    if domains[system].code != who.system_code:
+        access.require_own_system(who, domains[system].code)
+    if not value:
+        raise ApiError(400, "required", "identifier needs a value", field="identifier")
+    return _register(value, _resource_body(), created_status=201)
+
+
+@bp.post("/Patient")
+@audited("patient.register", "create")
+def create() -> Response:
+    """Register a Patient carrying an identifier in the caller's domain."""
+    resource = _resource_body()
+    domain = _own_domain(get_conn(), caller())
+    values = [
+        i.get("value")
+        for i in resource.get("identifier") or []
+        if isinstance(i, dict) and i.get("system") == domain
+    ]
+    if len(values) != 1 or not isinstance(values[0], str) or not values[0].strip():
+        raise InvalidInput.single(
+            "Patient.identifier", f"needs exactly one identifier with system {domain}"
+        )
+    return _register(values[0], resource, created_status=201)
+
+
+@bp.delete("/Patient")
+@audited("patient.withdraw", "delete")
+def conditional_delete() -> Response:
+    """Withdraw a record: DELETE /Patient?identifier=s|v (PIXm remove)."""
+    system, value = _token("identifier", request.args.get("identifier"))
+    who = caller()
+    access.require(who, "register")
+    conn = get_conn()
+    domain = _domains(conn).get(system)
+    if domain is None:
+        raise ApiError(
+            400, "code-invalid", "identifier Assigning Authority not found", field="identifier"
+        )
+    access.require_own_system(who, domain.code)
+    draft().record(domain.code, value)
+    found = access_store.person_of_record(conn, domain.code, value)
+    if found:
+        draft().persons([found[1]])
+    records.withdraw(conn, domain.code, value, actor=f"system:{who.system_code}")
+    return Response(status=204)
+
+
+# -- read --------------------------------------------------------------------------------
+
+
+def _patient_for(conn: Any, who: Caller, person_id: str, *, allow_withheld: bool) -> dict[str, Any]:
+    seen = access.disclose(conn, who, person_id)
+    draft().detail["basis"] = seen.basis
+    for r in seen.records:
+        draft().record(r.system_code, r.local_id)
+    if seen.withheld:
+        if not allow_withheld:
+            raise Withheld()
+        draft().outcome = "withheld"
+        return patient(seen.person_id, records=seen.records)
+    if seen.status != "active":
+        return patient(seen.person_id, active=False, replaced_by=seen.merged_into)
+    return patient(seen.person_id, golden=golden(conn, seen.person_pk), records=seen.records)
+
+
+@bp.get("/Patient/<person_id>")
+@audited("patient.read", "read")
+def read(person_id: str) -> Response:
+    """The golden Patient; a merged one answers active=false with link replaced-by."""
+    who = caller()
+    access.require(who, "lookup")
+    text_param("id", person_id, max_length=64)
+    draft().persons([person_id])
+    return fhir(_patient_for(get_conn(), who, person_id, allow_withheld=False))
+
+
+# -- PDQm search (ITI-78) and $match (ITI-119) -------------------------------------------
+
+SEARCH_PARAMS = (
+    "_id",
+    "identifier",
+    "family",
+    "given",
+    "birthdate",
+    "gender",
+    "address-postalcode",
+    "_count",
+    "_format",
+)
+
+
+def _entries(found: list[tuple[int, str, str, float]], *, scored: bool) -> dict[str, Any]:
+    """A searchset of persons under the access rules, with score and match grade."""
+    who = caller()
+    conn = get_conn()
+    allowed, note = access.searchable(conn, who, [f[0] for f in found], [f[2] for f in found])
+    related = access.related_persons(conn, who, allowed)
+    withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
+    entries: list[dict[str, Any]] = []
+    for pk, person_id, grade, score in found:
+        if pk not in allowed:
+            continue
+        if pk in withheld:
+            resource = patient(person_id)
+            note = (note + "; " if note else "") + optout.WITHHELD_MESSAGE
+        else:
+            seen = (
+                access_store.linked_records(conn, pk) if (pk in related or who.is_emergency) else []
+            )
+            for r in seen:
+                draft().record(r.system_code, r.local_id)
+            resource = patient(person_id, golden=golden(conn, pk), records=seen)
+        search: dict[str, Any] = {"mode": "match", "score": round(score, 4)}
+        if scored:
+            search["extension"] = [{"url": MATCH_GRADE, "valueCode": grade}]
+        entries.append(
+            {"fullUrl": f"{base_url()}/Patient/{person_id}", "resource": resource, "search": search}
+        )
+        draft().persons([person_id])
+    total = len(entries)
+    if note:
+        entries.append({"resource": outcome("informational", note), "search": {"mode": "outcome"}})
+    draft().detail["results"] = total
+    return make_searchset(entries, total)
+
+
+@bp.get("/Patient")
+@audited("patient.search", "search")
+def search() -> Response:
+    """PDQm search by identifier, _id or demographics."""
+    who = caller()
+    access.require(who, "lookup")
+    unknown = [
+        FieldProblem(k, "is not a supported search parameter")
+        for k in request.args
+        if k not in SEARCH_PARAMS
+    ]
+    if unknown:
+        raise InvalidInput(unknown)
+    args = {k: text_param(k, request.args.get(k), max_length=100) for k in SEARCH_PARAMS}
+    count = int_param("_count", args["_count"], default=10, low=1, high=50)
+    conn = get_conn()
+    found: list[tuple[int, str, str, float]] = []
+    if args["_id"]:
+        draft().persons([args["_id"]])
+        seen = access.disclose(conn, who, args["_id"])
+        if seen.status == "active":
+            found = [(seen.person_pk, seen.person_id, "certain", 1.0)]
+        return fhir(_entries(found, scored=False))
+    if args["identifier"]:
+        system, value = _token("identifier", args["identifier"])
+        persons = _persons_for_identifier(conn, system, value) if value else None
+        if persons is None:
+            if not value and system in _domains(conn) | {NHS_NUMBER_SYSTEM: None}:
+                raise InvalidInput.single("identifier", "give system|value")
+            raise ApiError(
+                404, "not-found", "targetSystem not found", field="identifier", severity="warning"
+            )
+        found = [(pk, pid, "certain", 1.0) for pk, pid in persons]
+        return fhir(_entries(found, scored=False))
+    birthdate = args["birthdate"]
+    if birthdate and birthdate[:2].isalpha():
+        if not birthdate.startswith("eq"):
+            raise InvalidInput.single("birthdate", "only exact dates (or eq) are supported")
+        birthdate = birthdate[2:]
+    demographics = Demographics(
+        given_name=args["given"],
+        family_name=args["family"],
+        birth_date=birthdate,
+        sex=args["gender"],
+        postcode=args["address-postalcode"],
+    )
+    if not any((args["given"], args["family"], birthdate, args["address-postalcode"])):
+        raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
+    candidates = find_matches(conn, match_context(), demographics, limit=count)
+    found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
+    return fhir(_entries(found, scored=True))
+
+
+def _match_input() -> tuple[dict[str, Any], bool, int]:
+    body = json_object()
+    if body.get("resourceType") == "Patient":
+        return body, False, 10
+    if body.get("resourceType") != "Parameters":
+        raise InvalidInput.single("resourceType", "must be Parameters or Patient")
+    params = body.get("parameter")
+    if not isinstance(params, list) or not all(isinstance(p, dict) for p in params):
+        raise InvalidInput.single("Parameters.parameter", "must be a list of parameters")
+    resource: dict[str, Any] | None = None
+    only_certain = False
+    count = 10
+    for p in params:
+        name = p.get("name")
+        if name == "resource":
+            resource = p.get("resource")
+        elif name == "onlyCertainMatches":
+            if not isinstance(p.get("valueBoolean"), bool):
+                raise InvalidInput.single("onlyCertainMatches", "must be a valueBoolean")
+            only_certain = p["valueBoolean"]
+        elif name == "count":
+            value = p.get("valueInteger")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 50:
+                raise InvalidInput.single("count", "must be a valueInteger from 1 to 50")
+            count = value
+        else:
+            raise InvalidInput.single(f"parameter.{name}", "is not a $match parameter")
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
+        raise InvalidInput.single("resource", "must be a Patient")
+    return resource, only_certain, count
+
+
+@bp.post("/Patient/$match")
+@audited("patient.match", "execute")
+def match() -> Response:
+    """$match: candidates best first, each with search.score and the match-grade extension."""
+    who = caller()
+    access.require(who, "lookup")
+    resource, only_certain, count = _match_input()
+    demographics = demographics_from_patient(resource)
+    candidates = find_matches(get_conn(), match_context(), demographics, limit=max(count, 10))
+    if only_certain:
+        certain = [c for c in candidates if c.grade == "certain"]
+        candidates = certain if len(certain) == 1 else []
+    candidates = candidates[:count]
+    found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
+    draft().detail["only_certain"] = only_certain
+    return fhir(_entries(found, scored=True))
+
+
+# -- PIXm (ITI-83) -----------------------------------------------------------------------
+
+
+@bp.get("/Patient/$ihe-pix")
+@audited("patient.pix", "search")
+def pix() -> Response:
+    """PIXm: the identifiers of the person a source identifier belongs to."""
+    who = caller()
+    access.require(who, "lookup")
+    conn = get_conn()
+    sources = request.args.getlist("sourceIdentifier")
+    if len(sources) != 1:
+        raise ApiError(
+            400, "required", "exactly one sourceIdentifier is required", field="sourceIdentifier"
+        )
+    system, value = _token("sourceIdentifier", sources[0])
+    if not value:
+        raise ApiError(400, "required", "sourceIdentifier needs a value", field="sourceIdentifier")
+    domains = _domains(conn)
+    targets = [
+        text_param("targetSystem", t, max_length=300) or ""
+        for t in request.args.getlist("targetSystem")
+    ]
+    if system != NHS_NUMBER_SYSTEM and system not in domains:
+        raise ApiError(
+            400,
+            "code-invalid",
+            "sourceIdentifier Assigning Authority not found",
+            field="sourceIdentifier",
+        )
+    if any(t != NHS_NUMBER_SYSTEM and t not in domains for t in targets):
+        raise ApiError(403, "code-invalid", "targetSystem not found", field="targetSystem")
+    if system in domains:
+        draft().record(domains[system].code, value)
+    persons = _persons_for_identifier(conn, system, value) or []
+    if not persons:
+        raise ApiError(
+            404,
+            "not-found",
+            "sourceIdentifier Patient Identifier not found",
+            field="sourceIdentifier",
+        )
+    params: list[dict[str, Any]] = []
+    for _, person_id in persons:
+        draft().persons([person_id])
+        seen = access.disclose(conn, who, person_id)
+        draft().detail["basis"] = seen.basis
+        if seen.withheld:
+            raise Withheld()
+        identifiers: list[dict[str, Any]] = []
+        nhs = golden(conn, seen.person_pk).get("nhs_number") if seen.status == "active" else None
+        if nhs:
+            identifiers.append({"system": NHS_NUMBER_SYSTEM, "value": nhs})
+        for r in seen.records:
+            uri = identifier_system(r.system_code, r.identifier_system)
+            identifiers.append(
+                {"system": uri, "value": r.local_id, "assigner": {"display": r.system_name}}
+            )
+            draft().record(r.system_code, r.local_id)
+        for ident in identifiers:
+            if ident["system"] == system and ident["value"] == value:
+                continue  # the source identifier itself is never returned
+            if targets and ident["system"] not in targets:
+                continue
+            params.append({"name": "targetIdentifier", "valueIdentifier": ident})
+        params.append(
+            {"name": "targetId", "valueReference": {"reference": f"Patient/{seen.person_id}"}}
+        )
+    return fhir({"resourceType": "Parameters", "parameter": params})
+
+
+# -- AuditEvent --------------------------------------------------------------------------
+
+
+@bp.get("/AuditEvent")
+@audited("audit.read", "search")
+def audit_events() -> Response:
+    """AuditEvents about a patient (admin): GET /AuditEvent?patient=Patient/{id}."""
+    who = caller()
+    access.require(who, "admin")
+    ref = text_param("patient", request.args.get("patient"), max_length=100)
+    if not ref:
+        raise InvalidInput.single("patient", "give patient=Patient/{id}")
+    person_id = ref.removeprefix("Patient/")
+    draft().persons([person_id])
+    count = int_param("_count", request.args.get("_count"), default=100, low=1, high=1000)
+    events = audit.of_person(get_conn(), person_id, limit=count)
+    entries = [
+        {
+            "fullUrl": f"{base_url()}/AuditEvent/{e['id']}",
+            "resource": audit.to_fhir(e, nhs_number_system=NHS_NUMBER_SYSTEM),
+            "search": {"mode": "match"},
+        }
+        for e in events
+    ]
+    if not entries and not access_store.person_exists(get_conn(), person_id):
+        raise NotFound(f"no person {person_id!r}")
+    return fhir(make_searchset(entries, len(entries)))

@@ -1,0 +1,111 @@
+"""Building FHIR R4 resources (UK Core Patient where it applies) from MPI values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, json, request
+
+from mpi.fhir_patient import NHS_NUMBER_SYSTEM
+from mpi.store.access import LinkedRecord
+
+FHIR_JSON = "application/fhir+json"
+UKCORE_PATIENT = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"
+MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
+
+
+def fhir(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A FHIR JSON response."""
+    response = current_app.response_class(
+        json.dumps(body), status=status, mimetype=FHIR_JSON, headers=headers
+    )
+    return response
+
+
+def base_url() -> str:
+    """The service's FHIR base URL, for fullUrl and Location."""
+    configured = current_app.config.get("PUBLIC_BASE_URL")
+    root = configured.rstrip("/") if configured else request.host_url.rstrip("/")
+    return root + "/fhir"
+
+
+def identifier_system(code: str, uri: str | None) -> str:
+    """A system's identifier system URI (a URN from its code if none is registered)."""
+    return uri or f"urn:mpi:system:{code}"
+
+
+def record_identifier(record: LinkedRecord) -> dict[str, Any]:
+    """A linked record as a FHIR Identifier with its assigning authority."""
+    return {
+        "use": "secondary",
+        "system": identifier_system(record.system_code, record.identifier_system),
+        "value": record.local_id,
+        "assigner": {"display": record.system_name},
+    }
+
+
+def patient(
+    person_id: str,
+    *,
+    active: bool = True,
+    golden: dict[str, str] | None = None,
+    records: tuple[LinkedRecord, ...] | list[LinkedRecord] = (),
+    replaced_by: str | None = None,
+) -> dict[str, Any]:
+    """The golden Patient: identifiers the caller may see and survivorship demographics."""
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": person_id,
+        "meta": {"profile": [UKCORE_PATIENT]},
+    }
+    identifiers: list[dict[str, Any]] = []
+    golden = golden or {}
+    if golden.get("nhs_number"):
+        identifiers.append({"system": NHS_NUMBER_SYSTEM, "value": golden["nhs_number"]})
+    identifiers += [record_identifier(r) for r in records]
+    if identifiers:
+        resource["identifier"] = identifiers
+    resource["active"] = active
+    name: dict[str, Any] = {}
+    if golden.get("family_name"):
+        name["family"] = golden["family_name"]
+    if golden.get("given_name"):
+        name["given"] = golden["given_name"].split()
+    if name:
+        resource["name"] = [{"use": "official", **name}]
+    if golden.get("phone"):
+        resource["telecom"] = [{"system": "phone", "value": golden["phone"], "use": "home"}]
+    if golden.get("sex"):
+        resource["gender"] = golden["sex"]
+    if golden.get("birth_date"):
+        resource["birthDate"] = golden["birth_date"]
+    address: dict[str, Any] = {}
+    if golden.get("address_line"):
+        address["line"] = [p.strip() for p in golden["address_line"].split(",") if p.strip()]
+    if golden.get("postcode"):
+        address["postalCode"] = golden["postcode"]
+    if address:
+        resource["address"] = [{"use": "home", **address}]
+    if replaced_by:
+        resource["link"] = [
+            {"other": {"reference": f"Patient/{replaced_by}"}, "type": "replaced-by"}
+        ]
+    return resource
+
+
+def outcome(code: str, diagnostics: str, severity: str = "information") -> dict[str, Any]:
+    """An OperationOutcome with one issue."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
+
+
+def searchset(entries: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    """A searchset Bundle."""
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": total}
+    if entries:
+        bundle["entry"] = entries
+    return bundle

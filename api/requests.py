@@ -1,0 +1,212 @@
+"""The request lifecycle: request ID, authentication, the audit draft, commit and logs.
+
+A view marked :func:`audited` gets an :class:`AuditDraft` on ``g.audit`` before it runs;
+the view adds the persons and records it touched. After the view (or its error handler)
+the draft becomes one audit event in the same transaction as the work, then the
+transaction commits. Views marked :func:`public` need no token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, request
+
+from api.db import get_conn, has_conn
+from mpi import access, audit
+from mpi.access import Caller
+from mpi.errors import InvalidInput
+
+log = logging.getLogger("api.access")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_HEADER_TEXT = re.compile(r"^[\x20-\x7e]{1,128}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def public(view: F) -> F:
+    """Mark a view as needing no bearer token."""
+    view.mpi_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def audited(action: str, subtype: str) -> Callable[[F], F]:
+    """Mark a view as touching patients: each request writes exactly one audit event."""
+
+    def mark(view: F) -> F:
+        view.mpi_audit = (action, subtype)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+@dataclass
+class AuditDraft:
+    """The audit event of the current request, filled in by the view."""
+
+    action: str
+    subtype: str
+    person_ids: list[str] = field(default_factory=list)
+    records: list[tuple[str, str]] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+    outcome: str | None = None
+
+    def persons(self, ids: Iterable[str]) -> None:
+        """Note persons touched (or returned)."""
+        self.person_ids.extend(ids)
+
+    def record(self, system: str, local_id: str) -> None:
+        """Note a (system, local ID) named or disclosed."""
+        self.records.append((system, local_id))
+
+
+def draft() -> AuditDraft:
+    """The current request's audit draft."""
+    return g.audit  # type: ignore[no-any-return]
+
+
+def caller() -> Caller:
+    """The authenticated caller of the current request."""
+    return g.caller  # type: ignore[no-any-return]
+
+
+def _header(name: str) -> str | None:
+    value = request.headers.get(name)
+    if value is None or value == "":
+        return None
+    if not _HEADER_TEXT.match(value):
+        raise InvalidInput.single(name, "must be 1 to 128 printable ASCII characters")
+    return value
+
+
+def _authenticate() -> Caller:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    found = access.authenticate(get_conn(), token.strip() if scheme.lower() == "bearer" else None)
+    purpose = _header("X-Purpose-Of-Use") or "TREAT"
+    if purpose not in audit.PURPOSES:
+        raise InvalidInput.single("X-Purpose-Of-Use", "must be TREAT or ETREAT")
+    reason = _header("X-Emergency-Reason")
+    if purpose == "ETREAT" and not reason:
+        raise InvalidInput.single("X-Emergency-Reason", "an emergency purpose needs a reason")
+    return Caller(
+        system_id=found.system_id,
+        system_code=found.system_code,
+        scopes=frozenset(found.scopes),
+        token_id=found.token_id,
+        user_id=_header("X-User-Id"),
+        user_role=_header("X-User-Role"),
+        user_org=_header("X-User-Org"),
+        purpose=purpose,
+        emergency_reason=reason if purpose == "ETREAT" else None,
+    )
+
+
+def _before() -> None:
+    g.started = time.perf_counter()
+    given = request.headers.get("X-Request-Id", "")
+    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return
+    marked = getattr(view, "mpi_audit", None)
+    if marked is not None:
+        g.audit = AuditDraft(*marked)
+    if not getattr(view, "mpi_public", False):
+        g.caller = _authenticate()
+
+
+def _outcome(draft_: AuditDraft, status: int) -> str:
+    if draft_.outcome:
+        return draft_.outcome
+    if status < 400:
+        return "success"
+    if status in (401, 403):
+        return "denied"
+    if status == 404:
+        return "not-found"
+    if status < 500:
+        return "invalid"
+    return "error"
+
+
+def _write_audit(draft_: AuditDraft, status: int) -> None:
+    who: Caller | None = g.get("caller")
+    detail = dict(draft_.detail)
+    if who is not None and who.is_emergency:
+        detail["emergency_reason"] = who.emergency_reason
+    audit.record(
+        get_conn(),
+        audit.AuditEntry(
+            action=draft_.action,
+            subtype=draft_.subtype,
+            outcome=_outcome(draft_, status),
+            http_status=status,
+            purpose=who.purpose if who else "TREAT",
+            emergency=bool(who and who.is_emergency),
+            system_code=who.system_code if who else None,
+            user_id=who.user_id if who else _safe_header("X-User-Id"),
+            user_role=who.user_role if who else _safe_header("X-User-Role"),
+            user_org=who.user_org if who else _safe_header("X-User-Org"),
+            person_ids=tuple(draft_.person_ids),
+            records=tuple(draft_.records),
+            detail=detail,
+            client_address=request.remote_addr,
+            request_id=g.get("request_id"),
+        ),
+    )
+
+
+def _safe_header(name: str) -> str | None:
+    value = request.headers.get(name)
+    return value if value and _HEADER_TEXT.match(value) else None
+
+
+def _after(response: Response) -> Response:
+    draft_: AuditDraft | None = g.pop("audit", None)
+    if has_conn():
+        conn = get_conn()
+        try:
+            if draft_ is not None:
+                _write_audit(draft_, response.status_code)
+            conn.commit()
+        except Exception as exc:  # noqa: BLE001 - the work is undone and a 500 returned
+            from api.errors import handle_unexpected
+
+            conn.rollback()
+            response = handle_unexpected(exc)
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    _log(response)
+    return response
+
+
+def _log(response: Response) -> None:
+    """One structured line per request: no path values, no query string, no body."""
+    who: Caller | None = g.get("caller")
+    started = g.get("started")
+    log.info(
+        json.dumps(
+            {
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "route": request.url_rule.rule if request.url_rule else None,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+                "system": who.system_code if who else None,
+            }
+        )
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Install the hooks."""
+    app.before_request(_before)
+    app.after_request(_after)

@@ -1,0 +1,38 @@
+"""Rendering shared by the /v1 views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from mpi.access import Disclosure
+from mpi.identities import golden_view
+from mpi.optout import WITHHELD_MESSAGE
+from mpi.records import MatchContext
+from mpi.store import records as record_store
+
+
+def match_context() -> MatchContext:
+    """The app's matching context."""
+    return current_app.extensions["mpi_ctx"]  # type: ignore[no-any-return]
+
+
+def golden(conn: Any, person_pk: int) -> dict[str, str]:
+    """The golden demographics of a person, as plain values."""
+    details = record_store.record_details_of_person(conn, person_pk)
+    return {name: field.value for name, field in golden_view(details).items()}
+
+
+def disclosure_json(conn: Any, found: Disclosure, *, with_golden: bool) -> dict[str, Any]:
+    """A person as the caller may see it."""
+    body: dict[str, Any] = {"person_id": found.person_id, "status": found.status}
+    if found.merged_into:
+        body["merged_into"] = found.merged_into
+    body["records"] = [{"system": r.system_code, "local_id": r.local_id} for r in found.records]
+    if found.withheld:
+        body["withheld"] = {"reason": found.withheld, "detail": WITHHELD_MESSAGE}
+    elif with_golden and found.status == "active":
+        body["golden"] = golden(conn, found.person_pk)
+    body["access_basis"] = found.basis
+    return body

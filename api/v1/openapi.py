@@ -1,0 +1,226 @@
+"""GET /openapi.json: the OpenAPI 3 description of /v1 (checked against the routes by a test)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TEXT = {"type": "string", "maxLength": 200, "nullable": True}
+_DEMOGRAPHICS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        name: _TEXT
+        for name in (
+            "nhs_number",
+            "nhs_number_status",
+            "given_name",
+            "family_name",
+            "sex",
+            "birth_date",
+            "address_line",
+            "postcode",
+            "phone",
+        )
+    },
+}
+_PROBLEM = {
+    "description": "Problem (RFC 9457) naming the field at fault",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): _PROBLEM for c in codes}
+
+
+_OBJECT = {"type": "object"}
+_PATH_PARAMS = [
+    {"name": "system", "in": "path", "required": True, "schema": {"type": "string"}},
+    {"name": "local_id", "in": "path", "required": True, "schema": {"type": "string"}},
+]
+_PERSON = [{"name": "person_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document for the native JSON API."""
+    common = _errors(400, 401, 403, 404)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "mpi",
+            "version": "1",
+            "description": "Master patient index: register and resolve patients across "
+            "connected systems. Every call needs 'Authorization: Bearer <token>'; "
+            "X-User-Id, X-User-Role, X-User-Org and X-Purpose-Of-Use (TREAT or ETREAT with "
+            "X-Emergency-Reason) are recorded in the audit trail.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Demographics": _DEMOGRAPHICS,
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "field": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "paths": {
+            "/v1/systems/{system}/records/{local_id}": {
+                "parameters": _PATH_PARAMS,
+                "put": {
+                    "summary": "Register or update one of the caller's records, with matching",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Demographics"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(_OBJECT, "person ID, decision and score explanation"),
+                        **common,
+                        **_errors(413),
+                    },
+                },
+                "get": {
+                    "summary": "Resolve a local ID to its person and visible linked records",
+                    "responses": {"200": _json(_OBJECT), **common},
+                },
+                "delete": {
+                    "summary": "Withdraw one of the caller's records (history is kept)",
+                    "responses": {"204": {"description": "withdrawn"}, **common},
+                },
+            },
+            "/v1/persons": {
+                "get": {
+                    "summary": "Find persons by NHS number",
+                    "parameters": [
+                        {
+                            "name": "nhs_number",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": _json(_OBJECT), **common},
+                }
+            },
+            "/v1/persons/search": {
+                "post": {
+                    "summary": "Find persons matching demographics, best first",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _DEMOGRAPHICS}},
+                    },
+                    "responses": {"200": _json(_OBJECT), **common},
+                }
+            },
+            "/v1/persons/{person_id}": {
+                "parameters": _PERSON,
+                "get": {
+                    "summary": "Golden view of a person",
+                    "responses": {"200": _json(_OBJECT), **common},
+                },
+            },
+            "/v1/persons/{person_id}/opt-out": {
+                "parameters": _PERSON,
+                "put": {
+                    "summary": "Record the patient's objection to sharing (admin)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["reason"],
+                                    "properties": {"reason": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": _json(_OBJECT), **common},
+                },
+                "delete": {
+                    "summary": "Withdraw the patient's objection (admin)",
+                    "responses": {"200": _json(_OBJECT), **common},
+                },
+            },
+            "/v1/persons/{person_id}/audit": {
+                "parameters": _PERSON,
+                "get": {
+                    "summary": "Audit events about a person, newest first (admin)",
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {"200": _json(_OBJECT), **common},
+                },
+            },
+            "/v1/events": {
+                "get": {
+                    "summary": "Identity events after a cursor, oldest first",
+                    "parameters": [
+                        {"name": "after", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": {"200": _json(_OBJECT), **common},
+                }
+            },
+            "/v1/subscriptions": {
+                "get": {
+                    "summary": "The caller's webhook subscriptions",
+                    "responses": {"200": _json(_OBJECT), **common},
+                },
+                "post": {
+                    "summary": "Subscribe a URL to identity events (secret shown once)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["url"],
+                                    "properties": {"url": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"201": _json(_OBJECT, "created"), **common},
+                },
+            },
+            "/v1/subscriptions/{subscription_id}": {
+                "parameters": [
+                    {
+                        "name": "subscription_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    }
+                ],
+                "delete": {
+                    "summary": "Switch a subscription off",
+                    "responses": {"204": {"description": "unsubscribed"}, **common},
+                },
+            },
+        },
+    }

@@ -1,0 +1,160 @@
+"""/v1/persons: golden view, search by NHS number or demographics, opt-outs, audit."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from flask import request
+
+from api.db import get_conn
+from api.requests import audited, caller, draft
+from api.v1 import bp
+from api.v1.common import disclosure_json, golden, match_context
+from api.v1.records import FIELDS
+from api.validation import int_param, json_object, text_param
+from matching.nhs_number import check as check_nhs_number  # noqa: I001
+from mpi import access, audit, optout
+from mpi.errors import FieldProblem, InvalidInput
+from mpi.loading import demographics_from_row
+from mpi.search import find_matches
+from mpi.store import access as access_store
+
+
+def _person_id(person_id: str) -> str:
+    text_param("person_id", person_id, max_length=64)
+    draft().persons([person_id])
+    return person_id
+
+
+@bp.get("/persons/<person_id>")
+@audited("person.read", "read")
+def read_person(person_id: str) -> tuple[dict[str, Any], int]:
+    """The golden view of a person and the linked records the caller may see."""
+    who = caller()
+    access.require(who, "lookup")
+    conn = get_conn()
+    seen = access.disclose(conn, who, _person_id(person_id))
+    if seen.withheld:
+        draft().outcome = "withheld"
+    draft().detail["basis"] = seen.basis
+    for r in seen.records:
+        draft().record(r.system_code, r.local_id)
+    return disclosure_json(conn, seen, with_golden=True), 200
+
+
+def _results(found: list[tuple[int, str, str, float | None]]) -> dict[str, Any]:
+    """Render (person pk, person ID, grade, score) results under the access rules."""
+    who = caller()
+    conn = get_conn()
+    allowed, note = access.searchable(conn, who, [f[0] for f in found], [f[2] for f in found])
+    related = access.related_persons(conn, who, allowed)
+    withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
+    matches = []
+    for pk, person_id, grade, score in found:
+        if pk not in allowed:
+            continue
+        item: dict[str, Any] = {"person_id": person_id, "grade": grade}
+        if score is not None:
+            item["score"] = round(score, 6)
+        if pk in withheld:
+            item["withheld"] = {"reason": optout.WITHHELD_REASON, "detail": optout.WITHHELD_MESSAGE}
+        else:
+            item["golden"] = golden(conn, pk)
+            if pk in related or who.is_emergency:
+                item["records"] = [
+                    {"system": r.system_code, "local_id": r.local_id}
+                    for r in access_store.linked_records(conn, pk)
+                ]
+                for r in item["records"]:
+                    draft().record(r["system"], r["local_id"])
+        matches.append(item)
+    draft().persons([m["person_id"] for m in matches])
+    draft().detail["results"] = len(matches)
+    body: dict[str, Any] = {"matches": matches}
+    if note:
+        body["note"] = note
+    return body
+
+
+@bp.get("/persons")
+@audited("person.search", "search")
+def search_by_nhs_number() -> tuple[dict[str, Any], int]:
+    """Find the person(s) with an NHS number: ``GET /v1/persons?nhs_number=...``."""
+    who = caller()
+    access.require(who, "lookup")
+    raw = text_param("nhs_number", request.args.get("nhs_number"), max_length=20)
+    if not raw:
+        raise InvalidInput.single("nhs_number", "give the NHS number to search for")
+    checked = check_nhs_number(raw)
+    if not checked.is_valid:
+        raise InvalidInput.single("nhs_number", f"is not a valid NHS number: {checked.reason}")
+    nhs_number = checked.digits
+    found = access_store.persons_with_nhs_number(get_conn(), nhs_number)
+    grade = "certain" if len(found) == 1 else "probable"
+    return _results([(pk, pid, grade, None) for pk, pid in found]), 200
+
+
+@bp.post("/persons/search")
+@audited("person.match", "search")
+def search_by_demographics() -> tuple[dict[str, Any], int]:
+    """Find persons matching demographics (body as for registration), best first."""
+    who = caller()
+    access.require(who, "lookup")
+    body = json_object()
+    limit = body.pop("limit", 10)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
+        raise InvalidInput.single("limit", "must be a whole number from 1 to 50")
+    problems = [FieldProblem(k, "is not a known field") for k in body if k not in FIELDS]
+    problems += [
+        FieldProblem(k, "must be a string or null")
+        for k in FIELDS
+        if body.get(k) is not None and not isinstance(body.get(k), str)
+    ]
+    if problems:
+        raise InvalidInput(problems)
+    raw = {k: v for k, v in body.items() if isinstance(v, str) and len(v) <= 200}
+    candidates = find_matches(get_conn(), match_context(), demographics_from_row(raw), limit=limit)
+    found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
+    return _results(found), 200
+
+
+@bp.put("/persons/<person_id>/opt-out")
+@audited("optout.add", "update")
+def add_opt_out(person_id: str) -> tuple[dict[str, Any], int]:
+    """Record a patient's objection to sharing (admin)."""
+    who = caller()
+    access.require(who, "admin")
+    body = json_object()
+    added = optout.add(
+        get_conn(), _person_id(person_id), body.get("reason"), actor=f"system:{who.system_code}"
+    )
+    return {"person_id": person_id, "opted_out": True, "changed": added}, 200
+
+
+@bp.delete("/persons/<person_id>/opt-out")
+@audited("optout.remove", "delete")
+def remove_opt_out(person_id: str) -> tuple[dict[str, Any], int]:
+    """Withdraw a patient's objection (admin)."""
+    who = caller()
+    access.require(who, "admin")
+    removed = optout.remove(get_conn(), _person_id(person_id))
+    return {"person_id": person_id, "opted_out": False, "changed": removed}, 200
+
+
+@bp.get("/persons/<person_id>/audit")
+@audited("audit.read", "read")
+def person_audit(person_id: str) -> tuple[dict[str, Any], int]:
+    """Who accessed a person, when and why, newest first (admin)."""
+    who = caller()
+    access.require(who, "admin")
+    limit = int_param("limit", request.args.get("limit"), default=100, low=1, high=1000)
+    events = audit.of_person(get_conn(), _person_id(person_id), limit=limit)
+    return {"events": [_audit_json(e) for e in events]}, 200
+
+
+def _audit_json(event: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in event.items() if k not in ("prev_hash",)}
+    body["recorded_at"] = event["recorded_at"].astimezone(UTC).isoformat()
+    body["records"] = [{"system": s, "local_id": lid} for s, lid in event["records"]]
+    return body

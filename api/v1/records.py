@@ -1,0 +1,121 @@
+"""PUT/GET/DELETE /v1/systems/{system}/records/{local_id}: register, resolve, withdraw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from api.db import get_conn
+from api.requests import audited, caller, draft
+from api.v1 import bp
+from api.v1.common import disclosure_json, match_context
+from api.validation import json_object, text_param
+from mpi import access, records
+from mpi.errors import FieldProblem, InvalidInput, NotFound
+from mpi.loading import demographics_from_row
+from mpi.records import explanation
+from mpi.store import access as access_store
+
+FIELDS = (
+    "nhs_number",
+    "nhs_number_status",
+    "given_name",
+    "family_name",
+    "sex",
+    "birth_date",
+    "address_line",
+    "postcode",
+    "phone",
+)
+ROUTE = "/systems/<system>/records/<local_id>"
+
+
+def _demographics_body() -> dict[str, str]:
+    body = json_object()
+    problems = [FieldProblem(k, "is not a known field") for k in body if k not in FIELDS]
+    for key in FIELDS:
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(FieldProblem(key, "must be a string or null"))
+        elif isinstance(value, str) and len(value) > 200:
+            problems.append(FieldProblem(key, "must be at most 200 characters"))
+    if problems:
+        raise InvalidInput(problems)
+    return {k: body[k] for k in FIELDS if isinstance(body.get(k), str)}
+
+
+def _path(system: str, local_id: str) -> tuple[str, str]:
+    text_param("system", system, max_length=64)
+    text_param("local_id", local_id, max_length=128)
+    draft().record(system, local_id)
+    return system, local_id
+
+
+@bp.put(ROUTE)
+@audited("record.register", "update")
+def register(system: str, local_id: str) -> tuple[dict[str, Any], int]:
+    """Register or update one of the caller's records, with matching."""
+    who = caller()
+    system, local_id = _path(system, local_id)
+    access.require(who, "register")
+    access.require_own_system(who, system)
+    raw = _demographics_body()
+    ctx = match_context()
+    row = records.prepare(ctx, local_id, raw, demographics_from_row(raw))
+    result = records.register(get_conn(), ctx, system, row, actor=f"system:{system}")
+    draft().persons([result.person_id])
+    draft().detail["decision"] = result.decision
+    body: dict[str, Any] = {
+        "person_id": result.person_id,
+        "decision": result.decision,
+        "record": {"system": system, "local_id": row.local_id},
+        "score": None,
+        "review_candidates": len(result.candidate_person_ids),
+        "issues": list(result.issues),
+    }
+    if result.score is not None:
+        body["score"] = {
+            "probability": round(result.score.probability, 6),
+            "weight": round(result.score.weight, 3),
+            "explanation": explanation(result.score),
+            "flags": list(result.score.flags),
+        }
+    return body, 200
+
+
+@bp.get(ROUTE)
+@audited("record.resolve", "read")
+def resolve(system: str, local_id: str) -> tuple[dict[str, Any], int]:
+    """Resolve a local ID to its person and the linked records the caller may see."""
+    who = caller()
+    system, local_id = _path(system, local_id)
+    access.require(who, "lookup")
+    conn = get_conn()
+    found = access_store.person_of_record(conn, system, local_id)
+    if found is None:
+        raise NotFound(f"no record {local_id!r} in system {system!r}")
+    draft().persons([found[1]])
+    seen = access.disclose(conn, who, found[1])
+    if seen.withheld:
+        draft().outcome = "withheld"
+    draft().detail["basis"] = seen.basis
+    for r in seen.records:
+        draft().record(r.system_code, r.local_id)
+    return disclosure_json(conn, seen, with_golden=False), 200
+
+
+@bp.delete(ROUTE)
+@audited("record.withdraw", "delete")
+def withdraw(system: str, local_id: str) -> Response:
+    """Withdraw one of the caller's records (history is kept)."""
+    who = caller()
+    system, local_id = _path(system, local_id)
+    access.require(who, "register")
+    access.require_own_system(who, system)
+    conn = get_conn()
+    found = access_store.person_of_record(conn, system, local_id)
+    if found is not None:
+        draft().persons([found[1]])
+    records.withdraw(conn, system, local_id, actor=f"system:{system}")
+    return Response(status=204)

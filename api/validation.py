@@ -1,0 +1,103 @@
+"""Parsing request bodies and parameters defensively: 4xx for anything odd, never 500."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+from flask import request
+
+from mpi.errors import FieldProblem, InvalidInput
+
+MAX_DEPTH = 20
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body() -> Any:
+    """The request body as JSON (any JSON value).
+
+    Raises:
+        InvalidInput: not UTF-8, not JSON, or holding text the database cannot store.
+    """
+    data = request.get_data(cache=True)
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidInput.single("body", "must be valid JSON in UTF-8") from None
+    problems: list[FieldProblem] = []
+    _check(value, "body", 0, problems)
+    if problems:
+        raise InvalidInput(problems[:20])
+    return value
+
+
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object."""
+    value = json_body()
+    if not isinstance(value, dict):
+        raise InvalidInput.single("body", "must be a JSON object")
+    return value
+
+
+def bad_text(value: str) -> str | None:
+    """Why a string cannot be accepted, or ``None``: control characters, lone surrogates,
+    non-characters."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return "must not contain lone surrogates"
+        if category == "Cc" and ch not in "\t\n\r":
+            return "must not contain control characters"
+        if category == "Cn" and (0xFDD0 <= ord(ch) <= 0xFDEF or ord(ch) & 0xFFFE == 0xFFFE):
+            return "must not contain Unicode non-characters"
+    return None
+
+
+def _check(value: Any, path: str, depth: int, problems: list[FieldProblem]) -> None:
+    if depth > MAX_DEPTH:
+        problems.append(FieldProblem(path, "is nested too deeply"))
+        return
+    if isinstance(value, str):
+        reason = bad_text(value)
+        if reason:
+            problems.append(FieldProblem(path, reason))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reason = bad_text(key)
+            if reason:
+                problems.append(FieldProblem(path, "keys " + reason))
+                continue
+            _check(item, f"{path}.{key}" if path != "body" else key, depth + 1, problems)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _check(item, f"{path}[{n}]", depth + 1, problems)
+
+
+def text_param(name: str, value: str | None, *, max_length: int = 200) -> str | None:
+    """A path or query value as clean text (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    reason = bad_text(value)
+    if reason:
+        raise InvalidInput.single(name, reason)
+    if len(value) > max_length:
+        raise InvalidInput.single(name, f"must be at most {max_length} characters")
+    return value
+
+
+def int_param(name: str, value: str | None, *, default: int, low: int, high: int) -> int:
+    """A query parameter as a bounded integer."""
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput.single(name, "must be a whole number") from None
+    if not low <= number <= high:
+        raise InvalidInput.single(name, f"must be between {low} and {high}")
+    return number

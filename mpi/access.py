@@ -1,0 +1,271 @@
+"""Who may do what: bearer tokens with scopes, and the care-relationship rule.
+
+Every connected system authenticates with its own bearer token. Only the SHA-256 of a
+token is stored; the token itself is shown once, when it is issued. A token carries
+scopes: ``register`` (write the system's own records), ``lookup`` (resolve, search,
+events), ``review`` (data-quality decisions) and ``admin`` (opt-outs, audit, everything).
+
+Care relationship: a system sees a person's cross-reference and golden view only where
+it holds an active record linked to that person, unless it declares an emergency purpose
+(``ETREAT``) with a reason, which is flagged in the audit. ``admin`` is exempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from mpi.errors import Forbidden, InvalidInput
+from mpi.store import access as access_store
+from mpi.store import systems as system_store
+from mpi.store import tokens as token_store
+
+SCOPES = ("register", "lookup", "review", "admin")
+TOKEN_PREFIX = "mpi_"
+
+
+class Unauthenticated(Forbidden):
+    """Raised when a request carries no bearer token, or one that is unknown or revoked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated system and the person acting through it, as one request states.
+
+    ``user_id``, ``user_role`` and ``user_org`` come from request headers (SDS user ID,
+    role profile, ODS code) and are recorded, not verified: the connected system vouches
+    for its users. ``purpose`` is ``TREAT`` or ``ETREAT`` (emergency, needs a reason).
+    """
+
+    system_id: int
+    system_code: str
+    scopes: frozenset[str]
+    token_id: int
+    user_id: str | None = None
+    user_role: str | None = None
+    user_org: str | None = None
+    purpose: str = "TREAT"
+    emergency_reason: str | None = None
+
+    @property
+    def is_emergency(self) -> bool:
+        """Whether the caller declared an emergency (break-glass) purpose."""
+        return self.purpose == "ETREAT"
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller has the admin scope."""
+        return "admin" in self.scopes
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token (tokens are long random strings, so no salt is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check_scopes(scopes: Iterable[str]) -> list[str]:
+    wanted = sorted(set(scopes))
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown or not wanted:
+        raise InvalidInput.single(
+            "scopes", f"give one or more of {', '.join(SCOPES)} (unknown: {', '.join(unknown)})"
+        )
+    return wanted
+
+
+def issue_token(
+    conn: psycopg.Connection[Any], system_code: str, scopes: Sequence[str], *, actor: str
+) -> str:
+    """Issue a new token for a system and return it; only its hash is kept.
+
+    Raises:
+        NotFound: no such system.
+        InvalidInput: an unknown or empty scope list.
+    """
+    wanted = _check_scopes(scopes)
+    system = system_store.get_system(conn, system_code)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token_store.insert_token(conn, system.id, hash_token(token), wanted, actor)
+    return token
+
+
+def rotate_token(
+    conn: psycopg.Connection[Any],
+    system_code: str,
+    scopes: Sequence[str] | None = None,
+    *,
+    actor: str,
+) -> str:
+    """Revoke a system's tokens and issue one new token (same scopes unless given)."""
+    system = system_store.get_system(conn, system_code)
+    current = token_store.active_scopes(conn, system.id)
+    token_store.revoke_tokens(conn, system.id)
+    return issue_token(conn, system_code, scopes or current or ["lookup"], actor=actor)
+
+
+def revoke_tokens(conn: psycopg.Connection[Any], system_code: str) -> int:
+    """Revoke every token of a system; return how many were active."""
+    system = system_store.get_system(conn, system_code)
+    return token_store.revoke_tokens(conn, system.id)
+
+
+def authenticate(conn: psycopg.Connection[Any], token: str | None) -> token_store.TokenRow:
+    """The active token matching a presented bearer token.
+
+    Raises:
+        Unauthenticated: no token, or an unknown or revoked one.
+    """
+    if not token:
+        raise Unauthenticated("send 'Authorization: Bearer <token>' (mpi systems token)")
+    found = token_store.find_token(conn, hash_token(token))
+    if found is None:
+        raise Unauthenticated("the bearer token is unknown or revoked")
+    return found
+
+
+def require(caller: Caller, scope: str) -> None:
+    """Refuse unless the caller has ``scope`` (``admin`` implies every scope).
+
+    Raises:
+        Forbidden: the scope is missing.
+    """
+    if scope not in caller.scopes and not caller.is_admin:
+        raise Forbidden(f"this token lacks the {scope!r} scope")
+
+
+def require_own_system(caller: Caller, system_code: str) -> None:
+    """Refuse a write to another system's records.
+
+    Raises:
+        Forbidden: ``system_code`` is not the caller's system.
+    """
+    if system_code != caller.system_code:
+        raise Forbidden(
+            f"system {caller.system_code!r} may write only its own records, not {system_code!r}"
+        )
+
+
+def related_persons(
+    conn: psycopg.Connection[Any], caller: Caller, person_pks: Iterable[int]
+) -> set[int]:
+    """The persons the caller may see under the care-relationship rule (no emergency)."""
+    pks = set(person_pks)
+    if caller.is_admin:
+        return pks
+    return access_store.persons_held(conn, caller.system_id, pks)
+
+
+def check_relationship(conn: psycopg.Connection[Any], caller: Caller, person_pk: int) -> str:
+    """The basis on which the caller may see a person: ``record``, ``admin`` or ``emergency``.
+
+    Raises:
+        Forbidden: no record linked to the person and no emergency purpose declared.
+    """
+    if caller.is_admin:
+        return "admin"
+    if access_store.persons_held(conn, caller.system_id, [person_pk]):
+        return "record"
+    if caller.is_emergency:
+        return "emergency"
+    raise Forbidden(
+        "no care relationship: this system holds no record of this person; register the "
+        "record first, or declare an emergency (X-Purpose-Of-Use: ETREAT with a reason)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """What a caller may see of one person, and why.
+
+    ``basis`` is ``record`` (the caller holds a linked record), ``admin`` or ``emergency``.
+    ``withheld`` is set (to :data:`mpi.optout.WITHHELD_REASON`) when the patient objected:
+    ``records`` then holds only the caller's own records and the golden view is withheld.
+    A merged person has no records; ``merged_into`` names the survivor.
+    """
+
+    person_pk: int
+    person_id: str
+    status: str
+    merged_into: str | None
+    basis: str
+    withheld: str | None
+    records: tuple[access_store.LinkedRecord, ...]
+
+    @property
+    def is_withheld(self) -> bool:
+        """Whether the patient's objection withholds the cross-reference."""
+        return self.withheld is not None
+
+
+def disclose(conn: psycopg.Connection[Any], caller: Caller, person_id: str) -> Disclosure:
+    """Open a person for a caller under the care-relationship and opt-out rules.
+
+    A merged person is checked against its survivor and disclosed as a pointer.
+
+    Raises:
+        NotFound: no such person.
+        Forbidden: no care relationship and no emergency purpose.
+    """
+    from mpi.errors import NotFound
+    from mpi.optout import WITHHELD_REASON, is_opted_out
+    from mpi.store import persons as person_store
+
+    person = person_store.get_person(conn, person_id)
+    if person is None:
+        raise NotFound(f"no person {person_id!r}")
+    survivor = person
+    for _ in range(20):  # follow merge pointers to the surviving person
+        if survivor.merged_into is None:
+            break
+        following = person_store.get_person(conn, survivor.merged_into)
+        if following is None:
+            break
+        survivor = following
+    basis = check_relationship(conn, caller, survivor.id)
+    withheld = None
+    if not caller.is_admin and is_opted_out(conn, survivor.id):
+        withheld = WITHHELD_REASON
+    records: list[access_store.LinkedRecord] = []
+    if person.status == "active":
+        records = access_store.linked_records(conn, person.id)
+        if withheld:
+            records = [r for r in records if r.system_id == caller.system_id]
+    return Disclosure(
+        person_pk=person.id,
+        person_id=person.person_id,
+        status=person.status,
+        merged_into=survivor.person_id if survivor.id != person.id else None,
+        basis=basis,
+        withheld=withheld,
+        records=tuple(records),
+    )
+
+
+def searchable(
+    conn: psycopg.Connection[Any], caller: Caller, person_pks: Sequence[int], grades: Sequence[str]
+) -> tuple[list[int], str | None]:
+    """Which search results a caller may receive, best first, and a note if any were held back.
+
+    A caller related to every result (or admin, or in an emergency) gets them all. Otherwise
+    it gets the results it is related to, plus an unrelated one only when the whole search
+    found exactly one result and it is ``certain``: a single confident match, never a list
+    to browse.
+    """
+    if caller.is_admin or caller.is_emergency:
+        return list(person_pks), None
+    related = related_persons(conn, caller, person_pks)
+    if len(person_pks) == 1 and grades[0] == "certain":
+        return list(person_pks), None
+    allowed = [pk for pk in person_pks if pk in related]
+    note = None
+    if len(allowed) < len(person_pks):
+        note = (
+            "results about persons this system holds no record of are returned only when "
+            "the search finds a single certain match; give more demographics"
+        )
+    return allowed, note

@@ -1,0 +1,278 @@
+"""The audit trail: one event per access to a patient, append-only and hash-chained.
+
+Each event's hash is SHA-256 over the previous event's hash and the event's canonical
+JSON, so that changing, removing or reordering any event breaks the chain from there on
+(:func:`verify`). The database itself refuses UPDATE, DELETE and TRUNCATE on the table.
+Events hold identifiers only (person IDs, system and local IDs), never demographics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from mpi.store import audit as audit_store
+
+OUTCOMES = ("success", "withheld", "denied", "not-found", "invalid", "error")
+
+#: HL7 v3 ActReason purposes of use: treatment, and emergency treatment (break-glass).
+PURPOSES = ("TREAT", "ETREAT")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What one audit event says: who, why, what, about whom, with what outcome.
+
+    ``records`` are the (system, local ID) pairs the request named or disclosed;
+    ``person_ids`` every person touched, including every person returned by a search.
+    """
+
+    action: str
+    subtype: str
+    outcome: str
+    http_status: int
+    purpose: str = "TREAT"
+    emergency: bool = False
+    system_code: str | None = None
+    user_id: str | None = None
+    user_role: str | None = None
+    user_org: str | None = None
+    person_ids: tuple[str, ...] = ()
+    records: tuple[tuple[str, str], ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+    client_address: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of walking the chain: ``broken_at`` is the first bad event ID, if any."""
+
+    events: int
+    is_intact: bool
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def _canonical(values: dict[str, Any]) -> bytes:
+    body = dict(values)
+    body["recorded_at"] = body["recorded_at"].astimezone(UTC).isoformat()
+    body["person_ids"] = list(body["person_ids"])
+    body["records"] = [list(r) for r in body["records"]]
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return text.encode("ascii")
+
+
+def chain_hash(prev_hash: str, values: dict[str, Any]) -> str:
+    """The hash of an event given its predecessor's hash."""
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + _canonical(values)).hexdigest()
+
+
+def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> int:
+    """Append an audit event in the caller's transaction; return its ID.
+
+    The chain's tail stays locked until the transaction ends, so events are chained in
+    commit order. Call it last in the transaction, to hold the lock briefly.
+    """
+    values = asdict(entry)
+    values["recorded_at"] = datetime.now(UTC)
+    values["person_ids"] = list(dict.fromkeys(entry.person_ids))
+    values["records"] = [list(r) for r in dict.fromkeys(entry.records)]
+    prev = audit_store.lock_tail(conn)
+    return audit_store.insert(conn, values, prev, chain_hash(prev, values))
+
+
+def verify(conn: psycopg.Connection[Any]) -> VerifyReport:
+    """Walk the whole chain and recompute every hash.
+
+    Returns:
+        The number of events checked and the first event where the chain breaks.
+
+    Example:
+        >>> verify(conn).is_intact  # doctest: +SKIP
+        True
+    """
+    prev = ""
+    n = 0
+    for row in audit_store.all_events(conn):
+        n += 1
+        values = {c: row[c] for c in audit_store.COLUMNS}
+        if row["prev_hash"] != prev:
+            return VerifyReport(n, False, row["id"], "previous hash does not match")
+        if chain_hash(prev, values) != row["hash"]:
+            return VerifyReport(n, False, row["id"], "content does not match its hash")
+        prev = row["hash"]
+    return VerifyReport(n, True)
+
+
+def of_person(
+    conn: psycopg.Connection[Any], person_id: str, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Audit events about a person, newest first (for subject-access requests)."""
+    return audit_store.of_person(conn, person_id, limit)
+
+
+_ACTION_CODES = {
+    "create": "C",
+    "read": "R",
+    "update": "U",
+    "delete": "D",
+    "search": "E",
+    "execute": "E",
+}
+_SUBTYPE_CODES = {
+    "create": "create",
+    "read": "read",
+    "update": "update",
+    "delete": "delete",
+    "search": "search-type",
+    "execute": "operation",
+}
+_OUTCOME_CODES = {
+    "success": "0",
+    "withheld": "4",
+    "denied": "4",
+    "not-found": "4",
+    "invalid": "4",
+    "error": "8",
+}
+
+
+def to_fhir(event: dict[str, Any], *, nhs_number_system: str) -> dict[str, Any]:
+    """Render a stored audit event as a FHIR R4 AuditEvent (IHE BALP shape)."""
+    del nhs_number_system  # identifiers are MPI person IDs; kept for the signature's sake
+    user: dict[str, Any] = {
+        "type": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass", "code": "AGNT"}
+            ]
+        },
+        "who": {"display": event["user_id"] or "unknown user"},
+        "requestor": True,
+        "purposeOfUse": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                        "code": event["purpose"],
+                    }
+                ]
+            }
+        ],
+    }
+    if event["user_id"]:
+        user["who"] = {
+            "identifier": {
+                "system": "https://fhir.nhs.uk/Id/sds-user-id",
+                "value": event["user_id"],
+            }
+        }
+    if event["user_role"]:
+        user["role"] = [
+            {
+                "coding": [
+                    {
+                        "system": "https://fhir.nhs.uk/Id/sds-role-profile-id",
+                        "code": event["user_role"],
+                    }
+                ]
+            }
+        ]
+    agents: list[dict[str, Any]] = [user]
+    client: dict[str, Any] = {
+        "who": {"display": event["system_code"] or "anonymous"},
+        "requestor": False,
+    }
+    if event["client_address"]:
+        client["network"] = {"address": event["client_address"], "type": "2"}
+    agents.append(client)
+    if event["user_org"]:
+        agents.append(
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass",
+                            "code": "PROV",
+                        }
+                    ]
+                },
+                "who": {
+                    "identifier": {
+                        "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                        "value": event["user_org"],
+                    }
+                },
+                "requestor": False,
+            }
+        )
+    entities: list[dict[str, Any]] = [
+        {
+            "what": {"reference": f"Patient/{pid}"},
+            "type": {
+                "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                "code": "1",
+            },
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"},
+        }
+        for pid in event["person_ids"]
+    ]
+    for system, local_id in event["records"]:
+        entities.append(
+            {
+                "what": {"identifier": {"system": f"urn:mpi:system:{system}", "value": local_id}},
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "2",
+                },
+            }
+        )
+    if event["request_id"]:
+        entities.append(
+            {
+                "what": {"identifier": {"value": event["request_id"]}},
+                "type": {
+                    "system": "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType",
+                    "code": "XrequestId",
+                },
+            }
+        )
+    resource: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": str(event["id"]),
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+        },
+        "subtype": [
+            {
+                "system": "http://hl7.org/fhir/restful-interaction",
+                "code": _SUBTYPE_CODES[event["subtype"]],
+            }
+        ],
+        "action": _ACTION_CODES[event["subtype"]],
+        "recorded": event["recorded_at"].astimezone(UTC).isoformat(),
+        "outcome": _OUTCOME_CODES.get(event["outcome"], "8"),
+        "outcomeDesc": f"{event['action']}: {event['outcome']} ({event['http_status']})",
+        "agent": agents,
+        "source": {"observer": {"display": "mpi"}},
+    }
+    if event["emergency"]:
+        resource["purposeOfEvent"] = [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                        "code": "ETREAT",
+                    }
+                ]
+            }
+        ]
+    if entities:
+        resource["entity"] = entities
+    return resource

@@ -1,0 +1,101 @@
+"""The care-relationship rule, emergency access, single-match search and opt-out."""
+
+from __future__ import annotations
+
+from tests.api.conftest import alice, count
+
+
+def _two_records(client, systems) -> str:
+    client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    r = client.put("/v1/systems/HOSP/records/H1", json=alice(), headers=systems.headers("HOSP"))
+    return str(r.json["person_id"])
+
+
+def test_without_a_record_a_system_sees_nothing(client, systems):
+    pid = _two_records(client, systems)
+    assert (
+        client.get("/v1/systems/GP/records/G1", headers=systems.headers("SOCIAL")).status_code
+        == 403
+    )
+    assert client.get(f"/v1/persons/{pid}", headers=systems.headers("VIEWER")).status_code == 403
+
+
+def test_emergency_access_is_allowed_and_flagged(client, systems, db_url):
+    pid = _two_records(client, systems)
+    r = client.get(f"/v1/persons/{pid}", headers=systems.emergency("VIEWER"))
+    assert r.status_code == 200
+    assert r.json["access_basis"] == "emergency"
+    assert count(db_url, "audit_event", "emergency AND detail->>'basis' = 'emergency'") == 1
+    no_reason = systems.headers("VIEWER", **{"X-Purpose-Of-Use": "ETREAT"})
+    r = client.get(f"/v1/persons/{pid}", headers=no_reason)
+    assert r.status_code == 400
+    assert r.json["errors"][0]["field"] == "X-Emergency-Reason"
+
+
+def test_demographic_search_without_a_record_gives_only_a_single_certain_match(client, systems):
+    pid = _two_records(client, systems)
+    body = {k: v for k, v in alice().items() if k != "nhs_number"}
+    r = client.post("/v1/persons/search", json=body, headers=systems.headers("VIEWER"))
+    assert r.status_code == 200
+    assert [m["person_id"] for m in r.json["matches"]] == [pid]
+    assert "records" not in r.json["matches"][0]  # no cross-reference without a record
+    # a twin makes the search ambiguous: the unrelated viewer gets nothing to browse
+    client.put(
+        "/v1/systems/HOSP/records/H2",
+        json=alice(2, given_name="Alison", phone="0113 496 0999"),
+        headers=systems.headers("HOSP"),
+    )
+    vague = {"family_name": "Smith", "birth_date": "1980-03-15"}
+    r = client.post("/v1/persons/search", json=vague, headers=systems.headers("VIEWER"))
+    assert r.status_code == 200
+    assert r.json["matches"] == []
+    assert "single certain match" in r.json["note"]
+    # the hospital holds both: it sees both
+    r = client.post("/v1/persons/search", json=vague, headers=systems.headers("HOSP"))
+    assert len(r.json["matches"]) == 2
+
+
+def test_search_by_nhs_number(client, systems):
+    pid = _two_records(client, systems)
+    r = client.get(f"/v1/persons?nhs_number={alice()['nhs_number']}", headers=systems.headers("GP"))
+    assert r.json["matches"][0]["person_id"] == pid
+    assert len(r.json["matches"][0]["records"]) == 2
+
+
+def test_opt_out_still_matches_but_withholds(client, systems, db_url):
+    pid = _two_records(client, systems)
+    r = client.put(
+        f"/v1/persons/{pid}/opt-out",
+        json={"reason": "objection via GP"},
+        headers=systems.headers("ADMIN"),
+    )
+    assert r.status_code == 200
+    # still matched: a new record of the same patient links to the same person
+    again = client.put("/v1/systems/GP/records/G9", json=alice(), headers=systems.headers("GP"))
+    assert again.json["person_id"] == pid
+    # the hospital sees only its own records, and why
+    r = client.get("/v1/systems/HOSP/records/H1", headers=systems.headers("HOSP"))
+    assert r.status_code == 200
+    assert r.json["records"] == [{"system": "HOSP", "local_id": "H1"}]
+    assert r.json["withheld"]["reason"] == "patient-objection"
+    person = client.get(f"/v1/persons/{pid}", headers=systems.headers("HOSP")).json
+    assert "golden" not in person and person["withheld"]
+    assert count(db_url, "audit_event", "outcome = 'withheld'") == 2
+    # an admin still sees everything; removing the opt-out discloses again
+    assert (
+        len(client.get(f"/v1/persons/{pid}", headers=systems.headers("ADMIN")).json["records"]) == 3
+    )
+    client.delete(f"/v1/persons/{pid}/opt-out", headers=systems.headers("ADMIN"))
+    r = client.get("/v1/systems/HOSP/records/H1", headers=systems.headers("HOSP"))
+    assert len(r.json["records"]) == 3
+    assert count(db_url, "audit_event", "action LIKE 'optout.%%'") == 2
+
+
+def test_opt_out_needs_a_reason_and_a_known_person(client, systems):
+    pid = _two_records(client, systems)
+    r = client.put(f"/v1/persons/{pid}/opt-out", json={}, headers=systems.headers("ADMIN"))
+    assert r.status_code == 400 and r.json["errors"][0]["field"] == "reason"
+    r = client.put(
+        "/v1/persons/NOPE/opt-out", json={"reason": "x"}, headers=systems.headers("ADMIN")
+    )
+    assert r.status_code == 404

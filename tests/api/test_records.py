@@ -1,0 +1,215 @@
+"""/v1 records: register, resolve, withdraw; scopes; bad input answered 4xx, nothing stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from api import create_app
+from mpi.config import Settings
+from mpi.errors import ConfigError
+from tests.api.conftest import alice, count
+
+
+def test_register_links_the_same_person_across_systems(client, systems):
+    first = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    assert first.status_code == 200
+    assert first.json["decision"] == "new_person"
+    second = client.put(
+        "/v1/systems/HOSP/records/H1", json=alice(), headers=systems.headers("HOSP")
+    )
+    assert second.json["person_id"] == first.json["person_id"]
+    assert second.json["decision"] == "linked"
+    assert second.json["score"]["probability"] > 0.9
+    assert {"comparison", "level", "weight"} <= set(second.json["score"]["explanation"][0])
+
+
+def test_resolve_gives_the_cross_reference(client, systems):
+    client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    client.put("/v1/systems/HOSP/records/H1", json=alice(), headers=systems.headers("HOSP"))
+    r = client.get("/v1/systems/GP/records/G1", headers=systems.headers("HOSP"))
+    assert r.status_code == 200
+    assert r.json["records"] == [
+        {"system": "GP", "local_id": "G1"},
+        {"system": "HOSP", "local_id": "H1"},
+    ]
+    assert r.json["access_basis"] == "record"
+
+
+def test_person_golden_view(client, systems):
+    pid = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP")).json[
+        "person_id"
+    ]
+    r = client.get(f"/v1/persons/{pid}", headers=systems.headers("GP"))
+    assert r.status_code == 200
+    assert r.json["golden"]["family_name"] == "Smith"
+    assert r.json["golden"]["birth_date"] == "1980-03-15"
+
+
+def test_withdraw_keeps_history_and_is_never_resolved(client, systems, db_url):
+    client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    r = client.delete("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
+    assert r.status_code == 204
+    assert client.get("/v1/systems/GP/records/G1", headers=systems.headers("GP")).status_code == 404
+    assert count(db_url, "source_record", "status = 'withdrawn'") == 1
+    assert count(db_url, "link_history", "reason = 'withdrawn'") == 1
+    assert count(db_url, "identity_event", "event_type = 'record_withdrawn'") == 1
+    again = client.delete("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
+    assert again.status_code == 404
+    back = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    assert back.status_code == 200
+    assert client.get("/v1/systems/GP/records/G1", headers=systems.headers("GP")).status_code == 200
+
+
+def test_a_system_writes_only_its_own_records(client, systems, db_url):
+    r = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("HOSP"))
+    assert r.status_code == 403
+    assert r.content_type == "application/problem+json"
+    client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    assert (
+        client.delete("/v1/systems/GP/records/G1", headers=systems.headers("HOSP")).status_code
+        == 403
+    )
+    assert count(db_url, "source_record", "status = 'active'") == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "system", "status"),
+    [
+        ("put", "/v1/systems/SOCIAL/records/S1", "SOCIAL", 403),  # lookup only: no register
+        ("get", "/v1/persons?nhs_number=9990000018", "ADMIN", 200),  # admin implies lookup
+        ("put", "/v1/persons/NOPE/opt-out", "GP", 403),  # opt-outs need admin
+        ("get", "/v1/persons/NOPE/audit", "HOSP", 403),  # audit needs admin
+    ],
+)
+def test_scopes(client, systems, method, path, system, status):
+    r = getattr(client, method)(
+        path, json={"reason": "x", **alice()}, headers=systems.headers(system)
+    )
+    assert r.status_code == status, r.json
+
+
+def test_no_token_or_a_revoked_one_is_refused(client, systems, db_url):
+    r = client.get("/v1/systems/GP/records/G1")
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = client.get("/v1/systems/GP/records/G1", headers={"Authorization": "Bearer mpi_nonsense"})
+    assert r.status_code == 401
+    import psycopg
+
+    from mpi import access
+
+    with psycopg.connect(db_url) as conn:
+        new = access.rotate_token(conn, "GP", actor="test")
+    old = client.get("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
+    assert old.status_code == 401
+    fresh = client.put(
+        "/v1/systems/GP/records/G1", json=alice(), headers={"Authorization": f"Bearer {new}"}
+    )
+    assert fresh.status_code == 200
+    assert count(db_url, "api_token", f"token_hash = '{new}'") == 0  # only the hash is kept
+
+
+BAD_BODIES = [
+    ("malformed JSON", b'{"given_name": "Alice",', "body"),
+    ("not an object", b"[1, 2]", "body"),
+    ("NaN", b'{"given_name": NaN}', "body"),
+    ("wrong type", b'{"given_name": 42, "family_name": "Smith"}', "given_name"),
+    ("unknown field", b'{"shoe_size": "9"}', "shoe_size"),
+    ("invalid date", b'{"family_name": "Smith", "birth_date": "1980-02-30"}', "birth_date"),
+    ("NUL character", b'{"family_name": "Sm\\u0000ith"}', "family_name"),
+    ("lone surrogate", b'{"family_name": "Sm\\ud800ith"}', "family_name"),
+    ("not UTF-8", b'{"family_name": "Sm\xffith"}', "body"),
+    ("bad sex", b'{"family_name": "Smith", "sex": "zebra"}', "sex"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "field"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+def test_bad_input_is_refused_and_nothing_stored(client, systems, db_url, case, body, field):
+    r = client.put(
+        "/v1/systems/GP/records/G1",
+        data=body,
+        content_type="application/json",
+        headers=systems.headers("GP"),
+    )
+    assert r.status_code == 400, (case, r.json)
+    assert r.content_type == "application/problem+json"
+    assert field in {e["field"] for e in r.json["errors"]}, r.json
+    assert count(db_url, "source_record") == 0
+    assert count(db_url, "person") == 0
+
+
+def test_an_invalid_nhs_number_is_reported(client, systems):
+    r = client.put(
+        "/v1/systems/GP/records/G1",
+        json=alice(nhs_number="9990000019"),
+        headers=systems.headers("GP"),
+    )
+    # kept but not used for matching (the core's rule), and reported as an issue
+    assert r.status_code == 200
+    assert r.json["issues"]
+    search = client.get("/v1/persons?nhs_number=1234567890", headers=systems.headers("GP"))
+    assert search.status_code == 400
+    assert search.json["errors"][0]["field"] == "nhs_number"
+
+
+def test_huge_body_is_413_and_nothing_stored(client, systems, db_url):
+    r = client.put(
+        "/v1/systems/GP/records/G1",
+        json=alice(address_line="x" * 2_000_000),
+        headers=systems.headers("GP"),
+    )
+    assert r.status_code == 413
+    assert r.content_type == "application/problem+json"
+    assert count(db_url, "source_record") == 0
+
+
+def test_odd_unicode_that_is_valid_is_accepted(client, systems):
+    r = client.put(
+        "/v1/systems/GP/records/G1",
+        json=alice(given_name="Zoë", family_name="O’Brien-Łukasz"),
+        headers=systems.headers("GP"),
+    )
+    assert r.status_code == 200
+
+
+def test_odd_unicode_in_the_path_is_refused(client, systems, db_url):
+    r = client.put("/v1/systems/GP/records/G%00", json=alice(), headers=systems.headers("GP"))
+    assert r.status_code == 400
+    assert count(db_url, "source_record") == 0
+
+
+def test_unexpected_error_is_500_without_patient_data(app, client, systems, monkeypatch, caplog):
+    import mpi.records
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("Alice Smith 1980-03-15")
+
+    monkeypatch.setattr(mpi.records, "register", boom)
+    r = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    assert r.status_code == 500
+    assert "Alice" not in r.get_data(as_text=True)
+    assert "Alice" not in caplog.text
+    assert "RuntimeError" in caplog.text
+
+
+def test_unknown_route_and_method_use_the_error_shape(client, systems):
+    r = client.get("/v1/nothing-here", headers=systems.headers("GP"))
+    assert r.status_code == 404
+    assert r.json["status"] == 404
+    r = client.post("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
+    assert r.status_code == 405
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+
+
+def test_a_bad_database_fails_at_start_up():
+    with pytest.raises(ConfigError):
+        create_app(
+            {
+                "SETTINGS": Settings(database_url="postgresql://nobody@127.0.0.1:1/none"),
+                "POOL_TIMEOUT": 1,
+            }
+        )

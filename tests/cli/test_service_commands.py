@@ -1,0 +1,48 @@
+"""The service's CLI commands: tokens, identifier systems, opt-outs, audit verify."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from mpi import access
+from mpi.cli import main
+
+
+@pytest.fixture
+def runner(committed_db, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", committed_db)
+    with psycopg.connect(committed_db, autocommit=True) as c:
+        c.execute("SET session_replication_role = replica")
+        c.execute("TRUNCATE audit_event, api_token, opt_out RESTART IDENTITY")
+    return CliRunner()
+
+
+def test_token_issue_rotate_revoke(runner, committed_db):
+    assert runner.invoke(main, ["systems", "add", "GP1", "--kind", "gp"]).exit_code == 0
+    issued = runner.invoke(main, ["systems", "token", "GP1", "--scope", "register"])
+    assert issued.exit_code == 0, issued.output
+    token = issued.output.strip()
+    with psycopg.connect(committed_db) as conn:
+        assert access.authenticate(conn, token).scopes == ["register"]
+    rotated = runner.invoke(main, ["systems", "rotate", "GP1"]).output.strip()
+    with psycopg.connect(committed_db) as conn:
+        assert access.authenticate(conn, rotated).scopes == ["register"]
+        with pytest.raises(access.Unauthenticated):
+            access.authenticate(conn, token)
+    assert "revoked 1" in runner.invoke(main, ["systems", "revoke", "GP1"]).output
+    uri = runner.invoke(main, ["systems", "identifier-system", "GP1", "urn:oid:1.2.3"])
+    assert uri.exit_code == 0
+
+
+def test_optout_commands_are_audited_and_verify(runner, committed_db):
+    with psycopg.connect(committed_db) as conn:
+        conn.execute("INSERT INTO person (person_id) VALUES ('P-1')")
+    added = runner.invoke(main, ["optout", "add", "P-1", "--reason", "objection via GP"])
+    assert added.exit_code == 0, added.output
+    assert runner.invoke(main, ["optout", "remove", "P-1"]).exit_code == 0
+    missing = runner.invoke(main, ["optout", "add", "NOPE", "--reason", "x"])
+    assert missing.exit_code == 1
+    verified = runner.invoke(main, ["audit", "verify"])
+    assert verified.exit_code == 0 and "2 events" in verified.output
