@@ -7,15 +7,19 @@ missing still shares a key with its match:
 
 ==========================  ================================================================
 ``nhs:<nhs>``               the NHS number
-``dob+fam:<ymd>:<fam>``     birth date and family-name Metaphone
-``dob+giv:<ymd>:<giv>``     birth date and first-given-name Metaphone
+``dob+name:<ymd>:<code>``   birth date and the Metaphone of the family name, and again of the
+                            first given name (the same prefix, so names entered in the wrong
+                            fields still meet)
 ``dobswap+fam:<yx>:<fam>``  the birth year with day and month in ascending order, and family
                             Metaphone (only when the day is 12 or less and differs from the
                             month): a record and one whose date has day and month swapped
                             both make this same key
-``giv+fam+yob:<g>:<f>:<y>`` both name codes and the year of birth (a wrong day or month)
+``names+yob:<a>:<b>:<y>``   both name codes, in sorted order, and the year of birth (a wrong
+                            day or month)
 ``pc+yob:<pc>:<yyyy>``      postcode (no space) and year of birth
 ``pc+fam:<pc>:<fam>``       postcode and family Metaphone (a wrong year of birth)
+``adr+yob:<n>:<street>:<y>`` the first house number and the word after it, and the year
+                            of birth (no UK postcode, or a mistyped one)
 ==========================  ================================================================
 
 The keys with a family-name code are also made for each part of a double-barrelled name
@@ -36,6 +40,22 @@ def _ymd(d: date) -> str:
     return f"{d.year:04d}{d.month:02d}{d.day:02d}"
 
 
+_NOT_STREET = frozenset({"FLAT", "APARTMENT", "APT", "UNIT", "ROOM", "HOUSE"})
+
+
+def _house_and_street(address: str | None) -> str | None:
+    """The first house number and the word after it: ``"54:HOSEASON"``."""
+    if not address:
+        return None
+    tokens = address.split()
+    for i, token in enumerate(tokens[:-1]):
+        if token.isdigit():
+            word = tokens[i + 1]
+            if word.isalpha() and word not in _NOT_STREET:
+                return f"{token}:{word}"
+    return None
+
+
 def blocking_keys(rec: NormalisedRecord) -> frozenset[str]:
     """The blocking keys of a normalised record.
 
@@ -51,7 +71,7 @@ def blocking_keys(rec: NormalisedRecord) -> frozenset[str]:
         >>> sorted(blocking_keys(NormalisedRecord(
         ...     family_name="SMITH", family_parts=("SMITH",), family_phonetic="SM0",
         ...     birth_date=date(1980, 3, 4))))
-        ['dob+fam:19800304:SM0', 'dobswap+fam:19800304:SM0']
+        ['dob+name:19800304:SM0', 'dobswap+fam:19800304:SM0']
     """
     keys: set[str] = set()
     if rec.nhs_number:
@@ -68,14 +88,18 @@ def blocking_keys(rec: NormalisedRecord) -> frozenset[str]:
         ymd = _ymd(born)
         year = ymd[:4]
         for code in families:
-            keys.add(f"dob+fam:{ymd}:{code}")
+            keys.add(f"dob+name:{ymd}:{code}")
             if given:
-                keys.add(f"giv+fam+yob:{given}:{code}:{year}")
+                low_code, high_code = sorted((given, code))
+                keys.add(f"names+yob:{low_code}:{high_code}:{year}")
         if family and born.day <= 12 and born.day != born.month:
             low, high = sorted((born.day, born.month))
             keys.add(f"dobswap+fam:{year}{low:02d}{high:02d}:{family}")
         if given:
-            keys.add(f"dob+giv:{ymd}:{given}")
+            keys.add(f"dob+name:{ymd}:{given}")
+        street = _house_and_street(rec.address)
+        if street:
+            keys.add(f"adr+yob:{street}:{year}")
         if postcode:
             keys.add(f"pc+yob:{postcode}:{year}")
     if postcode:

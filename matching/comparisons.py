@@ -286,6 +286,9 @@ def comparison_names() -> tuple[str, ...]:
 def compare(a: NormalisedRecord, b: NormalisedRecord) -> tuple[int, ...]:
     """The comparison vector of a pair: the level index of every comparison, in order.
 
+    Given and family names that disagree both ways are also tried the other way round
+    (names entered in the wrong fields); a transposition scores as the level it reaches.
+
     Args:
         a: one normalised record.
         b: the other.
@@ -298,4 +301,39 @@ def compare(a: NormalisedRecord, b: NormalisedRecord) -> tuple[int, ...]:
         >>> compare(NormalisedRecord(sex="male"), NormalisedRecord(sex="male"))
         (0, 0, 0, 0, 1, 0, 0, 0)
     """
-    return tuple([level(a, b) for level in _LEVEL_FUNCTIONS])
+    levels = [level(a, b) for level in _LEVEL_FUNCTIONS]
+    if levels[1] == _GIVEN_DIFFERENT and levels[2] == _FAMILY_DIFFERENT:
+        swapped = _transposed(a, b)
+        if swapped is not None:
+            levels[1], levels[2] = swapped
+    return tuple(levels)
+
+
+_GIVEN_DIFFERENT = COMPARISONS[1].levels.index("different")
+_FAMILY_DIFFERENT = COMPARISONS[2].levels.index("different")
+_GIVEN_LEVELS = {
+    "exact": COMPARISONS[1].levels.index("exact"),
+    "high": COMPARISONS[1].levels.index("jaro_winkler_high"),
+}
+_FAMILY_LEVELS = {
+    "exact": COMPARISONS[2].levels.index("exact"),
+    "high": COMPARISONS[2].levels.index("jaro_winkler_high"),
+}
+
+
+def _transposed(a: NormalisedRecord, b: NormalisedRecord) -> tuple[int, int] | None:
+    """Given and family names entered the wrong way round (ADAM THOMAS / THOMAS ADAM).
+
+    Returns the (given, family) levels the swapped names reach, when both reach at least
+    ``jaro_winkler_high``; ``None`` otherwise.
+    """
+    if not a.given_names or not b.given_names or not a.family_name or not b.family_name:
+        return None
+    given = jaro_winkler(a.given_names[0], b.family_name)
+    family = jaro_winkler(a.family_name, b.given_names[0])
+    if given is None or family is None or min(given, family) < JARO_WINKLER_HIGH:
+        return None
+    return (
+        _GIVEN_LEVELS["exact" if given == 1.0 else "high"],
+        _FAMILY_LEVELS["exact" if family == 1.0 else "high"],
+    )

@@ -18,6 +18,13 @@ Safety flags forbid an automatic link whatever the probability (see
   not ``exact`` or ``exact_verified``; not for first names one keying slip apart
   (GRACE/GOACE): twins' names differ by more.
 
+- ``birth_date_conflict``: birth dates ``different`` and two or more years apart (a
+  parent and child with the same name at one address);
+- ``weak_evidence``: no agreeing NHS number, and either no birth date on one side or no
+  agreement on postcode (unit or sector), address or phone: name and birth date alone are
+  not enough to merge two records automatically (strangers share common names and
+  birthdays; a same-name parent and child share everything but the birth date).
+
 One informational flag, not a safety flag: ``given_name_middle_only`` when family name and
 birth date agree and the given names agree only through a middle name ("HAO WEI" and
 "WEI"). A person using a middle name looks the same as twins named after each other; the
@@ -172,6 +179,12 @@ def score(
         total += weight
         fields.append(FieldScore(_NAMES[index], label, weight))
     flags = safety_flags(levels)
+    if levels[_BIRTH] in _BIRTH_DIFFERENT and _years_apart(a, b) >= 2:
+        flags = (*flags, "birth_date_conflict")
+    if levels[_NHS] not in _NHS_SAME and (
+        levels[_BIRTH] == 0 or not any(levels[i] in _CORROBORATES[i] for i in _CORROBORATES)
+    ):
+        flags = (*flags, "weak_evidence")
     if "twin_risk" not in flags and _is_twin_by_middle_name(levels, a, b):
         flags = (*flags, "given_name_middle_only")
     elif "twin_risk" in flags and _is_one_slip(levels, a, b):
@@ -187,6 +200,18 @@ def score(
 
 
 _GIVEN_EXACT = _levels("given_name", "exact")
+_BIRTH_DIFFERENT = _levels("birth_date", "different")
+_CORROBORATES = {
+    _INDEX["postcode"]: _levels("postcode", "exact", "same_sector"),
+    _INDEX["address"]: _levels("address", "exact", "token_set_high", "token_set_medium"),
+    _INDEX["phone"]: _levels("phone", "exact"),
+}
+
+
+def _years_apart(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    if a.birth_date is None or b.birth_date is None:
+        return 0
+    return abs(a.birth_date.year - b.birth_date.year)
 
 
 def _is_twin_by_middle_name(
@@ -203,7 +228,7 @@ def _is_twin_by_middle_name(
     ):
         return False
     x, y = a.given_names[0], b.given_names[0]
-    if x == y or are_name_variants(x, y):
+    if x == y or are_name_variants(x, y) or not set(a.given_names) & set(b.given_names):
         return False
     similarity = jaro_winkler(x, y)
     return similarity is not None and similarity < 0.92

@@ -7,7 +7,10 @@ any record of the candidate person:
 - ``nhs_number_conflict``: two valid, different NHS numbers never auto-link;
 - ``nhs_number_shared_conflict``: the same NHS number with a clearly different date of
   birth is a relative's number on the wrong record: always sent to review;
-- ``twin_risk``: same family name and date of birth with different given names (twins).
+- ``twin_risk``: same family name and date of birth with different given names (twins);
+- ``birth_date_conflict``: birth dates years apart (a same-name parent and child);
+- ``weak_evidence``: nothing beyond name and birth date agrees (no NHS number, postcode,
+  address or phone), or there is no birth date to compare.
 
 Below the link threshold and at or above the review threshold, the record gets a new
 person and a review item against each plausible candidate (at most ``max_review``).
@@ -21,13 +24,24 @@ from dataclasses import dataclass
 
 from matching.types import MatchScore
 
-SAFETY_FLAGS = frozenset({"nhs_number_conflict", "nhs_number_shared_conflict", "twin_risk"})
+SAFETY_FLAGS = frozenset(
+    {
+        "nhs_number_conflict",
+        "nhs_number_shared_conflict",
+        "twin_risk",
+        "birth_date_conflict",
+        "weak_evidence",
+    }
+)
+#: Findings that count against a person only when every plausible record of it has them.
+PERSON_WIDE_FLAGS = frozenset({"twin_risk", "birth_date_conflict", "weak_evidence"})
 
 #: Review reasons, most urgent first.
 REVIEW_REASONS = (
     "nhs_number_shared_conflict",
     "twin_risk",
     "nhs_number_conflict",
+    "birth_date_conflict",
     "intra_system_duplicate",
     "invalid_nhs_number",
     "possible_match",
@@ -91,6 +105,8 @@ def review_reason(match: PersonMatch, probe_issues: Iterable[str] = ()) -> str:
         return "twin_risk"
     if "nhs_number_conflict" in match.flags:
         return "nhs_number_conflict"
+    if "birth_date_conflict" in match.flags:
+        return "birth_date_conflict"
     if match.same_system:
         return "intra_system_duplicate"
     if "nhs_number_invalid" in probe_issues:
@@ -145,14 +161,15 @@ def person_flags(scores: Iterable[MatchScore], review_threshold: float) -> froze
     """The safety findings of a record against a whole person (all its records).
 
     NHS number findings count from any record: one conflicting number is enough to stop
-    an automatic link. ``twin_risk`` counts only when every record of the person that
-    matches at all (at or above the review threshold) disagrees on the given name: a twin
-    disagrees with all of its sibling's records, while a person whose other record uses a
-    middle name as the first name still agrees through the rest.
+    an automatic link. The others (:data:`PERSON_WIDE_FLAGS`) count only when every record
+    of the person that matches at all (at or above the review threshold) has them: a twin
+    disagrees on the given name with all of its sibling's records, while a person whose
+    other record uses a middle name as the first name still agrees through the rest.
     """
     scores = list(scores)
-    flags = {f for s in scores for f in s.flags if f != "twin_risk"}
+    flags = {f for s in scores for f in s.flags if f not in PERSON_WIDE_FLAGS}
     plausible = [s for s in scores if s.probability >= review_threshold]
-    if plausible and all("twin_risk" in s.flags for s in plausible):
-        flags.add("twin_risk")
+    for flag in PERSON_WIDE_FLAGS:
+        if plausible and all(flag in s.flags for s in plausible):
+            flags.add(flag)
     return frozenset(flags)

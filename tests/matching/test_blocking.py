@@ -13,21 +13,27 @@ def test_keys_of_a_full_record() -> None:
     given, family = rec.given_phonetic, rec.family_phonetic
     smith = record(family_name="Smith").family_phonetic
     jones = record(family_name="Jones").family_phonetic
+    names = [tuple(sorted((given, code))) for code in (family, smith, jones)]
     assert blocking_keys(rec) == {
         "nhs:9990000018",
-        f"dob+fam:19800304:{family}",
-        f"dob+fam:19800304:{smith}",
-        f"dob+fam:19800304:{jones}",
+        f"dob+name:19800304:{family}",
+        f"dob+name:19800304:{smith}",
+        f"dob+name:19800304:{jones}",
         f"dobswap+fam:19800304:{family}",
-        f"dob+giv:19800304:{given}",
-        f"giv+fam+yob:{given}:{family}:1980",
-        f"giv+fam+yob:{given}:{smith}:1980",
-        f"giv+fam+yob:{given}:{jones}:1980",
+        f"dob+name:19800304:{given}",
+        *(f"names+yob:{low}:{high}:1980" for low, high in names),
         "pc+yob:SE154QT:1980",
         f"pc+fam:SE154QT:{family}",
         f"pc+fam:SE154QT:{smith}",
         f"pc+fam:SE154QT:{jones}",
+        "adr+yob:12:HIGH:1980",
     }
+
+
+def test_names_in_the_wrong_fields_still_meet() -> None:
+    right = record(given_name="Madeline", family_name="Mason", nhs_number=None, postcode=None)
+    wrong = record(given_name="Mason", family_name="Madeline", nhs_number=None, postcode=None)
+    assert blocking_keys(right) & blocking_keys(wrong)
 
 
 def test_keys_are_skipped_when_fields_are_missing() -> None:

@@ -211,3 +211,17 @@ def test_compare_gives_one_index_per_comparison() -> None:
     b = _rec(given_name="Mary", family_name="Smyth", birth_date="1980-03-04")
     assert compare(a, b) == (0, 1, 4, 0, 0, 0, 0, 0)
     assert compare(NormalisedRecord(), NormalisedRecord()) == (0,) * len(COMPARISONS)
+
+
+def test_given_and_family_names_in_the_wrong_fields_agree_the_other_way_round() -> None:
+    from matching.comparisons import COMPARISONS, compare
+    from matching.normalise import normalise
+    from matching.types import Demographics
+
+    a = normalise(Demographics(given_name="Ashleigh", family_name="Quilliam"))
+    b = normalise(Demographics(given_name="Quilliam", family_name="Ashleigh"))
+    levels = compare(a, b)
+    assert COMPARISONS[1].levels[levels[1]] == "exact"
+    assert COMPARISONS[2].levels[levels[2]] == "exact"
+    c = normalise(Demographics(given_name="Olivia", family_name="Quilliam"))
+    assert COMPARISONS[1].levels[compare(a, c)[1]] == "different"

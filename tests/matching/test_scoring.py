@@ -119,7 +119,31 @@ def test_relatives_nhs_number_is_flagged() -> None:
     parent = {"given_name": "Mary", "birth_date": "1955-07-19"}
     child = {"given_name": "Mary", "birth_date": "1980-03-04"}
     result = _score(parent, child)
-    assert result.flags == ("nhs_number_shared_conflict",)
+    assert result.flags == ("nhs_number_shared_conflict", "birth_date_conflict")
+
+
+def test_birth_dates_years_apart_are_a_conflict() -> None:
+    father = {"nhs_number": None, "given_name": "John", "birth_date": "1955-07-19"}
+    son = {"nhs_number": None, "given_name": "John", "birth_date": "1982-11-02"}
+    assert "birth_date_conflict" in _score(father, son).flags
+    slip = {"nhs_number": None, "given_name": "John", "birth_date": "1956-08-20"}
+    assert "birth_date_conflict" not in _score(father, slip).flags
+
+
+def test_name_and_birth_date_alone_are_weak_evidence() -> None:
+    here = {"nhs_number": None, "postcode": "LS1 4AP", "address_line": "1 High Street"}
+    moved = {
+        "nhs_number": None,
+        "postcode": "BD7 1DP",
+        "address_line": "9 Mill Lane",
+        "phone": None,
+    }
+    assert "weak_evidence" in _score(here, moved).flags
+    assert "weak_evidence" not in _score(here, here).flags
+    no_birth = {**here, "birth_date": None}
+    assert "weak_evidence" in _score(here, no_birth).flags
+    with_nhs = {"postcode": "BD7 1DP", "address_line": "9 Mill Lane"}
+    assert "weak_evidence" not in _score({}, with_nhs).flags
 
 
 def test_same_nhs_number_same_year_month_is_flagged_when_given_names_differ() -> None:
