@@ -21,7 +21,8 @@ Safety flags forbid an automatic link whatever the probability (see
 - ``birth_date_conflict``: birth dates ``different`` and two or more years apart (a
   parent and child with the same name at one address);
 - ``weak_evidence``: no agreeing NHS number, and either no birth date on one side or no
-  agreement on postcode (unit or sector), address or phone: name and birth date alone are
+  agreement on postcode (unit or sector), address or phone while the names are not rare
+  (given plus family weight below ``RARE_NAMES_WEIGHT``): name and birth date alone are
   not enough to merge two records automatically (strangers share common names and
   birthdays; a same-name parent and child share everything but the birth date).
 
@@ -182,7 +183,11 @@ def score(
     if levels[_BIRTH] in _BIRTH_DIFFERENT and _years_apart(a, b) >= 2:
         flags = (*flags, "birth_date_conflict")
     if levels[_NHS] not in _NHS_SAME and (
-        levels[_BIRTH] == 0 or not any(levels[i] in _CORROBORATES[i] for i in _CORROBORATES)
+        levels[_BIRTH] == 0
+        or (
+            not any(levels[i] in _CORROBORATES[i] for i in _CORROBORATES)
+            and fields[_GIVEN].weight + fields[_FAMILY].weight < RARE_NAMES_WEIGHT
+        )
     ):
         flags = (*flags, "weak_evidence")
     if "twin_risk" not in flags and _is_twin_by_middle_name(levels, a, b):
@@ -200,6 +205,10 @@ def score(
 
 
 _GIVEN_EXACT = _levels("given_name", "exact")
+#: Given plus family name weight (after term-frequency adjustment) at which a name is rare
+#: enough that name and birth date need no further corroboration: about one chance in a
+#: million of two people sharing both names.
+RARE_NAMES_WEIGHT = 19.0
 _BIRTH_DIFFERENT = _levels("birth_date", "different")
 _CORROBORATES = {
     _INDEX["postcode"]: _levels("postcode", "exact", "same_sector"),

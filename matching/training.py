@@ -116,16 +116,24 @@ Together they leave every comparison free in at least one session: given name in
 ``given_name+family_name``, and every other comparison in all of them.
 """
 
-CONDITIONAL_U: Mapping[str, str] = {"address": "postcode", "phone": "postcode"}
+CONDITIONAL_U: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "address": ("postcode", ("exact", "token_set_high")),
+    "phone": ("postcode", ("exact",)),
+}
 """Comparisons whose u is measured among pairs agreeing on another field.
 
 People of one household share postcode, address and phone, so for different people
 these agreements are not independent, as Fellegi–Sunter assumes: summing their
-random-pair weights would make two members of a household look like one person. Their
-u is therefore the level frequency among pairs of *different* people (different birth
-date and given name) who share a postcode: what the address or phone adds once the
-postcode agrees.
+random-pair weights would make two members of a household look like one person. The u
+of their agreement levels (named here) is therefore the level frequency among pairs of
+*different* people (different birth date and given name) who share a postcode: what the
+address or phone adds once the postcode agrees. The else level takes the remainder.
 """
+
+HOUSEHOLD: frozenset[str] = frozenset({"postcode", "address", "phone"})
+"""Comparisons that people of one household share; in EM their m is estimated from the
+posteriors of the other comparisons but they do not vote, so that a household is not
+taken for one person."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +468,7 @@ def estimate_m(
     m_start: Mapping[str, FloatArray],
     *,
     fixed: Iterable[str] = (),
+    passive: Iterable[str] = (),
     match_share: float = 0.1,
     max_iterations: int = 40,
     tolerance: float = 1e-4,
@@ -473,6 +482,8 @@ def estimate_m(
         m_start: starting m per comparison (a model's m, for example).
         fixed: comparisons left out of the likelihood and not estimated (those the
             blocking rule forced to agree).
+        passive: comparisons estimated but left out of the likelihood (default none;
+            :func:`train` passes :data:`HOUSEHOLD`), unless nothing else would be left.
         match_share: starting share of matches among the pairs (default 0.1).
         max_iterations: at most this many iterations (default 40).
         tolerance: stop when no m moves by more than this (default 1e-4).
@@ -491,6 +502,11 @@ def estimate_m(
     """
     skip = set(fixed)
     active = [j for j, name in enumerate(_NAMES) if name not in skip]
+    quiet = set(passive)
+    voting = [j for j in active if _NAMES[j] not in quiet]
+    observed = [j for j in voting if len(matrix) and (matrix[:, j] > 0).any()]
+    if not observed:
+        voting = active
     rows, counts = _distinct(matrix)
     m = {name: _floored(np.asarray(m_start[name], dtype=np.float64)) for name in _NAMES}
     share = min(max(match_share, 1e-6), 1 - 1e-6)
@@ -498,7 +514,7 @@ def estimate_m(
     total = counts.sum()
     while total > 0 and iterations < max_iterations:
         iterations += 1
-        p = _posterior(_log_ratio(rows, m, u, active), share)
+        p = _posterior(_log_ratio(rows, m, u, voting), share)
         weights = p * counts
         share = min(max(float(weights.sum() / total), 1e-6), 1 - 1e-6)
         change = 0.0
@@ -699,8 +715,8 @@ def _conditional_u(
     """Replace u of :data:`CONDITIONAL_U` comparisons; return the pairs used for each."""
     used = {}
     given, birth = _NAMES.index("given_name"), _NAMES.index("birth_date")
-    for name, condition in CONDITIONAL_U.items():
-        pairs = rule_pairs(records, condition, options.max_block) if condition == "postcode" else []
+    for name, (condition, conditioned) in CONDITIONAL_U.items():
+        pairs = rule_pairs(records, condition, options.max_block)
         if len(pairs) == 0:
             continue
         if len(pairs) > options.u_pairs:
@@ -710,10 +726,19 @@ def _conditional_u(
         different = (matrix[:, given] == _LEVELS[given] - 1) & (
             matrix[:, birth] == _LEVELS[birth] - 1
         )
-        column = matrix[different, _NAMES.index(name)]
-        if (column > 0).sum() >= 100:  # too few pairs say nothing: keep random-pair u
-            u[name] = _floored(_frequencies(column, _LEVELS[_NAMES.index(name)], None))
-            used[name] = int((column > 0).sum())
+        j = _NAMES.index(name)
+        column = matrix[different, j]
+        if (column > 0).sum() < 100:  # too few pairs say nothing: keep random-pair u
+            continue
+        given_pc = _frequencies(column, _LEVELS[j], None)
+        labels = COMPARISONS[j].levels
+        new = u[name].copy()
+        for index, label in enumerate(labels[1:-1], start=1):
+            if label in conditioned:
+                new[index] = max(new[index], given_pc[index])
+        new[-1] = max(1.0 - new[1:-1].sum(), _FLOOR)
+        u[name] = _floored(new)
+        used[name] = int((column > 0).sum())
     return used
 
 
@@ -742,7 +767,7 @@ def train(
     options: TrainingOptions | None = None,
     labels: Sequence[tuple[int, int, bool]] = (),
     version: str = "trained",
-    false_merge_rate: float = 0.001,
+    false_merge_rate: float = 0.0001,
 ) -> TrainingResult:
     """Train a model on records: u from random pairs, m by EM per rule, the prior.
 
@@ -754,7 +779,7 @@ def train(
         labels: decided pairs as ``(index_a, index_b, is_same_person)`` into ``records``;
             checked against the trained model (see :func:`check_labels`).
         version: the trained model's version string.
-        false_merge_rate: target for the suggested link threshold (default 0.001).
+        false_merge_rate: target for the suggested link threshold (default 0.0001).
 
     Returns:
         The model and its training summary. The expected precision/recall curve and the
@@ -791,6 +816,7 @@ def train(
                 u,
                 base_m,
                 fixed=forced,
+                passive=HOUSEHOLD,
                 max_iterations=options.max_iterations,
                 tolerance=options.tolerance,
                 rule=rule,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,26 +107,91 @@ def rotate_token(
     system = system_store.get_system(conn, system_code)
     current = token_store.active_scopes(conn, system.id)
     token_store.revoke_tokens(conn, system.id)
+    _forget_tokens()
     return issue_token(conn, system_code, scopes or current or ["lookup"], actor=actor)
 
 
 def revoke_tokens(conn: psycopg.Connection[Any], system_code: str) -> int:
     """Revoke every token of a system; return how many were active."""
     system = system_store.get_system(conn, system_code)
-    return token_store.revoke_tokens(conn, system.id)
+    revoked = token_store.revoke_tokens(conn, system.id)
+    _forget_tokens()
+    return revoked
 
 
-def authenticate(conn: psycopg.Connection[Any], token: str | None) -> token_store.TokenRow:
+class TokenCache:
+    """Active tokens recently found, by hash, for ``seconds`` (per process).
+
+    Only tokens found active are kept, never unknown ones. Revoking or rotating in this
+    process clears the cache at once; another process (``mpi systems revoke``, another
+    worker) is seen within ``seconds``.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._found: dict[str, tuple[float, token_store.TokenRow]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> token_store.TokenRow | None:
+        """A cached active token, if still fresh."""
+        hit = self._found.get(token_hash)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, token_hash: str, row: token_store.TokenRow) -> None:
+        """Remember an active token."""
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            if len(self._found) > 10_000:
+                self._found.clear()
+            self._found[token_hash] = (time.monotonic() + self.seconds, row)
+
+    def clear(self) -> None:
+        """Forget every token."""
+        with self._lock:
+            self._found.clear()
+
+
+_caches: list[TokenCache] = []
+
+
+def token_cache(seconds: float) -> TokenCache:
+    """A token cache that revocations and rotations in this process clear."""
+    cache = TokenCache(seconds)
+    _caches.append(cache)
+    return cache
+
+
+def _forget_tokens() -> None:
+    for cache in _caches:
+        cache.clear()
+
+
+def authenticate(
+    conn: psycopg.Connection[Any], token: str | None, cache: TokenCache | None = None
+) -> token_store.TokenRow:
     """The active token matching a presented bearer token.
+
+    Args:
+        conn: the database.
+        token: the presented token.
+        cache: recently found tokens (a revocation elsewhere is seen within its TTL).
 
     Raises:
         Unauthenticated: no token, or an unknown or revoked one.
     """
     if not token:
         raise Unauthenticated("send 'Authorization: Bearer <token>' (mpi systems token)")
-    found = token_store.find_token(conn, hash_token(token))
+    hashed = hash_token(token)
+    found = cache.get(hashed) if cache is not None else None
     if found is None:
-        raise Unauthenticated("the bearer token is unknown or revoked")
+        found = token_store.find_token(conn, hashed)
+        if found is None:
+            raise Unauthenticated("the bearer token is unknown or revoked")
+        if cache is not None:
+            cache.put(hashed, found)
     return found
 
 

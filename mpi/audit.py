@@ -1,9 +1,15 @@
 """The audit trail: one event per access to a patient, append-only and hash-chained.
 
-Each event's hash is SHA-256 over the previous event's hash and the event's canonical
-JSON, so that changing, removing or reordering any event breaks the chain from there on
-(:func:`verify`). The database itself refuses UPDATE, DELETE and TRUNCATE on the table.
-Events hold identifiers only (person IDs, system and local IDs), never demographics.
+The trail is :data:`mpi.store.audit.CHAINS` hash chains, so that concurrent requests do
+not queue for one chain. Each event belongs to one chain; its hash is SHA-256 over the
+previous event's hash in that chain and the event's canonical JSON, so that changing,
+removing or reordering any event breaks its chain from there on, and each chain's tail
+(newest event, hash and length, kept in ``audit_chain``) shows whether its newest events
+were cut off (:func:`verify`). A chain is held by one transaction at a time, from the
+append until commit, so each chain is in commit order; event IDs order events across
+chains. The database refuses UPDATE, DELETE and TRUNCATE on the events, and lets a tail
+only move forward one event at a time. Events hold identifiers only (person IDs, system
+and local IDs), never demographics.
 """
 
 from __future__ import annotations
@@ -76,37 +82,81 @@ def chain_hash(prev_hash: str, values: dict[str, Any]) -> str:
 def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> int:
     """Append an audit event in the caller's transaction; return its ID.
 
-    The chain's tail stays locked until the transaction ends, so events are chained in
-    commit order. Call it last in the transaction, to hold the lock briefly.
+    The event goes to the first chain no other transaction holds; that chain's tail stays
+    locked until the transaction ends, so each chain is in commit order. Call it last in
+    the transaction, to hold the tail briefly.
     """
     values = asdict(entry)
     values["recorded_at"] = datetime.now(UTC)
     values["person_ids"] = list(dict.fromkeys(entry.person_ids))
     values["records"] = [list(r) for r in dict.fromkeys(entry.records)]
-    prev = audit_store.lock_tail(conn)
-    return audit_store.insert(conn, values, prev, chain_hash(prev, values))
+    event_id, _ = audit_store.append(conn, values, _canonical(values))
+    return event_id
 
 
 def verify(conn: psycopg.Connection[Any]) -> VerifyReport:
-    """Walk the whole chain and recompute every hash.
+    """Walk every chain and recompute every hash; check each chain against its tail.
+
+    Within a chain each event must name its predecessor's hash (the first names ``''``)
+    and hash to its stored value; the chain's newest event and length must be those its
+    tail records. So a changed, removed, inserted or reordered event, or the removal of a
+    chain's newest events, is found. The break reported is the lowest event ID at fault.
 
     Returns:
-        The number of events checked and the first event where the chain breaks.
+        The number of events checked and the first event where a chain breaks.
 
     Example:
         >>> verify(conn).is_intact  # doctest: +SKIP
         True
     """
-    prev = ""
+    tails = audit_store.tails(conn)
+    breaks: list[tuple[int, str]] = []
     n = 0
+    chain: int | None = None
+    prev = ""
+    length = 0
+    last_id: int | None = None
+    broken = False
+
+    seen: set[int] = set()
+
+    def close(chain_: int | None) -> None:
+        if chain_ is None:
+            return
+        seen.add(chain_)
+        if broken:
+            return
+        tail = tails.get(chain_)
+        if tail is None:
+            breaks.append((last_id or 0, f"chain {chain_} is not a known chain"))
+        elif (tail[0], tail[1], tail[2]) != (last_id, prev, length):
+            at = tail[0] if tail[0] is not None else last_id or 0
+            breaks.append((at, f"chain {chain_} does not end where its tail says"))
+
     for row in audit_store.all_events(conn):
         n += 1
+        if row["chain"] != chain:
+            close(chain)
+            chain, prev, length, last_id, broken = row["chain"], "", 0, None, False
+        length += 1
+        last_id = row["id"]
+        if broken:
+            continue
         values = {c: row[c] for c in audit_store.COLUMNS}
         if row["prev_hash"] != prev:
-            return VerifyReport(n, False, row["id"], "previous hash does not match")
-        if chain_hash(prev, values) != row["hash"]:
-            return VerifyReport(n, False, row["id"], "content does not match its hash")
+            breaks.append((row["id"], "previous hash does not match"))
+            broken = True
+        elif chain_hash(prev, values) != row["hash"]:
+            breaks.append((row["id"], "content does not match its hash"))
+            broken = True
         prev = row["hash"]
+    close(chain)
+    for other, (tail_id, _, events) in sorted(tails.items()):
+        if other not in seen and events:
+            breaks.append((tail_id or 0, f"chain {other} has lost its events"))
+    if breaks:
+        at, reason = min(breaks)
+        return VerifyReport(n, False, at, reason)
     return VerifyReport(n, True)
 
 

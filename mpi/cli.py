@@ -13,7 +13,6 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
-from matching.model import load_default_model
 from mpi.config import Settings, load_settings
 from mpi.errors import MPIError
 from mpi.models import SYSTEM_KINDS
@@ -56,8 +55,12 @@ class Env:
             migrate.upgrade(self._url)
         return self._url
 
-    def context(self) -> MatchContext:
-        return MatchContext.build(self.settings, load_default_model())
+    def context(self, version: str | None = None) -> MatchContext:
+        """Matching context with the active model, or the model ``version`` when given."""
+        from mpi.models_registry import get_model
+
+        with self.connection() as conn:
+            return MatchContext.build(self.settings, get_model(conn, version))
 
     @contextmanager
     def connection(self) -> Iterator[Any]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import psycopg
 
 from matching.evaluation import evaluate
-from matching.model import load_default_model
 from mpi.config import Settings
 from mpi.evaluation import crossref, format_evaluation, merged_traps, read_truth
 from mpi.loading import load_file
+from mpi.models_registry import active_model
 from mpi.records import MatchContext
 from mpi.store import db, migrate
 from mpi.store import persons as person_store
@@ -48,7 +48,8 @@ def run_demo(
     dataset = generate(persons, seed=seed)
     paths = write_dataset(dataset, folder)
     url = fresh_database(settings)
-    ctx = MatchContext.build(settings, load_default_model())
+    with psycopg.connect(url) as conn:
+        ctx = MatchContext.build(settings, active_model(conn))
     specs = {s.code: s for s in dataset.systems}
     started = time.perf_counter()
     total = 0

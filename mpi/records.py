@@ -27,6 +27,7 @@ from matching.types import Demographics, MatchScore
 from mpi.config import Settings
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.links import (
+    SAFETY_FLAGS,
     Decision,
     PersonMatch,
     Thresholds,
@@ -196,6 +197,7 @@ class _Linker:
         self.reviews: list[ReviewRow] = []
         self.merged: list[tuple[int, int]] = []
         self.adjuster: TermFrequencies | None = None
+        self.no_match: dict[int, set[int]] = {}
 
     def _remember(self, record: StoredRecord) -> None:
         self.records[record.id] = record
@@ -217,7 +219,7 @@ class _Linker:
         more = record_store.records_of_persons(self.conn, persons, known=[r.id for r in first])
         for record in first + more:
             self._remember(record)
-        no_match = record_store.no_match_partners(self.conn, changed_ids)
+        self.no_match = record_store.no_match_partners(self.conn, list(self.records))
         self.adjuster = term_frequencies(self.conn, self.ctx.model, self.records.values())
 
         outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...]]] = {}
@@ -235,7 +237,9 @@ class _Linker:
                     )
                 )
             outcomes[u.record_id] = self._match(
-                u.record_id, candidates.get(u.record_id, set()), no_match.get(u.record_id, set())
+                u.record_id,
+                candidates.get(u.record_id, set()),
+                self.no_match.get(u.record_id, set()),
             )
         mapping = self._flush()
         pks = {p for (_, p, _, c) in outcomes.values() for p in (p, *c)}
@@ -298,7 +302,12 @@ class _Linker:
         matches = self._score_persons(probe, candidate_ids, exclude)
         decision = decide(matches, self.ctx.thresholds, probe_issues=probe.norm.issues)
         person, outcome = self._apply(probe, current, decision)
+        bridged: set[int] = set()
+        if decision.action == "link":
+            bridged = self._bridge(person, decision, matches)
         for match, reason in decision.review:
+            if match.person in bridged:
+                continue
             self.reviews.append(
                 ReviewRow(
                     record_id=record_id,
@@ -321,7 +330,53 @@ class _Linker:
                 )
             )
         best = decision.match.score if decision.match else None
-        return (outcome, person, best, tuple(m.person for m, _ in decision.review))
+        review = tuple(m.person for m, _ in decision.review if m.person not in bridged)
+        return (outcome, person, best, review)
+
+    def _bridge(self, target: int, decision: Decision, matches: list[PersonMatch]) -> set[int]:
+        """Merge into ``target`` the other identities the record also links to cleanly.
+
+        A record that qualifies for an automatic link to two identities shows they are one
+        person (split earlier, when the evidence between them was too thin). They are
+        merged only when no pair of their records raises a safety finding (other than
+        ``weak_evidence``, which is why they were apart), no no-match assertion separates
+        them and no record of either was linked by hand.
+        """
+        merged: set[int] = set()
+        for other in matches:
+            person = other.person
+            if (
+                other is decision.match
+                or person == target
+                or other.score.probability < self.ctx.thresholds.link
+                or other.flags & SAFETY_FLAGS
+            ):
+                continue
+            ours, theirs = self.members[target], self.members.get(person, set())
+            if not theirs or (ours | theirs) & self.manual:
+                continue
+            if any(self.no_match.get(r, set()) & ours for r in theirs):
+                continue
+            if not self._compatible(ours, theirs):
+                continue
+            for record_id in sorted(theirs):
+                self._link(record_id, target, other.score, person, reason="bridged")
+            merged.add(person)
+        return merged
+
+    def _compatible(self, ours: set[int], theirs: set[int]) -> bool:
+        """No pair across two identities raises a safety finding (bar weak evidence)."""
+        for a in ours:
+            for b in theirs:
+                result = score(
+                    self.ctx.model,
+                    self.records[a].norm,
+                    self.records[b].norm,
+                    adjuster=self.adjuster,
+                )
+                if set(result.flags) & (SAFETY_FLAGS - {"weak_evidence"}):
+                    return False
+        return True
 
     def _apply(
         self, probe: StoredRecord, current: int | None, decision: Decision
@@ -427,7 +482,7 @@ class _Linker:
             ],
         )
         for gone, into in self.merged:
-            person_store.mark_merged(self.conn, gone, mapping.get(into, into))
+            person_store.mark_merged(self.conn, mapping.get(gone, gone), mapping.get(into, into))
         review_store.open_items(
             self.conn,
             [
@@ -526,3 +581,36 @@ def withdraw(
         conn, [EventRow("record_withdrawn", gone.person_id, gone.record_id, actor=actor)]
     )
     return gone.person_id
+
+
+def rematch(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    system: SourceSystem,
+    records: Sequence[tuple[int, str]],
+    *,
+    actor: str,
+) -> tuple[list[RegisterResult], set[tuple[int, int]]]:
+    """Re-score stored records of one system under ``ctx``'s model, as if just sent (relink).
+
+    The records are matched again against the store like an update, without a
+    ``record_updated`` event: automatic links may move, manual links are kept, review items
+    are opened or refreshed, and every change is written with its identity events. The
+    caller holds the matching lock (:func:`mpi.store.records.lock_for_batch`).
+
+    Args:
+        conn: the connection; the caller owns the transaction.
+        ctx: the model and thresholds to match under.
+        system: the records' system.
+        records: ``(record_id, local_id)`` of stored, active records.
+        actor: who is relinking (for history and events).
+
+    Returns:
+        What happened to each record, and the ``(record_id, candidate_person_id)`` of every
+        review item opened or refreshed (existing persons only).
+    """
+    upserted = [record_store.Upserted(pk, local, "updated") for pk, local in records]
+    linker = _Linker(conn, ctx, actor)
+    results = linker.run(system, upserted, set())
+    reviewed = {(r.record_id, r.candidate_person_id) for r in linker.reviews}
+    return results, {(rec, person) for rec, person in reviewed if person > 0}

@@ -21,6 +21,109 @@ class LinkedRecord:
     local_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class DisclosedRecord:
+    """An active linked record with what survivorship needs to pick the golden NHS number."""
+
+    system_id: int
+    system_code: str
+    system_name: str
+    identifier_system: str | None
+    local_id: str
+    nhs_number: str | None
+    nhs_verified: bool
+    trust_rank: int
+    updated_epoch: float
+
+    def linked(self) -> LinkedRecord:
+        """As a :class:`LinkedRecord`."""
+        return LinkedRecord(
+            self.system_id,
+            self.system_code,
+            self.system_name,
+            self.identifier_system,
+            self.local_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonFacts:
+    """Everything the access rules need about one person, read in one statement.
+
+    ``held``: the asking system holds an active record linked to the person.
+    ``opted_out``: the person, or a person merged into it, objected to sharing.
+    ``records``: the person's active linked records (empty for a merged person).
+    """
+
+    pk: int
+    person_id: str
+    status: str
+    merged_into_pk: int | None
+    held: bool
+    opted_out: bool
+    records: tuple[DisclosedRecord, ...]
+
+
+# One round trip for the access decision: person, care relationship, objection (through
+# merges) and linked records. ``target`` is swapped for a lookup by enterprise ID or by a
+# system's local ID.
+_FACTS = """
+WITH target AS ({target})
+SELECT t.id, t.person_id, t.status, t.merged_into,
+  EXISTS (SELECT 1 FROM link hl JOIN source_record hr ON hr.id = hl.record_id
+          WHERE hl.person_id = t.id AND hr.system_id = %(system)s AND hr.status = 'active'),
+  EXISTS (WITH RECURSIVE tree(id) AS (
+            SELECT t.id UNION SELECT mp.id FROM person mp JOIN tree ON mp.merged_into = tree.id)
+          SELECT 1 FROM tree JOIN opt_out o ON o.person_id = tree.id),
+  CASE WHEN t.status = 'active' THEN (
+    SELECT json_agg(json_build_array(s.id, s.code, s.name, s.identifier_system, r.local_id,
+                                     r.nhs_number, r.nhs_verified, s.trust_rank,
+                                     extract(epoch FROM r.updated_at))
+                    ORDER BY s.code, r.local_id)
+    FROM link l JOIN source_record r ON r.id = l.record_id
+    JOIN source_system s ON s.id = r.system_id
+    WHERE l.person_id = t.id AND r.status = 'active') END
+FROM target t
+"""
+_BY_PERSON = _FACTS.format(
+    target="SELECT id, person_id, status, merged_into FROM person WHERE person_id = %(person)s"
+)
+_BY_RECORD = _FACTS.format(
+    target="SELECT p.id, p.person_id, p.status, p.merged_into FROM source_record r"
+    " JOIN source_system s ON s.id = r.system_id JOIN link l ON l.record_id = r.id"
+    " JOIN person p ON p.id = l.person_id"
+    " WHERE s.code = %(code)s AND r.local_id = %(local)s AND r.status = 'active'"
+)
+
+
+def _facts(row: tuple[Any, ...] | None) -> PersonFacts | None:
+    if row is None:
+        return None
+    records = tuple(
+        DisclosedRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], bool(r[6]), int(r[7]), float(r[8]))
+        for r in row[6] or ()
+    )
+    return PersonFacts(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), records)
+
+
+def person_facts(
+    conn: psycopg.Connection[Any], person_id: str, system_id: int
+) -> PersonFacts | None:
+    """The access facts of the person with this enterprise ID, as seen by ``system_id``."""
+    row = conn.execute(_BY_PERSON, {"person": person_id, "system": system_id}).fetchone()
+    return _facts(row)
+
+
+def record_facts(
+    conn: psycopg.Connection[Any], system_code: str, local_id: str, system_id: int
+) -> PersonFacts | None:
+    """The access facts of the person an active record is linked to, as seen by ``system_id``."""
+    row = conn.execute(
+        _BY_RECORD, {"code": system_code, "local": local_id, "system": system_id}
+    ).fetchone()
+    return _facts(row)
+
+
 def persons_held(
     conn: psycopg.Connection[Any], system_id: int, person_pks: Iterable[int]
 ) -> set[int]:

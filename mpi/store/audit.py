@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-_CHAIN_LOCK = 7_040_003  # held from reading the chain's tail until commit
+#: The number of chains (rows of ``audit_chain``, migration 0005).
+CHAINS = 64
 
 COLUMNS = (
     "recorded_at",
@@ -31,40 +32,76 @@ COLUMNS = (
 )
 
 
-def lock_tail(conn: psycopg.Connection[Any]) -> str:
-    """Lock the chain until the transaction ends and return the last hash ('' if none)."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
-    row = conn.execute("SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1").fetchone()
-    return str(row[0]) if row else ""
+_TYPES = {
+    "recorded_at": "timestamptz",
+    "emergency": "boolean",
+    "person_ids": "text[]",
+    "records": "jsonb",
+    "http_status": "integer",
+    "detail": "jsonb",
+}
 
 
-def insert(
-    conn: psycopg.Connection[Any], values: dict[str, Any], prev_hash: str, hash_: str
-) -> int:
-    """Append one audit event; return its ID."""
-    params = [Jsonb(values[c]) if c in ("records", "detail") else values[c] for c in COLUMNS]
-    row = conn.execute(
-        f"INSERT INTO audit_event ({', '.join(COLUMNS)}, prev_hash, hash)"
-        f" VALUES ({', '.join(['%s'] * len(COLUMNS))}, %s, %s) RETURNING id",
-        (*params, prev_hash, hash_),
-    ).fetchone()
+def _append_sql(pick: str) -> str:
+    # Lock a chain's tail, insert the event after it (its hash is SHA-256 over the tail's
+    # hash, a newline and the event's canonical JSON) and move the tail, in one statement.
+    # In READ COMMITTED, FOR UPDATE returns the newest committed version of the tail row,
+    # so the event always follows the tail's last committed event.
+    names = ", ".join(COLUMNS)
+    params = ", ".join(f"%({c})s::{_TYPES.get(c, 'text')}" for c in COLUMNS)
+    return (
+        f"WITH tail AS (SELECT chain, last_hash FROM audit_chain {pick}),"
+        f" event AS (INSERT INTO audit_event ({names}, chain, prev_hash, hash)"
+        f" SELECT {params}, tail.chain, tail.last_hash,"
+        " encode(sha256(convert_to(tail.last_hash, 'UTF8') || '\\x0a'::bytea"
+        " || %(canonical)s::bytea), 'hex') FROM tail RETURNING id, chain, hash)"
+        " UPDATE audit_chain c SET last_id = event.id, last_hash = event.hash,"
+        " events = c.events + 1 FROM event WHERE c.chain = event.chain"
+        " RETURNING event.id, event.hash"
+    )
+
+
+# The first chain no other transaction holds; if all are held, wait for one.
+_APPEND_FREE = _append_sql("ORDER BY chain LIMIT 1 FOR UPDATE SKIP LOCKED")
+_APPEND_WAIT = _append_sql("WHERE chain = %(chain)s FOR UPDATE")
+
+
+def append(
+    conn: psycopg.Connection[Any], values: dict[str, Any], canonical: bytes
+) -> tuple[int, str]:
+    """Append one event to a free chain in the caller's transaction; (ID, hash).
+
+    The chain's tail stays locked until the transaction ends.
+    """
+    params = {c: Jsonb(values[c]) if c in ("records", "detail") else values[c] for c in COLUMNS}
+    params["canonical"] = canonical
+    row = conn.execute(_APPEND_FREE, params).fetchone()
+    if row is None:  # every chain is held by a transaction: queue behind one of them
+        params["chain"] = conn.info.backend_pid % CHAINS
+        row = conn.execute(_APPEND_WAIT, params).fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row[0]), str(row[1])
 
 
-_SELECT = f"SELECT id, {', '.join(COLUMNS)}, prev_hash, hash FROM audit_event"
+def tails(conn: psycopg.Connection[Any]) -> dict[int, tuple[int | None, str, int]]:
+    """Each chain's tail: (last event ID, last hash, number of events)."""
+    rows = conn.execute("SELECT chain, last_id, last_hash, events FROM audit_chain").fetchall()
+    return {int(r[0]): (r[1], str(r[2]), int(r[3])) for r in rows}
+
+
+_SELECT = f"SELECT id, {', '.join(COLUMNS)}, chain, prev_hash, hash FROM audit_event"
 
 
 def _as_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    keys = ("id", *COLUMNS, "prev_hash", "hash")
+    keys = ("id", *COLUMNS, "chain", "prev_hash", "hash")
     return dict(zip(keys, row, strict=True))
 
 
 def all_events(conn: psycopg.Connection[Any]) -> Iterator[dict[str, Any]]:
-    """Every audit event in chain order (streamed)."""
+    """Every audit event, chain by chain, each chain in order (streamed)."""
     with conn.cursor(name="audit_walk") as cur:
         cur.itersize = 2000
-        cur.execute(_SELECT + " ORDER BY id")
+        cur.execute(_SELECT + " ORDER BY chain, id")
         for row in cur:
             yield _as_dict(row)
 

@@ -343,3 +343,42 @@ def test_twins_named_after_each_other_in_one_system_are_not_merged(conn, ctx):
         ),
     )
     assert zain.person_id == again.person_id
+
+
+def test_a_record_matching_two_split_identities_bridges_them(conn, ctx):
+    _systems(conn)
+    person = dict(given_name="Terence", family_name="Barnes", sex="male", birth_date="1955-06-19")
+    old_home = dict(address_line="99 Green Lane", postcode="WF1 9XG")
+    new_home = dict(address_line="69 Poplar Way", postcode="LS24 8UL")
+    first = register(conn, ctx, "ASC", row(ctx, "A1", **person, **old_home))
+    second = register(conn, ctx, "GP", row(ctx, "G1", nhs_number=NHS_A, **person, **new_home))
+    assert second.person_id != first.person_id  # name and birth date alone: not enough
+    bridge = register(conn, ctx, "HOSP", row(ctx, "H1", nhs_number=NHS_A, **person, **old_home))
+    assert bridge.decision == "linked"
+    persons = conn.execute("SELECT count(DISTINCT person_id) FROM link").fetchone()[0]
+    assert persons == 1
+    merged = conn.execute(
+        "SELECT count(*) FROM identity_event WHERE event_type = 'persons_merged'"
+    ).fetchone()[0]
+    assert merged == 1
+    status = conn.execute("SELECT status FROM person ORDER BY id").fetchall()
+    assert sorted(s[0] for s in status) == ["active", "merged"]
+
+
+def test_bridging_never_joins_identities_with_different_nhs_numbers(conn, ctx):
+    _systems(conn)
+    person = dict(
+        given_name="Terence",
+        family_name="Barnes",
+        sex="male",
+        birth_date="1955-06-19",
+        address_line="99 Green Lane",
+        postcode="WF1 9XG",
+    )
+    first = register(conn, ctx, "ASC", row(ctx, "A1", nhs_number=NHS_B, **person))
+    second = register(conn, ctx, "GP", row(ctx, "G1", nhs_number=NHS_A, **person))
+    third = register(conn, ctx, "HOSP", row(ctx, "H1", **person))
+    assert first.person_id != second.person_id
+    assert third.person_id in (first.person_id, second.person_id) or third.decision == "review"
+    persons = conn.execute("SELECT count(DISTINCT person_id) FROM link").fetchone()[0]
+    assert persons >= 2
