@@ -26,7 +26,12 @@ Safety flags forbid an automatic link whatever the probability (see
   not enough to merge two records automatically (strangers share common names and
   birthdays; a same-name parent and child share everything but the birth date).
 
-One informational flag, not a safety flag: ``given_name_middle_only`` when family name and
+Two informational flags, not safety flags:
+
+- ``birth_date_missing``: no birth date on one side, no agreeing NHS number, but the same
+  given and family name at the same postcode and address: the caller may link only when
+  no other identity is a plausible match (a same-name father and son share all of that);
+- ``given_name_middle_only`` when family name and
 birth date agree and the given names agree only through a middle name ("HAO WEI" and
 "WEI"). A person using a middle name looks the same as twins named after each other; the
 caller decides (the MPI treats it as a twin risk within one source system).
@@ -182,14 +187,17 @@ def score(
     flags = safety_flags(levels)
     if levels[_BIRTH] in _BIRTH_DIFFERENT and _years_apart(a, b) >= 2:
         flags = (*flags, "birth_date_conflict")
-    if levels[_NHS] not in _NHS_SAME and (
-        levels[_BIRTH] == 0
-        or (
+    if levels[_NHS] not in _NHS_SAME:
+        if levels[_BIRTH] == 0:
+            flags = (
+                *flags,
+                "birth_date_missing" if _same_name_and_home(levels) else "weak_evidence",
+            )
+        elif (
             not any(levels[i] in _CORROBORATES[i] for i in _CORROBORATES)
             and fields[_GIVEN].weight + fields[_FAMILY].weight < RARE_NAMES_WEIGHT
-        )
-    ):
-        flags = (*flags, "weak_evidence")
+        ):
+            flags = (*flags, "weak_evidence")
     if "twin_risk" not in flags and _is_twin_by_middle_name(levels, a, b):
         flags = (*flags, "given_name_middle_only")
     elif "twin_risk" in flags and _is_one_slip(levels, a, b):
@@ -215,6 +223,18 @@ _CORROBORATES = {
     _INDEX["address"]: _levels("address", "exact", "token_set_high", "token_set_medium"),
     _INDEX["phone"]: _levels("phone", "exact"),
 }
+
+
+_SAME_HOME = (
+    (_GIVEN, _levels("given_name", "exact")),
+    (_FAMILY, _levels("family_name", "exact")),
+    (_INDEX["postcode"], _levels("postcode", "exact")),
+    (_INDEX["address"], _levels("address", "exact", "token_set_high")),
+)
+
+
+def _same_name_and_home(levels: tuple[int, ...]) -> bool:
+    return all(levels[i] in allowed for i, allowed in _SAME_HOME)
 
 
 def _years_apart(a: NormalisedRecord, b: NormalisedRecord) -> int:

@@ -235,14 +235,7 @@ def check_relationship(conn: psycopg.Connection[Any], caller: Caller, person_pk:
     """
     if caller.is_admin:
         return "admin"
-    if access_store.persons_held(conn, caller.system_id, [person_pk]):
-        return "record"
-    if caller.is_emergency:
-        return "emergency"
-    raise Forbidden(
-        "no care relationship: this system holds no record of this person; register the "
-        "record first, or declare an emergency (X-Purpose-Of-Use: ETREAT with a reason)"
-    )
+    return _basis(caller, bool(access_store.persons_held(conn, caller.system_id, [person_pk])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +245,8 @@ class Disclosure:
     ``basis`` is ``record`` (the caller holds a linked record), ``admin`` or ``emergency``.
     ``withheld`` is set (to :data:`mpi.optout.WITHHELD_REASON`) when the patient objected:
     ``records`` then holds only the caller's own records and the golden view is withheld.
-    A merged person has no records; ``merged_into`` names the survivor.
+    A merged person has no records; ``merged_into`` names the survivor. ``nhs_number`` is
+    the golden NHS number (the one :func:`mpi.identities.golden_view` gives).
     """
 
     person_pk: int
@@ -262,6 +256,7 @@ class Disclosure:
     basis: str
     withheld: str | None
     records: tuple[access_store.LinkedRecord, ...]
+    nhs_number: str | None = None
 
     @property
     def is_withheld(self) -> bool:
@@ -269,23 +264,93 @@ class Disclosure:
         return self.withheld is not None
 
 
-def disclose(conn: psycopg.Connection[Any], caller: Caller, person_id: str) -> Disclosure:
+def golden_nhs_number(records: Iterable[access_store.DisclosedRecord]) -> str | None:
+    """The NHS number of the golden view: the first in survivorship order that has one.
+
+    The order is that of :func:`mpi.identities.survivorship_order` (records with an NHS
+    number, verified first, most trusted system, most recently updated), ties broken by
+    system code and local ID as the golden view's records come.
+    """
+    ordered = sorted(
+        records,
+        key=lambda r: (
+            r.nhs_number is None,
+            not r.nhs_verified,
+            r.trust_rank,
+            -r.updated_epoch,
+            r.system_code,
+            r.local_id,
+        ),
+    )
+    return next((r.nhs_number for r in ordered if r.nhs_number), None)
+
+
+def _basis(caller: Caller, held: bool) -> str:
+    if caller.is_admin:
+        return "admin"
+    if held:
+        return "record"
+    if caller.is_emergency:
+        return "emergency"
+    raise Forbidden(
+        "no care relationship: this system holds no record of this person; register the "
+        "record first, or declare an emergency (X-Purpose-Of-Use: ETREAT with a reason)"
+    )
+
+
+def person_facts(
+    conn: psycopg.Connection[Any], caller: Caller, person_id: str
+) -> access_store.PersonFacts | None:
+    """What the access rules need about a person (by enterprise ID), or ``None``."""
+    return access_store.person_facts(conn, person_id, caller.system_id)
+
+
+def record_facts(
+    conn: psycopg.Connection[Any], caller: Caller, system_code: str, local_id: str
+) -> access_store.PersonFacts | None:
+    """What the access rules need about the person of an active record, or ``None``."""
+    return access_store.record_facts(conn, system_code, local_id, caller.system_id)
+
+
+def decide(
+    conn: psycopg.Connection[Any], caller: Caller, facts: access_store.PersonFacts
+) -> Disclosure:
     """Open a person for a caller under the care-relationship and opt-out rules.
 
     A merged person is checked against its survivor and disclosed as a pointer.
 
     Raises:
-        NotFound: no such person.
         Forbidden: no care relationship and no emergency purpose.
     """
-    from mpi.errors import NotFound
+    from mpi.optout import WITHHELD_REASON
+
+    if facts.status != "active":
+        return _disclose_merged(conn, caller, facts)
+    basis = _basis(caller, facts.held)
+    withheld = WITHHELD_REASON if facts.opted_out and not caller.is_admin else None
+    records = facts.records
+    if withheld:
+        records = tuple(r for r in records if r.system_id == caller.system_id)
+    return Disclosure(
+        person_pk=facts.pk,
+        person_id=facts.person_id,
+        status=facts.status,
+        merged_into=None,
+        basis=basis,
+        withheld=withheld,
+        records=tuple(r.linked() for r in records),
+        nhs_number=golden_nhs_number(facts.records),
+    )
+
+
+def _disclose_merged(
+    conn: psycopg.Connection[Any], caller: Caller, facts: access_store.PersonFacts
+) -> Disclosure:
     from mpi.optout import WITHHELD_REASON, is_opted_out
     from mpi.store import persons as person_store
 
-    person = person_store.get_person(conn, person_id)
-    if person is None:
-        raise NotFound(f"no person {person_id!r}")
-    survivor = person
+    survivor = person_store.get_person_by_pk(conn, facts.pk)
+    assert survivor is not None
     for _ in range(20):  # follow merge pointers to the surviving person
         if survivor.merged_into is None:
             break
@@ -297,20 +362,30 @@ def disclose(conn: psycopg.Connection[Any], caller: Caller, person_id: str) -> D
     withheld = None
     if not caller.is_admin and is_opted_out(conn, survivor.id):
         withheld = WITHHELD_REASON
-    records: list[access_store.LinkedRecord] = []
-    if person.status == "active":
-        records = access_store.linked_records(conn, person.id)
-        if withheld:
-            records = [r for r in records if r.system_id == caller.system_id]
     return Disclosure(
-        person_pk=person.id,
-        person_id=person.person_id,
-        status=person.status,
-        merged_into=survivor.person_id if survivor.id != person.id else None,
+        person_pk=facts.pk,
+        person_id=facts.person_id,
+        status=facts.status,
+        merged_into=survivor.person_id if survivor.id != facts.pk else None,
         basis=basis,
         withheld=withheld,
-        records=tuple(records),
+        records=(),
     )
+
+
+def disclose(conn: psycopg.Connection[Any], caller: Caller, person_id: str) -> Disclosure:
+    """Open a person (by enterprise ID) for a caller: see :func:`decide`.
+
+    Raises:
+        NotFound: no such person.
+        Forbidden: no care relationship and no emergency purpose.
+    """
+    from mpi.errors import NotFound
+
+    facts = person_facts(conn, caller, person_id)
+    if facts is None:
+        raise NotFound(f"no person {person_id!r}")
+    return decide(conn, caller, facts)
 
 
 def searchable(

@@ -10,7 +10,8 @@ any record of the candidate person:
 - ``twin_risk``: same family name and date of birth with different given names (twins);
 - ``birth_date_conflict``: birth dates years apart (a same-name parent and child);
 - ``weak_evidence``: nothing beyond name and birth date agrees (no NHS number, postcode,
-  address or phone), or there is no birth date to compare.
+  address or phone), or there is no birth date to compare (except with the same names,
+  postcode and address, and then only when no other identity is a plausible match).
 
 Below the link threshold and at or above the review threshold, the record gets a new
 person and a review item against each plausible candidate (at most ``max_review``).
@@ -34,7 +35,7 @@ SAFETY_FLAGS = frozenset(
     }
 )
 #: Findings that count against a person only when every plausible record of it has them.
-PERSON_WIDE_FLAGS = frozenset({"twin_risk", "birth_date_conflict", "weak_evidence"})
+PERSON_WIDE_FLAGS = frozenset({"twin_risk", "weak_evidence"})
 
 #: Review reasons, most urgent first.
 REVIEW_REASONS = (
@@ -145,6 +146,10 @@ def decide(
         if not match.flags & SAFETY_FLAGS:
             chosen = match
             break
+    if chosen is not None and "birth_date_missing" in chosen.flags:
+        rivals = [m for m in ranked if m is not chosen]
+        if any(m.score.probability >= thresholds.review for m in rivals):
+            chosen = None  # no birth date: only an unambiguous match links
     review = tuple(
         (m, review_reason(m, issues))
         for m in ranked
@@ -160,8 +165,9 @@ def decide(
 def person_flags(scores: Iterable[MatchScore], review_threshold: float) -> frozenset[str]:
     """The safety findings of a record against a whole person (all its records).
 
-    NHS number findings count from any record: one conflicting number is enough to stop
-    an automatic link. The others (:data:`PERSON_WIDE_FLAGS`) count only when every record
+    NHS number and birth-date conflicts count from any record: one conflicting number, or
+    one birth date years apart, is enough to stop an automatic link (so a record without a
+    birth date cannot carry a same-name son into his father's identity). The others (:data:`PERSON_WIDE_FLAGS`) count only when every record
     of the person that matches at all (at or above the review threshold) has them: a twin
     disagrees on the given name with all of its sibling's records, while a person whose
     other record uses a middle name as the first name still agrees through the rest.

@@ -74,7 +74,10 @@ def activate(conn: psycopg.Connection[Any], version: str) -> MatchModel:
 
 
 def train_from_store(
-    conn: psycopg.Connection[Any], options: TrainingOptions | None = None
+    conn: psycopg.Connection[Any],
+    options: TrainingOptions | None = None,
+    *,
+    false_merge_rate: float = 0.0001,
 ) -> TrainingResult:
     """Train a model on every active record, checked against reviewers' decisions.
 
@@ -91,7 +94,13 @@ def train_from_store(
         if p.record_a in index and p.record_b in index
     ]
     version = f"trained-{model_store.count_models(conn) + 1}"
-    return train_model(records, options=options, labels=labels, version=version)
+    return train_model(
+        records,
+        options=options,
+        labels=labels,
+        version=version,
+        false_merge_rate=false_merge_rate,
+    )
 
 
 def save(

@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from mpi.errors import Conflict
+from mpi.errors import ConfigError, Conflict
 from mpi.models import StoredRecord
 from mpi.store.records import _STORED_SELECT, _stored
 
@@ -208,8 +208,15 @@ def active_document_at(url: str) -> dict[str, Any] | None:
 
     Returns:
         ``None`` when no model is active or the model table is not there yet.
+
+    Raises:
+        ConfigError: the database cannot be reached.
     """
-    with psycopg.connect(url) as conn:
+    try:
+        conn = psycopg.connect(url, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise ConfigError(f"cannot reach the database to read the active model: {exc}") from exc
+    with conn:
         exists = conn.execute("SELECT to_regclass('match_model') IS NOT NULL").fetchone()
         if not exists or not exists[0]:
             return None

@@ -141,7 +141,9 @@ def test_name_and_birth_date_alone_are_weak_evidence() -> None:
     assert "weak_evidence" in _score(here, moved).flags
     assert "weak_evidence" not in _score(here, here).flags
     no_birth = {**here, "birth_date": None}
-    assert "weak_evidence" in _score(here, no_birth).flags
+    assert "birth_date_missing" in _score(here, no_birth).flags  # same names and home
+    moved_no_birth = {**moved, "birth_date": None}
+    assert "weak_evidence" in _score(here, moved_no_birth).flags
     with_nhs = {"postcode": "BD7 1DP", "address_line": "9 Mill Lane"}
     assert "weak_evidence" not in _score({}, with_nhs).flags
 

@@ -382,3 +382,22 @@ def test_bridging_never_joins_identities_with_different_nhs_numbers(conn, ctx):
     assert third.person_id in (first.person_id, second.person_id) or third.decision == "review"
     persons = conn.execute("SELECT count(DISTINCT person_id) FROM link").fetchone()[0]
     assert persons >= 2
+
+
+def test_a_record_without_birth_date_links_only_when_unambiguous(conn, ctx):
+    _systems(conn)
+    home = dict(
+        given_name="John",
+        family_name="Hayes",
+        sex="male",
+        address_line="169 Lister Close",
+        postcode="WF1 9ZG",
+    )
+    father = register(conn, ctx, "GP", row(ctx, "G1", birth_date="1958-04-02", **home))
+    lone = register(conn, ctx, "HOSP", row(ctx, "H1", **home))
+    assert lone.person_id == father.person_id  # the only John Hayes at that address
+    son = register(conn, ctx, "GP", row(ctx, "G2", birth_date="1983-01-30", **home))
+    assert son.person_id != father.person_id
+    ambiguous = register(conn, ctx, "ASC", row(ctx, "A1", **home))
+    assert ambiguous.person_id not in (father.person_id, son.person_id)
+    assert ambiguous.decision == "review"

@@ -1,0 +1,53 @@
+"""mpi train, model show/activate/report and relink, through CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from mpi.cli import main
+
+HEADER = "local_id,nhs_number,given_name,family_name,sex,birth_date,address_line,postcode,phone"
+
+
+@pytest.fixture
+def runner(committed_db, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", committed_db)
+    yield CliRunner()
+    with psycopg.connect(committed_db) as conn:
+        conn.execute("DELETE FROM match_model")
+
+
+def test_train_show_activate_report_relink(runner, tmp_path: Path):
+    rows = [
+        f"G{i},,Given{i % 40},Family{i % 25},female,19{50 + i % 40}-0{1 + i % 9}-1{i % 9},"
+        f"{i} High Street,LS6 {i % 9}AB,"
+        for i in range(300)
+    ]
+    path = tmp_path / "gp.csv"
+    path.write_text("\n".join([HEADER, *rows, *[r.replace("G", "H", 1) for r in rows[:100]]]))
+    loaded = runner.invoke(main, ["load", "GP", str(path), "--quiet"])
+    assert loaded.exit_code == 0, loaded.output
+
+    trained = runner.invoke(main, ["train", "--u-pairs", "5000"])
+    assert trained.exit_code == 0, trained.output
+    assert "trained trained-1" in trained.output and "suggested thresholds" in trained.output
+
+    shown = runner.invoke(main, ["model", "show", "trained-1"])
+    assert shown.exit_code == 0, shown.output
+    assert "given_name" in shown.output and "weight" in shown.output
+
+    dry = runner.invoke(main, ["relink", "--dry-run", "--model", "trained-1", "--quiet"])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: nothing changed" in dry.output
+
+    assert runner.invoke(main, ["model", "activate", "trained-1"]).exit_code == 0
+    assert "model trained-1" in runner.invoke(main, ["model", "show"]).output
+    report = runner.invoke(main, ["model", "report"])
+    assert report.exit_code == 0 and "all" in report.output
+    missing = runner.invoke(main, ["model", "activate", "nope"])
+    assert missing.exit_code == 1 and "no model version" in missing.output
+    assert runner.invoke(main, ["model", "activate", "default-1"]).exit_code == 0
