@@ -21,13 +21,17 @@ Safety flags forbid an automatic link whatever the probability (see
 - ``birth_date_conflict``: birth dates ``different`` and two or more years apart (a
   parent and child with the same name at one address);
 - ``weak_evidence``: no agreeing NHS number, and either no birth date on one side or no
-  agreement on postcode (unit or sector), address or phone while the names are not rare
-  (given plus family weight below ``RARE_NAMES_WEIGHT``): name and birth date alone are
+  agreement on postcode (unit, sector or district: people move locally), address or
+  phone while the names are not rare (given plus family weight below
+  ``RARE_NAMES_WEIGHT``): name and birth date alone are
   not enough to merge two records automatically (strangers share common names and
   birthdays; a same-name parent and child share everything but the birth date).
 
-Two informational flags, not safety flags:
+Three informational flags, not safety flags:
 
+- ``given_name_initial``: what would be a twin risk, but one given name is only an
+  initial that the other starts with ("P" and "PAUL"): the caller may link only when no
+  other identity is a plausible match (with both twins known, "P" matches both);
 - ``birth_date_missing``: no birth date on one side, no agreeing NHS number, but the same
   given and family name at the same postcode and address: the caller may link only when
   no other identity is a plausible match (a same-name father and son share all of that);
@@ -202,6 +206,8 @@ def score(
         flags = (*flags, "given_name_middle_only")
     elif "twin_risk" in flags and _is_one_slip(levels, a, b):
         flags = tuple(f for f in flags if f != "twin_risk")
+    elif "twin_risk" in flags and levels[_GIVEN] in _GIVEN_INITIAL:
+        flags = tuple("given_name_initial" if f == "twin_risk" else f for f in flags)
     if flags and "nhs_number_shared_conflict" in flags and _is_keying_slip(levels, a, b):
         flags = tuple(f for f in flags if f != "nhs_number_shared_conflict")
     return MatchScore(
@@ -219,7 +225,7 @@ _GIVEN_EXACT = _levels("given_name", "exact")
 RARE_NAMES_WEIGHT = 19.0
 _BIRTH_DIFFERENT = _levels("birth_date", "different")
 _CORROBORATES = {
-    _INDEX["postcode"]: _levels("postcode", "exact", "same_sector"),
+    _INDEX["postcode"]: _levels("postcode", "exact", "same_sector", "same_district"),
     _INDEX["address"]: _levels("address", "exact", "token_set_high", "token_set_medium"),
     _INDEX["phone"]: _levels("phone", "exact"),
 }
@@ -263,6 +269,7 @@ def _is_twin_by_middle_name(
     return similarity is not None and similarity < 0.92
 
 
+_GIVEN_INITIAL = _levels("given_name", "initial")
 _GIVEN_FUZZY = _levels("given_name", "jaro_winkler_medium", "phonetic")
 
 

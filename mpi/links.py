@@ -34,6 +34,8 @@ SAFETY_FLAGS = frozenset(
         "weak_evidence",
     }
 )
+#: Findings that allow an automatic link only when no other identity is plausible.
+UNIQUE_ONLY_FLAGS = frozenset({"birth_date_missing", "given_name_initial"})
 #: Findings that count against a person only when every plausible record of it has them.
 PERSON_WIDE_FLAGS = frozenset({"twin_risk", "weak_evidence"})
 
@@ -146,10 +148,10 @@ def decide(
         if not match.flags & SAFETY_FLAGS:
             chosen = match
             break
-    if chosen is not None and "birth_date_missing" in chosen.flags:
+    if chosen is not None and chosen.flags & UNIQUE_ONLY_FLAGS:
         rivals = [m for m in ranked if m is not chosen]
         if any(m.score.probability >= thresholds.review for m in rivals):
-            chosen = None  # no birth date: only an unambiguous match links
+            chosen = None  # no birth date, or an initial: only an unambiguous match links
     review = tuple(
         (m, review_reason(m, issues))
         for m in ranked
@@ -167,8 +169,9 @@ def person_flags(scores: Iterable[MatchScore], review_threshold: float) -> froze
 
     NHS number and birth-date conflicts count from any record: one conflicting number, or
     one birth date years apart, is enough to stop an automatic link (so a record without a
-    birth date cannot carry a same-name son into his father's identity). The others (:data:`PERSON_WIDE_FLAGS`) count only when every record
-    of the person that matches at all (at or above the review threshold) has them: a twin
+    birth date cannot carry a same-name son into his father's identity). The others
+    (:data:`PERSON_WIDE_FLAGS`) count only when every record of the person that matches at
+    all (at or above the review threshold) has them: a twin
     disagrees on the given name with all of its sibling's records, while a person whose
     other record uses a middle name as the first name still agrees through the rest.
     """

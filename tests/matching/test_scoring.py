@@ -92,7 +92,6 @@ def test_twins_are_flagged() -> None:
     [
         pytest.param("Jonathan", "Jonothon", "jaro_winkler_medium", id="jaro-winkler-medium"),
         pytest.param("Philippa", "Filipa", "phonetic", id="phonetic"),
-        pytest.param("Jonathan", "J", "initial", id="initial"),
         pytest.param("Jonathan", "Xavier", "different", id="different"),
     ],
 )
@@ -100,6 +99,12 @@ def test_twin_risk_given_name_levels(given_a: str, given_b: str, level: str) -> 
     result = _score({"nhs_number": None, "given_name": given_a}, {"given_name": given_b})
     assert result.fields[1].level == level
     assert "twin_risk" in result.flags
+
+
+def test_an_initial_needs_an_unambiguous_match_instead_of_twin_risk() -> None:
+    result = _score({"nhs_number": None, "given_name": "Jonathan"}, {"given_name": "J"})
+    assert result.fields[1].level == "initial"
+    assert "given_name_initial" in result.flags and "twin_risk" not in result.flags
 
 
 def test_twins_with_different_nhs_numbers_have_both_flags() -> None:
