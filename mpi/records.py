@@ -169,11 +169,12 @@ def ingest(
     upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
     keys = {u.record_id: last[u.local_id].keys for u in changed}
-    record_store.replace_blocking_keys(conn, keys)
+    inserted = [u.record_id for u in changed if u.outcome == "inserted"]
+    record_store.replace_blocking_keys(conn, keys, new_records=inserted)
     updated = [u.record_id for u in changed if u.outcome == "updated"]
     review_store.supersede_for_records(conn, updated)
     linker = _Linker(conn, ctx, actor)
-    results = linker.run(system, upserted, set(updated))
+    results = linker.run(system, upserted, set(updated), keys)
     by_local = {r.local_id: r for r in results}
     return [by_local[row.local_id] for row in rows]
 
@@ -208,11 +209,14 @@ class _Linker:
                 self.manual.add(record.id)
 
     def run(
-        self, system: SourceSystem, upserted: Sequence[record_store.Upserted], updated: set[int]
+        self,
+        system: SourceSystem,
+        upserted: Sequence[record_store.Upserted],
+        updated: set[int],
+        keys: dict[int, frozenset[str]],
     ) -> list[RegisterResult]:
-        changed_ids = [u.record_id for u in upserted if u.outcome != "unchanged"]
         all_ids = [u.record_id for u in upserted]
-        candidates = record_store.candidate_pairs(self.conn, changed_ids, self.ctx.blocking_cap)
+        candidates = record_store.candidate_pairs(self.conn, keys, self.ctx.blocking_cap)
         wanted = set(all_ids).union(*candidates.values()) if candidates else set(all_ids)
         first = record_store.stored_records(self.conn, wanted)
         persons = {r.person for r in first if r.person is not None}
@@ -610,7 +614,8 @@ def rematch(
         review item opened or refreshed (existing persons only).
     """
     upserted = [record_store.Upserted(pk, local, "updated") for pk, local in records]
+    keys = record_store.stored_keys(conn, [pk for pk, _ in records])
     linker = _Linker(conn, ctx, actor)
-    results = linker.run(system, upserted, set())
+    results = linker.run(system, upserted, set(), keys)
     reviewed = {(r.record_id, r.candidate_person_id) for r in linker.reviews}
     return results, {(rec, person) for rec, person in reviewed if person > 0}

@@ -171,49 +171,65 @@ def upsert_records(
 
 
 def replace_blocking_keys(
-    conn: psycopg.Connection[Any], keys_by_record: dict[int, frozenset[str]]
+    conn: psycopg.Connection[Any],
+    keys_by_record: dict[int, frozenset[str]],
+    new_records: Iterable[int] = (),
 ) -> None:
-    """Replace the blocking keys of these records."""
+    """Replace the blocking keys of these records (``new_records`` have none to delete)."""
     if not keys_by_record:
         return
-    conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (list(keys_by_record),))
+    new = set(new_records)
+    old = [rid for rid in keys_by_record if rid not in new]
+    if old:
+        conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (old,))
     with conn.cursor() as cur, cur.copy("COPY blocking_key (key, record_id) FROM STDIN") as copy:
         for record_id, keys in keys_by_record.items():
             for key in keys:
                 copy.write_row((key, record_id))
 
 
-def candidate_pairs(
-    conn: psycopg.Connection[Any], record_ids: Sequence[int], cap: int
-) -> dict[int, set[int]]:
-    """For each record, the active records sharing at least one blocking key with it.
-
-    A key shared by more than ``cap`` records is skipped and logged, so that a common
-    key (a busy postcode and birth year) cannot explode the candidate set.
-    """
-    if not record_ids:
-        return {}
+def stored_keys(
+    conn: psycopg.Connection[Any], record_ids: Sequence[int]
+) -> dict[int, frozenset[str]]:
+    """The stored blocking keys of these records."""
     rows = conn.execute(
-        "WITH probe AS ("
-        "  SELECT bk.key, bk.record_id FROM blocking_key bk WHERE bk.record_id = ANY(%(ids)s)"
-        "), counted AS ("
-        "  SELECT p.key, count(*) AS n FROM (SELECT DISTINCT key FROM probe) p"
-        "  JOIN blocking_key bk ON bk.key = p.key GROUP BY p.key"
-        ")"
-        " SELECT p.record_id, bk.record_id, c.n > %(cap)s AS capped, p.key"
-        " FROM probe p JOIN counted c ON c.key = p.key"
-        " JOIN blocking_key bk ON bk.key = p.key AND bk.record_id <> p.record_id"
-        "  AND c.n <= %(cap)s"
-        " UNION ALL"
-        " SELECT NULL, NULL, true, c.key FROM counted c WHERE c.n > %(cap)s",
-        {"ids": list(record_ids), "cap": cap},
+        "SELECT id, blocking_keys FROM source_record WHERE id = ANY(%s)", (list(record_ids),)
     ).fetchall()
-    found: dict[int, set[int]] = {rid: set() for rid in record_ids}
-    for probe, candidate, capped, key in rows:
-        if capped:
+    return {r[0]: frozenset(r[1]) for r in rows}
+
+
+def candidate_pairs(
+    conn: psycopg.Connection[Any], keys_by_record: dict[int, frozenset[str]], cap: int
+) -> dict[int, set[int]]:
+    """For each record, the records sharing at least one blocking key with it.
+
+    One indexed look-up per distinct key, each reading at most ``cap + 1`` rows: a key
+    shared by more than ``cap`` records is skipped and logged, so that a common key (a busy
+    postcode and birth year) cannot explode the candidate set.
+    """
+    found: dict[int, set[int]] = {rid: set() for rid in keys_by_record}
+    wanted = sorted({key for keys in keys_by_record.values() for key in keys})
+    if not wanted:
+        return found
+    rows = conn.execute(
+        "SELECT k.key, bk.record_id FROM unnest(%s::text[]) AS k(key)"
+        " CROSS JOIN LATERAL (SELECT record_id FROM blocking_key"
+        "  WHERE blocking_key.key = k.key LIMIT %s) bk",
+        (wanted, cap + 1),
+        binary=True,
+    ).fetchall()
+    holders: dict[str, list[int]] = {}
+    for key, record_id in rows:
+        holders.setdefault(key, []).append(record_id)
+    for key, records in holders.items():
+        if len(records) > cap:
             log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
-            continue
-        found[probe].add(candidate)
+            holders[key] = []
+    for record_id, keys in keys_by_record.items():
+        bucket = found[record_id]
+        for key in keys:
+            bucket.update(holders.get(key, ()))
+        bucket.discard(record_id)
     return found
 
 
