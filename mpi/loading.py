@@ -16,7 +16,7 @@ from matching.types import Demographics
 from mpi.errors import InvalidInput
 from mpi.fhir_patient import demographics_from_patient, local_identifier
 from mpi.models import SourceSystem
-from mpi.records import MatchContext, load_batch, prepare
+from mpi.records import MatchContext, NameCounts, load_batch, prepare
 from mpi.store.records import RecordRow, analyse
 
 CSV_COLUMNS = (
@@ -172,12 +172,13 @@ def load_file(
         rows = _csv_rows(handle) if kind == "csv" else _ndjson_rows(handle, system_uri)
         batch: list[RecordRow] = []
         batches = [0]
+        name_counts = NameCounts()
 
         def flush() -> None:
             if not batch:
                 return
             with conn.transaction():
-                results = load_batch(conn, ctx, system, batch, actor=actor)
+                results = load_batch(conn, ctx, system, batch, actor=actor, name_counts=name_counts)
             for result in results:
                 report.decisions[result.decision] = report.decisions.get(result.decision, 0) + 1
             report.loaded += len(results)

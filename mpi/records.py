@@ -147,10 +147,14 @@ def load_batch(
     rows: Sequence[RecordRow],
     *,
     actor: str = "system",
+    name_counts: NameCounts | None = None,
 ) -> list[RegisterResult]:
-    """Load a batch of one system's records with matching, holding the matching lock."""
+    """Load a batch of one system's records with matching, holding the matching lock.
+
+    ``name_counts`` carries name frequencies from one batch of a load to the next.
+    """
     record_store.lock_for_batch(conn)
-    return ingest(conn, ctx, system, rows, actor=actor)
+    return ingest(conn, ctx, system, rows, actor=actor, name_counts=name_counts)
 
 
 def ingest(
@@ -160,6 +164,7 @@ def ingest(
     rows: Sequence[RecordRow],
     *,
     actor: str,
+    name_counts: NameCounts | None = None,
 ) -> list[RegisterResult]:
     """Store and match records (the caller holds the matching locks)."""
     last: dict[str, RecordRow] = {}
@@ -173,7 +178,7 @@ def ingest(
     record_store.replace_blocking_keys(conn, keys, new_records=inserted)
     updated = [u.record_id for u in changed if u.outcome == "updated"]
     review_store.supersede_for_records(conn, updated)
-    linker = _Linker(conn, ctx, actor)
+    linker = _Linker(conn, ctx, actor, name_counts)
     results = linker.run(system, upserted, set(updated), keys)
     by_local = {r.local_id: r for r in results}
     return [by_local[row.local_id] for row in rows]
@@ -182,8 +187,15 @@ def ingest(
 class _Linker:
     """Matches a batch of stored records against the store and each other, then writes."""
 
-    def __init__(self, conn: psycopg.Connection[Any], ctx: MatchContext, actor: str) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        ctx: MatchContext,
+        actor: str,
+        name_counts: NameCounts | None = None,
+    ) -> None:
         self.conn = conn
+        self.name_counts = name_counts or NameCounts()
         self.ctx = ctx
         self.actor = actor
         self.records: dict[int, StoredRecord] = {}
@@ -224,7 +236,10 @@ class _Linker:
         for record in first + more:
             self._remember(record)
         self.no_match = record_store.no_match_partners(self.conn, list(self.records))
-        self.adjuster = term_frequencies(self.conn, self.ctx.model, self.records.values())
+        inserted = [self.records[u.record_id] for u in upserted if u.outcome == "inserted"]
+        self.adjuster = self.name_counts.frequencies(
+            self.conn, self.ctx.model, self.records.values(), new=inserted
+        )
 
         outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...]]] = {}
         for u in upserted:
@@ -513,18 +528,59 @@ def _within_system(result: MatchScore, same_system: bool) -> MatchScore:
     return result
 
 
+class NameCounts:
+    """Name frequencies for term-frequency adjustment, kept across the batches of a load.
+
+    The first batch counts its names in the store; later batches count only names not
+    seen yet and add their own new records to the counts already held.
+    """
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.given: dict[str, int] = {}
+        self.family: dict[str, int] = {}
+
+    def frequencies(
+        self,
+        conn: psycopg.Connection[Any],
+        model: MatchModel,
+        records: Iterable[StoredRecord],
+        new: Iterable[StoredRecord] = (),
+    ) -> TermFrequencies:
+        """Frequencies covering these records' names; ``new`` were inserted since last time."""
+        given: set[str] = set()
+        family: set[str] = set()
+        for record in records:
+            given.update(record.norm.given_names)
+            if record.norm.family_name:
+                family.add(record.norm.family_name)
+        if self.total is None:
+            self.total, self.given, self.family = record_store.name_counts(conn, given, family)
+        else:
+            fresh = list(new)
+            self.total += len(fresh)
+            for record in fresh:
+                first = record.norm.given_names[0] if record.norm.given_names else None
+                if first in self.given:
+                    self.given[first] += 1
+                if record.norm.family_name in self.family:
+                    self.family[record.norm.family_name] += 1
+            unseen_given = given - self.given.keys()
+            unseen_family = family - self.family.keys()
+            if unseen_given or unseen_family:
+                _, more_given, more_family = record_store.name_counts(
+                    conn, unseen_given, unseen_family, with_total=False
+                )
+                self.given.update(dict.fromkeys(unseen_given, 0) | more_given)
+                self.family.update(dict.fromkeys(unseen_family, 0) | more_family)
+        return TermFrequencies.build(model, self.total, self.given, self.family)
+
+
 def term_frequencies(
     conn: psycopg.Connection[Any], model: MatchModel, records: Iterable[StoredRecord]
 ) -> TermFrequencies:
     """Name frequencies for these records' names, from the store."""
-    given: set[str] = set()
-    family: set[str] = set()
-    for record in records:
-        given.update(record.norm.given_names)
-        if record.norm.family_name:
-            family.add(record.norm.family_name)
-    total, given_counts, family_counts = record_store.name_counts(conn, given, family)
-    return TermFrequencies.build(model, total, given_counts, family_counts)
+    return NameCounts().frequencies(conn, model, records)
 
 
 def explanation(result: MatchScore) -> list[dict[str, Any]]:

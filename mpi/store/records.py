@@ -436,10 +436,21 @@ def withdraw_record(
 
 
 def name_counts(
-    conn: psycopg.Connection[Any], given: Iterable[str], family: Iterable[str]
+    conn: psycopg.Connection[Any],
+    given: Iterable[str],
+    family: Iterable[str],
+    *,
+    with_total: bool = True,
 ) -> tuple[int, dict[str, int], dict[str, int]]:
-    """Active records in all, per first given name and per family name (these names only)."""
-    total = conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
+    """Active records in all, per first given name and per family name (these names only).
+
+    With ``with_total=False`` the total is not counted and returned as 0.
+    """
+    total = (
+        conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
+        if with_total
+        else (0,)
+    )
     given_rows = conn.execute(
         "SELECT given_names[1], count(*) FROM source_record"
         " WHERE status = 'active' AND given_names[1] = ANY(%s) GROUP BY 1",

@@ -401,3 +401,41 @@ def test_a_record_without_birth_date_links_only_when_unambiguous(conn, ctx):
     ambiguous = register(conn, ctx, "ASC", row(ctx, "A1", **home))
     assert ambiguous.person_id not in (father.person_id, son.person_id)
     assert ambiguous.decision == "review"
+
+
+def test_name_counts_kept_across_batches_match_the_store(conn, ctx):
+    from mpi.records import NameCounts, load_batch
+    from mpi.store.records import name_counts
+
+    _systems(conn)
+    system = systems.get_system(conn, "GP")
+    counts = NameCounts()
+    first = [
+        row(
+            ctx,
+            f"G{i}",
+            given_name="Sarah",
+            family_name="Smith",
+            birth_date=f"19{50 + i}-01-0{1 + i % 8}",
+        )
+        for i in range(5)
+    ]
+    second = [
+        row(
+            ctx,
+            f"G{i}",
+            given_name=name,
+            family_name=family,
+            birth_date=f"19{60 + i}-02-0{1 + i % 8}",
+        )
+        for i, (name, family) in enumerate(
+            [("Sarah", "Jones"), ("Priya", "Smith"), ("Sarah", "Smith")], start=10
+        )
+    ]
+    load_batch(conn, ctx, system, first, name_counts=counts)
+    load_batch(conn, ctx, system, second, name_counts=counts)
+    total, given, family = name_counts(conn, ["SARAH", "PRIYA"], ["SMITH", "JONES"])
+    assert counts.total == total == 8
+    assert counts.given["SARAH"] == given["SARAH"] == 7
+    assert counts.family["SMITH"] == family["SMITH"] == 7
+    assert counts.family["JONES"] == family["JONES"] == 1
