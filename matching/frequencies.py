@@ -55,6 +55,7 @@ class TermFrequencies:
     family: Mapping[str, int]
     u_given: float
     u_family: float
+    prior_records: int | None = None
     min_total: int = 2000
     max_shift: float = 5.0
     _log_total: float = field(init=False, repr=False, compare=False)
@@ -87,8 +88,21 @@ class TermFrequencies:
             family=family,
             u_given=_exact_u(model, "given_name"),
             u_family=_exact_u(model, "family_name"),
+            prior_records=model.prior_records,
             **options,  # type: ignore[arg-type]
         )
+
+    @property
+    def prior_shift(self) -> float:
+        """Bits to add to the prior: a set prior scaled from ``prior_records`` to the index.
+
+        The chance that two records taken at random are one person falls as the index
+        grows (about (records per person - 1) / records). Bounded to +-6 bits; 0 for a
+        trained model (its prior was measured) or an index under ``min_total`` records.
+        """
+        if self.prior_records is None or self.total < self.min_total:
+            return 0.0
+        return max(-6.0, min(6.0, math.log2(self.prior_records / self.total)))
 
     def shift(self, comparison: str, value: str | None) -> float:
         """The weight shift, in bits, for an exact agreement on ``value``."""

@@ -111,6 +111,9 @@ class MatchModel:
     thresholds: Mapping[str, float]
     comparisons: tuple[ComparisonParameters, ...]
     description: str = ""
+    prior_records: int | None = None
+    """The index size ``prior`` was set for; ``None`` when the prior was measured on the
+    data (a trained model). Scoring scales a set prior to the index's real size."""
     prior_weight: float = field(init=False, repr=False, compare=False)
     """``log2(prior / (1 - prior))``, the prior as a weight."""
     weights: tuple[tuple[float, ...], ...] = field(init=False, repr=False, compare=False)
@@ -156,6 +159,15 @@ class MatchModel:
         if not _is_number(prior) or not 0.0 < prior < 1.0:
             problems.append(Problem("prior", f"must be a number in (0, 1), got {prior!r}"))
 
+        prior_records = document.get("prior_records")
+        if prior_records is not None and (
+            not isinstance(prior_records, int)
+            or isinstance(prior_records, bool)
+            or prior_records < 1
+        ):
+            problems.append(
+                Problem("prior_records", f"must be a whole number >= 1, got {prior_records!r}")
+            )
         thresholds = _thresholds(document.get("thresholds"), problems)
         comparisons = _comparisons(document.get("comparisons"), problems)
         if problems:
@@ -166,6 +178,7 @@ class MatchModel:
             thresholds=thresholds,
             comparisons=comparisons,
             description=description,
+            prior_records=prior_records,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,7 +188,7 @@ class MatchModel:
             >>> load_default_model().to_dict()["thresholds"]
             {'link': 0.999, 'review': 0.5}
         """
-        return {
+        document: dict[str, Any] = {
             "version": self.version,
             "description": self.description,
             "prior": self.prior,
@@ -188,6 +201,9 @@ class MatchModel:
                 for c in self.comparisons
             },
         }
+        if self.prior_records is not None:
+            document["prior_records"] = self.prior_records
+        return document
 
     def comparison(self, name: str) -> ComparisonParameters:
         """The parameters of one comparison by name.

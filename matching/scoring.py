@@ -18,8 +18,10 @@ Safety flags forbid an automatic link whatever the probability (see
   not ``exact`` or ``exact_verified``; not for first names one keying slip apart
   (GRACE/GOACE): twins' names differ by more.
 
-- ``birth_date_conflict``: birth dates ``different`` and two or more years apart (a
-  parent and child with the same name at one address);
+- ``birth_date_conflict``: birth dates ``different`` with no agreeing NHS number, or two or
+  more years apart even with one (a parent and child with the same name at one address);
+  twins are also flagged when one birth date is only a keying slip away (day and month
+  swapped, one digit) and the given names are ``different``;
 - ``weak_evidence``: no agreeing NHS number, and either no birth date on one side or no
   agreement on postcode (unit, sector or district: people move locally), address or
   phone while the names are not rare (given plus family weight below
@@ -83,7 +85,9 @@ _MAX_LOGIT = 1000.0
 
 
 class WeightAdjuster(Protocol):
-    """The seam for term-frequency adjustment of weights (not implemented yet)."""
+    """The seam for term-frequency adjustment of weights and the prior's index size."""
+
+    # An adjuster may also have ``prior_shift``: bits added to the model's prior weight.
 
     def adjust(
         self,
@@ -189,8 +193,18 @@ def score(
         total += weight
         fields.append(FieldScore(_NAMES[index], label, weight))
     flags = safety_flags(levels)
-    if levels[_BIRTH] in _BIRTH_DIFFERENT and _years_apart(a, b) >= 2:
+    if levels[_BIRTH] in _BIRTH_DIFFERENT and (
+        levels[_NHS] not in _NHS_SAME or _years_apart(a, b) >= 2
+    ):
         flags = (*flags, "birth_date_conflict")
+    if (
+        "twin_risk" not in flags
+        and levels[_BIRTH] in _BIRTH_TYPO
+        and levels[_GIVEN] in _GIVEN_STRICTLY_DIFFERENT
+        and levels[_FAMILY] in _FAMILY_SAME
+        and levels[_NHS] not in _NHS_SAME
+    ):
+        flags = (*flags, "twin_risk")
     if levels[_NHS] not in _NHS_SAME:
         if levels[_BIRTH] == 0:
             flags = (
@@ -212,7 +226,9 @@ def score(
         flags = tuple(f for f in flags if f != "nhs_number_shared_conflict")
     return MatchScore(
         weight=total,
-        probability=match_probability(model.prior_weight, total),
+        probability=match_probability(
+            model.prior_weight + getattr(adjuster, "prior_shift", 0.0), total
+        ),
         fields=tuple(fields),
         flags=flags,
     )
@@ -224,6 +240,8 @@ _GIVEN_EXACT = _levels("given_name", "exact")
 #: million of two people sharing both names.
 RARE_NAMES_WEIGHT = 19.0
 _BIRTH_DIFFERENT = _levels("birth_date", "different")
+_BIRTH_TYPO = _levels("birth_date", "day_month_swapped", "one_digit_or_day")
+_GIVEN_STRICTLY_DIFFERENT = _levels("given_name", "different")
 _CORROBORATES = {
     _INDEX["postcode"]: _levels("postcode", "exact", "same_sector", "same_district"),
     _INDEX["address"]: _levels("address", "exact", "token_set_high", "token_set_medium"),

@@ -39,3 +39,13 @@ def test_only_exact_name_levels_are_adjusted():
     assert TF.adjust("family_name", "jaro_winkler_high", 5.0, a, a) == 5.0
     assert TF.adjust("postcode", "exact", 7.0, a, a) == 7.0
     assert TF.adjust("family_name", "exact", 8.0, a, a) < 8.0
+
+
+def test_a_set_prior_scales_with_the_index_size():
+    small = TermFrequencies.build(MODEL, total=5_000, given={}, family={})
+    large = TermFrequencies.build(MODEL, total=1_000_000, given={}, family={})
+    assert MODEL.prior_records == 250_000
+    assert small.prior_shift > 0 > large.prior_shift
+    assert abs(small.prior_shift - 5.64) < 0.01  # log2(250000 / 5000)
+    trained = TermFrequencies(total=5_000, given={}, family={}, u_given=0.01, u_family=0.01)
+    assert trained.prior_shift == 0.0

@@ -131,8 +131,17 @@ def test_birth_dates_years_apart_are_a_conflict() -> None:
     father = {"nhs_number": None, "given_name": "John", "birth_date": "1955-07-19"}
     son = {"nhs_number": None, "given_name": "John", "birth_date": "1982-11-02"}
     assert "birth_date_conflict" in _score(father, son).flags
-    slip = {"nhs_number": None, "given_name": "John", "birth_date": "1956-08-20"}
-    assert "birth_date_conflict" not in _score(father, slip).flags
+    near = {"nhs_number": None, "given_name": "John", "birth_date": "1956-08-20"}
+    assert "birth_date_conflict" in _score(father, near).flags  # no NHS number to vouch
+    same_number = {"given_name": "John", "birth_date": "1955-08-20"}
+    vouched = {"given_name": "John", "birth_date": "1956-07-19"}
+    assert "birth_date_conflict" not in _score(vouched, same_number).flags
+
+
+def test_twins_with_a_swapped_birth_date_are_still_a_twin_risk() -> None:
+    khalid = {"nhs_number": None, "given_name": "Khalid", "birth_date": "2020-07-03"}
+    nasra = {"nhs_number": None, "given_name": "Nasra", "birth_date": "2020-03-07"}
+    assert "twin_risk" in _score(khalid, nasra).flags
 
 
 def test_name_and_birth_date_alone_are_weak_evidence() -> None:
