@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,7 +86,7 @@ def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> int:
     locked until the transaction ends, so each chain is in commit order. Call it last in
     the transaction, to hold the tail briefly.
     """
-    values = asdict(entry)
+    values = {f.name: getattr(entry, f.name) for f in fields(AuditEntry)}
     values["recorded_at"] = datetime.now(UTC)
     values["person_ids"] = list(dict.fromkeys(entry.person_ids))
     values["records"] = [list(r) for r in dict.fromkeys(entry.records)]

@@ -405,8 +405,8 @@ def evaluate_command(env: Env, truth: Path, show: int) -> None:
     from mpi.evaluation import evaluate_store, format_evaluation
 
     with env.connection() as conn:
-        result = evaluate_store(conn, truth)
-    click.echo(format_evaluation(result, show=show))
+        result, in_review = evaluate_store(conn, truth)
+    click.echo(format_evaluation(result, show=show, missed_in_review=in_review))
 
 
 @main.command("demo")

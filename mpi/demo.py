@@ -11,7 +11,13 @@ import psycopg
 
 from matching.evaluation import evaluate
 from mpi.config import Settings
-from mpi.evaluation import crossref, format_evaluation, merged_traps, read_truth
+from mpi.evaluation import (
+    crossref,
+    format_evaluation,
+    merged_traps,
+    missed_pairs_in_review,
+    read_truth,
+)
 from mpi.loading import load_file
 from mpi.models_registry import active_model
 from mpi.records import MatchContext
@@ -77,6 +83,7 @@ def run_demo(
         counts = person_store.counts(conn)
         reasons = review_store.reasons(conn)
         predicted = crossref(conn)
+        reviews = list(review_store.open_pairs(conn))
     truth = read_truth(truth_path)
     echo("")
     echo(
@@ -89,7 +96,8 @@ def run_demo(
     )
     echo("")
     echo("accuracy against the ground truth:")
-    echo(format_evaluation(evaluate(predicted, truth), show=3))
+    in_review = missed_pairs_in_review(predicted, truth, reviews)
+    echo(format_evaluation(evaluate(predicted, truth), show=3, missed_in_review=in_review))
     traps = [(t.kind, t.person_ids) for t in dataset.traps]
     merged = merged_traps(predicted, truth, traps)
     kinds = sorted({kind for kind, _ in traps})

@@ -12,6 +12,7 @@ import psycopg
 from matching.evaluation import Evaluation, evaluate
 from mpi.errors import InvalidInput
 from mpi.store import persons as person_store
+from mpi.store import review as review_store
 
 RecordKey = tuple[str, str]
 
@@ -31,9 +32,44 @@ def crossref(conn: psycopg.Connection[Any]) -> dict[RecordKey, str]:
     return {(s, local): person for s, local, person in person_store.crossref(conn)}
 
 
-def evaluate_store(conn: psycopg.Connection[Any], truth_path: Path) -> Evaluation:
-    """Pairwise precision, recall and F1 of the stored cross-reference against a truth file."""
-    return evaluate(crossref(conn), read_truth(truth_path))
+def evaluate_store(conn: psycopg.Connection[Any], truth_path: Path) -> tuple[Evaluation, int]:
+    """Pairwise precision, recall and F1 of the stored cross-reference against a truth file.
+
+    Returns:
+        The evaluation, and how many of the missed true pairs already wait in the review
+        queue (an open item joins the two identities they are split over).
+    """
+    predicted = crossref(conn)
+    truth = read_truth(truth_path)
+    reviews = [(s, local, person) for s, local, person in review_store.open_pairs(conn)]
+    return evaluate(predicted, truth), missed_pairs_in_review(predicted, truth, reviews)
+
+
+def missed_pairs_in_review(
+    predicted: Mapping[RecordKey, str],
+    truth: Mapping[RecordKey, str],
+    reviews: Iterable[tuple[str, str, str]],
+) -> int:
+    """Missed true pairs whose two identities an open review item already joins."""
+    joined: set[frozenset[str]] = set()
+    for system, local_id, candidate in reviews:
+        own = predicted.get((system, local_id))
+        if own is not None and own != candidate:
+            joined.add(frozenset((own, candidate)))
+    sizes: dict[str, dict[str, int]] = {}
+    for key, person in truth.items():
+        identity = predicted.get(key)
+        if identity is not None:
+            sizes.setdefault(person, {}).setdefault(identity, 0)
+            sizes[person][identity] += 1
+    found = 0
+    for parts in sizes.values():
+        identities = sorted(parts)
+        for i, a in enumerate(identities):
+            for b in identities[i + 1 :]:
+                if frozenset((a, b)) in joined:
+                    found += parts[a] * parts[b]
+    return found
 
 
 def merged_traps(
@@ -70,7 +106,9 @@ def merged_traps(
     return merged
 
 
-def format_evaluation(result: Evaluation, *, show: int = 5) -> str:
+def format_evaluation(
+    result: Evaluation, *, show: int = 5, missed_in_review: int | None = None
+) -> str:
     """A short human-readable report of an evaluation."""
     lines = [
         f"records evaluated: {result.records}"
@@ -83,7 +121,12 @@ def format_evaluation(result: Evaluation, *, show: int = 5) -> str:
         f"  F1 {result.f1:.5f}",
         f"true pairs {result.true_positives + result.false_negatives}:"
         f" found {result.true_positives}, missed {result.false_negatives},"
-        f" false {result.false_positives}",
+        f" false {result.false_positives}"
+        + (
+            f" ({missed_in_review} of the missed already wait in the review queue)"
+            if missed_in_review is not None
+            else ""
+        ),
         f"false-merge clusters (an identity holding more than one true person):"
         f" {len(result.false_merge_clusters)}",
     ]

@@ -72,9 +72,12 @@ WITH target AS ({target})
 SELECT t.id, t.person_id, t.status, t.merged_into,
   EXISTS (SELECT 1 FROM link hl JOIN source_record hr ON hr.id = hl.record_id
           WHERE hl.person_id = t.id AND hr.system_id = %(system)s AND hr.status = 'active'),
-  EXISTS (WITH RECURSIVE tree(id) AS (
-            SELECT t.id UNION SELECT mp.id FROM person mp JOIN tree ON mp.merged_into = tree.id)
-          SELECT 1 FROM tree JOIN opt_out o ON o.person_id = tree.id),
+  EXISTS (SELECT 1 FROM opt_out o WHERE o.person_id = t.id)
+  OR EXISTS (WITH RECURSIVE tree(id) AS (
+               SELECT mp.id FROM person mp WHERE mp.merged_into = t.id
+               UNION SELECT mp.id FROM person mp JOIN tree ON mp.merged_into = tree.id)
+             SELECT 1 FROM tree WHERE EXISTS (
+               SELECT 1 FROM opt_out o WHERE o.person_id = tree.id)),
   CASE WHEN t.status = 'active' THEN (
     SELECT json_agg(json_build_array(s.id, s.code, s.name, s.identifier_system, r.local_id,
                                      r.nhs_number, r.nhs_verified, s.trust_rank,

@@ -97,3 +97,12 @@ def reasons(conn: psycopg.Connection[Any]) -> dict[str, int]:
         " ORDER BY 2 DESC"
     ).fetchall()
     return {r[0]: r[1] for r in rows}
+
+
+def open_pairs(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """Open items as (system, local ID, candidate person ID)."""
+    return conn.execute(
+        "SELECT s.code, r.local_id, p.person_id FROM review_item i"
+        " JOIN source_record r ON r.id = i.record_id JOIN source_system s ON s.id = r.system_id"
+        " JOIN person p ON p.id = i.candidate_person_id WHERE i.status = 'open'"
+    )
