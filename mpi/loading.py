@@ -17,7 +17,7 @@ from mpi.errors import InvalidInput
 from mpi.fhir_patient import demographics_from_patient, local_identifier
 from mpi.models import SourceSystem
 from mpi.records import MatchContext, NameCounts, load_batch, prepare
-from mpi.store.records import RecordRow, analyse
+from mpi.store.records import RecordRow, analyse, count_records
 
 CSV_COLUMNS = (
     "local_id",
@@ -171,7 +171,9 @@ def load_file(
     ):
         rows = _csv_rows(handle) if kind == "csv" else _ndjson_rows(handle, system_uri)
         batch: list[RecordRow] = []
-        batches = [0]
+        # refresh statistics once the load has grown the tables by a quarter, then at
+        # each fourfold growth (a fresh database: after 1, 4, 16, 64 batches)
+        analyse_at = [max(batch_size, count_records(conn) // 4)]
         name_counts = NameCounts()
 
         def flush() -> None:
@@ -183,9 +185,9 @@ def load_file(
                 report.decisions[result.decision] = report.decisions.get(result.decision, 0) + 1
             report.loaded += len(results)
             batch.clear()
-            batches[0] += 1
-            if batches[0] in (1, 4, 16, 64):  # keep the planner's estimates close
+            if report.loaded >= analyse_at[0]:  # keep the planner's estimates close
                 analyse(conn)
+                analyse_at[0] *= 4
             if progress:
                 progress(report.rows)
 
