@@ -1,0 +1,42 @@
+"""Training speed: matching.training.train on about 100,000 synthetic records.
+
+Generates the synthetic region (no database), normalises it, then times training (u from
+random pairs, EM per training rule, prior, thresholds). Reports the median of --repeat.
+
+    python bench/bench_train.py --persons 40000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+from matching.training import TrainingOptions, train
+from mpi.datasets import synthetic_records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--persons", type=int, default=40_000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--u-pairs", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    data = synthetic_records(args.persons, seed=args.seed)
+    print(f"{len(data.records)} records from {args.persons} persons; {os.cpu_count()} CPUs")
+    times = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        result = train(data.records, options=TrainingOptions(u_pairs=args.u_pairs))
+        times.append(time.perf_counter() - started)
+        print(
+            f"  {times[-1]:.1f}s: {result.u_pairs} u pairs, {result.candidate_pairs} candidate"
+            f" pairs, prior {result.model.prior:.3g}, thresholds {dict(result.model.thresholds)}"
+        )
+    print(f"median {statistics.median(times):.1f}s over {len(times)} runs")
+
+
+if __name__ == "__main__":
+    main()
