@@ -34,6 +34,7 @@ from mpi.evaluation import (
     missed_pairs_in_review,
     read_truth,
 )
+from mpi.loading import CSV_COLUMNS
 from mpi.store import review as review_store
 from mpi.synthetic import generate, write_dataset
 
@@ -108,7 +109,7 @@ def febrl3(seed: int) -> None:
     truth_path = folder / "truth.csv"
     with path.open("w", newline="") as handle, truth_path.open("w", newline="") as truth:
         writer = csv.writer(handle)
-        writer.writerow(HEADER)
+        writer.writerow(CSV_COLUMNS)
         truth_writer = csv.writer(truth)
         truth_writer.writerow(("system", "local_id", "person_id"))
         for rec_id, r in frame.iterrows():

@@ -19,11 +19,9 @@ import psycopg
 
 from matching.model import load_default_model
 from mpi.config import load_settings
-from mpi.demo import fresh_database
-from mpi.loading import load_file
+from mpi.demo import fresh_database, load_dataset
 from mpi.records import MatchContext
 from mpi.store import persons as person_store
-from mpi.store import systems as system_store
 from mpi.synthetic import generate, write_dataset
 
 
@@ -43,21 +41,12 @@ def main() -> None:
     dataset = generate(persons, seed=args.seed)
     folder = Path(tempfile.mkdtemp(prefix="mpi-bench-"))
     paths = write_dataset(dataset, folder)
-    specs = {s.code: s for s in dataset.systems}
     rates = []
     for run in range(args.repeat):
         url = fresh_database(settings, "mpi_bench")
         total = 0
         started = time.perf_counter()
-        for path in paths:
-            if path.stem not in specs:
-                continue
-            spec = specs[path.stem]
-            with psycopg.connect(url) as conn:
-                system = system_store.ensure_system(
-                    conn, spec.code, spec.name, spec.kind, spec.trust_rank
-                )
-            report = load_file(url, ctx, system, path, batch_size=settings.batch_size)
+        for spec, report in load_dataset(url, ctx, dataset, paths, batch_size=settings.batch_size):
             total += report.loaded
             print(
                 f"  run {run + 1} {spec.code:<17} {report.loaded:>7} records"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -18,14 +18,14 @@ from mpi.evaluation import (
     missed_pairs_in_review,
     read_truth,
 )
-from mpi.loading import load_file
+from mpi.loading import LoadReport, load_file
 from mpi.models_registry import active_model
 from mpi.records import MatchContext
 from mpi.store import db, migrate
 from mpi.store import persons as person_store
 from mpi.store import review as review_store
 from mpi.store import systems as system_store
-from mpi.synthetic import generate, write_dataset
+from mpi.synthetic import SyntheticDataset, SystemSpec, generate, write_dataset
 
 DEMO_DATABASE = "mpi_demo"
 
@@ -37,6 +37,38 @@ def fresh_database(settings: Settings, name: str = DEMO_DATABASE) -> str:
     url = db.create_database(server, name)
     migrate.upgrade(url)
     return url
+
+
+def load_dataset(
+    url: str,
+    ctx: MatchContext,
+    dataset: SyntheticDataset,
+    paths: Sequence[Path],
+    *,
+    batch_size: int = 1000,
+) -> Iterator[tuple[SystemSpec, LoadReport]]:
+    """Load a synthetic dataset's files system by system, as each system's bulk load would.
+
+    Args:
+        url: the database.
+        ctx: model, thresholds and limits.
+        dataset: the dataset (for its systems).
+        paths: the files from :func:`mpi.synthetic.write_dataset`, in load order.
+        batch_size: records per transaction.
+
+    Yields:
+        Each system with its load report, as it finishes.
+    """
+    specs = {s.code: s for s in dataset.systems}
+    for path in paths:
+        spec = specs.get(path.stem)
+        if spec is None:
+            continue
+        with psycopg.connect(url) as conn:
+            system = system_store.ensure_system(
+                conn, spec.code, spec.name, spec.kind, spec.trust_rank
+            )
+        yield spec, load_file(url, ctx, system, path, batch_size=batch_size)
 
 
 def run_demo(
@@ -56,18 +88,9 @@ def run_demo(
     url = fresh_database(settings)
     with psycopg.connect(url) as conn:
         ctx = MatchContext.build(settings, active_model(conn))
-    specs = {s.code: s for s in dataset.systems}
     started = time.perf_counter()
     total = 0
-    for path in paths:
-        if path.stem not in specs:
-            continue
-        spec = specs[path.stem]
-        with psycopg.connect(url) as conn:
-            system = system_store.ensure_system(
-                conn, spec.code, spec.name, spec.kind, spec.trust_rank
-            )
-        report = load_file(url, ctx, system, path, batch_size=settings.batch_size)
+    for spec, report in load_dataset(url, ctx, dataset, paths, batch_size=settings.batch_size):
         total += report.loaded
         summary = ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items()))
         echo(

@@ -39,23 +39,10 @@ from pathlib import Path
 
 from matching.nhs_number import generate_check_digit
 from mpi import synthetic_names as tables
+from mpi.fhir_patient import NHS_NUMBER_SYSTEM, VERIFICATION_STATUS_URL
+from mpi.loading import CSV_COLUMNS
 
 REFERENCE_DATE = date(2025, 6, 30)
-CSV_COLUMNS = (
-    "local_id",
-    "nhs_number",
-    "given_name",
-    "family_name",
-    "sex",
-    "birth_date",
-    "address_line",
-    "postcode",
-    "phone",
-)
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
-VERIFICATION_STATUS_URL = (
-    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
-)
 VERIFICATION_STATUS_SYSTEM = (
     "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland"
 )

@@ -12,9 +12,8 @@ import psycopg
 import pytest
 
 from matching.evaluation import evaluate
+from mpi.demo import load_dataset
 from mpi.evaluation import crossref, merged_traps, read_truth
-from mpi.loading import load_file
-from mpi.store import systems
 from mpi.synthetic import generate, write_dataset
 
 
@@ -29,14 +28,8 @@ def loaded(tmp_path_factory, database_url, model):
     dataset = generate(1500, seed=5)
     paths = write_dataset(dataset, folder)
     ctx = MatchContext.build(Settings(), model)
-    specs = {s.code: s for s in dataset.systems}
-    for path in paths:
-        if path.stem not in specs:
-            continue
-        spec = specs[path.stem]
-        with psycopg.connect(database_url) as conn:
-            system = systems.ensure_system(conn, spec.code, spec.name, spec.kind, spec.trust_rank)
-        load_file(database_url, ctx, system, path, batch_size=400)
+    for _ in load_dataset(database_url, ctx, dataset, paths, batch_size=400):
+        pass
     with psycopg.connect(database_url) as conn:
         predicted = crossref(conn)
     yield dataset, predicted, read_truth(folder / "truth.csv")
