@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SEARCH_RESULTS": 10,
     "EVENTS_PAGE_SIZE": 500,
     "PUBLIC_BASE_URL": None,
+    "TOKEN_CACHE_SECONDS": 5.0,
+    "DOMAIN_CACHE_SECONDS": 5.0,
 }
 
 
@@ -32,8 +34,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Example:
         gunicorn -w 4 "api:create_app()"
     """
-    from matching.model import load_default_model
     from mpi.config import load_settings
+    from mpi.models_registry import active_model_at
     from mpi.records import MatchContext
 
     app = Flask(__name__)
@@ -46,7 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config.get("DATABASE_URL"):
         settings = settings.with_changes(database_url=app.config["DATABASE_URL"])
     app.config["SETTINGS"] = settings
-    app.extensions["mpi_ctx"] = MatchContext.build(settings, load_default_model())
+    app.extensions["mpi_ctx"] = MatchContext.build(settings, active_model_at(settings.database_url))
 
     from api import db, errors, requests
     from api.fhir import bp as fhir_bp

@@ -90,7 +90,11 @@ def _header(name: str) -> str | None:
 def _authenticate() -> Caller:
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
-    found = access.authenticate(get_conn(), token.strip() if scheme.lower() == "bearer" else None)
+    found = access.authenticate(
+        get_conn(),
+        token.strip() if scheme.lower() == "bearer" else None,
+        current_app.extensions["mpi_tokens"],
+    )
     purpose = _header("X-Purpose-Of-Use") or "TREAT"
     if purpose not in audit.PURPOSES:
         raise InvalidInput.single("X-Purpose-Of-Use", "must be TREAT or ETREAT")
@@ -190,6 +194,8 @@ def _after(response: Response) -> Response:
 
 def _log(response: Response) -> None:
     """One structured line per request: no path values, no query string, no body."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     who: Caller | None = g.get("caller")
     started = g.get("started")
     log.info(
@@ -207,6 +213,7 @@ def _log(response: Response) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Install the hooks."""
+    """Install the hooks and the token cache (``TOKEN_CACHE_SECONDS``)."""
+    app.extensions["mpi_tokens"] = access.token_cache(float(app.config["TOKEN_CACHE_SECONDS"]))
     app.before_request(_before)
     app.after_request(_after)

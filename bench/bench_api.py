@@ -8,7 +8,13 @@ measures with concurrent clients:
 * registrations with matching (``PUT /v1/systems/{system}/records/{id}``, new records of
   existing and new people): requests per second and p99.
 
-    python bench/bench_api.py --records 100000 --workers 4 --cores 2
+Each measurement runs ``--repeat`` times; the medians are reported, with the CPU
+milliseconds per request of the service (gunicorn and its database backends) and of the
+client, which move less than the rates on a shared machine. ``--reuse`` keeps a database
+of that name that is already loaded.
+
+    python bench/bench_api.py --records 100000 --workers 2 --threads 4 --cores 2
+    python bench/bench_api.py --database mpi_bench_api_100k --reuse --only pix --clients 8
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -35,21 +42,24 @@ from mpi.config import load_settings
 from mpi.demo import fresh_database
 from mpi.loading import load_file
 from mpi.records import MatchContext
+from mpi.store import db, migrate
 from mpi.store import systems as system_store
 from mpi.store import tokens as token_store
 from mpi.synthetic import generate, write_dataset
 
 
-def _load(url: str, records: int, seed: int) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
-    settings = load_settings()
-    ctx = MatchContext.build(settings, load_default_model())
+def _dataset(records: int, seed: int) -> Any:
     sample = generate(1000, seed=seed)
     per_person = sum(len(v) for v in sample.records.values()) / 1000
-    dataset = generate(int(records / per_person), seed=seed)
+    return generate(int(records / per_person), seed=seed)
+
+
+def _load(url: str, dataset: Any) -> None:
+    settings = load_settings()
+    ctx = MatchContext.build(settings, load_default_model())
     folder = Path(tempfile.mkdtemp(prefix="mpi-bench-api-"))
     paths = write_dataset(dataset, folder)
     specs = {s.code: s for s in dataset.systems}
-    loaded: list[tuple[str, str]] = []
     started = time.perf_counter()
     for path in paths:
         if path.stem not in specs:
@@ -61,9 +71,51 @@ def _load(url: str, records: int, seed: int) -> tuple[list[tuple[str, str]], lis
             )
             token_store.set_identifier_system(conn, spec.code, f"urn:bench:{spec.code}")
         load_file(url, ctx, system, path, batch_size=settings.batch_size)
-        loaded += [(spec.code, r.local_id) for r in dataset.records[spec.code]]
-    print(f"loaded {len(loaded)} records in {time.perf_counter() - started:.0f}s")
-    fresh = [
+    print(f"loaded the records in {time.perf_counter() - started:.0f}s")
+
+
+def _stored(url: str) -> list[tuple[str, str]]:
+    """The active records in the database, as (system, local ID)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT s.code, r.local_id FROM source_record r"
+            " JOIN source_system s ON s.id = r.system_id"
+            " JOIN link l ON l.record_id = r.id"
+            " WHERE r.status = 'active' AND s.code <> 'BENCH' ORDER BY r.id"
+        ).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+_FIELDS = (
+    "nhs_number",
+    "given_name",
+    "family_name",
+    "sex",
+    "birth_date",
+    "address_line",
+    "postcode",
+    "phone",
+)
+
+
+def _registrations(url: str, count: int, seed: int) -> list[dict[str, str]]:
+    """Half new records of people already stored, half records of new people."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT setseed(%s)", (seed / 1000,))
+        rows = conn.execute(
+            "SELECT raw FROM source_record WHERE status = 'active' ORDER BY random() LIMIT %s",
+            (count // 2,),
+        ).fetchall()
+    known = [{k: v for k, v in r[0].items() if k in _FIELDS and v} for r in rows]
+    new = _bodies(_dataset(max(2000, count), seed))
+    random.Random(seed).shuffle(new)
+    bodies = known + new[: count - len(known)]
+    random.Random(seed).shuffle(bodies)
+    return bodies
+
+
+def _bodies(dataset: Any) -> list[dict[str, str]]:
+    return [
         {
             "nhs_number": r.nhs_number,
             "given_name": r.given_name,
@@ -77,7 +129,25 @@ def _load(url: str, records: int, seed: int) -> tuple[list[tuple[str, str]], lis
         for records_ in dataset.records.values()
         for r in records_
     ]
-    return loaded, fresh
+
+
+def _database(settings: Any, name: str, records: int, seed: int, reuse: bool) -> str:
+    """The benchmark database: reused when asked and already loaded, else made afresh."""
+    server = db.server_url(settings)
+    url = psycopg.conninfo.make_conninfo(server, dbname=name)
+    if reuse:
+        try:
+            with psycopg.connect(url) as conn:
+                row = conn.execute("SELECT count(*) FROM source_record").fetchone()
+            if row and row[0] >= records * 0.95:
+                migrate.upgrade(url)
+                print(f"reusing {name}: {row[0]} records")
+                return url
+        except psycopg.OperationalError:
+            pass
+    url = fresh_database(settings, name)
+    _load(url, _dataset(records, seed))
+    return url
 
 
 def _run(
@@ -114,14 +184,93 @@ def _run(
     return time.perf_counter() - started, latencies, errors[0]
 
 
-def _report(name: str, seconds: float, latencies: list[float], errors: int) -> None:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (Linux /proc; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _server_pids(server: subprocess.Popen[bytes], url: str) -> list[int]:
+    """gunicorn's master and workers, and the database backends serving them."""
+    pids = [server.pid, *_children(server.pid)]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return pids + [int(r[0]) for r in rows]
+
+
+Figures = tuple[float, float, float, int, float, float]
+
+
+def _measure(
+    port: int,
+    requests: list[tuple[str, str, bytes | None]],
+    token: str,
+    clients: int,
+    server: subprocess.Popen[bytes],
+    url: str,
+) -> Figures:
+    """One run: (requests/s, p50 ms, p99 ms, errors, service CPU ms and client CPU ms each)."""
+    pids = _server_pids(server, url)
+    server_cpu = _cpu_seconds(pids)
+    client_cpu = time.process_time()
+    seconds, latencies, errors = _run(port, requests, token, clients)
+    server_cpu = _cpu_seconds(pids) - server_cpu
+    client_cpu = time.process_time() - client_cpu
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
-    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000
+    n = len(ordered)
+    return n / seconds, p50, p99, errors, server_cpu * 1000 / n, client_cpu * 1000 / n
+
+
+def _report(name: str, runs: list[Figures]) -> None:
+    """Print each run and the medians over the runs.
+
+    CPU is milliseconds of CPU per request, of the service (gunicorn and its database
+    backends) and of this client. On a machine shared with other work it is the steadier
+    figure: the service alone on 2 cores serves at most 2000 / cpu requests per second.
+    """
+    for rate, p50, p99, errors, cpu, client in runs:
+        print(
+            f"  {name:<30} {rate:>7,.0f}/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+            f"  service cpu {cpu:5.2f} ms  client cpu {client:5.2f} ms  {errors} errors"
+        )
+    med = [statistics.median(r[i] for r in runs) for i in range(6)]
     print(
-        f"{name:<32} {len(ordered) / seconds:>8,.0f}/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-        f"  ({len(ordered)} requests, {errors} errors)"
+        f"{name:<30} {med[0]:>7,.0f}/s  p50 {med[1]:6.1f} ms  p99 {med[2]:6.1f} ms"
+        f"  service cpu {med[4]:5.2f} ms/req  client cpu {med[5]:5.2f} ms/req"
+        f"  (median of {len(runs)})"
     )
+
+
+def _wait_ready(port: int) -> None:
+    for _ in range(300):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/readyz")
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the service did not become ready")
 
 
 def main() -> None:
@@ -130,19 +279,27 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=5000)
     parser.add_argument("--registrations", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument("--pool", type=int, default=8, help="connections per worker at most")
     parser.add_argument("--cores", type=int, default=2, help="CPUs gunicorn is pinned to")
     parser.add_argument("--clients", type=int, default=16, help="concurrent client connections")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
+    parser.add_argument("--only", choices=("pix", "resolve", "register"), action="append")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--database", default="mpi_bench_api")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep an already loaded database of that name"
+    )
     args = parser.parse_args()
     settings = load_settings()
-    url = fresh_database(settings, "mpi_bench_api")
-    loaded, fresh = _load(url, args.records, args.seed)
+    url = _database(settings, args.database, args.records, args.seed, args.reuse)
+    loaded = _stored(url)
     with psycopg.connect(url) as conn:
         system_store.ensure_system(conn, "BENCH", "Bench", "hospital", 5)
         token_store.set_identifier_system(conn, "BENCH", "urn:bench:BENCH")
         token = access.issue_token(conn, "BENCH", ["register", "lookup", "admin"], actor="bench")
-    env = {**os.environ, "DATABASE_URL": url, "MPI_POOL_MAX_SIZE": "8"}
+    env = {**os.environ, "DATABASE_URL": url, "MPI_POOL_MAX_SIZE": str(args.pool)}
     command = [
         sys.executable,
         "-m",
@@ -155,18 +312,14 @@ def main() -> None:
         "warning",
         "api:create_app()",
     ]
+    if args.threads > 1:
+        command[3:3] = ["--threads", str(args.threads)]
     if shutil.which("taskset"):
         command = ["taskset", "-c", f"0-{args.cores - 1}", *command]
+    only = set(args.only or ("pix", "resolve", "register"))
     server = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)
     try:
-        for _ in range(100):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", args.port, timeout=1)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
+        _wait_ready(args.port)
         rng = random.Random(args.seed)
         sample = [rng.choice(loaded) for _ in range(args.lookups)]
         pix = [
@@ -174,18 +327,34 @@ def main() -> None:
             for s, lid in sample
         ]
         resolve = [("GET", f"/v1/systems/{s}/records/{lid}", None) for s, lid in sample]
-        _run(args.port, pix[:200], token, args.clients)  # warm-up
-        _report("PIXm $ihe-pix", *_run(args.port, pix, token, args.clients))
-        _report("/v1 resolve", *_run(args.port, resolve, token, args.clients))
-        bodies = rng.sample(fresh, min(args.registrations, len(fresh)))
-        register = [
-            ("PUT", f"/v1/systems/BENCH/records/B{n}", json.dumps(b).encode())
-            for n, b in enumerate(bodies)
-        ]
-        _report("registrations with matching", *_run(args.port, register, token, args.clients))
+        _run(args.port, pix[:400], token, args.clients)  # warm-up: caches, prepared statements
+        _run(args.port, resolve[:400], token, args.clients)
+        if "pix" in only:
+            runs = [
+                _measure(args.port, pix, token, args.clients, server, url)
+                for _ in range(args.repeat)
+            ]
+            _report("PIXm $ihe-pix", runs)
+        if "resolve" in only:
+            runs = [
+                _measure(args.port, resolve, token, args.clients, server, url)
+                for _ in range(args.repeat)
+            ]
+            _report("/v1 resolve", runs)
+        if "register" in only:
+            tag = f"{int(time.time()):x}"
+            runs = []
+            for n in range(args.repeat):
+                bodies = _registrations(url, args.registrations, args.seed + 1 + n)
+                register = [
+                    ("PUT", f"/v1/systems/BENCH/records/B{tag}-{n}-{i}", json.dumps(b).encode())
+                    for i, b in enumerate(bodies)
+                ]
+                runs.append(_measure(args.port, register, token, args.clients, server, url))
+            _report("registrations with matching", runs)
         print(
-            f"records stored: {len(loaded)}; gunicorn workers {args.workers} on "
-            f"{args.cores} cores; {args.clients} clients"
+            f"records stored: {len(loaded)}; gunicorn workers {args.workers} x threads "
+            f"{args.threads} on {args.cores} cores; {args.clients} clients"
         )
     finally:
         server.terminate()

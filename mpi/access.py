@@ -16,6 +16,7 @@ import hashlib
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,13 +155,13 @@ class TokenCache:
             self._found.clear()
 
 
-_caches: list[TokenCache] = []
+_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()
 
 
 def token_cache(seconds: float) -> TokenCache:
     """A token cache that revocations and rotations in this process clear."""
     cache = TokenCache(seconds)
-    _caches.append(cache)
+    _caches.add(cache)
     return cache
 
 

@@ -79,8 +79,8 @@ def chain_hash(prev_hash: str, values: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + _canonical(values)).hexdigest()
 
 
-def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> int:
-    """Append an audit event in the caller's transaction; return its ID.
+def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> None:
+    """Append an audit event in the caller's transaction.
 
     The event goes to the first chain no other transaction holds; that chain's tail stays
     locked until the transaction ends, so each chain is in commit order. Call it last in
@@ -90,8 +90,7 @@ def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> int:
     values["recorded_at"] = datetime.now(UTC)
     values["person_ids"] = list(dict.fromkeys(entry.person_ids))
     values["records"] = [list(r) for r in dict.fromkeys(entry.records)]
-    event_id, _ = audit_store.append(conn, values, _canonical(values))
-    return event_id
+    audit_store.append(conn, values, _canonical(values))
 
 
 def verify(conn: psycopg.Connection[Any]) -> VerifyReport:

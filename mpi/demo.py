@@ -78,6 +78,7 @@ def run_demo(
     seed: int,
     out: Path | None,
     echo: Callable[[str], None],
+    database: str = DEMO_DATABASE,
 ) -> str:
     """Generate, load and evaluate; return the demo database's URL."""
     folder = out or Path(tempfile.mkdtemp(prefix="mpi-demo-"))
@@ -85,7 +86,7 @@ def run_demo(
     echo(f"generating {persons} synthetic people over six connected systems (seed {seed})")
     dataset = generate(persons, seed=seed)
     paths = write_dataset(dataset, folder)
-    url = fresh_database(settings)
+    url = fresh_database(settings, database)
     with psycopg.connect(url) as conn:
         ctx = MatchContext.build(settings, active_model(conn))
     started = time.perf_counter()
@@ -131,5 +132,5 @@ def run_demo(
         bad = sum(1 for k, _ in merged if k == kind)
         echo(f"  {kind:<24} {n:>4} cases, {bad} merged")
     echo("")
-    echo(f"files and truth are in {folder}; the data is in database {DEMO_DATABASE!r}")
+    echo(f"files and truth are in {folder}; the data is in database {database!r}")
     return url

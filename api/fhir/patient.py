@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from api.db import get_conn
 from api.errors import ApiError
@@ -42,12 +43,23 @@ def _token(name: str, value: str | None, *, required: bool = True) -> tuple[str,
     return system, local
 
 
-def _domains(conn: Any) -> dict[str, SystemIdentity]:
-    """Every known assigning authority: URI -> system."""
-    return {
+def _domains(conn: Any, *uris: str) -> dict[str, SystemIdentity]:
+    """Every known assigning authority: URI -> system.
+
+    Kept for ``DOMAIN_CACHE_SECONDS`` per worker, and read afresh when one of ``uris``
+    is missing, so a newly registered identifier system is known at once.
+    """
+    cached = current_app.extensions.get("mpi_domains")
+    now = time.monotonic()
+    if cached is not None and cached[0] > now and all(u in cached[1] for u in uris):
+        return cached[1]  # type: ignore[no-any-return]
+    domains = {
         identifier_system(s.code, s.identifier_system): s
         for s in token_store.system_identities(conn)
     }
+    ttl = float(current_app.config["DOMAIN_CACHE_SECONDS"])
+    current_app.extensions["mpi_domains"] = (now + ttl, domains)
+    return domains
 
 
 def _own_domain(conn: Any, who: Caller) -> str:
@@ -65,7 +77,7 @@ def _persons_for_identifier(conn: Any, system: str, value: str) -> list[tuple[in
                 400, "invalid", f"invalid NHS number: {checked.reason}", field="identifier"
             )
         return access_store.persons_with_nhs_number(conn, checked.digits)
-    domain = _domains(conn).get(system)
+    domain = _domains(conn, system).get(system)
     if domain is None:
         return None
     found = access_store.person_of_record(conn, domain.code, value)
@@ -127,7 +139,7 @@ def conditional_update() -> Response:
             "register with this system's own identifier, not the NHS number",
             field="identifier",
         )
-    domains = _domains(conn)
+    domains = _domains(conn, system)
     if system not in domains:
         raise ApiError(
             400, "code-invalid", "identifier Assigning Authority not found", field="identifier"
@@ -165,7 +177,7 @@ def conditional_delete() -> Response:
     who = caller()
     access.require(who, "register")
     conn = get_conn()
-    domain = _domains(conn).get(system)
+    domain = _domains(conn, system).get(system)
     if domain is None:
         raise ApiError(
             400, "code-invalid", "identifier Assigning Authority not found", field="identifier"
@@ -285,7 +297,7 @@ def search() -> Response:
         system, value = _token("identifier", args["identifier"])
         persons = _persons_for_identifier(conn, system, value) if value else None
         if persons is None:
-            if not value and system in _domains(conn) | {NHS_NUMBER_SYSTEM: None}:
+            if not value and system in _domains(conn, system) | {NHS_NUMBER_SYSTEM: None}:
                 raise InvalidInput.single("identifier", "give system|value")
             raise ApiError(
                 404, "not-found", "targetSystem not found", field="identifier", severity="warning"
@@ -379,11 +391,12 @@ def pix() -> Response:
     system, value = _token("sourceIdentifier", sources[0])
     if not value:
         raise ApiError(400, "required", "sourceIdentifier needs a value", field="sourceIdentifier")
-    domains = _domains(conn)
     targets = [
         text_param("targetSystem", t, max_length=300) or ""
         for t in request.args.getlist("targetSystem")
     ]
+    asked = [u for u in (system, *targets) if u != NHS_NUMBER_SYSTEM]
+    domains = _domains(conn, *asked)
     if system != NHS_NUMBER_SYSTEM and system not in domains:
         raise ApiError(
             400,
@@ -395,8 +408,15 @@ def pix() -> Response:
         raise ApiError(403, "code-invalid", "targetSystem not found", field="targetSystem")
     if system in domains:
         draft().record(domains[system].code, value)
-    persons = _persons_for_identifier(conn, system, value) or []
-    if not persons:
+        one = access.record_facts(conn, who, domains[system].code, value)
+        found = [one] if one else []
+    else:
+        found = [
+            f
+            for _, person_id in _persons_for_identifier(conn, system, value) or []
+            if (f := access.person_facts(conn, who, person_id)) is not None
+        ]
+    if not found:
         raise ApiError(
             404,
             "not-found",
@@ -404,16 +424,15 @@ def pix() -> Response:
             field="sourceIdentifier",
         )
     params: list[dict[str, Any]] = []
-    for _, person_id in persons:
-        draft().persons([person_id])
-        seen = access.disclose(conn, who, person_id)
+    for facts in found:
+        draft().persons([facts.person_id])
+        seen = access.decide(conn, who, facts)
         draft().detail["basis"] = seen.basis
         if seen.withheld:
             raise Withheld()
         identifiers: list[dict[str, Any]] = []
-        nhs = golden(conn, seen.person_pk).get("nhs_number") if seen.status == "active" else None
-        if nhs:
-            identifiers.append({"system": NHS_NUMBER_SYSTEM, "value": nhs})
+        if seen.status == "active" and seen.nhs_number:
+            identifiers.append({"system": NHS_NUMBER_SYSTEM, "value": seen.nhs_number})
         for r in seen.records:
             uri = identifier_system(r.system_code, r.identifier_system)
             identifiers.append(

@@ -92,11 +92,11 @@ def resolve(system: str, local_id: str) -> tuple[dict[str, Any], int]:
     system, local_id = _path(system, local_id)
     access.require(who, "lookup")
     conn = get_conn()
-    found = access_store.person_of_record(conn, system, local_id)
-    if found is None:
+    facts = access.record_facts(conn, who, system, local_id)
+    if facts is None:
         raise NotFound(f"no record {local_id!r} in system {system!r}")
-    draft().persons([found[1]])
-    seen = access.disclose(conn, who, found[1])
+    draft().persons([facts.person_id])
+    seen = access.decide(conn, who, facts)
     if seen.withheld:
         draft().outcome = "withheld"
     draft().detail["basis"] = seen.basis

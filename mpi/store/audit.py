@@ -42,45 +42,33 @@ _TYPES = {
 }
 
 
-def _append_sql(pick: str) -> str:
-    # Lock a chain's tail, insert the event after it (its hash is SHA-256 over the tail's
+def _append_sql() -> str:
+    # Take a chain's tail, insert the event after it (its hash is SHA-256 over the tail's
     # hash, a newline and the event's canonical JSON) and move the tail, in one statement.
-    # In READ COMMITTED, FOR UPDATE returns the newest committed version of the tail row,
-    # so the event always follows the tail's last committed event.
     names = ", ".join(COLUMNS)
     params = ", ".join(f"%({c})s::{_TYPES.get(c, 'text')}" for c in COLUMNS)
     return (
-        f"WITH tail AS (SELECT chain, last_hash FROM audit_chain {pick}),"
+        "WITH tail AS (SELECT chain, last_hash FROM audit_chain_take()),"
         f" event AS (INSERT INTO audit_event ({names}, chain, prev_hash, hash)"
         f" SELECT {params}, tail.chain, tail.last_hash,"
         " encode(sha256(convert_to(tail.last_hash, 'UTF8') || '\\x0a'::bytea"
         " || %(canonical)s::bytea), 'hex') FROM tail RETURNING id, chain, hash)"
         " UPDATE audit_chain c SET last_id = event.id, last_hash = event.hash,"
         " events = c.events + 1 FROM event WHERE c.chain = event.chain"
-        " RETURNING event.id, event.hash"
     )
 
 
-# The first chain no other transaction holds; if all are held, wait for one.
-_APPEND_FREE = _append_sql("ORDER BY chain LIMIT 1 FOR UPDATE SKIP LOCKED")
-_APPEND_WAIT = _append_sql("WHERE chain = %(chain)s FOR UPDATE")
+_APPEND = _append_sql()
 
 
-def append(
-    conn: psycopg.Connection[Any], values: dict[str, Any], canonical: bytes
-) -> tuple[int, str]:
-    """Append one event to a free chain in the caller's transaction; (ID, hash).
+def append(conn: psycopg.Connection[Any], values: dict[str, Any], canonical: bytes) -> None:
+    """Append one event to a chain in the caller's transaction.
 
     The chain's tail stays locked until the transaction ends.
     """
     params = {c: Jsonb(values[c]) if c in ("records", "detail") else values[c] for c in COLUMNS}
     params["canonical"] = canonical
-    row = conn.execute(_APPEND_FREE, params).fetchone()
-    if row is None:  # every chain is held by a transaction: queue behind one of them
-        params["chain"] = conn.info.backend_pid % CHAINS
-        row = conn.execute(_APPEND_WAIT, params).fetchone()
-    assert row is not None
-    return int(row[0]), str(row[1])
+    conn.execute(_APPEND, params)
 
 
 def tails(conn: psycopg.Connection[Any]) -> dict[int, tuple[int | None, str, int]]:

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from matching.types import NormalisedRecord
+from mpi.errors import NotFound
 from mpi.models import RecordDetail, StoredRecord
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,12 @@ def lock_for_register(conn: psycopg.Connection[Any], lock_keys: Iterable[int]) -
     Two registrations of one person share a blocking key, so the second waits for the
     first to commit and then sees its record: one person, not two.
     """
-    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_MATCH_LOCK,))
-    for key in sorted(set(lock_keys)):
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+    conn.execute(
+        "SELECT pg_advisory_xact_lock_shared(%s),"
+        " (SELECT count(pg_advisory_xact_lock(k))"
+        "  FROM (SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) ordered)",
+        (_MATCH_LOCK, sorted(set(lock_keys))),
+    )
 
 
 def existing_keys(conn: psycopg.Connection[Any], system_id: int, local_id: str) -> list[str]:
@@ -444,10 +448,17 @@ def name_counts(
 ) -> tuple[int, dict[str, int], dict[str, int]]:
     """Active records in all, per first given name and per family name (these names only).
 
-    With ``with_total=False`` the total is not counted and returned as 0.
+    With ``with_total=False`` the total is not counted and returned as 0. Past 50,000
+    records the total is the planner's estimate (kept by ANALYZE and autovacuum): a
+    frequency needs no exact count, and counting on every registration would cost more
+    than the matching itself.
     """
     total = (
-        conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
+        conn.execute(
+            "SELECT CASE WHEN c.reltuples >= 50000 THEN c.reltuples::bigint"
+            " ELSE (SELECT count(*) FROM source_record WHERE status = 'active') END"
+            " FROM pg_class c WHERE c.oid = 'source_record'::regclass"
+        ).fetchone()
         if with_total
         else (0,)
     )
@@ -466,3 +477,15 @@ def name_counts(
         {r[0]: r[1] for r in given_rows},
         {r[0]: r[1] for r in family_rows},
     )
+
+
+def first_local_id(conn: psycopg.Connection[Any], system_code: str) -> str:
+    """The local ID of a system's first stored record."""
+    row = conn.execute(
+        "SELECT r.local_id FROM source_record r JOIN source_system s ON s.id = r.system_id"
+        " WHERE s.code = %s ORDER BY r.id LIMIT 1",
+        (system_code,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"system {system_code!r} has no records")
+    return str(row[0])

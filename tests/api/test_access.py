@@ -99,3 +99,53 @@ def test_opt_out_needs_a_reason_and_a_known_person(client, systems):
         "/v1/persons/NOPE/opt-out", json={"reason": "x"}, headers=systems.headers("ADMIN")
     )
     assert r.status_code == 404
+
+
+def test_the_golden_nhs_number_disclosed_is_the_golden_views(client, systems, db_url):
+    import psycopg
+
+    from mpi import access
+    from mpi.identities import golden_view
+    from mpi.store import records as record_store
+
+    pid = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    client.put("/v1/systems/HOSP/records/H1", json=alice(), headers=systems.headers("HOSP"))
+    client.put(
+        "/v1/systems/HOSP/records/H2",
+        json=alice(nhs_number=None, given_name="Alicia"),
+        headers=systems.headers("HOSP"),
+    )
+    person_id = pid.json["person_id"]
+    with psycopg.connect(db_url) as conn:
+        admin = access.Caller(system_id=0, system_code="x", scopes=frozenset({"admin"}), token_id=0)
+        seen = access.disclose(conn, admin, person_id)
+        details = record_store.record_details_of_person(conn, seen.person_pk)
+    assert seen.nhs_number == golden_view(details)["nhs_number"].value
+
+
+def test_a_token_revoked_elsewhere_is_refused_once_the_cache_expires(systems, db_url):
+    import psycopg
+
+    from api import create_app
+    from mpi.config import Settings
+    from mpi.store import tokens as token_store
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SETTINGS": Settings(database_url=db_url, environment="test"),
+            "POOL_MIN_SIZE": 1,
+            "POOL_MAX_SIZE": 2,
+            "TOKEN_CACHE_SECONDS": 0,
+        }
+    )
+    try:
+        client = app.test_client()
+        headers = systems.headers("GP")
+        assert client.get("/v1/events", headers=headers).status_code == 200
+        with psycopg.connect(db_url) as conn:  # as another process would: no cache to clear
+            row = conn.execute("SELECT id FROM source_system WHERE code = 'GP'").fetchone()
+            token_store.revoke_tokens(conn, row[0])
+        assert client.get("/v1/events", headers=headers).status_code == 401
+    finally:
+        app.extensions["mpi_pool"].close()

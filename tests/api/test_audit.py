@@ -123,3 +123,61 @@ def test_admins_query_a_patients_audit_as_json_and_fhir(client, systems):
         client.get(f"/fhir/AuditEvent?patient={pid}", headers=systems.headers("GP")).status_code
         == 403
     )
+
+
+def _entry(n: int) -> audit.AuditEntry:
+    return audit.AuditEntry(
+        action="test.concurrent",
+        subtype="read",
+        outcome="success",
+        http_status=200,
+        person_ids=(f"P{n}",),
+        records=(("GP", f"G{n}"),),
+        detail={"n": n},
+    )
+
+
+def test_concurrent_transactions_take_separate_chains_and_all_verify(db_url):
+    conns = [psycopg.connect(db_url) for _ in range(3)]
+    try:
+        for n, conn in enumerate(conns):  # three transactions open at once
+            audit.record(conn, _entry(n))
+        for conn in reversed(conns):
+            conn.commit()
+        for n, conn in enumerate(conns):  # and again, each continuing its chain
+            audit.record(conn, _entry(10 + n))
+            conn.commit()
+    finally:
+        for conn in conns:
+            conn.close()
+    with psycopg.connect(db_url) as conn:
+        chains = conn.execute("SELECT DISTINCT chain FROM audit_event ORDER BY 1").fetchall()
+        report = audit.verify(conn)
+    assert [c[0] for c in chains] == [0, 1, 2]
+    assert report.is_intact and report.events == 6
+
+
+def test_removing_the_newest_event_of_a_chain_is_detected(client, systems, db_url):
+    for n in range(2):
+        client.put(f"/v1/systems/GP/records/G{n}", json=alice(n + 1), headers=systems.headers("GP"))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("DELETE FROM audit_event WHERE id = 2")
+    with psycopg.connect(db_url) as conn:
+        report = audit.verify(conn)
+    assert not report.is_intact and report.broken_at == 2
+    assert "tail" in (report.reason or "")
+
+
+def test_chain_tails_only_move_forward(client, systems, db_url):
+    client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    with psycopg.connect(db_url) as conn:
+        for statement in (
+            "UPDATE audit_chain SET last_hash = '', events = 0, last_id = NULL",
+            "UPDATE audit_chain SET events = events + 1, last_id = 1 WHERE chain = 0",
+            "DELETE FROM audit_chain",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()
+        assert audit.verify(conn).is_intact

@@ -187,3 +187,25 @@ def test_db_upgrade_reports_the_version(runner):
     result = runner.invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0
     assert "schema version" in result.output
+
+
+def test_demo_loads_measures_and_can_go_on_serving(runner, monkeypatch, server_url):
+    import uuid
+
+    from mpi import cli
+    from mpi.store import db
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr(cli, "_exec_gunicorn", lambda url, **kw: served.update(url=url, **kw))
+    name = f"mpi_demo_test_{uuid.uuid4().hex[:8]}"
+    try:
+        result = runner.invoke(
+            main, ["demo", "--persons", "60", "--database", name, "--serve", "--bind", "x:1"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "pairwise precision" in result.output
+        assert "classic traps" in result.output
+        assert "export TOKEN=" in result.output
+        assert served["bind"] == "x:1" and name in str(served["url"])
+    finally:
+        db.drop_database(server_url, name)
