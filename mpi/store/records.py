@@ -207,20 +207,16 @@ def candidate_pairs(
 ) -> dict[int, set[int]]:
     """For each record, the records sharing at least one blocking key with it.
 
-    One indexed look-up per distinct key, each reading at most ``cap + 1`` rows: a key
-    shared by more than ``cap`` records is skipped and logged, so that a common key (a busy
-    postcode and birth year) cannot explode the candidate set.
+    One index scan for all the keys; a key shared by more than ``cap`` records is skipped
+    and logged, so that a common key (a busy postcode and birth year) cannot explode the
+    candidate set.
     """
     found: dict[int, set[int]] = {rid: set() for rid in keys_by_record}
     wanted = sorted({key for keys in keys_by_record.values() for key in keys})
     if not wanted:
         return found
     rows = conn.execute(
-        "SELECT k.key, bk.record_id FROM unnest(%s::text[]) AS k(key)"
-        " CROSS JOIN LATERAL (SELECT record_id FROM blocking_key"
-        "  WHERE blocking_key.key = k.key LIMIT %s) bk",
-        (wanted, cap + 1),
-        binary=True,
+        "SELECT key, record_id FROM blocking_key WHERE key = ANY(%s)", (wanted,), binary=True
     ).fetchall()
     holders: dict[str, list[int]] = {}
     for key, record_id in rows:
