@@ -81,7 +81,8 @@ def sent_demographics(record: RecordDetail) -> Demographics:
     return demographics_from_row({k: v for k, v in raw.items() if isinstance(v, str)})
 
 
-def _display(record: RecordDetail, name: str) -> str | None:
+def display_value(record: RecordDetail, name: str) -> str | None:
+    """One golden field of a record as shown to people (``None`` when it has none)."""
     norm = record.norm
     if name == "nhs_number":
         return norm.nhs_number
@@ -114,7 +115,7 @@ def golden_view(records: list[RecordDetail]) -> dict[str, GoldenField]:
     golden: dict[str, GoldenField] = {}
     for name in GOLDEN_FIELDS:
         for record in ordered:
-            value = _display(record, name)
+            value = display_value(record, name)
             if value:
                 golden[name] = GoldenField(value, record.system_code, record.local_id)
                 break

@@ -1,0 +1,850 @@
+"""Data-quality review: the work queue, claims, decisions, merge, split and undo.
+
+Every change a reviewer makes runs in one transaction that holds the matching lock
+exclusively (so no registration moves links underneath it), checks the version the
+reviewer saw (optimistic concurrency: a stale version raises :class:`Conflict` and
+changes nothing), writes link history and identity events like matching does, and is
+recorded as a :class:`~mpi.store.decisions.DecisionRow` with everything it changed, so
+that :func:`undo` can put it back.
+
+Queue priority (0 to 1, higher first) weighs:
+
+- 40 %: how close the probability is to either threshold, where a decision changes most
+  (1 at a threshold, 0 half-way between them or beyond);
+- 30 %: age, reaching its full weight at :data:`AGE_FULL_DAYS` days;
+- 20 %: how many systems the record and the candidate person span (1 at five or more);
+- 10 %: an urgent reason (a shared NHS number with conflicting details, twin risk, two
+  different NHS numbers, birth dates years apart).
+
+Four eyes: "same person" between two persons whose valid NHS numbers differ needs two
+different reviewers; the first review is recorded on the item, the second links.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from mpi.errors import Conflict, Forbidden, InvalidInput, NotFound
+from mpi.identities import GOLDEN_FIELDS, display_value
+from mpi.links import REVIEW_REASONS, Thresholds, new_enterprise_id
+from mpi.models import IdentityEvent, Person, RecordDetail
+from mpi.store import decisions as decision_store
+from mpi.store import events as event_store
+from mpi.store import persons as person_store
+from mpi.store import records as record_store
+from mpi.store.decisions import DecisionRow, ItemRow, LinkState, QueueRow
+from mpi.store.events import EventRow
+from mpi.store.persons import HistoryRow
+
+CLAIM_SECONDS = 30 * 60
+AGE_FULL_DAYS = 14
+URGENT_REASONS = frozenset(
+    {"nhs_number_shared_conflict", "twin_risk", "nhs_number_conflict", "birth_date_conflict"}
+)
+OUTCOMES = ("same", "different", "skip")
+
+REASON_LABELS = {
+    "possible_match": "possible match",
+    "nhs_number_shared_conflict": "shared NHS number, conflicting details",
+    "invalid_nhs_number": "invalid NHS number",
+    "intra_system_duplicate": "duplicate within one system",
+    "twin_risk": "twin risk",
+    "nhs_number_conflict": "different NHS numbers",
+    "birth_date_conflict": "birth dates years apart",
+}
+FIELD_LABELS = {
+    "nhs_number": "NHS number",
+    "given_name": "Given name",
+    "family_name": "Family name",
+    "sex": "Sex",
+    "birth_date": "Date of birth",
+    "address_line": "Address",
+    "postcode": "Postcode",
+    "phone": "Phone",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """An open item in the queue, with its priority and how long it has waited."""
+
+    item: QueueRow
+    priority: float
+    age_seconds: float
+    is_claimed: bool
+    needs_second_review: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRow:
+    """One field side by side: ``state`` is ``same``, ``differs`` or ``missing``."""
+
+    name: str
+    label: str
+    left: str | None
+    right: str | None
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionView:
+    """Everything the decision page shows about one review item."""
+
+    item: ItemRow
+    record: RecordDetail
+    record_person: Person | None
+    candidate: Person
+    candidate_record: RecordDetail | None
+    candidate_records: list[RecordDetail]
+    fields: list[FieldRow]
+    prior_weight: float
+    events: list[IdentityEvent]
+    needs_four_eyes: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a change did: ``outcome`` is a short code, ``decision_id`` the decision recorded."""
+
+    outcome: str
+    person_id: str | None = None
+    decision_id: int | None = None
+
+
+def priority(
+    probability: float, thresholds: Thresholds, age_seconds: float, systems: int, reason: str
+) -> float:
+    """An item's queue priority between 0 and 1 (see the module docstring).
+
+    Example:
+        >>> round(priority(0.999, Thresholds(0.999, 0.5), 0, 2, "possible_match"), 3)
+        0.45
+    """
+    span = max(thresholds.link - thresholds.review, 1e-9)
+    distance = min(abs(probability - thresholds.link), abs(probability - thresholds.review))
+    closeness = max(0.0, 1.0 - distance / (span / 2))
+    age = min(max(age_seconds, 0.0) / (AGE_FULL_DAYS * 86400), 1.0)
+    spread = min(max(systems - 1, 0) / 4, 1.0)
+    urgent = 1.0 if reason in URGENT_REASONS else 0.0
+    return 0.4 * closeness + 0.3 * age + 0.2 * spread + 0.1 * urgent
+
+
+def work_queue(
+    conn: psycopg.Connection[Any],
+    thresholds: Thresholds,
+    *,
+    system: str | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+    limit: int = 200,
+) -> list[QueueEntry]:
+    """Open items, highest priority first (ties: oldest first).
+
+    Raises:
+        InvalidInput: ``reason`` is not a known review reason.
+    """
+    if reason and reason not in REVIEW_REASONS:
+        raise InvalidInput.single("reason", f"must be one of {', '.join(REVIEW_REASONS)}")
+    now = now or datetime.now(UTC)
+    entries = []
+    for row in decision_store.queue(conn, system=system, reason=reason):
+        age = (now - row.created_at).total_seconds()
+        claimed = bool(
+            row.claimed_by
+            and row.claimed_at
+            and (now - row.claimed_at).total_seconds() < CLAIM_SECONDS
+        )
+        entries.append(
+            QueueEntry(
+                item=row,
+                priority=priority(row.probability, thresholds, age, row.systems, row.reason),
+                age_seconds=age,
+                is_claimed=claimed,
+                needs_second_review=row.first_review_by is not None,
+            )
+        )
+    entries.sort(key=lambda e: (-round(e.priority, 6), e.item.created_at, e.item.id))
+    return entries[:limit]
+
+
+def summary(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Counts for the top of the queue (open, claimed, second review, by reason, ages)."""
+    return decision_store.queue_summary(conn, CLAIM_SECONDS)
+
+
+def _item(conn: psycopg.Connection[Any], item_id: int, *, for_update: bool = False) -> ItemRow:
+    item = decision_store.get_item(conn, item_id, for_update=for_update)
+    if item is None:
+        raise NotFound(f"no review item {item_id}")
+    return item
+
+
+def _active_person(conn: psycopg.Connection[Any], pk: int) -> Person:
+    """The person, or the one it was merged into (followed to the end)."""
+    person = person_store.get_person_by_pk(conn, pk)
+    seen = set()
+    while person is not None and person.merged_into and person.person_id not in seen:
+        seen.add(person.person_id)
+        person = person_store.get_person(conn, person.merged_into)
+    if person is None:
+        raise NotFound(f"no person {pk}")
+    return person
+
+
+def _person(conn: psycopg.Connection[Any], person_id: str) -> Person:
+    person = person_store.get_person(conn, person_id)
+    if person is None:
+        raise NotFound(f"no person {person_id!r}")
+    return person
+
+
+def _check_version(item: ItemRow, version: int) -> None:
+    if item.status != "open":
+        who = f" by {item.decided_by}" if item.decided_by else ""
+        raise Conflict(
+            f"review item {item.id} was already decided{who} ({item.status}); your decision was"
+            " not applied. Reload it to see the outcome."
+        )
+    if item.version != version:
+        raise Conflict(
+            f"review item {item.id} changed while you were looking at it (claimed or reviewed"
+            " by someone else); your decision was not applied. Reload it and decide again."
+        )
+
+
+def _compare(name: str, left: RecordDetail, right: RecordDetail | None) -> FieldRow:
+    lv = display_value(left, name)
+    rv = display_value(right, name) if right else None
+    if name == "nhs_number":
+        lv = lv or _invalid_nhs(left)
+        rv = rv or (_invalid_nhs(right) if right else None)
+    if not lv or not rv:
+        state = "missing"
+    else:
+        state = "same" if _key(name, left, lv) == _key(name, right, rv) else "differs"  # type: ignore[arg-type]
+    return FieldRow(name, FIELD_LABELS[name], lv, rv, state)
+
+
+def _invalid_nhs(record: RecordDetail) -> str | None:
+    if "nhs_number_invalid" not in record.norm.issues:
+        return None
+    raw = record.raw.get("nhs_number")
+    return f"{raw} (invalid)" if isinstance(raw, str) and raw else "(invalid)"
+
+
+def _key(name: str, record: RecordDetail, shown: str) -> str:
+    norm = record.norm
+    if name == "given_name":
+        return " ".join(norm.given_names) or shown.upper()
+    if name == "family_name":
+        return norm.family_name or shown.upper()
+    if name == "address_line":
+        return norm.address or shown.upper()
+    if name == "phone":
+        return norm.phone or shown
+    return shown
+
+
+def compare_records(left: RecordDetail, right: RecordDetail | None) -> list[FieldRow]:
+    """Two records field by field, differences marked."""
+    return [_compare(name, left, right) for name in GOLDEN_FIELDS]
+
+
+def _valid_nhs(records: list[RecordDetail]) -> set[str]:
+    return {r.norm.nhs_number for r in records if r.status == "active" and r.norm.nhs_number}
+
+
+def nhs_numbers_differ(a: list[RecordDetail], b: list[RecordDetail]) -> bool:
+    """Whether two persons' records carry valid NHS numbers that differ."""
+    ours, theirs = _valid_nhs(a), _valid_nhs(b)
+    return any(x != y for x in ours for y in theirs)
+
+
+def decision_view(conn: psycopg.Connection[Any], item_id: int) -> DecisionView:
+    """The decision page of one review item.
+
+    Raises:
+        NotFound: no such item, or its record is gone.
+    """
+    item = _item(conn, item_id)
+    record = record_store.record_detail(conn, item.record_id)
+    if record is None:
+        raise NotFound(f"review item {item_id} has no record")
+    record_person = (
+        person_store.get_person_by_pk(conn, item.record_person_pk)
+        if item.record_person_pk
+        else None
+    )
+    candidate = _active_person(conn, item.candidate_person_pk)
+    records = record_store.record_details_of_person(conn, candidate.id)
+    chosen = next((r for r in records if r.id == item.candidate_record_id), None)
+    if chosen is None and item.candidate_record_id:
+        chosen = record_store.record_detail(conn, item.candidate_record_id)
+    if chosen is None and records:
+        chosen = records[0]
+    own = record_store.record_details_of_person(conn, record_person.id) if record_person else []
+    probability = min(max(item.probability, 1e-12), 1 - 1e-12)
+    prior = math.log2(probability / (1 - probability)) - item.weight
+    return DecisionView(
+        item=item,
+        record=record,
+        record_person=record_person,
+        candidate=candidate,
+        candidate_record=chosen,
+        candidate_records=[r for r in records if chosen is None or r.id != chosen.id],
+        fields=compare_records(record, chosen),
+        prior_weight=prior,
+        events=event_store.of_person(conn, candidate.id)[-15:],
+        needs_four_eyes=nhs_numbers_differ(own or [record], records),
+    )
+
+
+def claim(conn: psycopg.Connection[Any], item_id: int, version: int, reviewer: str) -> int:
+    """Claim an item so that no other reviewer works on it for :data:`CLAIM_SECONDS`.
+
+    Returns:
+        The item's new version.
+
+    Raises:
+        NotFound: no such item.
+        Conflict: decided, changed since ``version``, or claimed by another reviewer.
+    """
+    item = _item(conn, item_id, for_update=True)
+    _check_version(item, version)
+    new = decision_store.claim(conn, item_id, version, reviewer, CLAIM_SECONDS)
+    if new is None:
+        raise Conflict(
+            f"review item {item_id} is being worked on by {item.claimed_by}; pick another item"
+        )
+    return new
+
+
+def decide(
+    conn: psycopg.Connection[Any],
+    item_id: int,
+    version: int,
+    outcome: str,
+    reviewer: str,
+    *,
+    note: str | None = None,
+) -> Done:
+    """Decide a review item: ``same`` person (link), ``different`` (no-match), ``skip``.
+
+    ``same`` merges the record's person into the candidate person (who keeps the ID), with
+    manual links; between persons whose valid NHS numbers differ the first ``same`` is
+    only recorded, and a second reviewer's ``same`` links. ``different`` asserts that the
+    record and each record of the candidate person are different people (matching never
+    links them again). ``skip`` releases the item for someone else.
+
+    Returns:
+        ``linked``, ``first_review``, ``rejected`` or ``skipped``.
+
+    Raises:
+        InvalidInput: an unknown outcome.
+        NotFound: no such item.
+        Conflict: the item was decided or changed since ``version``.
+        Forbidden: the same reviewer gave the first of two required reviews.
+    """
+    if outcome not in OUTCOMES:
+        raise InvalidInput.single("outcome", f"must be one of {', '.join(OUTCOMES)}")
+    if note is not None and len(note) > 1000:
+        raise InvalidInput.single("note", "must be at most 1000 characters")
+    record_store.lock_for_batch(conn)
+    item = _item(conn, item_id, for_update=True)
+    _check_version(item, version)
+    if outcome == "skip":
+        decision_store.release(conn, item_id, version, skipped=True)
+        return Done("skipped")
+    candidate = _active_person(conn, item.candidate_person_pk)
+    if outcome == "different":
+        return _reject(conn, item, candidate, reviewer, note)
+    return _same(conn, item, candidate, reviewer, note)
+
+
+def _reject(
+    conn: psycopg.Connection[Any], item: ItemRow, candidate: Person, reviewer: str, note: str | None
+) -> Done:
+    pairs = []
+    for other in decision_store.active_records_of(conn, candidate.id):
+        if other != item.record_id and not decision_store.no_match_exists(
+            conn, item.record_id, other
+        ):
+            record_store.add_no_match(conn, item.record_id, other, reviewer, note or "review")
+            pairs.append(sorted((item.record_id, other)))
+    if not decision_store.close(conn, item.id, item.version, "rejected", reviewer):
+        raise Conflict(f"review item {item.id} changed; your decision was not applied")
+    decision_id = decision_store.add_decision(
+        conn,
+        kind="no_match",
+        review_item_id=item.id,
+        person_pk=candidate.id,
+        other_person_pk=item.record_person_pk,
+        changes={"no_match": pairs, "items_closed": [item.id]},
+        decided_by=reviewer,
+        note=note,
+    )
+    event_store.append(
+        conn,
+        [
+            EventRow(
+                "no_match_asserted",
+                candidate.id,
+                item.record_id,
+                other_person_id=item.record_person_pk,
+                detail={"review_item": item.id, "decision": decision_id, "pairs": len(pairs)},
+                actor=reviewer,
+            ),
+            EventRow(
+                "review_decided",
+                candidate.id,
+                item.record_id,
+                other_person_id=item.record_person_pk,
+                detail={"review_item": item.id, "outcome": "rejected", "decision": decision_id},
+                actor=reviewer,
+            ),
+        ],
+    )
+    return Done("rejected", candidate.person_id, decision_id)
+
+
+def _same(
+    conn: psycopg.Connection[Any], item: ItemRow, candidate: Person, reviewer: str, note: str | None
+) -> Done:
+    if item.record_person_pk is None:
+        raise Conflict(f"the record of review item {item.id} is no longer linked (withdrawn)")
+    own = record_store.record_details_of_person(conn, item.record_person_pk)
+    theirs = record_store.record_details_of_person(conn, candidate.id)
+    second_by = None
+    if nhs_numbers_differ(own, theirs):
+        if item.first_review_by is None:
+            decision_store.first_review(conn, item.id, item.version, reviewer)
+            event_store.append(
+                conn,
+                [
+                    EventRow(
+                        "review_decided",
+                        candidate.id,
+                        item.record_id,
+                        other_person_id=item.record_person_pk,
+                        detail={"review_item": item.id, "outcome": "first_review"},
+                        actor=reviewer,
+                    )
+                ],
+            )
+            return Done("first_review", candidate.person_id)
+        if item.first_review_by == reviewer:
+            raise Forbidden(
+                "the valid NHS numbers differ, so a second reviewer must confirm; you gave"
+                " the first review"
+            )
+        second_by, reviewer_first = reviewer, item.first_review_by
+    else:
+        reviewer_first = reviewer
+    if not decision_store.close(conn, item.id, item.version, "linked", reviewer):
+        raise Conflict(f"review item {item.id} changed; your decision was not applied")
+    changes: dict[str, Any] = {"moves": [], "merged": [], "items_closed": [item.id]}
+    if item.record_person_pk != candidate.id:
+        changes = _merge_into(conn, candidate.id, item.record_person_pk, reviewer, "review_linked")
+        changes["items_closed"] = [item.id, *changes["items_closed"]]
+    decision_id = decision_store.add_decision(
+        conn,
+        kind="link",
+        review_item_id=item.id,
+        person_pk=candidate.id,
+        other_person_pk=item.record_person_pk,
+        changes=changes,
+        decided_by=reviewer_first,
+        second_by=second_by,
+        note=note,
+    )
+    event_store.append(
+        conn,
+        [
+            EventRow(
+                "review_decided",
+                candidate.id,
+                item.record_id,
+                other_person_id=item.record_person_pk,
+                detail={"review_item": item.id, "outcome": "linked", "decision": decision_id},
+                actor=reviewer,
+            )
+        ],
+    )
+    return Done("linked", candidate.person_id, decision_id)
+
+
+def _move(
+    conn: psycopg.Connection[Any],
+    record_ids: list[int],
+    to: int,
+    reviewer: str,
+    reason: str,
+) -> list[dict[str, Any]]:
+    """Move records to a person with manual links; the moves as undo data."""
+    current = decision_store.links_of(conn, record_ids)
+    moves, new_links, history, events = [], [], [], []
+    for record_id in record_ids:
+        old = current.get(record_id)
+        if old is None or old.person_id == to:
+            continue
+        moves.append(
+            {
+                "record": record_id,
+                "from": old.person_id,
+                "to": to,
+                "method": old.method,
+                "probability": old.probability,
+                "weight": old.weight,
+                "model_version": old.model_version,
+                "linked_by": old.linked_by,
+            }
+        )
+        new_links.append(replace(old, person_id=to, method="manual", linked_by=reviewer))
+        history.append(
+            HistoryRow(record_id, to, old.person_id, "manual", old.probability, reason, reviewer)
+        )
+        events.append(
+            EventRow("record_moved", to, record_id, other_person_id=old.person_id, actor=reviewer)
+        )
+    decision_store.set_links(conn, new_links)
+    person_store.write_history(conn, history)
+    event_store.append(conn, events)
+    return moves
+
+
+def _merge_into(
+    conn: psycopg.Connection[Any], survivor: int, other: int, reviewer: str, reason: str
+) -> dict[str, Any]:
+    """Move every record of ``other`` to ``survivor`` and leave ``other`` as a pointer."""
+    decision_store.lock_persons(conn, [survivor, other])
+    moves = _move(conn, decision_store.active_records_of(conn, other), survivor, reviewer, reason)
+    closed = decision_store.supersede_between(conn, [survivor, other], reviewer)
+    decision_store.retarget_items(conn, other, survivor, reviewer)
+    person_store.mark_merged(conn, other, survivor)
+    event_store.append(
+        conn,
+        [
+            EventRow(
+                "persons_merged",
+                survivor,
+                None,
+                other_person_id=other,
+                detail={"why": reason},
+                actor=reviewer,
+            )
+        ],
+    )
+    return {"moves": moves, "merged": [{"person": other, "into": survivor}], "items_closed": closed}
+
+
+def merge(
+    conn: psycopg.Connection[Any],
+    survivor_id: str,
+    other_id: str,
+    reviewer: str,
+    *,
+    note: str | None = None,
+) -> Done:
+    """Merge two persons: ``survivor_id`` keeps its ID, ``other_id`` becomes a pointer to it.
+
+    Persons whose valid NHS numbers differ are not merged here: the merge needs a second
+    reviewer, so it is put in the queue as a review item with this first review recorded.
+
+    Returns:
+        ``merged`` (with the decision) or ``second_review`` (the item waits in the queue).
+
+    Raises:
+        InvalidInput: the same person twice.
+        NotFound: either person does not exist.
+        Conflict: either person was merged already.
+    """
+    if survivor_id == other_id:
+        raise InvalidInput.single("other_person_id", "a person cannot be merged with itself")
+    record_store.lock_for_batch(conn)
+    survivor, other = _person(conn, survivor_id), _person(conn, other_id)
+    for person in (survivor, other):
+        if person.status != "active":
+            raise Conflict(f"{person.person_id} was merged into {person.merged_into} already")
+    ours = record_store.record_details_of_person(conn, survivor.id)
+    theirs = record_store.record_details_of_person(conn, other.id)
+    if not theirs:
+        raise Conflict(f"{other.person_id} has no records to merge")
+    if nhs_numbers_differ(ours, theirs):
+        return _merge_request(conn, survivor, other, theirs[0].id, reviewer)
+    changes = _merge_into(conn, survivor.id, other.id, reviewer, "merged")
+    decision_id = decision_store.add_decision(
+        conn,
+        kind="merge",
+        review_item_id=None,
+        person_pk=survivor.id,
+        other_person_pk=other.id,
+        changes=changes,
+        decided_by=reviewer,
+        note=note,
+    )
+    return Done("merged", survivor.person_id, decision_id)
+
+
+def _merge_request(
+    conn: psycopg.Connection[Any], survivor: Person, other: Person, record_id: int, reviewer: str
+) -> Done:
+    """Queue a merge that needs four eyes, with this reviewer's first review recorded."""
+    from mpi.store import review as review_store
+
+    existing = decision_store.open_item_for(conn, record_id, survivor.id)
+    if existing is None:
+        review_store.open_items(
+            conn,
+            [
+                review_store.ReviewRow(
+                    record_id=record_id,
+                    candidate_person_id=survivor.id,
+                    candidate_record_id=None,
+                    probability=0.5,
+                    weight=0.0,
+                    reason="nhs_number_conflict",
+                    explanation=[],
+                )
+            ],
+        )
+        existing = decision_store.open_item_for(conn, record_id, survivor.id)
+        assert existing is not None
+    item = _item(conn, existing, for_update=True)
+    if item.first_review_by is None:
+        decision_store.first_review(conn, item.id, item.version, reviewer)
+    event_store.append(
+        conn,
+        [
+            EventRow(
+                "review_opened",
+                survivor.id,
+                record_id,
+                other_person_id=other.id,
+                detail={"reason": "nhs_number_conflict", "merge_request": True},
+                actor=reviewer,
+            )
+        ],
+    )
+    return Done("second_review", survivor.person_id)
+
+
+def split(
+    conn: psycopg.Connection[Any],
+    person_id: str,
+    record_ids: list[int],
+    reviewer: str,
+    *,
+    note: str | None = None,
+) -> Done:
+    """Split records off a person into a new person, asserting they are different people.
+
+    Returns:
+        ``split`` with the new person's ID and the decision.
+
+    Raises:
+        InvalidInput: no records chosen, or all of them (nothing would remain).
+        NotFound: no such person.
+        Conflict: the person was merged, or a chosen record is no longer linked to it.
+    """
+    if not record_ids:
+        raise InvalidInput.single("record", "choose at least one record to split off")
+    record_store.lock_for_batch(conn)
+    person = _person(conn, person_id)
+    if person.status != "active":
+        raise Conflict(f"{person.person_id} was merged into {person.merged_into}")
+    decision_store.lock_persons(conn, [person.id])
+    current = decision_store.active_records_of(conn, person.id)
+    chosen = sorted(set(record_ids))
+    stray = [r for r in chosen if r not in current]
+    if stray:
+        raise Conflict(
+            f"record {stray[0]} is no longer linked to {person.person_id}; reload the page"
+        )
+    remaining = [r for r in current if r not in chosen]
+    if not remaining:
+        raise InvalidInput.single("record", "leave at least one record with the person")
+    (new_pk,) = person_store.reserve_person_ids(conn, 1)
+    new_id = new_enterprise_id()
+    person_store.insert_persons(conn, [(new_pk, new_id)])
+    event_store.append(conn, [EventRow("person_created", new_pk, chosen[0], actor=reviewer)])
+    moves = _move(conn, chosen, new_pk, reviewer, "split")
+    pairs = []
+    for a in chosen:
+        for b in remaining:
+            if not decision_store.no_match_exists(conn, a, b):
+                record_store.add_no_match(conn, a, b, reviewer, note or "split")
+                pairs.append(sorted((a, b)))
+    closed = decision_store.supersede_between(conn, [person.id, new_pk], reviewer)
+    decision_id = decision_store.add_decision(
+        conn,
+        kind="split",
+        review_item_id=None,
+        person_pk=person.id,
+        other_person_pk=new_pk,
+        changes={"moves": moves, "created": [new_pk], "no_match": pairs, "items_closed": closed},
+        decided_by=reviewer,
+        note=note,
+    )
+    event_store.append(
+        conn,
+        [
+            EventRow(
+                "person_split",
+                person.id,
+                None,
+                other_person_id=new_pk,
+                detail={"records": len(chosen), "decision": decision_id},
+                actor=reviewer,
+            )
+        ],
+    )
+    return Done("split", new_id, decision_id)
+
+
+def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer: str) -> Done:
+    """Undo a decision: links back as they were, merged persons restored, no-match withdrawn.
+
+    A split's new person, left without records, becomes a pointer to the person it was
+    split from. A decided review item opens again.
+
+    Raises:
+        NotFound: no such decision.
+        InvalidInput: the decision is itself an undo.
+        Conflict: already undone, changed since ``version``, a later decision still in force
+            moved the same records or persons (undo that first), or matching moved a record.
+    """
+    record_store.lock_for_batch(conn)
+    decision = decision_store.get_decision(conn, decision_id, for_update=True)
+    if decision is None:
+        raise NotFound(f"no decision {decision_id}")
+    if decision.kind == "undo":
+        raise InvalidInput.single("decision", "an undo cannot be undone: decide again instead")
+    if decision.undone_at is not None:
+        raise Conflict(f"decision {decision_id} was undone already by {decision.undone_by}")
+    if decision.version != version:
+        raise Conflict(f"decision {decision_id} changed; reload the page")
+    changes = decision.changes
+    moves = changes.get("moves", [])
+    persons = [p for p in (decision.person_pk, decision.other_person_pk) if p is not None]
+    later = decision_store.later_decisions_touching(
+        conn, decision_id, [m["record"] for m in moves], persons
+    )
+    if later:
+        raise Conflict(
+            f"decision {later[-1]} came later and changed the same persons or records;"
+            " undo it first"
+        )
+    current = decision_store.links_of(conn, [m["record"] for m in moves])
+    for m in moves:
+        link = current.get(m["record"])
+        if link is None or link.person_id != m["to"]:
+            raise Conflict(
+                f"record {m['record']} has moved since (matching or a withdrawal); it cannot be"
+                " put back automatically"
+            )
+    for merged in changes.get("merged", []):
+        decision_store.restore_person(conn, merged["person"])
+    restore = [
+        LinkState(
+            m["record"],
+            m["from"],
+            m["method"],
+            m["probability"],
+            m["weight"],
+            m["model_version"],
+            m["linked_by"],
+        )
+        for m in moves
+    ]
+    decision_store.lock_persons(conn, {m["from"] for m in moves} | {m["to"] for m in moves})
+    decision_store.set_links(conn, restore)
+    person_store.write_history(
+        conn,
+        [
+            HistoryRow(
+                m["record"], m["from"], m["to"], m["method"], m["probability"], "undo", reviewer
+            )
+            for m in moves
+        ],
+    )
+    events = [
+        EventRow("record_moved", m["from"], m["record"], other_person_id=m["to"], actor=reviewer)
+        for m in moves
+    ]
+    events += [
+        EventRow(
+            "person_restored",
+            merged["person"],
+            None,
+            other_person_id=merged["into"],
+            detail={"decision": decision_id},
+            actor=reviewer,
+        )
+        for merged in changes.get("merged", [])
+    ]
+    for created in changes.get("created", []):
+        if decision.person_pk is not None:
+            person_store.mark_merged(conn, created, decision.person_pk)
+            events.append(
+                EventRow(
+                    "persons_merged",
+                    decision.person_pk,
+                    None,
+                    other_person_id=created,
+                    detail={"why": "split undone"},
+                    actor=reviewer,
+                )
+            )
+    decision_store.remove_no_match(conn, [tuple(p) for p in changes.get("no_match", [])])
+    reopened = None
+    if decision.review_item_id is not None and decision.kind in ("link", "no_match"):
+        if decision_store.reopen(conn, decision.review_item_id):
+            reopened = decision.review_item_id
+    if not decision_store.mark_undone(conn, decision_id, version, reviewer):
+        raise Conflict(f"decision {decision_id} changed; reload the page")
+    undo_id = decision_store.add_decision(
+        conn,
+        kind="undo",
+        review_item_id=decision.review_item_id,
+        person_pk=decision.person_pk,
+        other_person_pk=decision.other_person_pk,
+        changes={"undone": decision_id, "reopened": reopened},
+        decided_by=reviewer,
+        undo_of=decision_id,
+    )
+    events.append(
+        EventRow(
+            "decision_undone",
+            decision.person_pk,
+            None,
+            other_person_id=decision.other_person_pk,
+            detail={"decision": decision_id, "kind": decision.kind, "undo": undo_id},
+            actor=reviewer,
+        )
+    )
+    event_store.append(conn, events)
+    return Done("undone", decision.person_id, undo_id)
+
+
+def decisions_of(conn: psycopg.Connection[Any], person_id: str) -> list[DecisionRow]:
+    """Reviewers' decisions about a person, newest first.
+
+    Raises:
+        NotFound: no such person.
+    """
+    return decision_store.decisions_of_person(conn, _person(conn, person_id).id)
+
+
+def parse_ids(values: list[str], field: str) -> list[int]:
+    """Form values as positive integer IDs; :class:`InvalidInput` naming ``field`` if not."""
+    ids = []
+    for value in values:
+        if not value.isdigit() or len(value) > 18 or int(value) < 1:
+            raise InvalidInput.single(field, f"{value[:20]!r} is not an ID")
+        ids.append(int(value))
+    return ids
