@@ -50,7 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.extensions["mpi_ctx"] = MatchContext.build(settings, active_model_at(settings.database_url))
 
-    from api import db, errors, requests
+    from api import db, errors, requests, review
     from api.fhir import bp as fhir_bp
     from api.v1 import bp as v1_bp
 
@@ -59,6 +59,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     requests.init_app(app)
     app.register_blueprint(v1_bp)
     app.register_blueprint(fhir_bp)
+    review.init_app(app)
 
     from api.requests import public
 

@@ -29,17 +29,20 @@ from typing import Any
 
 import psycopg
 
-from mpi.errors import Conflict, Forbidden, InvalidInput, NotFound
+from matching.nhs_number import format_nhs_number
+from mpi.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from mpi.identities import GOLDEN_FIELDS, display_value
 from mpi.links import REVIEW_REASONS, Thresholds, new_enterprise_id
 from mpi.models import IdentityEvent, Person, RecordDetail
 from mpi.store import decisions as decision_store
 from mpi.store import events as event_store
 from mpi.store import persons as person_store
+from mpi.store import quality as quality_store
 from mpi.store import records as record_store
 from mpi.store.decisions import DecisionRow, ItemRow, LinkState, QueueRow
 from mpi.store.events import EventRow
 from mpi.store.persons import HistoryRow
+from mpi.store.quality import PersonHit
 
 CLAIM_SECONDS = 30 * 60
 AGE_FULL_DAYS = 14
@@ -221,8 +224,8 @@ def _compare(name: str, left: RecordDetail, right: RecordDetail | None) -> Field
     lv = display_value(left, name)
     rv = display_value(right, name) if right else None
     if name == "nhs_number":
-        lv = lv or _invalid_nhs(left)
-        rv = rv or (_invalid_nhs(right) if right else None)
+        lv = format_nhs_number(lv) if lv else _invalid_nhs(left)
+        rv = format_nhs_number(rv) if rv else (_invalid_nhs(right) if right else None)
     if not lv or not rv:
         state = "missing"
     else:
@@ -247,6 +250,8 @@ def _key(name: str, record: RecordDetail, shown: str) -> str:
         return norm.address or shown.upper()
     if name == "phone":
         return norm.phone or shown
+    if name == "nhs_number":
+        return norm.nhs_number or shown
     return shown
 
 
@@ -357,6 +362,16 @@ def decide(
     record_store.lock_for_batch(conn)
     item = _item(conn, item_id, for_update=True)
     _check_version(item, version)
+    if (
+        item.claimed_by
+        and item.claimed_by != reviewer
+        and item.claimed_at
+        and (datetime.now(UTC) - item.claimed_at).total_seconds() < CLAIM_SECONDS
+    ):
+        raise Conflict(
+            f"review item {item_id} is claimed by {item.claimed_by}; your decision was not"
+            " applied. Pick another item."
+        )
     if outcome == "skip":
         decision_store.release(conn, item_id, version, skipped=True)
         return Done("skipped")
@@ -848,3 +863,95 @@ def parse_ids(values: list[str], field: str) -> list[int]:
             raise InvalidInput.single(field, f"{value[:20]!r} is not an ID")
         ids.append(int(value))
     return ids
+
+
+def claim_next(
+    conn: psycopg.Connection[Any],
+    thresholds: Thresholds,
+    reviewer: str,
+    *,
+    system: str | None = None,
+    reason: str | None = None,
+) -> int | None:
+    """Claim the highest-priority item nobody else holds; its ID, or ``None`` if none is left.
+
+    An item waiting for a second review is skipped by the reviewer who gave the first.
+    """
+    for entry in work_queue(conn, thresholds, system=system, reason=reason):
+        row = entry.item
+        if (entry.is_claimed and row.claimed_by != reviewer) or row.first_review_by == reviewer:
+            continue
+        if decision_store.claim(conn, row.id, row.version, reviewer, CLAIM_SECONDS) is not None:
+            return row.id
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What a reviewer searched for (every given criterion must match)."""
+
+    nhs_number: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    birth_date: str | None = None
+    local_id: str | None = None
+    person_id: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether nothing was asked."""
+        return not any(
+            (
+                self.nhs_number,
+                self.family_name,
+                self.given_name,
+                self.birth_date,
+                self.local_id,
+                self.person_id,
+            )
+        )
+
+
+def search(conn: psycopg.Connection[Any], query: SearchQuery) -> list[PersonHit]:
+    """Active records matching the query, with their persons.
+
+    NHS numbers may have spaces; names are compared as matching normalises them (a
+    given name matches the first given name); the birth date is ``YYYY-MM-DD``.
+
+    Raises:
+        InvalidInput: every unusable criterion named, or a given name alone.
+    """
+    from datetime import date
+
+    from matching.nhs_number import clean
+    from matching.normalise import normalise_family_name, normalise_given_names
+
+    problems = []
+    nhs = clean(query.nhs_number) if query.nhs_number else None
+    if query.nhs_number and (not nhs or len(nhs) != 10 or not nhs.isdigit()):
+        problems.append(FieldProblem("nhs_number", "must be 10 digits"))
+    family = "".join(normalise_family_name(query.family_name)) if query.family_name else None
+    given_parts = normalise_given_names(query.given_name) if query.given_name else ()
+    birth = None
+    if query.birth_date:
+        try:
+            birth = date.fromisoformat(query.birth_date)
+        except ValueError:
+            problems.append(FieldProblem("birth_date", "must be a date as YYYY-MM-DD"))
+    if query.local_id and len(query.local_id) > 128:
+        problems.append(FieldProblem("local_id", "must be at most 128 characters"))
+    if query.person_id and len(query.person_id) > 32:
+        problems.append(FieldProblem("person_id", "must be at most 32 characters"))
+    if given_parts and not (family or birth or nhs or query.local_id):
+        problems.append(FieldProblem("given_name", "add a family name or date of birth"))
+    if problems:
+        raise InvalidInput(problems)
+    return quality_store.search_records(
+        conn,
+        nhs_number=nhs,
+        local_id=query.local_id,
+        family_name=family,
+        given_name=given_parts[0] if given_parts else None,
+        birth_date=birth,
+        person_id=query.person_id.strip().upper() if query.person_id else None,
+    )

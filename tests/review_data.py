@@ -15,6 +15,7 @@ from tests.helpers import row, synthetic_nhs_number
 NHS_A = synthetic_nhs_number(11)
 NHS_B = synthetic_nhs_number(12)
 NHS_C = synthetic_nhs_number(13)
+NHS_D = synthetic_nhs_number(14)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,19 @@ def build(conn: psycopg.Connection[Any], ctx: MatchContext) -> Scenario:
     j1 = register(conn, ctx, "GP", row(ctx, "G7", nhs_number=NHS_B, **john))
     j2 = register(conn, ctx, "HOSP", row(ctx, "H7", nhs_number=NHS_C, **john))
     assert j1.person_id != j2.person_id
+    mensah = dict(family_name="Mensah", sex="female", postcode="BD5 7PL")
+    register(
+        conn,
+        ctx,
+        "GP",
+        row(ctx, "G9", nhs_number=NHS_D, given_name="Grace", birth_date="1970-04-04", **mensah),
+    )
+    register(
+        conn,
+        ctx,
+        "ASC",
+        row(ctx, "A9", nhs_number=NHS_D, given_name="Esi", birth_date="2001-09-15", **mensah),
+    )
     item_ids = {
         r[1]: r[0]
         for r in conn.execute(
@@ -94,6 +108,12 @@ def build(conn: psycopg.Connection[Any], ctx: MatchContext) -> Scenario:
         item_ids["H7"] = conn.execute(
             "SELECT id FROM review_item WHERE record_id = %s AND status = 'open'", (record,)
         ).fetchone()[0]
+    ages = {"A1": "2 hours", "A9": "3 days", "H7": "9 days"}  # visible ageing in the queue
+    for local_id, age in ages.items():
+        conn.execute(
+            "UPDATE review_item SET created_at = now() - %s::interval WHERE id = %s",
+            (age, item_ids[local_id]),
+        )
     return Scenario(
         alice=first.person_id,
         alice_maybe=maybe.person_id,

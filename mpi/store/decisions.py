@@ -23,7 +23,7 @@ class QueueRow:
     system_code: str
     local_id: str
     family_name: str | None
-    given_names: list[str]
+    given_name: str | None
     birth_date: Any
     candidate_person_pk: int
     candidate_person_id: str
@@ -100,8 +100,11 @@ class DecisionRow:
 
 
 _QUEUE = (
-    "SELECT i.id, i.version, i.record_id, rp.person_id, s.code, r.local_id, r.family_name,"
-    " r.given_names, r.birth_date, i.candidate_person_id, cp.person_id, cs.code, cr.local_id,"
+    "SELECT i.id, i.version, i.record_id, rp.person_id, s.code, r.local_id,"
+    " coalesce(r.raw ->> 'family_name', r.raw #>> '{name,0,family}', r.family_name),"
+    " coalesce(r.raw ->> 'given_name', r.raw #>> '{name,0,given,0}',"
+    "   array_to_string(r.given_names, ' ')),"
+    " r.birth_date, i.candidate_person_id, cp.person_id, cs.code, cr.local_id,"
     " i.probability, i.reason, i.created_at, i.claimed_by, i.claimed_at, i.first_review_by,"
     " i.skips,"
     " (SELECT count(DISTINCT x.system_id) FROM source_record x JOIN link xl ON xl.record_id = x.id"
