@@ -32,6 +32,7 @@ def fresh_sessions(url: str) -> None:
 
 def add_accounts(url: str) -> None:
     """Reviewers ``alice`` and ``bob`` and admin ``carol``, all with :data:`PASSWORD`."""
+    reset_reviewers(url)
     with psycopg.connect(url) as conn:
         reviewers.add(conn, "alice", PASSWORD, display_name="Alice Reviewer")
         reviewers.add(conn, "bob", PASSWORD, display_name="Bob Reviewer")
