@@ -253,12 +253,12 @@ def _safe_back() -> str | None:
 @page("review.asset", login=False)
 def asset(name: str) -> Response:
     """The UI's own CSS and JavaScript (no CDN)."""
-    from flask import send_from_directory
-
     g.pop("audit", None)  # static files touch no patient: no audit event
     if name not in ("review.css", "review.js"):
         abort(404)
-    response = send_from_directory(ASSETS, name, max_age=300)
+    mimetype = "text/css" if name.endswith(".css") else "text/javascript"
+    response = Response((ASSETS / name).read_bytes(), mimetype=mimetype)
+    response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
 
