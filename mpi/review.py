@@ -725,7 +725,8 @@ def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer
     """Undo a decision: links back as they were, merged persons restored, no-match withdrawn.
 
     A split's new person, left without records, becomes a pointer to the person it was
-    split from. A decided review item opens again.
+    split from. The review items the decision closed open again (unless an item for the
+    same pair is open by now).
 
     Raises:
         NotFound: no such decision.
@@ -816,10 +817,7 @@ def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer
                 )
             )
     decision_store.remove_no_match(conn, [tuple(p) for p in changes.get("no_match", [])])
-    reopened = None
-    if decision.review_item_id is not None and decision.kind in ("link", "no_match"):
-        if decision_store.reopen(conn, decision.review_item_id):
-            reopened = decision.review_item_id
+    reopened = [i for i in changes.get("items_closed", []) if decision_store.reopen(conn, i)]
     if not decision_store.mark_undone(conn, decision_id, version, reviewer):
         raise Conflict(f"decision {decision_id} changed; reload the page")
     undo_id = decision_store.add_decision(

@@ -136,7 +136,7 @@ def test_not_the_same_person_is_respected_by_matching(
 
 
 def test_merge_split_and_undo(
-    pages: list[Any], live_server: str, scenario: Scenario, database_url: str
+    pages: list[Any], live_server: str, scenario: Scenario, database_url: str, shots: Path
 ) -> None:
     page = pages[0]
     _sign_in(page, live_server, "alice")
@@ -173,6 +173,7 @@ def test_merge_split_and_undo(
 
     # undo the split, then the merge, from Alice's history
     page.goto(f"{live_server}/review/persons/{scenario.alice}")
+    page.screenshot(path=str(shots / "review-person.png"), full_page=True)
     decisions = page.locator("table.decisions tbody tr")
     assert decisions.count() == 2
     before = last_event_id_at(database_url)
@@ -193,6 +194,9 @@ def test_merge_split_and_undo(
         ).fetchone()
         assert status == ("active", None)
         assert events(conn)[-3:] == ["record_moved", "person_restored", "decision_undone"]
+    page.goto(f"{live_server}/review/dashboard")
+    assert page.locator("table.perday tbody tr").last.inner_text().split()[-1] == "2"  # 2 undos
+    page.screenshot(path=str(shots / "review-dashboard.png"), full_page=True)
 
 
 def test_four_eyes_before_merging_different_nhs_numbers(

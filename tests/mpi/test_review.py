@@ -191,6 +191,8 @@ def test_merge_split_and_their_undo_in_order(conn, ctx):
     assert gone == ("merged",)  # the split's person points back
     review.undo(conn, merge_decision.id, merge_decision.version, "bob")
     assert person_of(conn, "A1") == s.alice_maybe
+    status = conn.execute("SELECT status FROM review_item WHERE id = %s", (s.maybe_item,))
+    assert status.fetchone() == ("open",)  # the item the merge closed is back in the queue
     undo = review.decisions_of(conn, s.alice)[0]
     assert undo.kind == "undo"
     with pytest.raises(InvalidInput, match="cannot be undone"):
@@ -254,3 +256,44 @@ def test_accounts_hash_passwords_and_lock_out(conn):
     assert reviewers.session(conn, opened.token) is None
     with pytest.raises(Forbidden):
         reviewers.check_csrf(opened.csrf_token, "forged")
+
+
+def test_two_sessions_deciding_one_item_at_once(committed_db, ctx):
+    import threading
+
+    import psycopg
+
+    with psycopg.connect(committed_db) as conn:
+        s = build(conn, ctx)
+        version = item_version(conn, s.maybe_item)
+    barrier = threading.Barrier(2)
+    results: dict[str, str] = {}
+
+    def work(reviewer: str, outcome: str) -> None:
+        with psycopg.connect(committed_db) as conn:
+            barrier.wait()
+            try:
+                done = review.decide(conn, s.maybe_item, version, outcome, reviewer)
+                results[reviewer] = done.outcome
+            except Conflict as exc:
+                conn.rollback()
+                results[reviewer] = str(exc)
+
+    threads = [
+        threading.Thread(target=work, args=("alice", "same")),
+        threading.Thread(target=work, args=("bob", "different")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    won = [r for r, v in results.items() if v in ("linked", "rejected")]
+    lost = [r for r, v in results.items() if "already decided" in v]
+    assert len(won) == 1 and len(lost) == 1, results
+    with psycopg.connect(committed_db) as conn:
+        decisions = conn.execute("SELECT decided_by FROM review_decision").fetchall()
+        assert decisions == [(won[0],)]
+        no_match = conn.execute("SELECT count(*) FROM no_match").fetchone()[0]
+        assert (no_match > 0) == (won[0] == "bob")
+        moved = person_of(conn, "A1") == s.alice
+        assert moved == (won[0] == "alice")
