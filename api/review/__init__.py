@@ -175,9 +175,7 @@ def _field(record: Any, name: str) -> str | None:
 @bp.record_once
 def _register_filters(state: Any) -> None:
     env = state.app.jinja_env
-    env.filters.update(
-        age=_age, age_since=_age_since, age_class=_age_class, when=_when, nhs=_nhs
-    )
+    env.filters.update(age=_age, age_since=_age_since, age_class=_age_class, when=_when, nhs=_nhs)
     env.globals["field"] = _field
 
 
