@@ -194,3 +194,33 @@ def check_csrf(expected: str, given: str | None) -> None:
     """
     if not given or not hmac.compare_digest(expected.encode(), given.encode()):
         raise Forbidden("the form's security token is missing or wrong: reload the page")
+
+
+def require_admin(account: Reviewer) -> None:
+    """Raise :class:`Forbidden` unless the account is an admin."""
+    if account.role != "admin":
+        raise Forbidden("only an admin may manage accounts")
+
+
+def accounts(conn: psycopg.Connection[Any], by: Reviewer) -> list[Reviewer]:
+    """Every account, for an admin.
+
+    Raises:
+        Forbidden: ``by`` is not an admin.
+    """
+    require_admin(by)
+    return reviewer_store.list_reviewers(conn)
+
+
+def unlock(conn: psycopg.Connection[Any], username: str, by: Reviewer) -> None:
+    """Clear an account's failed logins and lock-out (admins only).
+
+    Raises:
+        Forbidden: ``by`` is not an admin.
+        NotFound: no such account.
+    """
+    require_admin(by)
+    if not reviewer_store.unlock(conn, username):
+        from mpi.errors import NotFound
+
+        raise NotFound(f"no account {username[:64]!r}")

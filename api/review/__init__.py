@@ -264,6 +264,6 @@ def init_app(app: Flask) -> None:
     """Apply the review UI's defaults and register the blueprint."""
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
-    from api.review import auth, dashboard, identities, queue  # noqa: F401
+    from api.review import accounts, auth, dashboard, identities, queue  # noqa: F401
 
     app.register_blueprint(bp)

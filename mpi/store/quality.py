@@ -101,10 +101,12 @@ def decisions_per_day(conn: psycopg.Connection[Any], days: int) -> list[tuple[da
 def suspects_per_system(conn: psycopg.Connection[Any]) -> list[tuple[str, int, int]]:
     """Per system: open items about its records, and of those, duplicates within it."""
     rows = conn.execute(
-        "SELECT s.code, count(i.id), count(i.id) FILTER (WHERE i.reason = 'intra_system_duplicate')"
-        " FROM source_system s LEFT JOIN source_record r ON r.system_id = s.id"
-        " LEFT JOIN review_item i ON i.record_id = r.id AND i.status = 'open'"
-        " GROUP BY s.code ORDER BY s.code"
+        "SELECT s.code, coalesce(o.n, 0), coalesce(o.dup, 0) FROM source_system s"
+        " LEFT JOIN (SELECT r.system_id, count(*) AS n,"
+        "   count(*) FILTER (WHERE i.reason = 'intra_system_duplicate') AS dup"
+        "   FROM review_item i JOIN source_record r ON r.id = i.record_id"
+        "   WHERE i.status = 'open' GROUP BY r.system_id) o ON o.system_id = s.id"
+        " ORDER BY s.code"
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
 

@@ -244,3 +244,24 @@ def test_users_add_command(db_url: str, accounts: None) -> None:
     assert "dq.lead\tadmin" in listed.output
     with psycopg.connect(db_url) as conn:
         conn.execute("DELETE FROM reviewer WHERE username = 'dq.lead'")
+
+
+def test_only_admins_manage_accounts(review: tuple[Flask, Scenario], db_url: str) -> None:
+    application, _ = review
+    reviewer, admin = application.test_client(), application.test_client()
+    sign_in(reviewer, "alice")
+    assert reviewer.get("/review/users").status_code == 403
+    assert "Accounts" not in reviewer.get("/review/").text
+    for _ in range(5):
+        sign_in(application.test_client(), "bob", "not the password!")
+    sign_in(admin, "carol")
+    page = admin.get("/review/users")
+    assert page.status_code == 200 and "locked until" in page.text
+    forbidden = reviewer.post("/review/users/bob/unlock", data={"csrf_token": page_csrf(reviewer)})
+    assert forbidden.status_code == 403
+    unknown = admin.post("/review/users/nobody/unlock", data={"csrf_token": page_csrf(admin)})
+    assert unknown.status_code == 404
+    done = admin.post("/review/users/bob/unlock", data={"csrf_token": page_csrf(admin)})
+    assert done.status_code == 303
+    assert _one(db_url, "SELECT failed_logins FROM reviewer WHERE username = 'bob'") == 0
+    assert sign_in(application.test_client(), "bob").status_code == 303
