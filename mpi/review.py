@@ -535,9 +535,21 @@ def _move(
 def _merge_into(
     conn: psycopg.Connection[Any], survivor: int, other: int, reviewer: str, reason: str
 ) -> dict[str, Any]:
-    """Move every record of ``other`` to ``survivor`` and leave ``other`` as a pointer."""
+    """Move every record of ``other`` to ``survivor`` and leave ``other`` as a pointer.
+
+    Raises:
+        Conflict: a record of one was declared a different person from a record of the other.
+    """
     decision_store.lock_persons(conn, [survivor, other])
-    moves = _move(conn, decision_store.active_records_of(conn, other), survivor, reviewer, reason)
+    theirs = decision_store.active_records_of(conn, other)
+    ours = set(decision_store.active_records_of(conn, survivor))
+    partners = record_store.no_match_partners(conn, theirs)
+    if any(partners.get(r, set()) & ours for r in theirs):
+        raise Conflict(
+            "some of these records were declared different people (not the same person);"
+            " undo that decision first if it was wrong"
+        )
+    moves = _move(conn, theirs, survivor, reviewer, reason)
     closed = decision_store.supersede_between(conn, [survivor, other], reviewer)
     decision_store.retarget_items(conn, other, survivor, reviewer)
     person_store.mark_merged(conn, other, survivor)
@@ -732,7 +744,7 @@ def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer
         NotFound: no such decision.
         InvalidInput: the decision is itself an undo.
         Conflict: already undone, changed since ``version``, a later decision still in force
-            moved the same records or persons (undo that first), or matching moved a record.
+            moved the same records (undo that first), or matching moved one of them since.
     """
     record_store.lock_for_batch(conn)
     decision = decision_store.get_decision(conn, decision_id, for_update=True)
@@ -746,10 +758,7 @@ def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer
         raise Conflict(f"decision {decision_id} changed; reload the page")
     changes = decision.changes
     moves = changes.get("moves", [])
-    persons = [p for p in (decision.person_pk, decision.other_person_pk) if p is not None]
-    later = decision_store.later_decisions_touching(
-        conn, decision_id, [m["record"] for m in moves], persons
-    )
+    later = decision_store.later_decisions_moving(conn, decision_id, [m["record"] for m in moves])
     if later:
         raise Conflict(
             f"decision {later[-1]} came later and changed the same persons or records;"

@@ -454,20 +454,17 @@ def mark_undone(conn: psycopg.Connection[Any], decision_id: int, version: int, b
     return cur.rowcount == 1
 
 
-def later_decisions_touching(
-    conn: psycopg.Connection[Any],
-    decision_id: int,
-    record_ids: Sequence[int],
-    person_pks: Sequence[int],
+def later_decisions_moving(
+    conn: psycopg.Connection[Any], decision_id: int, record_ids: Sequence[int]
 ) -> list[int]:
-    """Decisions after this one, still in force, that moved these records or these persons."""
+    """Decisions after this one, still in force, that moved any of these records."""
+    if not record_ids:
+        return []
     rows = conn.execute(
         "SELECT d.id FROM review_decision d WHERE d.id > %(id)s AND d.undone_at IS NULL"
-        " AND d.kind <> 'undo' AND (d.person_id = ANY(%(persons)s)"
-        "   OR d.other_person_id = ANY(%(persons)s)"
-        "   OR EXISTS (SELECT 1 FROM jsonb_array_elements(d.changes -> 'moves') m"
-        "     WHERE (m ->> 'record')::bigint = ANY(%(records)s)))"
+        " AND EXISTS (SELECT 1 FROM jsonb_array_elements(d.changes -> 'moves') m"
+        "   WHERE (m ->> 'record')::bigint = ANY(%(records)s))"
         " ORDER BY d.id",
-        {"id": decision_id, "records": list(record_ids), "persons": list(person_pks)},
+        {"id": decision_id, "records": list(record_ids)},
     ).fetchall()
     return [r[0] for r in rows]

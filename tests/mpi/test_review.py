@@ -297,3 +297,21 @@ def test_two_sessions_deciding_one_item_at_once(committed_db, ctx):
         assert (no_match > 0) == (won[0] == "bob")
         moved = person_of(conn, "A1") == s.alice
         assert moved == (won[0] == "alice")
+
+
+def test_independent_decisions_undo_in_any_order(conn, ctx):
+    s = build(conn, ctx)
+    review.decide(conn, s.maybe_item, item_version(conn, s.maybe_item), "different", "alice")
+    with pytest.raises(Conflict, match="declared different people"):
+        review.merge(conn, s.alice, s.alice_maybe, "alice")
+    split = review.split(conn, s.alice, [_record(conn, "H1")], "alice")  # later, on alice
+    rejection = next(d for d in review.decisions_of(conn, s.alice) if d.kind == "no_match")
+    review.undo(conn, rejection.id, rejection.version, "bob")
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM no_match WHERE %s IN (record_a, record_b)", (_record(conn, "A1"),)
+        ).fetchone()[0]
+        == 0
+    )
+    review.undo(conn, split.decision_id or 0, 1, "bob")
+    assert person_of(conn, "H1") == s.alice
