@@ -146,7 +146,9 @@ def work_queue(
     now: datetime | None = None,
     limit: int = 200,
 ) -> list[QueueEntry]:
-    """Open items, highest priority first (ties: oldest first).
+    """The top ``limit`` open items, highest priority first (ties: oldest first).
+
+    The database ranks every open item with the formula of :func:`priority`.
 
     Raises:
         InvalidInput: ``reason`` is not a known review reason.
@@ -154,9 +156,18 @@ def work_queue(
     if reason and reason not in REVIEW_REASONS:
         raise InvalidInput.single("reason", f"must be one of {', '.join(REVIEW_REASONS)}")
     now = now or datetime.now(UTC)
+    rows = decision_store.queue(
+        conn,
+        link=thresholds.link,
+        review=thresholds.review,
+        urgent=sorted(URGENT_REASONS),
+        age_full_days=AGE_FULL_DAYS,
+        system=system,
+        reason=reason,
+        limit=limit,
+    )
     entries = []
-    for row in decision_store.queue(conn, system=system, reason=reason):
-        age = (now - row.created_at).total_seconds()
+    for row in rows:
         claimed = bool(
             row.claimed_by
             and row.claimed_at
@@ -165,14 +176,13 @@ def work_queue(
         entries.append(
             QueueEntry(
                 item=row,
-                priority=priority(row.probability, thresholds, age, row.systems, row.reason),
-                age_seconds=age,
+                priority=row.priority,
+                age_seconds=(now - row.created_at).total_seconds(),
                 is_claimed=claimed,
                 needs_second_review=row.first_review_by is not None,
             )
         )
-    entries.sort(key=lambda e: (-round(e.priority, 6), e.item.created_at, e.item.id))
-    return entries[:limit]
+    return entries
 
 
 def summary(conn: psycopg.Connection[Any]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class QueueRow:
     first_review_by: str | None
     skips: int
     systems: int
+    priority: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,45 +100,95 @@ class DecisionRow:
     version: int
 
 
-_QUEUE = (
-    "SELECT i.id, i.version, i.record_id, rp.person_id, s.code, r.local_id,"
-    " coalesce(r.raw ->> 'family_name', r.raw #>> '{name,0,family}', r.family_name),"
-    " coalesce(r.raw ->> 'given_name', r.raw #>> '{name,0,given,0}',"
-    "   array_to_string(r.given_names, ' ')),"
-    " r.birth_date, i.candidate_person_id, cp.person_id, cs.code, cr.local_id,"
-    " i.probability, i.reason, i.created_at, i.claimed_by, i.claimed_at, i.first_review_by,"
-    " i.skips,"
-    " (SELECT count(DISTINCT u.system_id) FROM ("
-    "   SELECT x.system_id FROM link xl JOIN source_record x ON x.id = xl.record_id"
-    "   WHERE xl.person_id = i.candidate_person_id AND x.status = 'active'"
-    "   UNION ALL SELECT r.system_id) u)"
-    " FROM review_item i"
-    " JOIN source_record r ON r.id = i.record_id JOIN source_system s ON s.id = r.system_id"
-    " LEFT JOIN link rl ON rl.record_id = r.id LEFT JOIN person rp ON rp.id = rl.person_id"
-    " JOIN person cp ON cp.id = i.candidate_person_id"
-    " LEFT JOIN source_record cr ON cr.id = i.candidate_record_id"
-    " LEFT JOIN source_system cs ON cs.id = cr.system_id"
-    " WHERE i.status = 'open'"
-)
+def queue_sql(
+    *,
+    link: float,
+    review: float,
+    urgent: Sequence[str],
+    age_full_days: int,
+    system: str | None,
+    reason: str | None,
+    limit: int,
+) -> tuple[str, dict[str, Any]]:
+    """The queue query: open items ranked by priority in the database, best first.
+
+    The priority is :func:`mpi.review.priority` in SQL: 0.4 × closeness to the nearer
+    threshold + 0.3 × age (full at ``age_full_days``) + 0.2 × systems spanned (full at
+    five) + 0.1 × an urgent reason. Only the top ``limit`` items get their details joined.
+    """
+    where = ["i.status = 'open'"]
+    params: dict[str, Any] = {
+        "link": link,
+        "review": review,
+        "half_span": max(link - review, 1e-9) / 2,
+        "urgent": list(urgent),
+        "age_full": age_full_days * 86400.0,
+        "limit": limit,
+    }
+    if reason:
+        where.append("i.reason = %(reason)s")
+        params["reason"] = reason
+    if system:
+        where.append(
+            "EXISTS (SELECT 1 FROM source_record fr JOIN source_system fs ON fs.id = fr.system_id"
+            " WHERE fs.code = %(system)s AND fr.id IN (i.record_id, i.candidate_record_id))"
+        )
+        params["system"] = system
+    ranked = (
+        "WITH ranked AS (SELECT i.id, sys.n AS systems,"
+        " 0.4 * greatest(0.0, 1.0 - least(abs(i.probability - %(link)s),"
+        "   abs(i.probability - %(review)s)) / %(half_span)s)"
+        " + 0.3 * least(greatest(extract(epoch FROM now() - i.created_at)::float8, 0.0)"
+        "   / %(age_full)s, 1.0)"
+        " + 0.2 * least(greatest(sys.n - 1, 0) / 4.0, 1.0)"
+        " + 0.1 * (i.reason = ANY(%(urgent)s))::int AS priority"
+        " FROM review_item i CROSS JOIN LATERAL (SELECT count(DISTINCT u.system_id) AS n FROM ("
+        "   SELECT x.system_id FROM link xl JOIN source_record x ON x.id = xl.record_id"
+        "   WHERE xl.person_id = i.candidate_person_id AND x.status = 'active'"
+        "   UNION ALL SELECT r0.system_id FROM source_record r0 WHERE r0.id = i.record_id) u) sys"
+        f" WHERE {' AND '.join(where)}"
+        " ORDER BY priority DESC, i.created_at, i.id LIMIT %(limit)s)"
+    )
+    select = (
+        " SELECT i.id, i.version, i.record_id, rp.person_id, s.code, r.local_id,"
+        " coalesce(r.raw ->> 'family_name', r.raw #>> '{name,0,family}', r.family_name),"
+        " coalesce(r.raw ->> 'given_name', r.raw #>> '{name,0,given,0}',"
+        "   array_to_string(r.given_names, ' ')),"
+        " r.birth_date, i.candidate_person_id, cp.person_id, cs.code, cr.local_id,"
+        " i.probability, i.reason, i.created_at, i.claimed_by, i.claimed_at, i.first_review_by,"
+        " i.skips, k.systems, k.priority"
+        " FROM ranked k JOIN review_item i ON i.id = k.id"
+        " JOIN source_record r ON r.id = i.record_id JOIN source_system s ON s.id = r.system_id"
+        " LEFT JOIN link rl ON rl.record_id = r.id LEFT JOIN person rp ON rp.id = rl.person_id"
+        " JOIN person cp ON cp.id = i.candidate_person_id"
+        " LEFT JOIN source_record cr ON cr.id = i.candidate_record_id"
+        " LEFT JOIN source_system cs ON cs.id = cr.system_id"
+        " ORDER BY k.priority DESC, i.created_at, i.id"
+    )
+    return ranked + select, params
 
 
 def queue(
     conn: psycopg.Connection[Any],
     *,
+    link: float,
+    review: float,
+    urgent: Sequence[str],
+    age_full_days: int,
     system: str | None = None,
     reason: str | None = None,
-    limit: int = 2000,
+    limit: int = 200,
 ) -> list[QueueRow]:
-    """Open items, oldest first, optionally of one system (either side) or one reason."""
-    sql = _QUEUE
-    params: dict[str, Any] = {"limit": limit}
-    if system:
-        sql += " AND (s.code = %(system)s OR cs.code = %(system)s)"
-        params["system"] = system
-    if reason:
-        sql += " AND i.reason = %(reason)s"
-        params["reason"] = reason
-    sql += " ORDER BY i.created_at, i.id LIMIT %(limit)s"
+    """The top ``limit`` open items by priority (see :func:`queue_sql`)."""
+    sql, params = queue_sql(
+        link=link,
+        review=review,
+        urgent=urgent,
+        age_full_days=age_full_days,
+        system=system,
+        reason=reason,
+        limit=limit,
+    )
     with conn.cursor(row_factory=args_row(QueueRow)) as cur:
         return cur.execute(sql, params).fetchall()
 

@@ -43,6 +43,12 @@ def test_queue_is_sorted_by_priority_and_filters(conn, ctx):
     s = build(conn, ctx)
     queue = review.work_queue(conn, ctx.thresholds)
     assert [e.priority for e in queue] == sorted((e.priority for e in queue), reverse=True)
+    for e in queue:  # the database ranks with the documented formula
+        expected = review.priority(
+            e.item.probability, ctx.thresholds, e.age_seconds, e.item.systems, e.item.reason
+        )
+        assert e.priority == pytest.approx(expected, abs=1e-3)
+    assert len(review.work_queue(conn, ctx.thresholds, limit=1)) == 1
     assert {e.item.id for e in queue} >= {s.maybe_item, s.john_item}
     only = review.work_queue(conn, ctx.thresholds, reason="possible_match")
     assert [e.item.id for e in only] == [s.maybe_item]
