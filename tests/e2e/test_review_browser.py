@@ -226,7 +226,7 @@ def test_four_eyes_before_merging_different_nhs_numbers(
 
 
 def test_concurrent_decisions_one_wins(
-    pages: list[Any], live_server: str, scenario: Scenario, database_url: str
+    pages: list[Any], live_server: str, scenario: Scenario, database_url: str, shots: Path
 ) -> None:
     alice, bob = pages
     _sign_in(alice, live_server, "alice")
@@ -238,6 +238,7 @@ def test_concurrent_decisions_one_wins(
     bob.get_by_role("button", name="Not the same").click()
     assert "Someone else got there first" in bob.locator("h1").inner_text()
     assert "already decided by alice" in bob.get_by_role("alert").inner_text()
+    bob.screenshot(path=str(shots / "review-conflict.png"))
     with psycopg.connect(database_url) as conn:
         assert person_of(conn, "A1") == scenario.alice  # alice's decision stands
         assert conn.execute("SELECT count(*) FROM no_match").fetchone()[0] == 0
