@@ -117,6 +117,7 @@ class Done:
     outcome: str
     person_id: str | None = None
     decision_id: int | None = None
+    other_person_id: str | None = None
 
 
 def priority(
@@ -391,6 +392,14 @@ def decide(
     return _same(conn, item, candidate, reviewer, note)
 
 
+def _enterprise(conn: psycopg.Connection[Any], item: ItemRow) -> str | None:
+    """The enterprise ID of the item's record's person (before the decision)."""
+    if item.record_person_pk is None:
+        return None
+    found = person_store.enterprise_ids(conn, [item.record_person_pk])
+    return found.get(item.record_person_pk)
+
+
 def _reject(
     conn: psycopg.Connection[Any], item: ItemRow, candidate: Person, reviewer: str, note: str | None
 ) -> Done:
@@ -434,7 +443,7 @@ def _reject(
             ),
         ],
     )
-    return Done("rejected", candidate.person_id, decision_id)
+    return Done("rejected", candidate.person_id, decision_id, _enterprise(conn, item))
 
 
 def _same(
@@ -461,7 +470,7 @@ def _same(
                     )
                 ],
             )
-            return Done("first_review", candidate.person_id)
+            return Done("first_review", candidate.person_id, None, _enterprise(conn, item))
         if item.first_review_by == reviewer:
             raise Forbidden(
                 "the valid NHS numbers differ, so a second reviewer must confirm; you gave"
@@ -500,7 +509,7 @@ def _same(
             )
         ],
     )
-    return Done("linked", candidate.person_id, decision_id)
+    return Done("linked", candidate.person_id, decision_id, _enterprise(conn, item))
 
 
 def _move(
@@ -624,7 +633,7 @@ def merge(
         decided_by=reviewer,
         note=note,
     )
-    return Done("merged", survivor.person_id, decision_id)
+    return Done("merged", survivor.person_id, decision_id, other.person_id)
 
 
 def _merge_request(
@@ -667,7 +676,7 @@ def _merge_request(
             )
         ],
     )
-    return Done("second_review", survivor.person_id)
+    return Done("second_review", survivor.person_id, None, other.person_id)
 
 
 def split(
@@ -740,7 +749,7 @@ def split(
             )
         ],
     )
-    return Done("split", new_id, decision_id)
+    return Done("split", new_id, decision_id, person.person_id)
 
 
 def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer: str) -> Done:
@@ -860,7 +869,7 @@ def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer
         )
     )
     event_store.append(conn, events)
-    return Done("undone", decision.person_id, undo_id)
+    return Done("undone", decision.person_id, undo_id, decision.other_person_id)
 
 
 def decisions_of(conn: psycopg.Connection[Any], person_id: str) -> list[DecisionRow]:

@@ -58,7 +58,7 @@ def split(person_id: str) -> Response:
     audit = draft()
     audit.persons([person_id[:32]])
     done = review.split(get_conn(), person_id[:32], record_ids, reviewer_name(), note=note)
-    audit.persons([done.person_id or ""])
+    audit.persons([done.person_id] if done.person_id else [])
     audit.detail.update({"records": record_ids, "decision": done.decision_id})
     return redirect(url_for("review.person", person_id=done.person_id, done="split"), code=303)
 
@@ -86,7 +86,7 @@ def undo(decision_id: int) -> Response:
     audit.detail["decision"] = decision_id
     done = review.undo(get_conn(), decision_id, form_int("version"), reviewer_name())
     back = request.form.get("person_id", "") or done.person_id or ""
-    audit.persons([p for p in (done.person_id, back) if p])
+    audit.persons([p for p in (done.person_id, done.other_person_id, back) if p])
     if back:
         return redirect(url_for("review.person", person_id=back[:32], done="undone"), code=303)
     return redirect(url_for("review.queue", done="undone"), code=303)

@@ -148,7 +148,6 @@ def decide(item_id: int) -> Response:
     done = review.decide(
         get_conn(), item_id, form_int("version"), outcome, reviewer_name(), note=note
     )
-    if done.person_id:
-        audit.persons([done.person_id])
+    audit.persons([p for p in (done.person_id, done.other_person_id) if p])
     audit.detail["result"] = done.outcome
     return redirect(url_for("review.queue", done=done.outcome), code=303)
