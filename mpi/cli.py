@@ -477,6 +477,10 @@ def _serve_demo(url: str, bind: str) -> None:
     click.echo(
         f'  curl -H "Authorization: Bearer $TOKEN" {base}/v1/systems/GP_CLUSTER/records/{local_id}'
     )
+    click.echo(
+        f"review UI: {base}/review/ (add an account first: DATABASE_URL=... mpi users add NAME;"
+        " plain HTTP needs MPI_REVIEW_COOKIE_SECURE=false outside localhost)"
+    )
     _exec_gunicorn(url, bind=bind, workers=2)
 
 

@@ -321,3 +321,16 @@ def test_independent_decisions_undo_in_any_order(conn, ctx):
     )
     review.undo(conn, split.decision_id or 0, 1, "bob")
     assert person_of(conn, "H1") == s.alice
+
+
+def test_idle_and_expired_sessions_end(conn):
+    reviewers.add(conn, "idle.one", "a long enough passphrase")
+    opened = reviewers.login(conn, "idle.one", "a long enough passphrase")
+    assert reviewers.session(conn, opened.token) is not None
+    conn.execute("UPDATE reviewer_session SET last_seen_at = now() - interval '31 minutes'")
+    assert reviewers.session(conn, opened.token) is None
+    conn.execute("UPDATE reviewer_session SET last_seen_at = now(), expires_at = now()")
+    assert reviewers.session(conn, opened.token) is None
+    conn.execute("UPDATE reviewer_session SET expires_at = now() + interval '1 hour'")
+    conn.execute("UPDATE reviewer SET is_active = false")
+    assert reviewers.session(conn, opened.token) is None
