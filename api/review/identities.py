@@ -35,7 +35,7 @@ def person(person_id: str) -> str:
     """A person's golden view, linked records (how and when), history and decisions."""
     conn = get_conn()
     view = identities.person_view(conn, person_id[:32])
-    decisions = review.decisions_of(conn, view.person.person_id)
+    decisions = identities.decisions_of(conn, view.person.person_id)
     audit = draft()
     audit.persons([view.person.person_id])
     for r in view.records:
@@ -57,7 +57,7 @@ def split(person_id: str) -> Response:
     note = request.form.get("note", "").strip() or None
     audit = draft()
     audit.persons([person_id[:32]])
-    done = review.split(get_conn(), person_id[:32], record_ids, reviewer_name(), note=note)
+    done = identities.split(get_conn(), person_id[:32], record_ids, reviewer_name(), note=note)
     audit.persons([done.person_id] if done.person_id else [])
     audit.detail.update({"records": record_ids, "decision": done.decision_id})
     return redirect(url_for("review.person", person_id=done.person_id, done="split"), code=303)
@@ -73,7 +73,7 @@ def merge(person_id: str) -> Response:
     note = request.form.get("note", "").strip() or None
     audit = draft()
     audit.persons([person_id[:32], other])
-    done = review.merge(get_conn(), person_id[:32], other, reviewer_name(), note=note)
+    done = identities.merge(get_conn(), person_id[:32], other, reviewer_name(), note=note)
     audit.detail.update({"result": done.outcome, "decision": done.decision_id})
     return redirect(url_for("review.person", person_id=person_id, done=done.outcome), code=303)
 
@@ -84,7 +84,7 @@ def undo(decision_id: int) -> Response:
     """Undo one decision from a person's history."""
     audit = draft()
     audit.detail["decision"] = decision_id
-    done = review.undo(get_conn(), decision_id, form_int("version"), reviewer_name())
+    done = identities.undo(get_conn(), decision_id, form_int("version"), reviewer_name())
     back = request.form.get("person_id", "") or done.person_id or ""
     audit.persons([p for p in (done.person_id, done.other_person_id, back) if p])
     if back:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mpi import dashboard, review, reviewers
+from mpi import dashboard, identities, review, reviewers
 from mpi.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mpi.links import Thresholds
 from mpi.records import register
@@ -72,8 +72,8 @@ def test_same_person_links_and_undo_restores(conn, ctx):
         "SELECT reason, method, changed_by FROM link_history ORDER BY id DESC LIMIT 1"
     ).fetchone()
     assert history == ("review_linked", "manual", "alice")
-    (decision,) = review.decisions_of(conn, s.alice)
-    review.undo(conn, decision.id, decision.version, "bob")
+    (decision,) = identities.decisions_of(conn, s.alice)
+    identities.undo(conn, decision.id, decision.version, "bob")
     assert person_of(conn, "A1") == s.alice_maybe
     status = conn.execute(
         "SELECT status, version > 1 FROM review_item WHERE id = %s", (s.maybe_item,)
@@ -84,7 +84,7 @@ def test_same_person_links_and_undo_restores(conn, ctx):
     ).fetchone()
     assert method == ("auto",)
     with pytest.raises(Conflict, match="undone already"):
-        review.undo(conn, decision.id, decision.version + 1, "bob")
+        identities.undo(conn, decision.id, decision.version + 1, "bob")
 
 
 def test_not_the_same_asserts_no_match_and_matching_respects_it(conn, ctx):
@@ -108,8 +108,8 @@ def test_not_the_same_asserts_no_match_and_matching_respects_it(conn, ctx):
         ),
     )
     assert again.person_id != s.alice and s.alice not in again.candidate_person_ids
-    (decision,) = review.decisions_of(conn, s.alice)
-    review.undo(conn, decision.id, decision.version, "bob")
+    (decision,) = identities.decisions_of(conn, s.alice)
+    identities.undo(conn, decision.id, decision.version, "bob")
     assert conn.execute("SELECT count(*) FROM no_match").fetchone()[0] == 0
 
 
@@ -151,14 +151,14 @@ def test_four_eyes_for_different_valid_nhs_numbers(conn, ctx):
         review.decide(conn, s.john_item, item_version(conn, s.john_item), "same", "alice")
     done = review.decide(conn, s.john_item, item_version(conn, s.john_item), "same", "bob")
     assert done.outcome == "linked" and person_of(conn, "H7") == s.john
-    decision = review.decisions_of(conn, s.john)[0]
+    decision = identities.decisions_of(conn, s.john)[0]
     assert (decision.decided_by, decision.second_by) == ("alice", "bob")
 
 
 def test_merge_of_different_nhs_numbers_waits_for_a_second_reviewer(conn, ctx):
     s = build(conn, ctx)
     conn.execute("UPDATE review_item SET status = 'superseded' WHERE id = %s", (s.john_item,))
-    done = review.merge(conn, s.john, s.john_dup, "alice")
+    done = identities.merge(conn, s.john, s.john_dup, "alice")
     assert done.outcome == "second_review"
     item = conn.execute(
         "SELECT reason, first_review_by FROM review_item WHERE status = 'open' AND record_id = %s",
@@ -170,39 +170,39 @@ def test_merge_of_different_nhs_numbers_waits_for_a_second_reviewer(conn, ctx):
 
 def test_merge_split_and_their_undo_in_order(conn, ctx):
     s = build(conn, ctx)
-    merged = review.merge(conn, s.alice, s.alice_maybe, "alice")
+    merged = identities.merge(conn, s.alice, s.alice_maybe, "alice")
     assert merged.outcome == "merged" and person_of(conn, "A1") == s.alice
     with pytest.raises(Conflict, match="merged into"):
-        review.merge(conn, s.alice, s.alice_maybe, "alice")
+        identities.merge(conn, s.alice, s.alice_maybe, "alice")
     with pytest.raises(InvalidInput):
-        review.merge(conn, s.alice, s.alice, "alice")
+        identities.merge(conn, s.alice, s.alice, "alice")
     with pytest.raises(NotFound):
-        review.merge(conn, s.alice, "NOPE-NOPE-NOPE", "alice")
+        identities.merge(conn, s.alice, "NOPE-NOPE-NOPE", "alice")
     everything = [_record(conn, x) for x in ("G1", "H1", "A1")]
     with pytest.raises(InvalidInput, match="leave at least one"):
-        review.split(conn, s.alice, everything, "alice")
+        identities.split(conn, s.alice, everything, "alice")
     with pytest.raises(InvalidInput, match="at least one record"):
-        review.split(conn, s.alice, [], "alice")
+        identities.split(conn, s.alice, [], "alice")
     with pytest.raises(Conflict, match="no longer linked"):
-        review.split(conn, s.alice, [_record(conn, "G7")], "alice")
-    split = review.split(conn, s.alice, [_record(conn, "A1")], "alice")
+        identities.split(conn, s.alice, [_record(conn, "G7")], "alice")
+    split = identities.split(conn, s.alice, [_record(conn, "A1")], "alice")
     assert person_of(conn, "A1") == split.person_id
-    merge_decision = next(d for d in review.decisions_of(conn, s.alice) if d.kind == "merge")
+    merge_decision = next(d for d in identities.decisions_of(conn, s.alice) if d.kind == "merge")
     with pytest.raises(Conflict, match="undo it first"):
-        review.undo(conn, merge_decision.id, merge_decision.version, "bob")
-    review.undo(conn, split.decision_id or 0, 1, "bob")
+        identities.undo(conn, merge_decision.id, merge_decision.version, "bob")
+    identities.undo(conn, split.decision_id or 0, 1, "bob")
     gone = conn.execute(
         "SELECT status FROM person WHERE person_id = %s", (split.person_id,)
     ).fetchone()
     assert gone == ("merged",)  # the split's person points back
-    review.undo(conn, merge_decision.id, merge_decision.version, "bob")
+    identities.undo(conn, merge_decision.id, merge_decision.version, "bob")
     assert person_of(conn, "A1") == s.alice_maybe
     status = conn.execute("SELECT status FROM review_item WHERE id = %s", (s.maybe_item,))
     assert status.fetchone() == ("open",)  # the item the merge closed is back in the queue
-    undo = review.decisions_of(conn, s.alice)[0]
+    undo = identities.decisions_of(conn, s.alice)[0]
     assert undo.kind == "undo"
     with pytest.raises(InvalidInput, match="cannot be undone"):
-        review.undo(conn, undo.id, undo.version, "bob")
+        identities.undo(conn, undo.id, undo.version, "bob")
 
 
 def test_search(conn, ctx):
@@ -309,17 +309,17 @@ def test_independent_decisions_undo_in_any_order(conn, ctx):
     s = build(conn, ctx)
     review.decide(conn, s.maybe_item, item_version(conn, s.maybe_item), "different", "alice")
     with pytest.raises(Conflict, match="declared different people"):
-        review.merge(conn, s.alice, s.alice_maybe, "alice")
-    split = review.split(conn, s.alice, [_record(conn, "H1")], "alice")  # later, on alice
-    rejection = next(d for d in review.decisions_of(conn, s.alice) if d.kind == "no_match")
-    review.undo(conn, rejection.id, rejection.version, "bob")
+        identities.merge(conn, s.alice, s.alice_maybe, "alice")
+    split = identities.split(conn, s.alice, [_record(conn, "H1")], "alice")  # later, on alice
+    rejection = next(d for d in identities.decisions_of(conn, s.alice) if d.kind == "no_match")
+    identities.undo(conn, rejection.id, rejection.version, "bob")
     assert (
         conn.execute(
             "SELECT count(*) FROM no_match WHERE %s IN (record_a, record_b)", (_record(conn, "A1"),)
         ).fetchone()[0]
         == 0
     )
-    review.undo(conn, split.decision_id or 0, 1, "bob")
+    identities.undo(conn, split.decision_id or 0, 1, "bob")
     assert person_of(conn, "H1") == s.alice
 
 
