@@ -142,11 +142,14 @@ def load_all(url: str, data: Dataset) -> float:
     return time.perf_counter() - started
 
 
-def measure(url: str, data: Dataset) -> tuple[Evaluation, list[tuple[str, tuple[str, ...]]]]:
+def measure(url: str, data: Dataset) -> tuple[Evaluation, list[tuple[str, tuple[str, ...]]], int]:
+    """The evaluation, the traps merged and the open review items."""
     with psycopg.connect(url) as conn:
         predicted = crossref(conn)
+        row = conn.execute("SELECT count(*) FROM review_item WHERE status = 'open'").fetchone()
     truth = read_truth(data.truth)
-    return evaluate(predicted, truth), merged_traps(predicted, truth, data.traps)
+    reviews = int(row[0]) if row else 0
+    return evaluate(predicted, truth), merged_traps(predicted, truth, data.traps), reviews
 
 
 def run(data: Dataset, folder: Path, *, u_pairs: int, reload: bool, keep: bool) -> list[tuple]:
@@ -156,8 +159,7 @@ def run(data: Dataset, folder: Path, *, u_pairs: int, reload: bool, keep: bool) 
     url = fresh_database(settings, tag)
     try:
         seconds = load_all(url, data)
-        result, traps = measure(url, data)
-        rows.append(("default-1 (load)", result, traps, f"load {seconds:.0f}s"))
+        rows.append(("default-1 (load)", *measure(url, data), f"load {seconds:.0f}s"))
         started = time.perf_counter()
         out = _mpi(url, "train", "--activate", "--u-pairs", str(u_pairs))
         trained = time.perf_counter() - started
@@ -166,12 +168,10 @@ def run(data: Dataset, folder: Path, *, u_pairs: int, reload: bool, keep: bool) 
         started = time.perf_counter()
         print(_mpi(url, "relink", "--quiet").rstrip())
         relinked = time.perf_counter() - started
-        result, traps = measure(url, data)
         rows.append(
             (
                 f"{version} (train + relink)",
-                result,
-                traps,
+                *measure(url, data),
                 f"train {trained:.0f}s, relink {relinked:.0f}s",
             )
         )
@@ -182,8 +182,7 @@ def run(data: Dataset, folder: Path, *, u_pairs: int, reload: bool, keep: bool) 
             try:
                 _mpi(second, "model", "import", str(model_file), "--activate")
                 seconds = load_all(second, data)
-                result, traps = measure(second, data)
-                rows.append((f"{version} (reload)", result, traps, f"load {seconds:.0f}s"))
+                rows.append((f"{version} (reload)", *measure(second, data), f"load {seconds:.0f}s"))
             finally:
                 if not keep:
                     db.drop_database(db.server_url(settings), tag + "_reload")
@@ -197,13 +196,14 @@ def table(name: str, rows: list[tuple]) -> str:
     lines = [
         f"{name}:",
         f"  {'model':<30} {'precision':>9} {'recall':>8} {'F1':>8} {'false pairs':>11}"
-        f" {'missed':>7} {'false-merge clusters':>20} {'traps merged':>12}  time",
+        f" {'missed':>7} {'false-merge clusters':>20} {'traps merged':>12} {'open reviews':>12}"
+        "  time",
     ]
-    for label, r, traps, seconds in rows:
+    for label, r, traps, reviews, seconds in rows:
         lines.append(
             f"  {label:<30} {r.precision:9.5f} {r.recall:8.5f} {r.f1:8.5f}"
             f" {r.false_positives:>11} {r.false_negatives:>7}"
-            f" {len(r.false_merge_clusters):>20} {len(traps):>12}  {seconds}"
+            f" {len(r.false_merge_clusters):>20} {len(traps):>12} {reviews:>12}  {seconds}"
         )
     return "\n".join(lines)
 

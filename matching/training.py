@@ -742,6 +742,36 @@ def _conditional_u(
     return used
 
 
+def _u_without_matches(
+    matrix: IntMatrix,
+    m: Mapping[str, FloatArray],
+    u: Mapping[str, FloatArray],
+    prior: float,
+) -> dict[str, FloatArray]:
+    """u from random pairs, each weighted by its chance of being a non-match.
+
+    The posterior uses the comparisons that do not describe a household
+    (:data:`HOUSEHOLD`), so that two people of one home are not taken for a match.
+
+    Example:
+        >>> import numpy as np
+        >>> rows = np.array([[2, 1, 1, 1, 1, 1, 1, 1]] + [[3, 7, 6, 5, 2, 4, 4, 2]] * 99)
+        >>> u = estimate_u(rows.astype(np.int8))
+        >>> m = {k: np.where(np.arange(len(v)) == 1, 0.99, 0.01) for k, v in u.items()}
+        >>> corrected = _u_without_matches(rows.astype(np.int8), m, u, prior=0.01)
+        >>> bool(corrected["nhs_number"][2] < u["nhs_number"][2] / 100)
+        True
+    """
+    rows, counts = _distinct(matrix)
+    voting = [j for j, name in enumerate(_NAMES) if name not in HOUSEHOLD]
+    p = _posterior(_log_ratio(rows, m, u, voting), min(max(prior, 1e-12), 0.5))
+    weights = counts * (1.0 - p)
+    return {
+        name: _floored(_frequencies(rows[:, j], _LEVELS[j], weights))
+        for j, name in enumerate(_NAMES)
+    }
+
+
 def _expected_share(
     matrix: IntMatrix, m: Mapping[str, FloatArray], u: Mapping[str, FloatArray], iterations: int
 ) -> float:
@@ -803,30 +833,14 @@ def train(
     conditional = _conditional_u(records, u, options, cache)
 
     rng = np.random.default_rng(options.seed + 1)
-    sessions: list[EMResult] = []
+    rule_matrices = []
     for rule, forced in rules.items():
         pairs = rule_pairs(records, rule, options.max_block)
         if len(pairs) == 0:
             continue
         if len(pairs) > options.max_pairs_per_rule:
             pairs = pairs[rng.choice(len(pairs), options.max_pairs_per_rule, replace=False)]
-        sessions.append(
-            estimate_m(
-                _cached_matrix(records, pairs, cache),
-                u,
-                base_m,
-                fixed=forced,
-                passive=HOUSEHOLD,
-                max_iterations=options.max_iterations,
-                tolerance=options.tolerance,
-                rule=rule,
-            )
-        )
-
-    m: dict[str, FloatArray] = {}
-    for name in _NAMES:
-        estimates = [np.asarray(s.m[name]) for s in sessions if name in s.trained]
-        m[name] = _floored(np.mean(estimates, axis=0)) if estimates else base_m[name]
+        rule_matrices.append((rule, forced, _cached_matrix(records, pairs, cache)))
 
     candidates = blocked_pairs([blocking_keys(r) for r in records], options.max_block)
     if len(candidates) > options.max_pairs_per_rule:
@@ -836,10 +850,39 @@ def train(
     else:
         scale, candidates_used = 1.0, candidates
     candidate_matrix = _cached_matrix(records, candidates_used, cache)
-    share = _expected_share(candidate_matrix, m, u, options.max_iterations)
-    expected = share * len(candidates)
     pairs_total = n * (n - 1) / 2
-    prior = min(max(expected / pairs_total, 1e-9), 0.5) if pairs_total and expected else base.prior
+
+    # Round 1 estimates m and the prior with u from random pairs as counted. Random pairs
+    # hold a few true matches (about the prior's share), which inflate u for agreement
+    # levels that different people rarely reach (NHS number, birth date): round 2 counts
+    # u again with each random pair weighted by its chance of being a non-match under
+    # round 1's model, and re-estimates m and the prior with it.
+    for round_ in range(2):
+        sessions = [
+            estimate_m(
+                matrix,
+                u,
+                base_m,
+                fixed=forced,
+                passive=HOUSEHOLD,
+                max_iterations=options.max_iterations,
+                tolerance=options.tolerance,
+                rule=rule,
+            )
+            for rule, forced, matrix in rule_matrices
+        ]
+        m: dict[str, FloatArray] = {}
+        for name in _NAMES:
+            estimates = [np.asarray(s.m[name]) for s in sessions if name in s.trained]
+            m[name] = _floored(np.mean(estimates, axis=0)) if estimates else base_m[name]
+        share = _expected_share(candidate_matrix, m, u, options.max_iterations)
+        expected = share * len(candidates)
+        prior = (
+            min(max(expected / pairs_total, 1e-9), 0.5) if pairs_total and expected else base.prior
+        )
+        if round_ == 0 and len(u_matrix):
+            u = _u_without_matches(u_matrix, m, u, prior)
+            conditional = _conditional_u(records, u, options, cache)
 
     provisional = _model_with(base, m, u, prior, base.thresholds, version, "")
     probabilities = _probabilities(provisional, candidate_matrix)
