@@ -138,7 +138,7 @@ def run_splink(
         ]
     else:
         tables = [api.register(frame, table_name="records")]
-    linker = Linker(tables, _settings(link_type, frame))
+    linker = Linker(tables, _settings(link_type, frame), log_level=logging.WARNING)
     deterministic = [block_on("given_name", "family_name", "birth_date")]
     if frame["nhs_number"].notna().any():
         deterministic.insert(0, block_on("nhs_number", "birth_date"))

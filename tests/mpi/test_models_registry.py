@@ -188,3 +188,19 @@ def test_import_and_export_a_model_document(conn, ctx):
         models_registry.import_model(conn, broken)
     fields = {p.field for p in caught.value.problems}
     assert {"prior", "thresholds.review"} <= fields
+
+
+def test_model_report_counts_decided_pairs_as_labels(conn, ctx):
+    _people(conn, ctx)  # Alice on GP and HOSP (one person), Bob on GP
+    g1, h1, g2 = (_record_id(conn, x) for x in ("G1", "H1", "G2"))
+    record_store.add_no_match(conn, g1, g2, "reviewer", "different people")
+    conn.execute("UPDATE link SET method = 'manual' WHERE record_id = %s", (h1,))
+    result = models_registry.report(conn, ctx.model)
+    assert result.version == "default-1"
+    assert result.sources == {"no_match": 1, "manual_link": 1}
+    everything = result.rows[0]
+    assert everything.period == "all"
+    assert (everything.matches, everything.non_matches) == (1, 1)
+    assert everything.recall == 1.0 and everything.precision == 1.0
+    assert everything.non_matches_linked == 0
+    assert len(result.rows) == 2  # all, and the one month the decisions were made in
