@@ -13,6 +13,11 @@ The method is Splink's (Fellegi–Sunter with expectation–maximisation):
 3. The **prior** (λ, the chance two records taken at random are the same person) is the
    expected number of matches among all candidate pairs, from the trained model, divided
    by the number of record pairs.
+4. **u again, without the matches.** Random pairs of a regional index hold about λ true
+   matches, which is more than the pairs of different people agreeing on an NHS number
+   or a birth date by chance. So u is counted a second time with each random pair
+   weighted by its chance of being a non-match under the model of steps 1 to 3, and m
+   and the prior are estimated again with it.
 
 Decided pairs (reviewers' links and no-match assertions) are labels: :func:`check_labels`
 says how the trained model scores them. :func:`threshold_curve` gives the expected
