@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 __all__ = ["are_name_variants", "name_groups"]
@@ -36,6 +36,7 @@ def _table() -> dict[str, frozenset[int]]:
     return {name: frozenset(found) for name, found in groups.items()}
 
 
+@lru_cache(maxsize=1 << 16)  # training compares a million pairs: names repeat
 def name_groups(name: str | None) -> frozenset[int]:
     """The variant groups a given name belongs to.
 

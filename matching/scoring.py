@@ -12,7 +12,10 @@ Safety flags forbid an automatic link whatever the probability (see
   ``different`` or only ``same_year_month`` (a relative's number on the wrong record),
   unless the given names agree (``exact`` or ``nickname``) and the dates differ only as a
   keying slip does: same day and month within ten years (1956/1965), or same year and
-  month. No parent, child or sibling carries the same given name and such a date;
+  month. No parent, child or sibling carries the same given name and such a date. Also
+  the same NHS number with no birth date on one side, ``different`` given names and
+  family names neither ``exact`` nor ``shares_part``: nothing but the number (and perhaps
+  the home) says it is one person;
 - ``twin_risk``: family name ``exact`` or ``shares_part``, birth date ``exact``, given
   name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
   not ``exact`` or ``exact_verified``; not for first names one keying slip apart
@@ -79,6 +82,7 @@ _BIRTH_CONFLICT = _levels("birth_date", "different", "same_year_month")
 _BIRTH_EXACT = _levels("birth_date", "exact")
 _FAMILY_SAME = _levels("family_name", "exact", "shares_part")
 _GIVEN_AGREES = _levels("given_name", "exact", "nickname")
+_GIVEN_NOTHING_IN_COMMON = _levels("given_name", "different")
 _BIRTH_SAME_YEAR_MONTH = _levels("birth_date", "same_year_month")
 _GIVEN_DIFFERENT = _levels("given_name", "jaro_winkler_medium", "phonetic", "initial", "different")
 _MAX_LOGIT = 1000.0
@@ -141,7 +145,11 @@ def safety_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
     if nhs in _NHS_DIFFERENT:
         flags.append("nhs_number_conflict")
     elif nhs in _NHS_SAME:
-        if levels[_BIRTH] in _BIRTH_CONFLICT:
+        if levels[_BIRTH] in _BIRTH_CONFLICT or (
+            levels[_BIRTH] == 0
+            and levels[_GIVEN] in _GIVEN_NOTHING_IN_COMMON
+            and levels[_FAMILY] not in _FAMILY_SAME
+        ):
             flags.append("nhs_number_shared_conflict")
     if (
         nhs not in _NHS_SAME

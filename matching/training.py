@@ -13,6 +13,11 @@ The method is Splink's (Fellegi–Sunter with expectation–maximisation):
 3. The **prior** (λ, the chance two records taken at random are the same person) is the
    expected number of matches among all candidate pairs, from the trained model, divided
    by the number of record pairs.
+4. **u again, without the matches.** Random pairs of a regional index hold about λ true
+   matches, which is more than the pairs of different people agreeing on an NHS number
+   or a birth date by chance. So u is counted a second time with each random pair
+   weighted by its chance of being a non-match under the model of steps 1 to 3, and m
+   and the prior are estimated again with it.
 
 Decided pairs (reviewers' links and no-match assertions) are labels: :func:`check_labels`
 says how the trained model scores them. :func:`threshold_curve` gives the expected
@@ -144,6 +149,8 @@ class TrainingOptions:
         seed: seed of the random pair sample (the same seed gives the same model).
         u_pairs: random pairs sampled for u (default 1,000,000; fewer when the data has
             fewer pairs).
+        conditional_pairs: pairs sharing a postcode sampled for the u of address and
+            phone given the postcode (:data:`CONDITIONAL_U`; default 200,000).
         max_block: blocking keys shared by more records than this are skipped in EM (the
             ``blocking_cap`` of matching).
         max_pairs_per_rule: candidate pairs per EM session, sampled when there are more.
@@ -155,6 +162,7 @@ class TrainingOptions:
 
     seed: int = 1
     u_pairs: int = 1_000_000
+    conditional_pairs: int = 200_000
     max_block: int = 200
     max_pairs_per_rule: int = 500_000
     max_iterations: int = 40
@@ -375,7 +383,10 @@ def blocked_pairs(keys: Sequence[Iterable[str]], max_block: int) -> npt.NDArray[
             chunks.append(np.stack([m[i], m[j]], axis=1))
     if not chunks:
         return np.zeros((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(chunks), axis=0)
+    pairs = np.concatenate(chunks)
+    n = len(keys)
+    codes = np.unique(pairs[:, 0] * n + pairs[:, 1])  # a pair as one integer: faster
+    return np.stack([codes // n, codes % n], axis=1)
 
 
 def rule_pairs(
@@ -437,10 +448,14 @@ def estimate_u(matrix: IntMatrix) -> dict[str, FloatArray]:
 
 
 def _distinct(matrix: IntMatrix) -> tuple[IntMatrix, FloatArray]:
+    """The distinct rows of a comparison matrix, sorted, with their counts."""
     if len(matrix) == 0:
         return matrix, np.zeros(0)
-    rows, counts = np.unique(matrix, axis=0, return_counts=True)
-    return rows.astype(np.int8), counts.astype(np.float64)
+    # Each row as one integer (4 bits a level), which np.unique sorts far faster than rows.
+    shifts = np.arange(matrix.shape[1] - 1, -1, -1, dtype=np.int64) * 4
+    codes = (matrix.astype(np.int64) << shifts).sum(axis=1)
+    _, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    return matrix[first].astype(np.int8), counts.astype(np.float64)
 
 
 def _log_ratio(
@@ -719,9 +734,9 @@ def _conditional_u(
         pairs = rule_pairs(records, condition, options.max_block)
         if len(pairs) == 0:
             continue
-        if len(pairs) > options.u_pairs:
+        if len(pairs) > options.conditional_pairs:
             rng = np.random.default_rng(options.seed + 2)
-            pairs = pairs[rng.choice(len(pairs), options.u_pairs, replace=False)]
+            pairs = pairs[rng.choice(len(pairs), options.conditional_pairs, replace=False)]
         matrix = _cached_matrix(records, pairs, cache)
         different = (matrix[:, given] == _LEVELS[given] - 1) & (
             matrix[:, birth] == _LEVELS[birth] - 1
@@ -740,6 +755,36 @@ def _conditional_u(
         u[name] = _floored(new)
         used[name] = int((column > 0).sum())
     return used
+
+
+def _u_without_matches(
+    matrix: IntMatrix,
+    m: Mapping[str, FloatArray],
+    u: Mapping[str, FloatArray],
+    prior: float,
+) -> dict[str, FloatArray]:
+    """u from random pairs, each weighted by its chance of being a non-match.
+
+    The posterior uses the comparisons that do not describe a household
+    (:data:`HOUSEHOLD`), so that two people of one home are not taken for a match.
+
+    Example:
+        >>> import numpy as np
+        >>> rows = np.array([[2, 1, 1, 1, 1, 1, 1, 1]] + [[3, 7, 6, 5, 2, 4, 4, 2]] * 99)
+        >>> u = estimate_u(rows.astype(np.int8))
+        >>> m = {k: np.where(np.arange(len(v)) == 1, 0.99, 0.01) for k, v in u.items()}
+        >>> corrected = _u_without_matches(rows.astype(np.int8), m, u, prior=0.01)
+        >>> bool(corrected["nhs_number"][2] < u["nhs_number"][2] / 100)
+        True
+    """
+    rows, counts = _distinct(matrix)
+    voting = [j for j, name in enumerate(_NAMES) if name not in HOUSEHOLD]
+    p = _posterior(_log_ratio(rows, m, u, voting), min(max(prior, 1e-12), 0.5))
+    weights = counts * (1.0 - p)
+    return {
+        name: _floored(_frequencies(rows[:, j], _LEVELS[j], weights))
+        for j, name in enumerate(_NAMES)
+    }
 
 
 def _expected_share(
@@ -803,30 +848,14 @@ def train(
     conditional = _conditional_u(records, u, options, cache)
 
     rng = np.random.default_rng(options.seed + 1)
-    sessions: list[EMResult] = []
+    rule_matrices = []
     for rule, forced in rules.items():
         pairs = rule_pairs(records, rule, options.max_block)
         if len(pairs) == 0:
             continue
         if len(pairs) > options.max_pairs_per_rule:
             pairs = pairs[rng.choice(len(pairs), options.max_pairs_per_rule, replace=False)]
-        sessions.append(
-            estimate_m(
-                _cached_matrix(records, pairs, cache),
-                u,
-                base_m,
-                fixed=forced,
-                passive=HOUSEHOLD,
-                max_iterations=options.max_iterations,
-                tolerance=options.tolerance,
-                rule=rule,
-            )
-        )
-
-    m: dict[str, FloatArray] = {}
-    for name in _NAMES:
-        estimates = [np.asarray(s.m[name]) for s in sessions if name in s.trained]
-        m[name] = _floored(np.mean(estimates, axis=0)) if estimates else base_m[name]
+        rule_matrices.append((rule, forced, _cached_matrix(records, pairs, cache)))
 
     candidates = blocked_pairs([blocking_keys(r) for r in records], options.max_block)
     if len(candidates) > options.max_pairs_per_rule:
@@ -836,10 +865,39 @@ def train(
     else:
         scale, candidates_used = 1.0, candidates
     candidate_matrix = _cached_matrix(records, candidates_used, cache)
-    share = _expected_share(candidate_matrix, m, u, options.max_iterations)
-    expected = share * len(candidates)
     pairs_total = n * (n - 1) / 2
-    prior = min(max(expected / pairs_total, 1e-9), 0.5) if pairs_total and expected else base.prior
+
+    # Round 1 estimates m and the prior with u from random pairs as counted. Random pairs
+    # hold a few true matches (about the prior's share), which inflate u for agreement
+    # levels that different people rarely reach (NHS number, birth date): round 2 counts
+    # u again with each random pair weighted by its chance of being a non-match under
+    # round 1's model, and re-estimates m and the prior with it.
+    for round_ in range(2):
+        sessions = [
+            estimate_m(
+                matrix,
+                u,
+                base_m,
+                fixed=forced,
+                passive=HOUSEHOLD,
+                max_iterations=options.max_iterations,
+                tolerance=options.tolerance,
+                rule=rule,
+            )
+            for rule, forced, matrix in rule_matrices
+        ]
+        m: dict[str, FloatArray] = {}
+        for name in _NAMES:
+            estimates = [np.asarray(s.m[name]) for s in sessions if name in s.trained]
+            m[name] = _floored(np.mean(estimates, axis=0)) if estimates else base_m[name]
+        share = _expected_share(candidate_matrix, m, u, options.max_iterations)
+        expected = share * len(candidates)
+        prior = (
+            min(max(expected / pairs_total, 1e-9), 0.5) if pairs_total and expected else base.prior
+        )
+        if round_ == 0 and len(u_matrix):
+            u = _u_without_matches(u_matrix, m, u, prior)
+            conditional = _conditional_u(records, u, options, cache)
 
     provisional = _model_with(base, m, u, prior, base.thresholds, version, "")
     probabilities = _probabilities(provisional, candidate_matrix)

@@ -970,6 +970,56 @@ def model_activate(env: Env, version: str) -> None:
     click.echo(f"active model: {model.version}")
 
 
+@model_group.command("export")
+@click.argument("version", required=False)
+@output_option
+@pass_env
+@_fail_cleanly
+def model_export(env: Env, version: str | None, output: Path | None) -> None:
+    """Write a model (default: the active one) as its JSON document.
+
+    The document is what `mpi model import` reads, for example to move a model trained
+    on a copy of the data to the live index.
+
+    Example: mpi model export trained-2 -o trained-2.json
+    """
+    import json
+
+    from mpi import models_registry
+
+    with env.connection() as conn:
+        model = models_registry.get_model(conn, version)
+    with _open_output(output) as handle:
+        handle.write(json.dumps(model.to_dict(), indent=1) + "\n")
+
+
+@model_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--activate", is_flag=True, help="Make the imported version the active model.")
+@pass_env
+@_fail_cleanly
+def model_import(env: Env, file: Path, activate: bool) -> None:
+    """Store a model document (from `mpi model export`) as a new version.
+
+    The document is checked completely; every problem is named. The version must not
+    be stored yet. It is not active unless --activate.
+
+    Example: mpi model import trained-2.json --activate
+    """
+    import json
+
+    from mpi import models_registry
+    from mpi.errors import InvalidInput
+
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput.single("file", f"is not JSON: {exc}") from exc
+    with env.connection() as conn:
+        model = models_registry.import_model(conn, document, is_active=activate)
+    click.echo(f"imported {model.version}{' (active)' if activate else ''}")
+
+
 @model_group.command("report")
 @click.argument("version", required=False)
 @pass_env

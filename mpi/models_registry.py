@@ -25,6 +25,7 @@ __all__ = [
     "active_model",
     "activate",
     "get_model",
+    "import_model",
     "report",
     "save",
     "train_from_store",
@@ -117,6 +118,39 @@ def save(
     if is_active:
         model_store.activate(conn, result.model.version)
     return result.model.version
+
+
+def import_model(
+    conn: psycopg.Connection[Any],
+    document: Any,
+    *,
+    created_by: str = "cli",
+    is_active: bool = False,
+) -> MatchModel:
+    """Store a model document made elsewhere (``mpi model export``) as a new version.
+
+    A model trained on a copy of the data, or in another region, is checked completely
+    (:meth:`MatchModel.from_dict`) and stored under its own version, not active unless
+    asked.
+
+    Raises:
+        InvalidInput: the document is not a valid model (every problem named).
+        Conflict: a model with this version is already stored, or it is the default's.
+    """
+    from matching.errors import InvalidModel
+    from mpi.errors import Conflict, FieldProblem, InvalidInput
+
+    try:
+        model = MatchModel.from_dict(document)
+    except InvalidModel as exc:
+        raise InvalidInput([FieldProblem(p.field, p.reason) for p in exc.problems]) from exc
+    if model.version == load_default_model().version:
+        raise Conflict(f"{model.version!r} is the packaged default's version: rename it")
+    summary = {"imported": True, "description": model.description}
+    model_store.save_model(conn, model.version, model.to_dict(), summary, created_by)
+    if is_active:
+        model_store.activate(conn, model.version)
+    return model
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
@@ -50,4 +51,30 @@ def test_train_show_activate_report_relink(runner, tmp_path: Path):
     assert report.exit_code == 0 and "all" in report.output
     missing = runner.invoke(main, ["model", "activate", "nope"])
     assert missing.exit_code == 1 and "no model version" in missing.output
+    assert runner.invoke(main, ["model", "activate", "default-1"]).exit_code == 0
+
+
+def test_model_export_and_import(runner, tmp_path: Path):
+    exported = tmp_path / "default.json"
+    done = runner.invoke(main, ["model", "export", "default-1", "-o", str(exported)])
+    assert done.exit_code == 0, done.output
+    document = json.loads(exported.read_text())
+    assert document["version"] == "default-1"
+    clash = runner.invoke(main, ["model", "import", str(exported)])
+    assert clash.exit_code == 1 and "default" in clash.output
+    document["version"] = "region-b-1"
+    renamed = tmp_path / "region-b-1.json"
+    renamed.write_text(json.dumps(document))
+    imported = runner.invoke(main, ["model", "import", str(renamed), "--activate"])
+    assert imported.exit_code == 0, imported.output
+    assert "model region-b-1" in runner.invoke(main, ["model", "show"]).output
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    refused = runner.invoke(main, ["model", "import", str(bad)])
+    assert refused.exit_code == 1 and "file: is not JSON" in refused.output
+    document["version"] = "region-b-2"
+    document["prior"] = -1
+    bad.write_text(json.dumps(document))
+    refused = runner.invoke(main, ["model", "import", str(bad)])
+    assert refused.exit_code == 1 and "prior" in refused.output
     assert runner.invoke(main, ["model", "activate", "default-1"]).exit_code == 0

@@ -127,6 +127,21 @@ def test_relatives_nhs_number_is_flagged() -> None:
     assert result.flags == ("nhs_number_shared_conflict", "birth_date_conflict")
 
 
+def test_relatives_nhs_number_without_a_birth_date_is_flagged() -> None:
+    # A father's record (names in the wrong fields, no birth date) carrying his son's
+    # number, at the son's address: only the number and the home agree.
+    father = {"given_name": "Cooper", "family_name": "Daniel", "birth_date": None}
+    son = {"given_name": "Luca", "family_name": "Cooper", "birth_date": "2010-09-24"}
+    assert "nhs_number_shared_conflict" in _score(father, son).flags
+    typo = {"given_name": "Lcua", "family_name": "Cooper", "birth_date": None}
+    assert "nhs_number_shared_conflict" not in _score(typo, son).flags
+    no_name = {"given_name": None, "family_name": "Cooper", "birth_date": None}
+    assert "nhs_number_shared_conflict" not in _score(no_name, son).flags
+    # Same family name: too often the same person under another given name to flag.
+    renamed = {"given_name": "Emma", "family_name": "Cooper", "birth_date": None}
+    assert "nhs_number_shared_conflict" not in _score(renamed, son).flags
+
+
 def test_birth_dates_years_apart_are_a_conflict() -> None:
     father = {"nhs_number": None, "given_name": "John", "birth_date": "1955-07-19"}
     son = {"nhs_number": None, "given_name": "John", "birth_date": "1982-11-02"}

@@ -152,3 +152,18 @@ def test_labels_are_checked():
     check = check_labels(model, matrix, [True, True, False])
     assert (check.matches, check.non_matches) == (2, 1)
     assert check.non_matches_linked == 0 and check.precision == 1.0
+
+
+def test_u_is_corrected_for_the_matches_among_random_pairs():
+    """Random pairs of a small index hold matches; counted as they are, they inflate u."""
+    from matching.training import _u_without_matches
+
+    m, u = _known(seed=11)
+    matrix, is_match = _draw(m, u, share=0.02, pairs=100_000, seed=12)
+    counted = estimate_u(matrix)
+    corrected = _u_without_matches(matrix, m, counted, prior=float(is_match.mean()))
+    for name in NAMES:
+        # the first agreement level is where matches land: counted u is too high there
+        assert counted[name][1] > u[name][1] + 0.01, name
+        assert corrected[name][1] == pytest.approx(u[name][1], abs=0.005), name
+        assert np.allclose(corrected[name][1:], u[name][1:], atol=0.01), name
