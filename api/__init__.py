@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": None,
     "TOKEN_CACHE_SECONDS": 5.0,
     "DOMAIN_CACHE_SECONDS": 5.0,
+    "LOG_LEVEL": "INFO",
 }
 
 

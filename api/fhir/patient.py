@@ -10,6 +10,7 @@ from flask import Response, current_app, request
 from api.db import get_conn
 from api.errors import ApiError
 from api.fhir import bp
+from api.fhir.input import RESOURCE_FIELDS, SEARCH_FIELDS, patient_resource, renamed
 from api.fhir.render import MATCH_GRADE, base_url, fhir, identifier_system, outcome, patient
 from api.fhir.render import searchset as make_searchset
 from api.requests import audited, caller, draft
@@ -109,7 +110,8 @@ def _register(local_value: str, resource: dict[str, Any], *, created_status: int
     demographics = demographics_from_patient(resource)
     existed = access_store.person_of_record(conn, who.system_code, local_value) is not None
     ctx = match_context()
-    row = records.prepare(ctx, local_value, resource, demographics)
+    with renamed(RESOURCE_FIELDS):
+        row = records.prepare(ctx, local_value, resource, demographics)
     result = records.register(conn, ctx, who.system_code, row, actor=f"system:{who.system_code}")
     draft().persons([result.person_id])
     draft().detail["decision"] = result.decision
@@ -119,10 +121,7 @@ def _register(local_value: str, resource: dict[str, Any], *, created_status: int
 
 
 def _resource_body() -> dict[str, Any]:
-    body = json_object()
-    if body.get("resourceType") != "Patient":
-        raise InvalidInput.single("resourceType", "must be Patient")
-    return body
+    return patient_resource(json_object())
 
 
 @bp.put("/Patient")
@@ -318,7 +317,8 @@ def search() -> Response:
     )
     if not any((args["given"], args["family"], birthdate, args["address-postalcode"])):
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
-    candidates = find_matches(conn, match_context(), demographics, limit=count)
+    with renamed(SEARCH_FIELDS):
+        candidates = find_matches(conn, match_context(), demographics, limit=count)
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
     return fhir(_entries(found, scored=True))
 
@@ -326,7 +326,7 @@ def search() -> Response:
 def _match_input() -> tuple[dict[str, Any], bool, int]:
     body = json_object()
     if body.get("resourceType") == "Patient":
-        return body, False, 10
+        return patient_resource(body), False, 10
     if body.get("resourceType") != "Parameters":
         raise InvalidInput.single("resourceType", "must be Parameters or Patient")
     params = body.get("parameter")
@@ -335,10 +335,10 @@ def _match_input() -> tuple[dict[str, Any], bool, int]:
     resource: dict[str, Any] | None = None
     only_certain = False
     count = 10
-    for p in params:
+    for n, p in enumerate(params):
         name = p.get("name")
         if name == "resource":
-            resource = p.get("resource")
+            resource = patient_resource(p.get("resource"), f"Parameters.parameter[{n}].resource")
         elif name == "onlyCertainMatches":
             if not isinstance(p.get("valueBoolean"), bool):
                 raise InvalidInput.single("onlyCertainMatches", "must be a valueBoolean")
@@ -362,8 +362,9 @@ def match() -> Response:
     who = caller()
     access.require(who, "lookup")
     resource, only_certain, count = _match_input()
-    demographics = demographics_from_patient(resource)
-    candidates = find_matches(get_conn(), match_context(), demographics, limit=max(count, 10))
+    with renamed(RESOURCE_FIELDS):
+        demographics = demographics_from_patient(resource)
+        candidates = find_matches(get_conn(), match_context(), demographics, limit=max(count, 10))
     if only_certain:
         certain = [c for c in candidates if c.grade == "certain"]
         candidates = certain if len(certain) == 1 else []

@@ -99,7 +99,7 @@ def test_registration_refuses_another_systems_domain_and_bad_resources(client, s
         headers=systems.headers("GP"),
     )
     oo = _outcome(r, 400, "invalid")
-    assert oo.issue[0].expression == ["birthDate"]
+    assert oo.issue[0].expression == ["Patient.birthDate"]
     r = client.put(
         f"/fhir/Patient?identifier={GP_URI}|G1",
         json=patient(GP_URI, "OTHER"),

@@ -1,0 +1,109 @@
+"""Checking FHIR input: a Patient must be a well-formed R4 resource before it is used.
+
+The structure (element names, cardinality, primitive types and formats) is checked with
+the ``fhir.resources`` models; NHS numbers with their Modulus 11 check. Problems name
+the element at fault as a FHIRPath-like expression (``Patient.name[0].family``), and
+errors that the matching core raises with its own field names (``birth_date``) are
+renamed to the FHIR element or search parameter they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from fhir.resources.R4B.patient import Patient
+from pydantic import ValidationError
+
+from api.validation import nhs_number_problem
+from mpi.errors import FieldProblem, InvalidInput
+from mpi.fhir_patient import NHS_NUMBER_SYSTEM
+
+T = TypeVar("T")
+
+#: The core's field names as elements of a Patient resource.
+RESOURCE_FIELDS = {
+    "nhs_number": "Patient.identifier",
+    "nhs_number_status": "Patient.identifier.extension",
+    "given_name": "Patient.name.given",
+    "family_name": "Patient.name.family",
+    "sex": "Patient.gender",
+    "birth_date": "Patient.birthDate",
+    "address_line": "Patient.address.line",
+    "postcode": "Patient.address.postalCode",
+    "phone": "Patient.telecom",
+    "demographics": "Patient",
+    "local_id": "Patient.identifier",
+}
+
+#: The core's field names as PDQm search parameters.
+SEARCH_FIELDS = {
+    "given_name": "given",
+    "family_name": "family",
+    "sex": "gender",
+    "birth_date": "birthdate",
+    "postcode": "address-postalcode",
+    "demographics": "family",
+}
+
+
+def _path(prefix: str, loc: tuple[Any, ...]) -> str:
+    text = prefix
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "__root__":
+            text += f".{part}"
+    return text
+
+
+def patient_resource(value: Any, where: str = "Patient") -> dict[str, Any]:
+    """A Patient resource checked for structure and NHS numbers, returned unchanged.
+
+    Args:
+        value: the parsed JSON.
+        where: the expression that names the resource in errors (``Patient``, or
+            ``Parameters.parameter[0].resource``).
+
+    Raises:
+        InvalidInput: not a Patient, a malformed element, or an invalid NHS number; every
+            problem names its element.
+    """
+    if not isinstance(value, dict) or value.get("resourceType") != "Patient":
+        raise InvalidInput.single(f"{where}.resourceType", "must be Patient")
+    try:
+        Patient.model_validate(value)
+    except ValidationError as exc:
+        problems = [
+            FieldProblem(_path(where, tuple(e["loc"])), e["msg"]) for e in exc.errors()[:20]
+        ]
+        raise InvalidInput(problems) from None
+    problems = []
+    for n, identifier in enumerate(value.get("identifier") or []):
+        if identifier.get("system") == NHS_NUMBER_SYSTEM:
+            problem = nhs_number_problem(
+                f"{where}.identifier[{n}].value", identifier.get("value") or ""
+            )
+            if problem is not None:
+                problems.append(problem)
+    if problems:
+        raise InvalidInput(problems)
+    return value
+
+
+@contextmanager
+def renamed(fields: Mapping[str, str]) -> Iterator[None]:
+    """Rename the fields of any :class:`InvalidInput` raised inside the block."""
+    try:
+        yield
+    except InvalidInput as exc:
+        raise InvalidInput(
+            [FieldProblem(fields.get(p.field, p.field), p.reason) for p in exc.problems]
+        ) from None
+
+
+def call_renamed(fields: Mapping[str, str], func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` with :func:`renamed` fields."""
+    with renamed(fields):
+        return func(*args)
