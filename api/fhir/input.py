@@ -48,6 +48,24 @@ SEARCH_FIELDS = {
 }
 
 
+#: Longest text accepted in any element (as for /v1 fields); Patient.text and photo aside.
+MAX_TEXT = 200
+#: Patient elements that are JSON booleans (the models accept "yes" and "true" too).
+_BOOLEANS = ("active", "deceasedBoolean", "multipleBirthBoolean")
+
+
+def _long_texts(value: Any, path: str, problems: list[FieldProblem]) -> None:
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            problems.append(FieldProblem(path, f"must be at most {MAX_TEXT} characters"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _long_texts(item, f"{path}.{key}", problems)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _long_texts(item, f"{path}[{n}]", problems)
+
+
 def _path(prefix: str, loc: tuple[Any, ...]) -> str:
     text = prefix
     for part in loc:
@@ -79,7 +97,12 @@ def patient_resource(value: Any, where: str = "Patient") -> dict[str, Any]:
             FieldProblem(_path(where, tuple(e["loc"])), e["msg"]) for e in exc.errors()[:20]
         ]
         raise InvalidInput(problems) from None
-    problems = []
+    problems: list[FieldProblem] = []
+    for key, item in value.items():
+        if key in _BOOLEANS and not isinstance(item, bool):
+            problems.append(FieldProblem(f"{where}.{key}", "must be true or false"))
+        elif key not in ("text", "photo"):
+            _long_texts(item, f"{where}.{key}", problems)
     for n, identifier in enumerate(value.get("identifier") or []):
         if identifier.get("system") == NHS_NUMBER_SYSTEM:
             problem = nhs_number_problem(

@@ -7,12 +7,14 @@ tokens: ``GP`` (register, lookup), ``HOSP`` (register, lookup), ``SOCIAL`` (look
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -73,6 +75,30 @@ def db_url(database_url: str) -> Iterator[str]:
     reset_service_tables(database_url)
 
 
+#: Resource types of the FHIR responses validated so far (nested Bundle entries too).
+FHIR_VALIDATED: Counter[str] = Counter()
+
+
+def validate_fhir(body: Any) -> None:
+    """Validate a FHIR JSON response with the ``fhir.resources`` R4 models."""
+    assert isinstance(body, dict) and "resourceType" in body, body
+    get_fhir_model_class(body["resourceType"]).model_validate(body)
+    FHIR_VALIDATED[body["resourceType"]] += 1
+    for entry in body.get("entry") or []:
+        FHIR_VALIDATED[entry["resource"]["resourceType"]] += 1
+
+
+class FhirCheckingClient(FlaskClient):
+    """A test client that validates every response under /fhir as a FHIR R4 resource."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        if response.request.path.startswith("/fhir") and response.status_code != 204:
+            assert response.mimetype == "application/fhir+json", response.data[:200]
+            validate_fhir(response.get_json())
+        return response
+
+
 @pytest.fixture
 def app(db_url: str) -> Iterator[Flask]:
     """The app, as gunicorn would build it, on the test database."""
@@ -84,6 +110,7 @@ def app(db_url: str) -> Iterator[Flask]:
             "POOL_MAX_SIZE": 4,
         }
     )
+    application.test_client_class = FhirCheckingClient
     yield application
     application.extensions["mpi_pool"].close()
 
