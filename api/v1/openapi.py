@@ -1,4 +1,8 @@
-"""GET /openapi.json: the OpenAPI 3 description of /v1 (checked against the routes by a test)."""
+"""GET /openapi.json: the OpenAPI 3 description of /v1 and the service routes.
+
+A test checks that it names exactly the app's routes outside /fhir (which the FHIR
+CapabilityStatement describes) and /review (the HTML review pages).
+"""
 
 from __future__ import annotations
 
@@ -45,6 +49,17 @@ _PATH_PARAMS = [
 _PERSON = [{"name": "person_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
+_STATUS = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}},
+}
+
+
+def _public(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    return {"get": {"summary": summary, "security": [], "responses": responses}}
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI document for the native JSON API."""
     common = _errors(400, 401, 403, 404)
@@ -87,6 +102,12 @@ def document() -> dict[str, Any]:
             },
         },
         "paths": {
+            "/healthz": _public("The process is up", {"200": _json(_STATUS)}),
+            "/readyz": _public(
+                "The database answers",
+                {"200": _json(_STATUS), "503": _json(_STATUS, "not ready")},
+            ),
+            "/openapi.json": _public("This document", {"200": _json(_OBJECT)}),
             "/v1/systems/{system}/records/{local_id}": {
                 "parameters": _PATH_PARAMS,
                 "put": {
