@@ -466,3 +466,49 @@ def test_nhs_number_follows_uk_core_with_its_verification_status(client, systems
     assert coding["system"].endswith("UKCore-NHSNumberVerificationStatusEngland")
     golden = client.get(f"/v1/persons/{r.json['id']}", headers=systems.headers("GP")).json
     assert golden["golden"]["nhs_number_status"] == "01"
+
+
+def test_care_relationship_on_the_fhir_surface(client, systems, db_url):
+    """An unrelated viewer: no read or PIX without an emergency; $match only a single certain
+    match, without the cross-reference; an ambiguous one gives nothing to browse."""
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    viewer = systems.headers("VIEWER")
+    pix = f"/fhir/Patient/$ihe-pix?sourceIdentifier={NHS}|{synthetic_nhs_number(1)}"
+    _outcome(client.get(pix, headers=viewer), 403, "forbidden")
+    r = client.get(pix, headers=systems.emergency("VIEWER"))
+    assert r.status_code == 200
+    assert count(db_url, "audit_event", "emergency AND action = 'patient.pix'") == 1
+    query = patient(GP_URI, "x")
+    query.pop("identifier")
+    one = client.post("/fhir/Patient/$match", json=_match_body(query), headers=viewer).json
+    assert [e["resource"]["id"] for e in one["entry"]] == [pid]
+    systems_seen = {i["system"] for i in one["entry"][0]["resource"].get("identifier", [])}
+    assert systems_seen <= {NHS}  # no local identifiers of other systems
+    put(client, systems, "HOSP", HOSP_URI, "H2", n=4, name=[{"family": "Jones", "given": ["Beth"]}])
+    vague = {"resourceType": "Patient", "name": [{"family": "Jones"}], "birthDate": "1975-07-04"}
+    r = client.post("/fhir/Patient/$match", json=vague, headers=viewer).json
+    assert r["total"] == 0
+    assert r["entry"][0]["resource"]["resourceType"] == "OperationOutcome"
+    assert (
+        client.post("/fhir/Patient/$match", json=vague, headers=systems.headers("HOSP")).json[
+            "total"
+        ]
+        == 2
+    )
+
+
+def test_opted_out_patient_in_a_search_is_withheld(client, systems):
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    client.put(
+        f"/v1/persons/{pid}/opt-out", json={"reason": "objection"}, headers=systems.headers("ADMIN")
+    )
+    r = client.get(
+        "/fhir/Patient?family=Jones&given=Bethan&birthdate=1975-07-04",
+        headers=systems.headers("HOSP"),
+    ).json
+    entry = r["entry"][0]["resource"]
+    assert entry["id"] == pid and "name" not in entry and "identifier" not in entry
+    notes = [e["resource"] for e in r["entry"] if e["search"]["mode"] == "outcome"]
+    assert "objected" in notes[0]["issue"][0]["diagnostics"]
