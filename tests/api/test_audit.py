@@ -270,3 +270,19 @@ def test_every_endpoint_that_touches_a_patient_writes_exactly_one_event(
     assert count(db_url, "audit_event") == before
     with psycopg.connect(db_url) as conn:
         assert audit.verify(conn).is_intact
+
+
+def test_the_work_is_undone_when_its_audit_event_cannot_be_written(
+    client, systems, db_url, monkeypatch
+):
+    """Same transaction: no audit event, no work (the request answers 500)."""
+    import mpi.audit
+
+    def fail(*args, **kwargs):
+        raise psycopg.errors.DiskFull("no space")
+
+    monkeypatch.setattr(mpi.audit, "record", fail)
+    r = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    assert r.status_code == 500
+    for table in ("source_record", "person", "link", "identity_event", "audit_event"):
+        assert count(db_url, table) == 0, table
