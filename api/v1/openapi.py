@@ -27,6 +27,15 @@ _DEMOGRAPHICS = {
         )
     },
 }
+#: A synthetic patient (NHS number from the 999 test range), as the documented example.
+EXAMPLE = {
+    "nhs_number": "9990000018",
+    "given_name": "Alice",
+    "family_name": "Smith",
+    "sex": "female",
+    "birth_date": "1980-03-15",
+    "postcode": "LS1 4AP",
+}
 _PROBLEM = {
     "description": "Problem (RFC 9457) naming the field at fault",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -116,7 +125,8 @@ def document() -> dict[str, Any]:
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Demographics"}
+                                "schema": {"$ref": "#/components/schemas/Demographics"},
+                                "example": EXAMPLE,
                             }
                         },
                     },
@@ -154,7 +164,9 @@ def document() -> dict[str, Any]:
                     "summary": "Find persons matching demographics, best first",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _DEMOGRAPHICS}},
+                        "content": {
+                            "application/json": {"schema": _DEMOGRAPHICS, "example": EXAMPLE}
+                        },
                     },
                     "responses": {"200": _json(_OBJECT), **common},
                 }
