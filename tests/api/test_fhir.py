@@ -512,3 +512,27 @@ def test_opted_out_patient_in_a_search_is_withheld(client, systems):
     assert entry["id"] == pid and "name" not in entry and "identifier" not in entry
     notes = [e["resource"] for e in r["entry"] if e["search"]["mode"] == "outcome"]
     assert "objected" in notes[0]["issue"][0]["diagnostics"]
+
+
+def test_match_only_certain_and_count(client, systems):
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "GP", GP_URI, "G2", n=2, name=[{"family": "Jones", "given": ["Bea"]}])
+    h = systems.headers("GP")
+    exact = patient(GP_URI, "x")
+    exact["identifier"] = [{"system": NHS, "value": synthetic_nhs_number(1)}]
+    sure = client.post("/fhir/Patient/$match", json=_match_body(exact, True), headers=h).json
+    matches = [e for e in sure["entry"] if e["search"]["mode"] == "match"]
+    assert [e["resource"]["id"] for e in matches] == [pid]
+    assert matches[0]["search"]["extension"][0]["valueCode"] == "certain"
+    vague = {"resourceType": "Patient", "name": [{"family": "Jones"}], "birthDate": "1975-07-04"}
+    both = client.post("/fhir/Patient/$match", json=_match_body(vague), headers=h).json
+    assert both["total"] == 2
+    assert {e["search"]["extension"][0]["valueCode"] for e in both["entry"]} <= {
+        "probable",
+        "possible",
+    }
+    none = client.post("/fhir/Patient/$match", json=_match_body(vague, True), headers=h).json
+    assert none["total"] == 0 and "entry" not in none
+    one = client.post("/fhir/Patient/$match", json=_match_body(vague, count_=1), headers=h).json
+    assert one["total"] == 1
+    assert one["entry"][0]["resource"]["id"] == both["entry"][0]["resource"]["id"]  # the best

@@ -294,3 +294,24 @@ def test_a_bad_database_fails_at_start_up():
                 "POOL_TIMEOUT": 1,
             }
         )
+
+
+def test_an_uncertain_match_is_sent_to_review_with_its_explanation(client, systems, db_url):
+    first = {k: v for k, v in alice().items() if k not in ("nhs_number", "phone")}
+    client.put("/v1/systems/GP/records/G1", json=first, headers=systems.headers("GP"))
+    unsure = {**first, "given_name": "Zelda", "postcode": "BD7 1DP", "address_line": None}
+    r = client.put("/v1/systems/HOSP/records/H1", json=unsure, headers=systems.headers("HOSP"))
+    assert r.status_code == 200
+    assert r.json["decision"] == "review", r.json
+    assert r.json["review_candidates"] >= 1
+    levels = {e["comparison"]: e["level"] for e in r.json["score"]["explanation"]}
+    assert levels["family_name"] == "exact" and levels["given_name"] != "exact"
+    assert 0 < r.json["score"]["probability"] < 1
+    assert count(db_url, "review_item") == 1
+
+
+def test_readiness_fails_when_the_database_is_gone(app, client):
+    app.extensions["mpi_pool"].close()
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json == {"status": "unavailable"}
+    assert client.get("/healthz").status_code == 200
