@@ -213,3 +213,34 @@ def test_each_scope_allows_only_its_own_calls(client, systems, db_url):
                 assert r.status_code == 403, (scope, url, r.status_code)
                 assert f"lacks the {needed!r} scope" in r.get_data(as_text=True), (scope, url)
     assert count(db_url, "source_record", "status = 'active'") == 3  # refused writes: none
+
+
+def test_bad_opt_out_and_subscription_bodies_store_nothing(client, systems, db_url):
+    pid = _two_records(client, systems)
+    admin = systems.headers("ADMIN")
+    for body, field in (
+        (b'{"reason": "obj\\u0000ection"}', "reason"),
+        (b'{"reason": "\\u202enoitcejbo"}', "reason"),
+        (b'{"reason": "' + b"x" * 501 + b'"}', "reason"),
+        (b'{"reason": 5}', "reason"),
+        (b"{", "body"),
+    ):
+        r = client.put(
+            f"/v1/persons/{pid}/opt-out", data=body, content_type="application/json", headers=admin
+        )
+        assert r.status_code == 400 and r.json["errors"][0]["field"] == field, (body, r.json)
+    assert count(db_url, "opt_out") == 0
+    hosp = systems.headers("HOSP")
+    for body in (b'{"url": "https://x.example/\\ud800"}', b'{"url": "https://x/", "x": 1}', b"[]"):
+        r = client.post(
+            "/v1/subscriptions", data=body, content_type="application/json", headers=hosp
+        )
+        assert r.status_code == 400, body
+    assert count(db_url, "webhook_subscription") == 0
+
+
+def test_a_system_cannot_withdraw_another_systems_record_over_fhir(client, systems, db_url):
+    _two_records(client, systems)
+    r = client.delete(f"/fhir/Patient?identifier={GP_URI}|G1", headers=systems.headers("HOSP"))
+    assert r.status_code == 403
+    assert count(db_url, "source_record", "status = 'active'") == 2
