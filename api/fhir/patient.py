@@ -124,6 +124,58 @@ def _resource_body() -> dict[str, Any]:
     return patient_resource(json_object())
 
 
+def _replaced_by(resource: dict[str, Any], domain: str) -> str | None:
+    """The surviving local ID of a PIXm "resolve duplicate" feed, or ``None``.
+
+    That feed is ``active: false`` with one ``link`` of type ``replaced-by`` whose
+    ``other.identifier`` is the surviving identifier in the same domain.
+
+    Raises:
+        InvalidInput: a replaced-by link that does not name an identifier of this domain,
+            or one on a Patient that is not inactive.
+    """
+    links = [
+        (n, link)
+        for n, link in enumerate(resource.get("link") or [])
+        if link.get("type") == "replaced-by"
+    ]
+    if not links:
+        return None
+    n, link = links[0]
+    where = f"Patient.link[{n}].other.identifier"
+    if resource.get("active") is not False or len(links) > 1:
+        raise InvalidInput.single(
+            "Patient.active", "a duplicate resolved in the source is active: false with one link"
+        )
+    identifier = (link.get("other") or {}).get("identifier") or {}
+    value = identifier.get("value")
+    if identifier.get("system") != domain or not isinstance(value, str) or not value.strip():
+        raise InvalidInput.single(where, f"must be the surviving identifier in {domain}")
+    return value
+
+
+def _resolve_duplicate(subsumed: str, survivor: str) -> Response:
+    """PIXm ITI-104 merge in the source domain: the subsumed record is withdrawn (its
+    history kept, never resolved again) and the surviving record's Patient answered."""
+    who = caller()
+    conn = get_conn()
+    draft().record(who.system_code, survivor)
+    draft().detail["replaced_by"] = True
+    if survivor == subsumed:
+        raise InvalidInput.single("Patient.link", "a record cannot be replaced by itself")
+    kept = access_store.person_of_record(conn, who.system_code, survivor)
+    if kept is None:
+        raise NotFound(f"no record {survivor!r} of this system to be replaced by")
+    gone = access_store.person_of_record(conn, who.system_code, subsumed)
+    if gone is not None:
+        draft().persons([gone[1]])
+        records.withdraw(conn, who.system_code, subsumed, actor=f"system:{who.system_code}")
+    draft().persons([kept[1]])
+    draft().detail["decision"] = "replaced"
+    body = _patient_for(conn, who, kept[1], allow_withheld=True)
+    return fhir(body, 200, {"Location": f"{base_url()}/Patient/{kept[1]}"})
+
+
 @bp.put("/Patient")
 @audited("patient.register", "update")
 def conditional_update() -> Response:
@@ -147,7 +199,14 @@ def conditional_update() -> Response:
         access.require_own_system(who, domains[system].code)
     if not value:
         raise ApiError(400, "required", "identifier needs a value", field="identifier")
-    return _register(value, _resource_body(), created_status=201)
+    access.require(who, "register")
+    text_param("identifier", value, max_length=128)
+    draft().record(who.system_code, value)
+    resource = _resource_body()
+    survivor = _replaced_by(resource, _own_domain(conn, who))
+    if survivor is not None:
+        return _resolve_duplicate(value, survivor)
+    return _register(value, resource, created_status=201)
 
 
 @bp.post("/Patient")

@@ -536,3 +536,43 @@ def test_match_only_certain_and_count(client, systems):
     one = client.post("/fhir/Patient/$match", json=_match_body(vague, count_=1), headers=h).json
     assert one["total"] == 1
     assert one["entry"][0]["resource"]["id"] == both["entry"][0]["resource"]["id"]  # the best
+
+
+def _resolved(survivor_system: str, survivor: str, active: bool = False) -> dict:
+    resource = patient(GP_URI, "G2")
+    resource["active"] = active
+    resource["link"] = [
+        {
+            "type": "replaced-by",
+            "other": {"identifier": {"system": survivor_system, "value": survivor}},
+        }
+    ]
+    return resource
+
+
+def test_a_duplicate_resolved_in_the_source_is_withdrawn_pixm_feed(client, systems, db_url):
+    """PIXm ITI-104: PUT the subsumed identifier, active false, link replaced-by survivor."""
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "GP", GP_URI, "G2")
+    h = systems.headers("GP")
+    url = f"/fhir/Patient?identifier={GP_URI}|G2"
+    for body, status, field in (
+        (_resolved(HOSP_URI, "H1"), 400, "Patient.link[0].other.identifier"),
+        (_resolved(GP_URI, "G1", active=True), 400, "Patient.active"),
+        (_resolved(GP_URI, "G2"), 400, "Patient.link"),
+        (_resolved(GP_URI, "NOPE"), 404, None),
+    ):
+        r = client.put(url, json=body, headers=h)
+        oo = _outcome(r, status, "invalid" if status == 400 else "not-found")
+        if field:
+            assert oo.issue[0].expression == [field]
+    assert count(db_url, "source_record", "status = 'active'") == 2
+    r = client.put(url, json=_resolved(GP_URI, "G1"), headers=h)
+    assert r.status_code == 200 and r.json["id"] == pid
+    assert {i["value"] for i in r.json["identifier"] if i["system"] == GP_URI} == {"G1"}
+    assert (
+        client.get(f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|G2", headers=h).status_code
+        == 404
+    )
+    assert count(db_url, "source_record", "status = 'withdrawn' AND local_id = 'G2'") == 1
+    assert count(db_url, "link_history", "reason = 'withdrawn'") == 1
