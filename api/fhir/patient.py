@@ -347,10 +347,10 @@ def search() -> Response:
     found: list[tuple[int, str, str, float]] = []
     if args["_id"]:
         draft().persons([args["_id"]])
-        seen = access.disclose(conn, who, args["_id"])
-        if seen.status == "active":
-            found = [(seen.person_pk, seen.person_id, "certain", 1.0)]
-        return fhir(_entries(found, scored=False))
+        facts = access.person_facts(conn, who, args["_id"])
+        if facts is not None and facts.status == "active":
+            found = [(facts.pk, facts.person_id, "certain", 1.0)]
+        return fhir(_entries(found, scored=False))  # none: an empty searchset
     if args["identifier"]:
         system, value = _token("identifier", args["identifier"])
         persons = _persons_for_identifier(conn, system, value) if value else None

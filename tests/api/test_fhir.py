@@ -576,3 +576,19 @@ def test_a_duplicate_resolved_in_the_source_is_withdrawn_pixm_feed(client, syste
     )
     assert count(db_url, "source_record", "status = 'withdrawn' AND local_id = 'G2'") == 1
     assert count(db_url, "link_history", "reason = 'withdrawn'") == 1
+
+
+def test_search_by_id_follows_the_search_rules(client, systems):
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    none = client.get("/fhir/Patient?_id=NOPE", headers=systems.headers("GP")).json
+    assert none["total"] == 0
+    seen = client.get(f"/fhir/Patient?_id={pid}", headers=systems.headers("VIEWER")).json
+    assert seen["total"] == 1  # a single certain match, as for any search
+    assert {i["system"] for i in seen["entry"][0]["resource"]["identifier"]} == {NHS}
+    mine = client.get(f"/fhir/Patient?_id={pid}", headers=systems.headers("HOSP")).json
+    assert {i["system"] for i in mine["entry"][0]["resource"]["identifier"]} == {
+        NHS,
+        GP_URI,
+        HOSP_URI,
+    }
