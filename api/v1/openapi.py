@@ -1,7 +1,7 @@
-"""GET /openapi.json: the OpenAPI 3 description of /v1 and the service routes.
+"""GET /openapi.json: the OpenAPI 3 description of every route of the service.
 
-A test checks that it names exactly the app's routes outside /fhir (which the FHIR
-CapabilityStatement describes) and /review (the HTML review pages).
+/v1 and the service routes are described here, /fhir in :mod:`api.fhir.openapi`. A test
+checks that it names exactly the app's routes, the HTML review pages (/review) aside.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ def _public(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """The OpenAPI document for the native JSON API."""
+    from api.fhir.openapi import paths as fhir_paths
+
     common = _errors(400, 401, 403, 404)
     return {
         "openapi": "3.0.3",
@@ -255,5 +257,6 @@ def document() -> dict[str, Any]:
                     "responses": {"204": {"description": "unsubscribed"}, **common},
                 },
             },
+            **fhir_paths(),
         },
     }
