@@ -18,16 +18,35 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
 def json_body() -> Any:
     """The request body as JSON (any JSON value).
 
     Raises:
-        InvalidInput: not UTF-8, not JSON, or holding text the database cannot store.
+        InvalidInput: not UTF-8, not JSON, a key given twice in one object (parsers
+            disagree on which wins), or holding text the database cannot store.
     """
     data = request.get_data(cache=True)
     try:
         text = data.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        name = exc.key if not bad_text(exc.key) else "body"
+        raise InvalidInput.single(name, "is given twice") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidInput.single("body", "must be valid JSON in UTF-8") from None
     problems: list[FieldProblem] = []

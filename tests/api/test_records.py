@@ -120,6 +120,7 @@ BAD_BODIES = [
     ("no demographics at all", b"{}", "body"),
     ("only blanks", b'{"family_name": "  ", "given_name": ""}', "body"),
     ("NaN", b'{"given_name": NaN}', "body"),
+    ("a key twice", b'{"family_name": "Smith", "family_name": "Jones"}', "family_name"),
     ("wrong type", b'{"given_name": 42, "family_name": "Smith"}', "given_name"),
     ("a list for a string", b'{"family_name": ["Smith"]}', "family_name"),
     ("a number for the NHS number", b'{"nhs_number": 9990000018}', "nhs_number"),
