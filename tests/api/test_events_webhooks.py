@@ -236,3 +236,21 @@ def test_a_moved_record_and_a_merge_reach_viewers_as_events(client, systems):
     fhir = client.get(f"/fhir/Patient/{old}", headers=gp).json
     assert fhir["active"] is False
     assert fhir["link"] == [{"other": {"reference": f"Patient/{new}"}, "type": "replaced-by"}]
+
+
+def test_a_delivery_sent_but_not_committed_is_sent_again(client, systems, db_url):
+    """At least once: a worker that dies after sending, before committing, leaves the
+    delivery pending; the next worker sends it again with the same X-MPI-Delivery."""
+    _subscribe(client, systems)
+    client.put("/v1/systems/HOSP/records/H1", json=alice(), headers=systems.headers("HOSP"))
+    first = Receiver()
+    with psycopg.connect(db_url) as conn:
+        assert webhooks.deliver_due(conn, first).delivered == 2
+        conn.rollback()  # the worker died before its commit
+    second = Receiver()
+    with psycopg.connect(db_url) as conn:
+        assert webhooks.deliver_due(conn, second).delivered == 2
+    ids = sorted(c[2]["X-MPI-Delivery"] for c in first.calls)
+    assert ids == sorted(c[2]["X-MPI-Delivery"] for c in second.calls)
+    with psycopg.connect(db_url) as conn:
+        assert webhooks.deliver_due(conn, Receiver()).delivered == 0

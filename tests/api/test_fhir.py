@@ -321,6 +321,12 @@ def test_conditional_delete_withdraws(client, systems):
 
 BAD_RESOURCES = [
     ("malformed JSON", b'{"resourceType": "Patient",', "body"),
+    (
+        "lone surrogate",
+        b'{"resourceType": "Patient", "name": [{"family": "Jo\\ud800nes"}]}',
+        "name[0].family",
+    ),
+    ("huge", b'{"resourceType": "Patient", "id": "' + b"x" * 2_000_000 + b'"}', None),
     ("not a Patient", {"resourceType": "Observation"}, "Patient.resourceType"),
     ("no resourceType", {"name": [{"family": "Jones"}]}, "Patient.resourceType"),
     ("name not a list", {"name": "Jones"}, "Patient.name"),
@@ -366,6 +372,9 @@ def test_bad_resources_are_operation_outcomes_and_nothing_is_stored(
         ("post", "/fhir/Patient"),
     ):
         r = getattr(client, method)(url, headers=systems.headers("GP"), **kwargs)
+        if field is None:
+            _outcome(r, 413, "too-costly")
+            continue
         oo = _outcome(r, 400, "invalid")
         assert any(field in (i.expression or [""])[0] for i in oo.issue), (case, r.json)
     assert count(db_url, "source_record") == 0
@@ -496,6 +505,8 @@ def test_care_relationship_on_the_fhir_surface(client, systems, db_url):
         ]
         == 2
     )
+    browse = client.get("/fhir/Patient?family=Jones&birthdate=1975-07-04", headers=viewer).json
+    assert browse["total"] == 0  # PDQm search: the same rule
 
 
 def test_opted_out_patient_in_a_search_is_withheld(client, systems):
