@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_CACHE_SECONDS": 5.0,
     "DOMAIN_CACHE_SECONDS": 5.0,
     "LOG_LEVEL": "INFO",
+    "PROXY_HOPS": 0,
 }
 
 
@@ -60,6 +61,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     requests.init_app(app)
     app.register_blueprint(v1_bp)
     app.register_blueprint(fhir_bp)
+    hops = int(app.config["PROXY_HOPS"])
+    if hops > 0:  # trust X-Forwarded-For from that many proxies, for the audit's address
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
     from api.requests import public
 
