@@ -527,10 +527,11 @@ def audit_events() -> Response:
     draft().persons([person_id])
     count = int_param("_count", request.args.get("_count"), default=100, low=1, high=1000)
     events = audit.of_person(get_conn(), person_id, limit=count)
+    uris = {d.code: uri for uri, d in _domains(get_conn()).items()}
     entries = [
         {
             "fullUrl": f"{base_url()}/AuditEvent/{e['id']}",
-            "resource": audit.to_fhir(e, nhs_number_system=NHS_NUMBER_SYSTEM),
+            "resource": audit.to_fhir(e, identifier_systems=uris),
             "search": {"mode": "match"},
         }
         for e in events

@@ -119,6 +119,20 @@ def test_admins_query_a_patients_audit_as_json_and_fhir(client, systems):
     assert fhir.status_code == 200
     bundle = Bundle.model_validate(fhir.json)
     assert len(bundle.entry) == 3  # the JSON audit query above is itself audited
+    read = fhir.json["entry"][1]["resource"]  # newest first: the emergency read
+    assert read["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT"
+    user = read["agent"][0]
+    assert user["who"]["identifier"] == {
+        "system": "https://fhir.nhs.uk/Id/sds-user-id",
+        "value": "555555555555",
+    }
+    assert user["role"][0]["coding"][0]["code"] == "R8000"
+    assert read["agent"][2]["who"]["identifier"]["value"] == "RXX"  # the user's organisation
+    assert {"reference": f"Patient/{pid}"} in [e["what"] for e in read["entity"]]
+    registered = fhir.json["entry"][2]["resource"]
+    assert {
+        "identifier": {"system": "https://fhir.gp.example.nhs.uk/Id/patient-number", "value": "G1"}
+    } in [e["what"] for e in registered["entity"]]
     assert (
         client.get(f"/fhir/AuditEvent?patient={pid}", headers=systems.headers("GP")).status_code
         == 403
