@@ -78,9 +78,11 @@ def bad_text(value: str) -> str | None:
     byte-order marks, soft hyphens), which make two equal-looking names differ or a
     name display reversed. Zero-width joiners stay allowed.
     """
+    if value.isprintable() and "\ufffd" not in value:
+        return None  # the common case: letters, marks, punctuation, spaces (one C loop)
     for ch in value:
         if ch.isprintable() and ch != "\ufffd":
-            continue  # the common case: letters, marks, punctuation, spaces
+            continue
         category = unicodedata.category(ch)
         if category == "Cs":
             return "must not contain lone surrogates"
