@@ -9,9 +9,9 @@ renamed to the FHIR element or search parameter they came from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
@@ -19,8 +19,6 @@ from pydantic import ValidationError
 from api.validation import nhs_number_problem
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM
-
-T = TypeVar("T")
 
 #: The core's field names as elements of a Patient resource.
 RESOURCE_FIELDS = {
@@ -124,9 +122,3 @@ def renamed(fields: Mapping[str, str]) -> Iterator[None]:
         raise InvalidInput(
             [FieldProblem(fields.get(p.field, p.field), p.reason) for p in exc.problems]
         ) from None
-
-
-def call_renamed(fields: Mapping[str, str], func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)`` with :func:`renamed` fields."""
-    with renamed(fields):
-        return func(*args)
