@@ -56,9 +56,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from api.fhir import bp as fhir_bp
     from api.v1 import bp as v1_bp
 
-    db.init_app(app)
     errors.init_app(app)
-    requests.init_app(app)
+    requests.init_app(app)  # checks MPI_LOG_LEVEL before the pool is opened
+    db.init_app(app)
     app.register_blueprint(v1_bp)
     app.register_blueprint(fhir_bp)
     hops = int(app.config["PROXY_HOPS"])

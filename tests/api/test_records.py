@@ -316,3 +316,8 @@ def test_readiness_fails_when_the_database_is_gone(app, client):
     r = client.get("/readyz")
     assert r.status_code == 503 and r.json == {"status": "unavailable"}
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_bad_log_level_fails_at_start_up(db_url):
+    with pytest.raises(ConfigError, match="MPI_LOG_LEVEL"):
+        create_app({"SETTINGS": Settings(database_url=db_url), "LOG_LEVEL": "LOUD"})
