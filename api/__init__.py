@@ -52,7 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.extensions["mpi_ctx"] = MatchContext.build(settings, active_model_at(settings.database_url))
 
-    from api import db, errors, requests
+    from api import db, errors, requests, review
     from api.fhir import bp as fhir_bp
     from api.v1 import bp as v1_bp
 
@@ -61,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.register_blueprint(v1_bp)
     app.register_blueprint(fhir_bp)
+    review.init_app(app)
     hops = int(app.config["PROXY_HOPS"])
     if hops > 0:  # trust X-Forwarded-For from that many proxies, for the audit's address
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -1,0 +1,129 @@
+"""Sign in and out of the review UI.
+
+The login form is protected by a double-submit CSRF token (a random cookie that the form
+must repeat), since there is no session yet. A failed login is audited and counted
+towards the lock-out, and the count is committed even though the login fails.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import current_app, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from api.db import get_conn
+from api.requests import draft
+from api.review import COOKIE, LOGIN_CSRF_COOKIE, bp, page
+from mpi import reviewers
+from mpi.errors import Forbidden
+
+
+def _next_url() -> str:
+    """Where to go after signing in: a review page only (no open redirect)."""
+    target = request.values.get("next", "")
+    if target.startswith("/review") and "//" not in target and "\\" not in target:
+        return target
+    return url_for("review.queue")
+
+
+def _cookie_secure() -> bool:
+    return bool(current_app.config["REVIEW_COOKIE_SECURE"])
+
+
+@bp.get("/login")
+@page("review.login_page", login=False)
+def login() -> Response | str:
+    """The sign-in form."""
+    g.pop("audit", None)  # showing the form touches no patient
+    if g.get("reviewer") is not None:
+        return redirect(_next_url())
+    token = secrets.token_urlsafe(24)
+    body = render_template("review/login.html", login_csrf=token, next=_next_url(), error=None)
+    response = Response(body, mimetype="text/html")
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=_cookie_secure(),
+        path="/review/login",
+        max_age=3600,
+    )
+    return response
+
+
+@bp.post("/login")
+@page("review.login", "execute", login=False)
+def login_submit() -> Response | tuple[str, int]:
+    """Check the password, open a session and set its cookie."""
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    given = request.form.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise Forbidden("the sign-in form expired or was not sent by this site: reload it")
+    username = request.form.get("username", "").strip().lower()[:64]
+    password = request.form.get("password", "")
+    audit = draft()
+    audit.detail["username"] = username
+    config = current_app.config
+    try:
+        opened = reviewers.login(
+            get_conn(),
+            username,
+            password,
+            max_failures=int(config["REVIEW_MAX_FAILURES"]),
+            lock_seconds=int(config["REVIEW_LOCK_SECONDS"]),
+            session_seconds=int(config["REVIEW_SESSION_SECONDS"]),
+        )
+    except reviewers.LoginRefused as exc:
+        audit.outcome = "denied"
+        audit.detail["locked"] = exc.locked
+        token = secrets.token_urlsafe(24)
+        body = render_template(
+            "review/login.html", login_csrf=token, next=_next_url(), error=str(exc)
+        )
+        response = Response(body, status=401, mimetype="text/html")
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="Strict",
+            secure=_cookie_secure(),
+            path="/review/login",
+            max_age=3600,
+        )
+        return response
+    audit.detail["role"] = opened.reviewer.role
+    from mpi.access import Caller
+
+    g.caller = Caller(
+        system_id=0,
+        system_code="review-ui",
+        scopes=frozenset({"review"}),
+        token_id=0,
+        user_id=opened.reviewer.username,
+        user_role=opened.reviewer.role,
+    )
+    response = redirect(_next_url(), code=303)
+    response.set_cookie(
+        COOKIE,
+        opened.token,
+        httponly=True,
+        samesite="Lax",
+        secure=_cookie_secure(),
+        path="/review",
+        max_age=int(config["REVIEW_SESSION_SECONDS"]),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/review/login")
+    return response
+
+
+@bp.post("/logout")
+@page("review.logout", "execute")
+def logout() -> Response:
+    """End the session and clear its cookie."""
+    reviewers.logout(get_conn(), request.cookies.get(COOKIE, ""))
+    response = redirect(url_for("review.login"), code=303)
+    response.delete_cookie(COOKIE, path="/review")
+    return response

@@ -1,0 +1,585 @@
+"""Data-quality review: the work queue, claims, the decision page and decisions.
+
+A decision checks the version of the item the reviewer saw (optimistic concurrency: a
+stale version raises :class:`Conflict` and changes nothing) and changes identities the
+way :mod:`mpi.identities` does (merge, split and undo live there), so it can be undone.
+
+Queue priority (0 to 1, higher first) weighs:
+
+- 40 %: how close the probability is to either threshold, where a decision changes most
+  (1 at a threshold, 0 half-way between them or beyond);
+- 30 %: age, reaching its full weight at :data:`AGE_FULL_DAYS` days;
+- 20 %: how many systems the record and the candidate person span (1 at five or more);
+- 10 %: an urgent reason (a shared NHS number with conflicting details, twin risk, two
+  different NHS numbers, birth dates years apart).
+
+Four eyes: "same person" between two persons whose valid NHS numbers differ needs two
+different reviewers; the first review is recorded on the item, the second links.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from matching.nhs_number import format_nhs_number
+from mpi.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
+from mpi.identities import GOLDEN_FIELDS, Done, display_value, merge_persons, nhs_numbers_differ
+from mpi.links import REVIEW_REASONS, Thresholds
+from mpi.models import IdentityEvent, Person, RecordDetail
+from mpi.store import decisions as decision_store
+from mpi.store import events as event_store
+from mpi.store import persons as person_store
+from mpi.store import quality as quality_store
+from mpi.store import records as record_store
+from mpi.store.decisions import ItemRow, QueueRow
+from mpi.store.events import EventRow
+from mpi.store.quality import PersonHit
+
+CLAIM_SECONDS = 30 * 60
+AGE_FULL_DAYS = 14
+URGENT_REASONS = frozenset(
+    {"nhs_number_shared_conflict", "twin_risk", "nhs_number_conflict", "birth_date_conflict"}
+)
+OUTCOMES = ("same", "different", "skip")
+
+REASON_LABELS = {
+    "possible_match": "possible match",
+    "nhs_number_shared_conflict": "shared NHS number, conflicting details",
+    "invalid_nhs_number": "invalid NHS number",
+    "intra_system_duplicate": "duplicate within one system",
+    "twin_risk": "twin risk",
+    "nhs_number_conflict": "different NHS numbers",
+    "birth_date_conflict": "birth dates years apart",
+}
+FIELD_LABELS = {
+    "nhs_number": "NHS number",
+    "given_name": "Given name",
+    "family_name": "Family name",
+    "sex": "Sex",
+    "birth_date": "Date of birth",
+    "address_line": "Address",
+    "postcode": "Postcode",
+    "phone": "Phone",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """An open item in the queue, with its priority and how long it has waited."""
+
+    item: QueueRow
+    priority: float
+    age_seconds: float
+    is_claimed: bool
+    needs_second_review: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRow:
+    """One field side by side: ``state`` is ``same``, ``differs`` or ``missing``."""
+
+    name: str
+    label: str
+    left: str | None
+    right: str | None
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionView:
+    """Everything the decision page shows about one review item."""
+
+    item: ItemRow
+    record: RecordDetail
+    record_person: Person | None
+    candidate: Person
+    candidate_record: RecordDetail | None
+    candidate_records: list[RecordDetail]
+    fields: list[FieldRow]
+    prior_weight: float
+    events: list[IdentityEvent]
+    needs_four_eyes: bool
+
+
+def priority(
+    probability: float, thresholds: Thresholds, age_seconds: float, systems: int, reason: str
+) -> float:
+    """An item's queue priority between 0 and 1 (see the module docstring).
+
+    Example:
+        >>> round(priority(0.999, Thresholds(0.999, 0.5), 0, 2, "possible_match"), 3)
+        0.45
+    """
+    span = max(thresholds.link - thresholds.review, 1e-9)
+    distance = min(abs(probability - thresholds.link), abs(probability - thresholds.review))
+    closeness = max(0.0, 1.0 - distance / (span / 2))
+    age = min(max(age_seconds, 0.0) / (AGE_FULL_DAYS * 86400), 1.0)
+    spread = min(max(systems - 1, 0) / 4, 1.0)
+    urgent = 1.0 if reason in URGENT_REASONS else 0.0
+    return 0.4 * closeness + 0.3 * age + 0.2 * spread + 0.1 * urgent
+
+
+def work_queue(
+    conn: psycopg.Connection[Any],
+    thresholds: Thresholds,
+    *,
+    system: str | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+    limit: int = 200,
+) -> list[QueueEntry]:
+    """The top ``limit`` open items, highest priority first (ties: oldest first).
+
+    The database ranks every open item with the formula of :func:`priority`.
+
+    Raises:
+        InvalidInput: ``reason`` is not a known review reason.
+    """
+    if reason and reason not in REVIEW_REASONS:
+        raise InvalidInput.single("reason", f"must be one of {', '.join(REVIEW_REASONS)}")
+    now = now or datetime.now(UTC)
+    rows = decision_store.queue(
+        conn,
+        link=thresholds.link,
+        review=thresholds.review,
+        urgent=sorted(URGENT_REASONS),
+        age_full_days=AGE_FULL_DAYS,
+        system=system,
+        reason=reason,
+        limit=limit,
+    )
+    entries = []
+    for row in rows:
+        claimed = bool(
+            row.claimed_by
+            and row.claimed_at
+            and (now - row.claimed_at).total_seconds() < CLAIM_SECONDS
+        )
+        entries.append(
+            QueueEntry(
+                item=row,
+                priority=row.priority,
+                age_seconds=(now - row.created_at).total_seconds(),
+                is_claimed=claimed,
+                needs_second_review=row.first_review_by is not None,
+            )
+        )
+    return entries
+
+
+def summary(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Counts for the top of the queue (open, claimed, second review, by reason, ages)."""
+    return decision_store.queue_summary(conn, CLAIM_SECONDS)
+
+
+def _item(conn: psycopg.Connection[Any], item_id: int, *, for_update: bool = False) -> ItemRow:
+    item = decision_store.get_item(conn, item_id, for_update=for_update)
+    if item is None:
+        raise NotFound(f"no review item {item_id}")
+    return item
+
+
+def _active_person(conn: psycopg.Connection[Any], pk: int) -> Person:
+    """The person, or the one it was merged into (followed to the end)."""
+    person = person_store.get_person_by_pk(conn, pk)
+    seen = set()
+    while person is not None and person.merged_into and person.person_id not in seen:
+        seen.add(person.person_id)
+        person = person_store.get_person(conn, person.merged_into)
+    if person is None:
+        raise NotFound(f"no person {pk}")
+    return person
+
+
+def _check_version(item: ItemRow, version: int) -> None:
+    if item.status != "open":
+        who = f" by {item.decided_by}" if item.decided_by else ""
+        raise Conflict(
+            f"review item {item.id} was already decided{who} ({item.status}); your decision was"
+            " not applied. Reload it to see the outcome."
+        )
+    if item.version != version:
+        raise Conflict(
+            f"review item {item.id} changed while you were looking at it (claimed or reviewed"
+            " by someone else); your decision was not applied. Reload it and decide again."
+        )
+
+
+def _compare(name: str, left: RecordDetail, right: RecordDetail | None) -> FieldRow:
+    lv = display_value(left, name)
+    rv = display_value(right, name) if right else None
+    if name == "nhs_number":
+        lv = format_nhs_number(lv) if lv else _invalid_nhs(left)
+        rv = format_nhs_number(rv) if rv else (_invalid_nhs(right) if right else None)
+    if not lv or not rv:
+        state = "missing"
+    else:
+        state = "same" if _key(name, left, lv) == _key(name, right, rv) else "differs"  # type: ignore[arg-type]
+    return FieldRow(name, FIELD_LABELS[name], lv, rv, state)
+
+
+def _invalid_nhs(record: RecordDetail) -> str | None:
+    if "nhs_number_invalid" not in record.norm.issues:
+        return None
+    raw = record.raw.get("nhs_number")
+    return f"{raw} (invalid)" if isinstance(raw, str) and raw else "(invalid)"
+
+
+def _key(name: str, record: RecordDetail, shown: str) -> str:
+    norm = record.norm
+    if name == "given_name":
+        return " ".join(norm.given_names) or shown.upper()
+    if name == "family_name":
+        return norm.family_name or shown.upper()
+    if name == "address_line":
+        return norm.address or shown.upper()
+    if name == "phone":
+        return norm.phone or shown
+    if name == "nhs_number":
+        return norm.nhs_number or shown
+    return shown
+
+
+def compare_records(left: RecordDetail, right: RecordDetail | None) -> list[FieldRow]:
+    """Two records field by field, differences marked."""
+    return [_compare(name, left, right) for name in GOLDEN_FIELDS]
+
+
+def decision_view(conn: psycopg.Connection[Any], item_id: int) -> DecisionView:
+    """The decision page of one review item.
+
+    Raises:
+        NotFound: no such item, or its record is gone.
+    """
+    item = _item(conn, item_id)
+    record = record_store.record_detail(conn, item.record_id)
+    if record is None:
+        raise NotFound(f"review item {item_id} has no record")
+    record_person = (
+        person_store.get_person_by_pk(conn, item.record_person_pk)
+        if item.record_person_pk
+        else None
+    )
+    candidate = _active_person(conn, item.candidate_person_pk)
+    records = record_store.record_details_of_person(conn, candidate.id)
+    chosen = next((r for r in records if r.id == item.candidate_record_id), None)
+    if chosen is None and item.candidate_record_id:
+        chosen = record_store.record_detail(conn, item.candidate_record_id)
+    if chosen is None and records:
+        chosen = records[0]
+    own = record_store.record_details_of_person(conn, record_person.id) if record_person else []
+    probability = min(max(item.probability, 1e-12), 1 - 1e-12)
+    prior = math.log2(probability / (1 - probability)) - item.weight
+    return DecisionView(
+        item=item,
+        record=record,
+        record_person=record_person,
+        candidate=candidate,
+        candidate_record=chosen,
+        candidate_records=[r for r in records if chosen is None or r.id != chosen.id],
+        fields=compare_records(record, chosen),
+        prior_weight=prior,
+        events=event_store.of_person(conn, candidate.id)[-15:],
+        needs_four_eyes=nhs_numbers_differ(own or [record], records),
+    )
+
+
+def claim(conn: psycopg.Connection[Any], item_id: int, version: int, reviewer: str) -> int:
+    """Claim an item so that no other reviewer works on it for :data:`CLAIM_SECONDS`.
+
+    Returns:
+        The item's new version.
+
+    Raises:
+        NotFound: no such item.
+        Conflict: decided, changed since ``version``, or claimed by another reviewer.
+    """
+    item = _item(conn, item_id, for_update=True)
+    _check_version(item, version)
+    new = decision_store.claim(conn, item_id, version, reviewer, CLAIM_SECONDS)
+    if new is None:
+        raise Conflict(
+            f"review item {item_id} is being worked on by {item.claimed_by}; pick another item"
+        )
+    return new
+
+
+def decide(
+    conn: psycopg.Connection[Any],
+    item_id: int,
+    version: int,
+    outcome: str,
+    reviewer: str,
+    *,
+    note: str | None = None,
+) -> Done:
+    """Decide a review item: ``same`` person (link), ``different`` (no-match), ``skip``.
+
+    ``same`` merges the record's person into the candidate person (who keeps the ID), with
+    manual links; between persons whose valid NHS numbers differ the first ``same`` is
+    only recorded, and a second reviewer's ``same`` links. ``different`` asserts that the
+    record and each record of the candidate person are different people (matching never
+    links them again). ``skip`` releases the item for someone else.
+
+    Returns:
+        ``linked``, ``first_review``, ``rejected`` or ``skipped``.
+
+    Raises:
+        InvalidInput: an unknown outcome.
+        NotFound: no such item.
+        Conflict: the item was decided or changed since ``version``.
+        Forbidden: the same reviewer gave the first of two required reviews.
+    """
+    if outcome not in OUTCOMES:
+        raise InvalidInput.single("outcome", f"must be one of {', '.join(OUTCOMES)}")
+    if note is not None and len(note) > 1000:
+        raise InvalidInput.single("note", "must be at most 1000 characters")
+    record_store.lock_for_batch(conn)
+    item = _item(conn, item_id, for_update=True)
+    _check_version(item, version)
+    if (
+        item.claimed_by
+        and item.claimed_by != reviewer
+        and item.claimed_at
+        and (datetime.now(UTC) - item.claimed_at).total_seconds() < CLAIM_SECONDS
+    ):
+        raise Conflict(
+            f"review item {item_id} is claimed by {item.claimed_by}; your decision was not"
+            " applied. Pick another item."
+        )
+    if outcome == "skip":
+        decision_store.release(conn, item_id, version, skipped=True)
+        return Done("skipped")
+    candidate = _active_person(conn, item.candidate_person_pk)
+    if outcome == "different":
+        return _reject(conn, item, candidate, reviewer, note)
+    return _same(conn, item, candidate, reviewer, note)
+
+
+def _enterprise(conn: psycopg.Connection[Any], item: ItemRow) -> str | None:
+    """The enterprise ID of the item's record's person (before the decision)."""
+    if item.record_person_pk is None:
+        return None
+    found = person_store.enterprise_ids(conn, [item.record_person_pk])
+    return found.get(item.record_person_pk)
+
+
+def _reject(
+    conn: psycopg.Connection[Any], item: ItemRow, candidate: Person, reviewer: str, note: str | None
+) -> Done:
+    pairs = []
+    for other in decision_store.active_records_of(conn, candidate.id):
+        if other != item.record_id and not decision_store.no_match_exists(
+            conn, item.record_id, other
+        ):
+            record_store.add_no_match(conn, item.record_id, other, reviewer, note or "review")
+            pairs.append(sorted((item.record_id, other)))
+    if not decision_store.close(conn, item.id, item.version, "rejected", reviewer):
+        raise Conflict(f"review item {item.id} changed; your decision was not applied")
+    decision_id = decision_store.add_decision(
+        conn,
+        kind="no_match",
+        review_item_id=item.id,
+        person_pk=candidate.id,
+        other_person_pk=item.record_person_pk,
+        changes={"no_match": pairs, "items_closed": [item.id]},
+        decided_by=reviewer,
+        note=note,
+    )
+    event_store.append(
+        conn,
+        [
+            EventRow(
+                "no_match_asserted",
+                candidate.id,
+                item.record_id,
+                other_person_id=item.record_person_pk,
+                detail={"review_item": item.id, "decision": decision_id, "pairs": len(pairs)},
+                actor=reviewer,
+            ),
+            EventRow(
+                "review_decided",
+                candidate.id,
+                item.record_id,
+                other_person_id=item.record_person_pk,
+                detail={"review_item": item.id, "outcome": "rejected", "decision": decision_id},
+                actor=reviewer,
+            ),
+        ],
+    )
+    return Done("rejected", candidate.person_id, decision_id, _enterprise(conn, item))
+
+
+def _same(
+    conn: psycopg.Connection[Any], item: ItemRow, candidate: Person, reviewer: str, note: str | None
+) -> Done:
+    if item.record_person_pk is None:
+        raise Conflict(f"the record of review item {item.id} is no longer linked (withdrawn)")
+    own = record_store.record_details_of_person(conn, item.record_person_pk)
+    theirs = record_store.record_details_of_person(conn, candidate.id)
+    second_by = None
+    if nhs_numbers_differ(own, theirs):
+        if item.first_review_by is None:
+            decision_store.first_review(conn, item.id, item.version, reviewer)
+            event_store.append(
+                conn,
+                [
+                    EventRow(
+                        "review_decided",
+                        candidate.id,
+                        item.record_id,
+                        other_person_id=item.record_person_pk,
+                        detail={"review_item": item.id, "outcome": "first_review"},
+                        actor=reviewer,
+                    )
+                ],
+            )
+            return Done("first_review", candidate.person_id, None, _enterprise(conn, item))
+        if item.first_review_by == reviewer:
+            raise Forbidden(
+                "the valid NHS numbers differ, so a second reviewer must confirm; you gave"
+                " the first review"
+            )
+        second_by, reviewer_first = reviewer, item.first_review_by
+    else:
+        reviewer_first = reviewer
+    if not decision_store.close(conn, item.id, item.version, "linked", reviewer):
+        raise Conflict(f"review item {item.id} changed; your decision was not applied")
+    changes: dict[str, Any] = {"moves": [], "merged": [], "items_closed": [item.id]}
+    if item.record_person_pk != candidate.id:
+        changes = merge_persons(
+            conn, candidate.id, item.record_person_pk, reviewer, "review_linked"
+        )
+        changes["items_closed"] = [item.id, *changes["items_closed"]]
+    decision_id = decision_store.add_decision(
+        conn,
+        kind="link",
+        review_item_id=item.id,
+        person_pk=candidate.id,
+        other_person_pk=item.record_person_pk,
+        changes=changes,
+        decided_by=reviewer_first,
+        second_by=second_by,
+        note=note,
+    )
+    event_store.append(
+        conn,
+        [
+            EventRow(
+                "review_decided",
+                candidate.id,
+                item.record_id,
+                other_person_id=item.record_person_pk,
+                detail={"review_item": item.id, "outcome": "linked", "decision": decision_id},
+                actor=reviewer,
+            )
+        ],
+    )
+    return Done("linked", candidate.person_id, decision_id, _enterprise(conn, item))
+
+
+def parse_ids(values: list[str], field: str) -> list[int]:
+    """Form values as positive integer IDs; :class:`InvalidInput` naming ``field`` if not."""
+    ids = []
+    for value in values:
+        if not value.isdigit() or len(value) > 18 or int(value) < 1:
+            raise InvalidInput.single(field, f"{value[:20]!r} is not an ID")
+        ids.append(int(value))
+    return ids
+
+
+def claim_next(
+    conn: psycopg.Connection[Any],
+    thresholds: Thresholds,
+    reviewer: str,
+    *,
+    system: str | None = None,
+    reason: str | None = None,
+) -> int | None:
+    """Claim the highest-priority item nobody else holds; its ID, or ``None`` if none is left.
+
+    An item waiting for a second review is skipped by the reviewer who gave the first.
+    """
+    for entry in work_queue(conn, thresholds, system=system, reason=reason):
+        row = entry.item
+        if (entry.is_claimed and row.claimed_by != reviewer) or row.first_review_by == reviewer:
+            continue
+        if decision_store.claim(conn, row.id, row.version, reviewer, CLAIM_SECONDS) is not None:
+            return row.id
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What a reviewer searched for (every given criterion must match)."""
+
+    nhs_number: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    birth_date: str | None = None
+    local_id: str | None = None
+    person_id: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether nothing was asked."""
+        return not any(
+            (
+                self.nhs_number,
+                self.family_name,
+                self.given_name,
+                self.birth_date,
+                self.local_id,
+                self.person_id,
+            )
+        )
+
+
+def search(conn: psycopg.Connection[Any], query: SearchQuery) -> list[PersonHit]:
+    """Active records matching the query, with their persons.
+
+    NHS numbers may have spaces; names are compared as matching normalises them (a
+    given name matches the first given name); the birth date is ``YYYY-MM-DD``.
+
+    Raises:
+        InvalidInput: every unusable criterion named, or a given name alone.
+    """
+    from datetime import date
+
+    from matching.nhs_number import clean
+    from matching.normalise import normalise_family_name, normalise_given_names
+
+    problems = []
+    nhs = clean(query.nhs_number) if query.nhs_number else None
+    if query.nhs_number and (not nhs or len(nhs) != 10 or not nhs.isdigit()):
+        problems.append(FieldProblem("nhs_number", "must be 10 digits"))
+    family = "".join(normalise_family_name(query.family_name)) if query.family_name else None
+    given_parts = normalise_given_names(query.given_name) if query.given_name else ()
+    birth = None
+    if query.birth_date:
+        try:
+            birth = date.fromisoformat(query.birth_date)
+        except ValueError:
+            problems.append(FieldProblem("birth_date", "must be a date as YYYY-MM-DD"))
+    if query.local_id and len(query.local_id) > 128:
+        problems.append(FieldProblem("local_id", "must be at most 128 characters"))
+    if query.person_id and len(query.person_id) > 32:
+        problems.append(FieldProblem("person_id", "must be at most 32 characters"))
+    if given_parts and not (family or birth or nhs or query.local_id):
+        problems.append(FieldProblem("given_name", "add a family name or date of birth"))
+    if problems:
+        raise InvalidInput(problems)
+    return quality_store.search_records(
+        conn,
+        nhs_number=nhs,
+        local_id=query.local_id,
+        family_name=family,
+        given_name=given_parts[0] if given_parts else None,
+        birth_date=birth,
+        person_id=query.person_id.strip().upper() if query.person_id else None,
+    )

@@ -1,0 +1,147 @@
+"""SQL for the reviewers' identity search and the data-quality dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg.rows import args_row
+
+
+@dataclass(frozen=True, slots=True)
+class PersonHit:
+    """A person found by search, with the record that matched."""
+
+    person_id: str
+    status: str
+    merged_into: str | None
+    system_code: str
+    local_id: str
+    nhs_number: str | None
+    given_names: list[str]
+    family_name: str | None
+    birth_date: date | None
+    postcode: str | None
+
+
+_HIT = (
+    "SELECT p.person_id, p.status, m.person_id AS merged_into, s.code, r.local_id, r.nhs_number,"
+    " r.given_names, r.family_name, r.birth_date, r.postcode"
+    " FROM source_record r JOIN source_system s ON s.id = r.system_id"
+    " JOIN link l ON l.record_id = r.id JOIN person p ON p.id = l.person_id"
+    " LEFT JOIN person m ON m.id = p.merged_into WHERE r.status = 'active'"
+)
+
+
+def search_records(
+    conn: psycopg.Connection[Any],
+    *,
+    nhs_number: str | None = None,
+    local_id: str | None = None,
+    family_name: str | None = None,
+    given_name: str | None = None,
+    birth_date: date | None = None,
+    person_id: str | None = None,
+    limit: int = 50,
+) -> list[PersonHit]:
+    """Active records matching every given criterion exactly (names are normalised)."""
+    sql = _HIT
+    params: dict[str, Any] = {"limit": limit}
+    if nhs_number:
+        sql += " AND r.nhs_number = %(nhs)s"
+        params["nhs"] = nhs_number
+    if local_id:
+        sql += " AND r.local_id = %(local)s"
+        params["local"] = local_id
+    if family_name:
+        sql += " AND r.family_name = %(family)s"
+        params["family"] = family_name
+    if given_name:
+        sql += " AND r.given_names[1] = %(given)s"
+        params["given"] = given_name
+    if birth_date:
+        sql += " AND r.birth_date = %(dob)s"
+        params["dob"] = birth_date
+    if person_id:
+        sql += " AND p.person_id = %(pid)s"
+        params["pid"] = person_id
+    sql += " ORDER BY r.family_name, r.given_names, p.person_id, s.code LIMIT %(limit)s"
+    with conn.cursor(row_factory=args_row(PersonHit)) as cur:
+        return cur.execute(sql, params).fetchall()
+
+
+def open_age_buckets(conn: psycopg.Connection[Any]) -> list[tuple[str, int]]:
+    """Open review items by age: under a day, 1–7 days, 7–30 days, over 30 days."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE created_at > now() - interval '1 day'),"
+        " count(*) FILTER (WHERE created_at <= now() - interval '1 day'"
+        "   AND created_at > now() - interval '7 days'),"
+        " count(*) FILTER (WHERE created_at <= now() - interval '7 days'"
+        "   AND created_at > now() - interval '30 days'),"
+        " count(*) FILTER (WHERE created_at <= now() - interval '30 days')"
+        " FROM review_item WHERE status = 'open'"
+    ).fetchone()
+    assert row is not None
+    return list(zip(("under 1 day", "1–7 days", "7–30 days", "over 30 days"), row, strict=True))
+
+
+def decisions_per_day(conn: psycopg.Connection[Any], days: int) -> list[tuple[date, str, int]]:
+    """Reviewers' decisions per day and kind over the last ``days`` days (undos included)."""
+    rows = conn.execute(
+        "SELECT (decided_at AT TIME ZONE 'UTC')::date, kind, count(*) FROM review_decision"
+        " WHERE decided_at > now() - make_interval(days => %s) GROUP BY 1, 2 ORDER BY 1, 2",
+        (days,),
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def suspects_per_system(conn: psycopg.Connection[Any]) -> list[tuple[str, int, int]]:
+    """Per system: open items about its records, and of those, duplicates within it."""
+    rows = conn.execute(
+        "SELECT s.code, coalesce(o.n, 0), coalesce(o.dup, 0) FROM source_system s"
+        " LEFT JOIN (SELECT r.system_id, count(*) AS n,"
+        "   count(*) FILTER (WHERE i.reason = 'intra_system_duplicate') AS dup"
+        "   FROM review_item i JOIN source_record r ON r.id = i.record_id"
+        "   WHERE i.status = 'open' GROUP BY r.system_id) o ON o.system_id = s.id"
+        " ORDER BY s.code"
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def nhs_number_quality(conn: psycopg.Connection[Any]) -> list[tuple[str, int, int, int, int]]:
+    """Per system: active records, with an invalid NHS number, without one, verified."""
+    rows = conn.execute(
+        "SELECT s.code, count(r.id),"
+        " count(r.id) FILTER (WHERE 'nhs_number_invalid' = ANY(r.issues)),"
+        " count(r.id) FILTER (WHERE r.nhs_number IS NULL"
+        "   AND NOT ('nhs_number_invalid' = ANY(r.issues))),"
+        " count(r.id) FILTER (WHERE r.nhs_verified)"
+        " FROM source_system s LEFT JOIN source_record r"
+        "   ON r.system_id = s.id AND r.status = 'active'"
+        " GROUP BY s.code ORDER BY s.code"
+    ).fetchall()
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def review_rate_by_threshold(
+    conn: psycopg.Connection[Any], thresholds: Sequence[float]
+) -> list[tuple[float, int, int, int]]:
+    """For each threshold: items at or above it, of them decided, of them judged the same."""
+    rows = conn.execute(
+        "SELECT t, count(i.id),"
+        " count(i.id) FILTER (WHERE i.status IN ('linked', 'rejected')),"
+        " count(i.id) FILTER (WHERE i.status = 'linked')"
+        " FROM unnest(%s::float8[]) AS t LEFT JOIN review_item i ON i.probability >= t"
+        " GROUP BY t ORDER BY t",
+        (list(thresholds),),
+    ).fetchall()
+    return [(float(r[0]), r[1], r[2], r[3]) for r in rows]
+
+
+def record_count(conn: psycopg.Connection[Any]) -> int:
+    """Active records in all."""
+    row = conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
+    return int(row[0]) if row else 0
