@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": None,
     "TOKEN_CACHE_SECONDS": 5.0,
     "DOMAIN_CACHE_SECONDS": 5.0,
+    "LOG_LEVEL": "INFO",
+    "PROXY_HOPS": 0,
 }
 
 
@@ -54,12 +56,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from api.fhir import bp as fhir_bp
     from api.v1 import bp as v1_bp
 
-    db.init_app(app)
     errors.init_app(app)
-    requests.init_app(app)
+    requests.init_app(app)  # checks MPI_LOG_LEVEL before the pool is opened
+    db.init_app(app)
     app.register_blueprint(v1_bp)
     app.register_blueprint(fhir_bp)
     review.init_app(app)
+    hops = int(app.config["PROXY_HOPS"])
+    if hops > 0:  # trust X-Forwarded-For from that many proxies, for the audit's address
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
     from api.requests import public
 

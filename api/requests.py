@@ -212,8 +212,35 @@ def _log(response: Response) -> None:
     )
 
 
+def configure_logging(level: str) -> None:
+    """Send the ``api`` loggers (request lines, errors) to standard error at ``level``.
+
+    Under gunicorn nothing configures Python logging, so without a handler the request
+    lines would be dropped; gunicorn keeps standard error as its error log. A handler is
+    added only when the root logger has none (a host that configured logging, such as
+    pytest, receives the records through propagation instead).
+
+    Raises:
+        ConfigError: ``level`` is not a logging level name.
+    """
+    from mpi.errors import ConfigError
+
+    name = str(level).upper()
+    if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"MPI_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    logger = logging.getLogger("api")
+    logger.setLevel(name)
+    has_own = any(getattr(h, "mpi_handler", False) for h in logger.handlers)
+    if not has_own and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.mpi_handler = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
 def init_app(app: Flask) -> None:
-    """Install the hooks and the token cache (``TOKEN_CACHE_SECONDS``)."""
+    """Install the hooks, the token cache (``TOKEN_CACHE_SECONDS``) and the request log."""
+    configure_logging(app.config["LOG_LEVEL"])
     app.extensions["mpi_tokens"] = access.token_cache(float(app.config["TOKEN_CACHE_SECONDS"]))
     app.before_request(_before)
     app.after_request(_after)

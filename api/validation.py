@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import request
 
+from matching.nhs_number import check as check_nhs_number
 from mpi.errors import FieldProblem, InvalidInput
 
 MAX_DEPTH = 20
@@ -17,16 +18,35 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
 def json_body() -> Any:
     """The request body as JSON (any JSON value).
 
     Raises:
-        InvalidInput: not UTF-8, not JSON, or holding text the database cannot store.
+        InvalidInput: not UTF-8, not JSON, a key given twice in one object (parsers
+            disagree on which wins), or holding text the database cannot store.
     """
     data = request.get_data(cache=True)
     try:
         text = data.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        name = exc.key if not bad_text(exc.key) else "body"
+        raise InvalidInput.single(name, "is given twice") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidInput.single("body", "must be valid JSON in UTF-8") from None
     problems: list[FieldProblem] = []
@@ -44,10 +64,25 @@ def json_object() -> dict[str, Any]:
     return value
 
 
+#: Format characters a name may need: zero-width non-joiner and joiner (Persian, Indic).
+_JOINERS = frozenset("\u200c\u200d")
+
+
 def bad_text(value: str) -> str | None:
-    """Why a string cannot be accepted, or ``None``: control characters, lone surrogates,
-    non-characters."""
+    """Why a string cannot be accepted, or ``None``.
+
+    Refused: control characters (NUL …, but not tab and newlines), lone surrogates,
+    Unicode non-characters, the replacement character U+FFFD (the text was mis-decoded
+    somewhere, e.g. invalid UTF-8 in a URL), and invisible format characters (category
+    Cf: right-to-left and other bidirectional marks and overrides, zero-width spaces,
+    byte-order marks, soft hyphens), which make two equal-looking names differ or a
+    name display reversed. Zero-width joiners stay allowed.
+    """
+    if value.isprintable() and "\ufffd" not in value:
+        return None  # the common case: letters, marks, punctuation, spaces (one C loop)
     for ch in value:
+        if ch.isprintable() and ch != "\ufffd":
+            continue
         category = unicodedata.category(ch)
         if category == "Cs":
             return "must not contain lone surrogates"
@@ -55,6 +90,10 @@ def bad_text(value: str) -> str | None:
             return "must not contain control characters"
         if category == "Cn" and (0xFDD0 <= ord(ch) <= 0xFDEF or ord(ch) & 0xFFFE == 0xFFFE):
             return "must not contain Unicode non-characters"
+        if ch == "\ufffd":
+            return "must not contain U+FFFD (text that was not valid UTF-8)"
+        if category == "Cf" and ch not in _JOINERS:
+            return f"must not contain invisible format characters (U+{ord(ch):04X})"
     return None
 
 
@@ -101,3 +140,18 @@ def int_param(name: str, value: str | None, *, default: int, low: int, high: int
     if not low <= number <= high:
         raise InvalidInput.single(name, f"must be between {low} and {high}")
     return number
+
+
+def nhs_number_problem(field: str, value: str) -> FieldProblem | None:
+    """Why an NHS number sent over the API is refused (Modulus 11), or ``None``.
+
+    Over HTTP the sender can correct a mistyped number at once, so an invalid one is a
+    400 and nothing is stored (a bulk file load keeps such a row, without the number).
+    An empty value means no number and is not a problem.
+    """
+    if not value.strip():
+        return None
+    checked = check_nhs_number(value)
+    if checked.is_valid:
+        return None
+    return FieldProblem(field, f"is not a valid NHS number: {checked.reason}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -192,9 +193,17 @@ _OUTCOME_CODES = {
 }
 
 
-def to_fhir(event: dict[str, Any], *, nhs_number_system: str) -> dict[str, Any]:
-    """Render a stored audit event as a FHIR R4 AuditEvent (IHE BALP shape)."""
-    del nhs_number_system  # identifiers are MPI person IDs; kept for the signature's sake
+def to_fhir(
+    event: dict[str, Any], *, identifier_systems: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Render a stored audit event as a FHIR R4 AuditEvent (IHE BALP shape).
+
+    Args:
+        event: a stored event (:func:`of_person`).
+        identifier_systems: system code -> identifier system URI, for the records'
+            identifiers; a system not in it is named ``urn:mpi:system:<code>``.
+    """
+    uris = identifier_systems or {}
     user: dict[str, Any] = {
         "type": {
             "coding": [
@@ -274,7 +283,12 @@ def to_fhir(event: dict[str, Any], *, nhs_number_system: str) -> dict[str, Any]:
     for system, local_id in event["records"]:
         entities.append(
             {
-                "what": {"identifier": {"system": f"urn:mpi:system:{system}", "value": local_id}},
+                "what": {
+                    "identifier": {
+                        "system": uris.get(system) or f"urn:mpi:system:{system}",
+                        "value": local_id,
+                    }
+                },
                 "type": {
                     "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
                     "code": "2",

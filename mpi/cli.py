@@ -150,18 +150,43 @@ def systems_group() -> None:
     show_default=True,
     help="Survivorship rank: 1 is the most trusted source.",
 )
+@click.option(
+    "--scope",
+    "scopes",
+    type=click.Choice(("register", "lookup", "review", "admin")),
+    multiple=True,
+    help="Issue an API token with this scope (repeat for several); it is printed once.",
+)
+@click.option("--identifier-system", "uri", help="URI of the system's local IDs (FHIR, PIXm).")
 @pass_env
 @_fail_cleanly
-def systems_add(env: Env, code: str, name: str | None, kind: str, trust_rank: int) -> None:
-    """Add a connected system.
+def systems_add(
+    env: Env,
+    code: str,
+    name: str | None,
+    kind: str,
+    trust_rank: int,
+    scopes: tuple[str, ...],
+    uri: str | None,
+) -> None:
+    """Add a connected system, and with --scope its API bearer token (shown only once).
 
-    Example: mpi systems add GP_CLUSTER --kind gp --trust-rank 1
+    Only the token's hash is stored; `mpi systems rotate` replaces it, `revoke` ends it.
+
+    Example: mpi systems add GP_CLUSTER --kind gp --trust-rank 1 --scope register --scope lookup
     """
-    from mpi.store import systems
+    from mpi import access
+    from mpi.store import systems, tokens
 
     with env.connection() as conn:
         system = systems.add_system(conn, code, name or code, kind, trust_rank)
+        if uri:
+            tokens.set_identifier_system(conn, code, uri)
+        token = access.issue_token(conn, code, scopes, actor="cli") if scopes else None
     click.echo(f"added {system.code} ({system.kind}, trust rank {system.trust_rank})")
+    if token is not None:
+        click.echo(f"token ({', '.join(sorted(set(scopes)))}), shown only this once:")
+        click.echo(token)
 
 
 @systems_group.command("list")

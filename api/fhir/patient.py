@@ -10,6 +10,7 @@ from flask import Response, current_app, request
 from api.db import get_conn
 from api.errors import ApiError
 from api.fhir import bp
+from api.fhir.input import RESOURCE_FIELDS, SEARCH_FIELDS, patient_resource, renamed
 from api.fhir.render import MATCH_GRADE, base_url, fhir, identifier_system, outcome, patient
 from api.fhir.render import searchset as make_searchset
 from api.requests import audited, caller, draft
@@ -109,7 +110,8 @@ def _register(local_value: str, resource: dict[str, Any], *, created_status: int
     demographics = demographics_from_patient(resource)
     existed = access_store.person_of_record(conn, who.system_code, local_value) is not None
     ctx = match_context()
-    row = records.prepare(ctx, local_value, resource, demographics)
+    with renamed(RESOURCE_FIELDS):
+        row = records.prepare(ctx, local_value, resource, demographics)
     result = records.register(conn, ctx, who.system_code, row, actor=f"system:{who.system_code}")
     draft().persons([result.person_id])
     draft().detail["decision"] = result.decision
@@ -119,10 +121,59 @@ def _register(local_value: str, resource: dict[str, Any], *, created_status: int
 
 
 def _resource_body() -> dict[str, Any]:
-    body = json_object()
-    if body.get("resourceType") != "Patient":
-        raise InvalidInput.single("resourceType", "must be Patient")
-    return body
+    return patient_resource(json_object())
+
+
+def _replaced_by(resource: dict[str, Any], domain: str) -> str | None:
+    """The surviving local ID of a PIXm "resolve duplicate" feed, or ``None``.
+
+    That feed is ``active: false`` with one ``link`` of type ``replaced-by`` whose
+    ``other.identifier`` is the surviving identifier in the same domain.
+
+    Raises:
+        InvalidInput: a replaced-by link that does not name an identifier of this domain,
+            or one on a Patient that is not inactive.
+    """
+    links = [
+        (n, link)
+        for n, link in enumerate(resource.get("link") or [])
+        if link.get("type") == "replaced-by"
+    ]
+    if not links:
+        return None
+    n, link = links[0]
+    where = f"Patient.link[{n}].other.identifier"
+    if resource.get("active") is not False or len(links) > 1:
+        raise InvalidInput.single(
+            "Patient.active", "a duplicate resolved in the source is active: false with one link"
+        )
+    identifier = (link.get("other") or {}).get("identifier") or {}
+    value = identifier.get("value")
+    if identifier.get("system") != domain or not isinstance(value, str) or not value.strip():
+        raise InvalidInput.single(where, f"must be the surviving identifier in {domain}")
+    return value
+
+
+def _resolve_duplicate(subsumed: str, survivor: str) -> Response:
+    """PIXm ITI-104 merge in the source domain: the subsumed record is withdrawn (its
+    history kept, never resolved again) and the surviving record's Patient answered."""
+    who = caller()
+    conn = get_conn()
+    draft().record(who.system_code, survivor)
+    draft().detail["replaced_by"] = True
+    if survivor == subsumed:
+        raise InvalidInput.single("Patient.link", "a record cannot be replaced by itself")
+    kept = access_store.person_of_record(conn, who.system_code, survivor)
+    if kept is None:
+        raise NotFound(f"no record {survivor!r} of this system to be replaced by")
+    gone = access_store.person_of_record(conn, who.system_code, subsumed)
+    if gone is not None:
+        draft().persons([gone[1]])
+        records.withdraw(conn, who.system_code, subsumed, actor=f"system:{who.system_code}")
+    draft().persons([kept[1]])
+    draft().detail["decision"] = "replaced"
+    body = _patient_for(conn, who, kept[1], allow_withheld=True)
+    return fhir(body, 200, {"Location": f"{base_url()}/Patient/{kept[1]}"})
 
 
 @bp.put("/Patient")
@@ -148,7 +199,14 @@ def conditional_update() -> Response:
         access.require_own_system(who, domains[system].code)
     if not value:
         raise ApiError(400, "required", "identifier needs a value", field="identifier")
-    return _register(value, _resource_body(), created_status=201)
+    access.require(who, "register")
+    text_param("identifier", value, max_length=128)
+    draft().record(who.system_code, value)
+    resource = _resource_body()
+    survivor = _replaced_by(resource, _own_domain(conn, who))
+    if survivor is not None:
+        return _resolve_duplicate(value, survivor)
+    return _register(value, resource, created_status=201)
 
 
 @bp.post("/Patient")
@@ -289,10 +347,10 @@ def search() -> Response:
     found: list[tuple[int, str, str, float]] = []
     if args["_id"]:
         draft().persons([args["_id"]])
-        seen = access.disclose(conn, who, args["_id"])
-        if seen.status == "active":
-            found = [(seen.person_pk, seen.person_id, "certain", 1.0)]
-        return fhir(_entries(found, scored=False))
+        facts = access.person_facts(conn, who, args["_id"])
+        if facts is not None and facts.status == "active":
+            found = [(facts.pk, facts.person_id, "certain", 1.0)]
+        return fhir(_entries(found, scored=False))  # none: an empty searchset
     if args["identifier"]:
         system, value = _token("identifier", args["identifier"])
         persons = _persons_for_identifier(conn, system, value) if value else None
@@ -318,7 +376,8 @@ def search() -> Response:
     )
     if not any((args["given"], args["family"], birthdate, args["address-postalcode"])):
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
-    candidates = find_matches(conn, match_context(), demographics, limit=count)
+    with renamed(SEARCH_FIELDS):
+        candidates = find_matches(conn, match_context(), demographics, limit=count)
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
     return fhir(_entries(found, scored=True))
 
@@ -326,7 +385,7 @@ def search() -> Response:
 def _match_input() -> tuple[dict[str, Any], bool, int]:
     body = json_object()
     if body.get("resourceType") == "Patient":
-        return body, False, 10
+        return patient_resource(body), False, 10
     if body.get("resourceType") != "Parameters":
         raise InvalidInput.single("resourceType", "must be Parameters or Patient")
     params = body.get("parameter")
@@ -335,10 +394,10 @@ def _match_input() -> tuple[dict[str, Any], bool, int]:
     resource: dict[str, Any] | None = None
     only_certain = False
     count = 10
-    for p in params:
+    for n, p in enumerate(params):
         name = p.get("name")
         if name == "resource":
-            resource = p.get("resource")
+            resource = patient_resource(p.get("resource"), f"Parameters.parameter[{n}].resource")
         elif name == "onlyCertainMatches":
             if not isinstance(p.get("valueBoolean"), bool):
                 raise InvalidInput.single("onlyCertainMatches", "must be a valueBoolean")
@@ -362,8 +421,9 @@ def match() -> Response:
     who = caller()
     access.require(who, "lookup")
     resource, only_certain, count = _match_input()
-    demographics = demographics_from_patient(resource)
-    candidates = find_matches(get_conn(), match_context(), demographics, limit=max(count, 10))
+    with renamed(RESOURCE_FIELDS):
+        demographics = demographics_from_patient(resource)
+        candidates = find_matches(get_conn(), match_context(), demographics, limit=max(count, 10))
     if only_certain:
         certain = [c for c in candidates if c.grade == "certain"]
         candidates = certain if len(certain) == 1 else []
@@ -467,10 +527,11 @@ def audit_events() -> Response:
     draft().persons([person_id])
     count = int_param("_count", request.args.get("_count"), default=100, low=1, high=1000)
     events = audit.of_person(get_conn(), person_id, limit=count)
+    uris = {d.code: uri for uri, d in _domains(get_conn()).items()}
     entries = [
         {
             "fullUrl": f"{base_url()}/AuditEvent/{e['id']}",
-            "resource": audit.to_fhir(e, nhs_number_system=NHS_NUMBER_SYSTEM),
+            "resource": audit.to_fhir(e, identifier_systems=uris),
             "search": {"mode": "match"},
         }
         for e in events

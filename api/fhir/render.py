@@ -6,12 +6,46 @@ from typing import Any
 
 from flask import Response, current_app, json, request
 
-from mpi.fhir_patient import NHS_NUMBER_SYSTEM
+from mpi.fhir_patient import NHS_NUMBER_SYSTEM, VERIFICATION_STATUS_URL
 from mpi.store.access import LinkedRecord
 
 FHIR_JSON = "application/fhir+json"
 UKCORE_PATIENT = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
+VERIFICATION_STATUS_ENGLAND = (
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland"
+)
+_STATUS_DISPLAYS = {
+    "01": "Number present and verified",
+    "02": "Number present but not traced",
+    "03": "Trace required",
+    "04": "Trace attempted - No match or multiple match found",
+    "05": "Trace needs to be resolved - (NHS number or patient detail conflict)",
+    "06": "Trace in progress",
+    "07": "Number not present and trace not required",
+    "08": "Trace postponed (baby under six weeks old)",
+}
+
+
+def nhs_number_identifier(value: str, status: str | None) -> dict[str, Any]:
+    """The UK Core ``nhsNumber`` identifier slice, with its verification status if known."""
+    identifier: dict[str, Any] = {"system": NHS_NUMBER_SYSTEM, "value": value}
+    if status in _STATUS_DISPLAYS:
+        identifier["extension"] = [
+            {
+                "url": VERIFICATION_STATUS_URL,
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": VERIFICATION_STATUS_ENGLAND,
+                            "code": status,
+                            "display": _STATUS_DISPLAYS[status],
+                        }
+                    ]
+                },
+            }
+        ]
+    return identifier
 
 
 def fhir(
@@ -63,7 +97,9 @@ def patient(
     identifiers: list[dict[str, Any]] = []
     golden = golden or {}
     if golden.get("nhs_number"):
-        identifiers.append({"system": NHS_NUMBER_SYSTEM, "value": golden["nhs_number"]})
+        identifiers.append(
+            nhs_number_identifier(golden["nhs_number"], golden.get("nhs_number_status"))
+        )
     identifiers += [record_identifier(r) for r in records]
     if identifiers:
         resource["identifier"] = identifiers

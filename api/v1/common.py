@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import current_app
 
+from matching.nhs_number import normalise_verification_status
 from mpi.access import Disclosure
-from mpi.identities import golden_view
+from mpi.identities import golden_view, sent_demographics
 from mpi.optout import WITHHELD_MESSAGE
 from mpi.records import MatchContext
 from mpi.store import records as record_store
@@ -19,9 +20,23 @@ def match_context() -> MatchContext:
 
 
 def golden(conn: Any, person_pk: int) -> dict[str, str]:
-    """The golden demographics of a person, as plain values."""
+    """The golden demographics of a person, as plain values.
+
+    ``nhs_number_status`` is the England verification code (``01`` … ``08``) that the
+    record supplying the golden NHS number sent, when it sent one.
+    """
     details = record_store.record_details_of_person(conn, person_pk)
-    return {name: field.value for name, field in golden_view(details).items()}
+    view = golden_view(details)
+    values = {name: field.value for name, field in view.items()}
+    source = view.get("nhs_number")
+    if source is not None:
+        for record in details:
+            if (record.system_code, record.local_id) == (source.system, source.local_id):
+                status = normalise_verification_status(sent_demographics(record).nhs_number_status)
+                if status:
+                    values["nhs_number_status"] = status
+                break
+    return values
 
 
 def disclosure_json(conn: Any, found: Disclosure, *, with_golden: bool) -> dict[str, Any]:

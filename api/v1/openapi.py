@@ -1,4 +1,8 @@
-"""GET /openapi.json: the OpenAPI 3 description of /v1 (checked against the routes by a test)."""
+"""GET /openapi.json: the OpenAPI 3 description of every route of the service.
+
+/v1 and the service routes are described here, /fhir in :mod:`api.fhir.openapi`. A test
+checks that it names exactly the app's routes, the HTML review pages (/review) aside.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,15 @@ _DEMOGRAPHICS = {
         )
     },
 }
+#: A synthetic patient (NHS number from the 999 test range), as the documented example.
+EXAMPLE = {
+    "nhs_number": "9990000018",
+    "given_name": "Alice",
+    "family_name": "Smith",
+    "sex": "female",
+    "birth_date": "1980-03-15",
+    "postcode": "LS1 4AP",
+}
 _PROBLEM = {
     "description": "Problem (RFC 9457) naming the field at fault",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -45,8 +58,21 @@ _PATH_PARAMS = [
 _PERSON = [{"name": "person_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
+_STATUS = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}},
+}
+
+
+def _public(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    return {"get": {"summary": summary, "security": [], "responses": responses}}
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI document for the native JSON API."""
+    from api.fhir.openapi import paths as fhir_paths
+
     common = _errors(400, 401, 403, 404)
     return {
         "openapi": "3.0.3",
@@ -87,6 +113,12 @@ def document() -> dict[str, Any]:
             },
         },
         "paths": {
+            "/healthz": _public("The process is up", {"200": _json(_STATUS)}),
+            "/readyz": _public(
+                "The database answers",
+                {"200": _json(_STATUS), "503": _json(_STATUS, "not ready")},
+            ),
+            "/openapi.json": _public("This document", {"200": _json(_OBJECT)}),
             "/v1/systems/{system}/records/{local_id}": {
                 "parameters": _PATH_PARAMS,
                 "put": {
@@ -95,7 +127,8 @@ def document() -> dict[str, Any]:
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Demographics"}
+                                "schema": {"$ref": "#/components/schemas/Demographics"},
+                                "example": EXAMPLE,
                             }
                         },
                     },
@@ -133,7 +166,9 @@ def document() -> dict[str, Any]:
                     "summary": "Find persons matching demographics, best first",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _DEMOGRAPHICS}},
+                        "content": {
+                            "application/json": {"schema": _DEMOGRAPHICS, "example": EXAMPLE}
+                        },
                     },
                     "responses": {"200": _json(_OBJECT), **common},
                 }
@@ -222,5 +257,6 @@ def document() -> dict[str, Any]:
                     "responses": {"204": {"description": "unsubscribed"}, **common},
                 },
             },
+            **fhir_paths(),
         },
     }

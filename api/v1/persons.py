@@ -11,11 +11,11 @@ from api.db import get_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
 from api.v1.common import disclosure_json, golden, match_context
-from api.v1.records import FIELDS
+from api.v1.records import demographics_problems
 from api.validation import int_param, json_object, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
 from mpi import access, audit, optout
-from mpi.errors import FieldProblem, InvalidInput
+from mpi.errors import InvalidInput
 from mpi.loading import demographics_from_row
 from mpi.search import find_matches
 from mpi.store import access as access_store
@@ -105,15 +105,10 @@ def search_by_demographics() -> tuple[dict[str, Any], int]:
     limit = body.pop("limit", 10)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
         raise InvalidInput.single("limit", "must be a whole number from 1 to 50")
-    problems = [FieldProblem(k, "is not a known field") for k in body if k not in FIELDS]
-    problems += [
-        FieldProblem(k, "must be a string or null")
-        for k in FIELDS
-        if body.get(k) is not None and not isinstance(body.get(k), str)
-    ]
+    problems = demographics_problems(body)
     if problems:
         raise InvalidInput(problems)
-    raw = {k: v for k, v in body.items() if isinstance(v, str) and len(v) <= 200}
+    raw = {k: v for k, v in body.items() if isinstance(v, str)}
     candidates = find_matches(get_conn(), match_context(), demographics_from_row(raw), limit=limit)
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
     return _results(found), 200

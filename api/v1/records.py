@@ -10,7 +10,7 @@ from api.db import get_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
 from api.v1.common import disclosure_json, match_context
-from api.validation import json_object, text_param
+from api.validation import json_object, nhs_number_problem, text_param
 from mpi import access, records
 from mpi.errors import FieldProblem, InvalidInput, NotFound
 from mpi.loading import demographics_from_row
@@ -28,11 +28,13 @@ FIELDS = (
     "postcode",
     "phone",
 )
+#: A record must carry at least one of these, or there is nothing to match it on.
+IDENTIFYING = ("nhs_number", "family_name", "given_name", "birth_date")
 ROUTE = "/systems/<system>/records/<local_id>"
 
 
-def _demographics_body() -> dict[str, str]:
-    body = json_object()
+def demographics_problems(body: dict[str, object]) -> list[FieldProblem]:
+    """Every problem with a demographics object: unknown fields, types, lengths, NHS number."""
     problems = [FieldProblem(k, "is not a known field") for k in body if k not in FIELDS]
     for key in FIELDS:
         value = body.get(key)
@@ -40,6 +42,21 @@ def _demographics_body() -> dict[str, str]:
             problems.append(FieldProblem(key, "must be a string or null"))
         elif isinstance(value, str) and len(value) > 200:
             problems.append(FieldProblem(key, "must be at most 200 characters"))
+    number = body.get("nhs_number")
+    if isinstance(number, str) and len(number) <= 200:
+        problem = nhs_number_problem("nhs_number", number)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _demographics_body() -> dict[str, str]:
+    body = json_object()
+    problems = demographics_problems(body)
+    if not problems and not any(
+        isinstance(body.get(k), str) and body[k].strip() for k in IDENTIFYING
+    ):
+        problems.append(FieldProblem("body", "give at least one of " + ", ".join(IDENTIFYING)))
     if problems:
         raise InvalidInput(problems)
     return {k: body[k] for k in FIELDS if isinstance(body.get(k), str)}

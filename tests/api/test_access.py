@@ -149,3 +149,98 @@ def test_a_token_revoked_elsewhere_is_refused_once_the_cache_expires(systems, db
         assert client.get("/v1/events", headers=headers).status_code == 401
     finally:
         app.extensions["mpi_pool"].close()
+
+
+GP_URI = "https://fhir.gp.example.nhs.uk/Id/patient-number"
+
+
+def _token(db_url, *scopes):
+    import psycopg
+
+    from mpi import access
+
+    with psycopg.connect(db_url) as conn:
+        return access.issue_token(conn, "GP", list(scopes), actor="test")
+
+
+def test_each_scope_allows_only_its_own_calls(client, systems, db_url):
+    """register writes, lookup reads, review neither, admin everything (per endpoint)."""
+    pid = _two_records(client, systems)
+    tokens = {
+        "register": _token(db_url, "register"),
+        "lookup": _token(db_url, "lookup"),
+        "review": _token(db_url, "review"),
+        "admin": systems.tokens["ADMIN"],
+    }
+    fhir_patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": GP_URI, "value": "G7"}],
+        "name": [{"family": "Smith", "given": ["Alice"]}],
+        "birthDate": "1980-03-15",
+    }
+    calls = [  # (scope needed, method, URL, body); the admin's own system is ADMIN
+        ("register", "put", "/v1/systems/GP/records/G1", alice()),
+        ("register", "put", f"/fhir/Patient?identifier={GP_URI}|G7", fhir_patient),
+        ("lookup", "get", "/v1/systems/GP/records/G1", None),
+        ("lookup", "get", f"/v1/persons/{pid}", None),
+        ("lookup", "get", f"/v1/persons?nhs_number={alice()['nhs_number']}", None),
+        (
+            "lookup",
+            "post",
+            "/v1/persons/search",
+            {"family_name": "Smith", "birth_date": "1980-03-15"},
+        ),
+        ("lookup", "get", "/v1/events", None),
+        ("lookup", "get", "/v1/subscriptions", None),
+        ("lookup", "get", f"/fhir/Patient/{pid}", None),
+        ("lookup", "get", "/fhir/Patient?family=Smith&birthdate=1980-03-15", None),
+        ("lookup", "get", f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|G1", None),
+        ("admin", "put", f"/v1/persons/{pid}/opt-out", {"reason": "objection"}),
+        ("admin", "delete", f"/v1/persons/{pid}/opt-out", None),
+        ("admin", "get", f"/v1/persons/{pid}/audit", None),
+        ("admin", "get", f"/fhir/AuditEvent?patient=Patient/{pid}", None),
+    ]
+    for needed, method, url, body in calls:
+        for scope, token in tokens.items():
+            if scope == "admin" and needed == "register":
+                continue  # an admin token belongs to ADMIN, which may not write GP's records
+            kwargs = {"json": body} if body is not None else {}
+            r = getattr(client, method)(url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            allowed = scope in (needed, "admin")
+            if allowed:
+                assert r.status_code < 300, (scope, url, r.get_data(as_text=True)[:300])
+            else:
+                assert r.status_code == 403, (scope, url, r.status_code)
+                assert f"lacks the {needed!r} scope" in r.get_data(as_text=True), (scope, url)
+    assert count(db_url, "source_record", "status = 'active'") == 3  # refused writes: none
+
+
+def test_bad_opt_out_and_subscription_bodies_store_nothing(client, systems, db_url):
+    pid = _two_records(client, systems)
+    admin = systems.headers("ADMIN")
+    for body, field in (
+        (b'{"reason": "obj\\u0000ection"}', "reason"),
+        (b'{"reason": "\\u202enoitcejbo"}', "reason"),
+        (b'{"reason": "' + b"x" * 501 + b'"}', "reason"),
+        (b'{"reason": 5}', "reason"),
+        (b"{", "body"),
+    ):
+        r = client.put(
+            f"/v1/persons/{pid}/opt-out", data=body, content_type="application/json", headers=admin
+        )
+        assert r.status_code == 400 and r.json["errors"][0]["field"] == field, (body, r.json)
+    assert count(db_url, "opt_out") == 0
+    hosp = systems.headers("HOSP")
+    for body in (b'{"url": "https://x.example/\\ud800"}', b'{"url": "https://x/", "x": 1}', b"[]"):
+        r = client.post(
+            "/v1/subscriptions", data=body, content_type="application/json", headers=hosp
+        )
+        assert r.status_code == 400, body
+    assert count(db_url, "webhook_subscription") == 0
+
+
+def test_a_system_cannot_withdraw_another_systems_record_over_fhir(client, systems, db_url):
+    _two_records(client, systems)
+    r = client.delete(f"/fhir/Patient?identifier={GP_URI}|G1", headers=systems.headers("HOSP"))
+    assert r.status_code == 403
+    assert count(db_url, "source_record", "status = 'active'") == 2

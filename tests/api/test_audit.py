@@ -119,6 +119,20 @@ def test_admins_query_a_patients_audit_as_json_and_fhir(client, systems):
     assert fhir.status_code == 200
     bundle = Bundle.model_validate(fhir.json)
     assert len(bundle.entry) == 3  # the JSON audit query above is itself audited
+    read = fhir.json["entry"][1]["resource"]  # newest first: the emergency read
+    assert read["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT"
+    user = read["agent"][0]
+    assert user["who"]["identifier"] == {
+        "system": "https://fhir.nhs.uk/Id/sds-user-id",
+        "value": "555555555555",
+    }
+    assert user["role"][0]["coding"][0]["code"] == "R8000"
+    assert read["agent"][2]["who"]["identifier"]["value"] == "RXX"  # the user's organisation
+    assert {"reference": f"Patient/{pid}"} in [e["what"] for e in read["entity"]]
+    registered = fhir.json["entry"][2]["resource"]
+    assert {
+        "identifier": {"system": "https://fhir.gp.example.nhs.uk/Id/patient-number", "value": "G1"}
+    } in [e["what"] for e in registered["entity"]]
     assert (
         client.get(f"/fhir/AuditEvent?patient={pid}", headers=systems.headers("GP")).status_code
         == 403
@@ -181,3 +195,133 @@ def test_chain_tails_only_move_forward(client, systems, db_url):
                 conn.execute(statement)
             conn.rollback()
         assert audit.verify(conn).is_intact
+
+
+GP_URI = "https://fhir.gp.example.nhs.uk/Id/patient-number"
+
+
+def _patient_requests(pid: str, nhs: str) -> list[tuple[str, str, str, object, str]]:
+    """(method, URL, token, JSON body, audit action) for every endpoint that touches a patient."""
+    fhir_patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": GP_URI, "value": "G5"}],
+        "name": [{"family": "Smith", "given": ["Alice"]}],
+        "birthDate": "1980-03-15",
+    }
+    match = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": {**fhir_patient, "identifier": []}}],
+    }
+    return [
+        ("put", "/v1/systems/GP/records/G2", "GP", alice(), "record.register"),
+        ("get", "/v1/systems/GP/records/G2", "GP", None, "record.resolve"),
+        ("delete", "/v1/systems/GP/records/G2", "GP", None, "record.withdraw"),
+        ("get", f"/v1/persons/{pid}", "GP", None, "person.read"),
+        ("get", f"/v1/persons?nhs_number={nhs}", "GP", None, "person.search"),
+        (
+            "post",
+            "/v1/persons/search",
+            "GP",
+            {"family_name": "Smith", "birth_date": "1980-03-15"},
+            "person.match",
+        ),
+        ("put", f"/v1/persons/{pid}/opt-out", "ADMIN", {"reason": "objection"}, "optout.add"),
+        ("delete", f"/v1/persons/{pid}/opt-out", "ADMIN", None, "optout.remove"),
+        ("get", f"/v1/persons/{pid}/audit", "ADMIN", None, "audit.read"),
+        ("get", "/v1/events", "GP", None, "events.read"),
+        ("put", f"/fhir/Patient?identifier={GP_URI}|G5", "GP", fhir_patient, "patient.register"),
+        (
+            "post",
+            "/fhir/Patient",
+            "GP",
+            {**fhir_patient, "identifier": [{"system": GP_URI, "value": "G6"}]},
+            "patient.register",
+        ),
+        ("delete", f"/fhir/Patient?identifier={GP_URI}|G6", "GP", None, "patient.withdraw"),
+        ("get", f"/fhir/Patient/{pid}", "GP", None, "patient.read"),
+        ("get", "/fhir/Patient?family=Smith&birthdate=1980-03-15", "GP", None, "patient.search"),
+        ("get", f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|G1", "GP", None, "patient.pix"),
+        ("post", "/fhir/Patient/$match", "GP", match, "patient.match"),
+        ("get", f"/fhir/AuditEvent?patient=Patient/{pid}", "ADMIN", None, "audit.read"),
+    ]
+
+
+def test_every_endpoint_that_touches_a_patient_writes_exactly_one_event(
+    app, client, systems, db_url
+):
+    first = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    pid, nhs = first.json["person_id"], alice()["nhs_number"]
+    requests = _patient_requests(pid, nhs)
+    audited = {  # the JSON and FHIR surfaces (the review pages have their own tests)
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith(("v1.", "fhir."))
+        and getattr(app.view_functions[rule.endpoint], "mpi_audit", None)
+    }
+    reached = set()
+    for method, url, system, body, action in requests:
+        before = count(db_url, "audit_event")
+        kwargs = {"json": body} if body is not None else {}
+        r = getattr(client, method)(url, headers=systems.headers(system), **kwargs)
+        assert r.status_code < 300, (url, r.status_code, r.get_data(as_text=True)[:300])
+        assert count(db_url, "audit_event") == before + 1, url
+        with psycopg.connect(db_url) as conn:
+            last = conn.execute(
+                "SELECT action, outcome, system_code, user_id, request_id, client_address,"
+                " person_ids FROM audit_event ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        assert last[0] == action and last[1] == "success", (url, last)
+        assert last[2] == system and last[3] == "555555555555" and last[4] and last[5]
+        assert last[6], url  # the patient(s) touched are named
+        with app.test_request_context(url.split("?")[0], method=method.upper()):
+            from flask import request
+
+            reached.add(request.url_rule.endpoint)
+    assert reached == audited  # every audited endpoint was exercised above
+    # endpoints that touch no patient write nothing
+    before = count(db_url, "audit_event")
+    for url in ("/healthz", "/readyz", "/openapi.json", "/fhir/metadata", "/v1/subscriptions"):
+        assert client.get(url, headers=systems.headers("GP")).status_code == 200
+    assert count(db_url, "audit_event") == before
+    with psycopg.connect(db_url) as conn:
+        assert audit.verify(conn).is_intact
+
+
+def test_the_work_is_undone_when_its_audit_event_cannot_be_written(
+    client, systems, db_url, monkeypatch
+):
+    """Same transaction: no audit event, no work (the request answers 500)."""
+    import mpi.audit
+
+    def fail(*args, **kwargs):
+        raise psycopg.errors.DiskFull("no space")
+
+    monkeypatch.setattr(mpi.audit, "record", fail)
+    r = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
+    assert r.status_code == 500
+    for table in ("source_record", "person", "link", "identity_event", "audit_event"):
+        assert count(db_url, table) == 0, table
+
+
+@pytest.mark.parametrize(("hops", "recorded"), [(0, "127.0.0.1"), (1, "203.0.113.7")])
+def test_the_client_address_behind_a_proxy(db_url, systems, hops, recorded):
+    from api import create_app
+    from mpi.config import Settings
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SETTINGS": Settings(database_url=db_url, environment="test"),
+            "POOL_MIN_SIZE": 1,
+            "POOL_MAX_SIZE": 2,
+            "PROXY_HOPS": hops,
+        }
+    )
+    try:
+        headers = systems.headers("GP", **{"X-Forwarded-For": "203.0.113.7"})
+        app.test_client().get("/v1/systems/GP/records/NOPE", headers=headers)
+    finally:
+        app.extensions["mpi_pool"].close()
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT client_address FROM audit_event").fetchone()
+    assert row == (recorded,)

@@ -99,7 +99,7 @@ def test_registration_refuses_another_systems_domain_and_bad_resources(client, s
         headers=systems.headers("GP"),
     )
     oo = _outcome(r, 400, "invalid")
-    assert oo.issue[0].expression == ["birthDate"]
+    assert oo.issue[0].expression == ["Patient.birthDate"]
     r = client.put(
         f"/fhir/Patient?identifier={GP_URI}|G1",
         json=patient(GP_URI, "OTHER"),
@@ -317,3 +317,289 @@ def test_conditional_delete_withdraws(client, systems):
         f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|G1", headers=systems.headers("GP")
     )
     assert r.status_code == 404
+
+
+BAD_RESOURCES = [
+    ("malformed JSON", b'{"resourceType": "Patient",', "body"),
+    (
+        "lone surrogate",
+        b'{"resourceType": "Patient", "name": [{"family": "Jo\\ud800nes"}]}',
+        "name[0].family",
+    ),
+    ("huge", b'{"resourceType": "Patient", "id": "' + b"x" * 2_000_000 + b'"}', None),
+    ("not a Patient", {"resourceType": "Observation"}, "Patient.resourceType"),
+    ("no resourceType", {"name": [{"family": "Jones"}]}, "Patient.resourceType"),
+    ("name not a list", {"name": "Jones"}, "Patient.name"),
+    ("unknown element", {"shoeSize": 9}, "Patient.shoeSize"),
+    ("family a number", {"name": [{"family": 7}]}, "Patient.name[0].family"),
+    ("birthDate a number", {"birthDate": 19750704}, "Patient.birthDate"),
+    ("birthDate not a date", {"birthDate": "04/07/1975"}, "Patient.birthDate"),
+    ("birthDate not real", {"birthDate": "1975-02-30"}, "Patient.birthDate"),
+    ("gender unknown", {"gender": "zebra"}, "Patient.gender"),
+    ("identifier not a list", {"identifier": {"system": "x"}}, "Patient.identifier"),
+    ("active not a boolean", {"active": "yes"}, "Patient.active"),
+    ("NUL in a name", {"name": [{"family": "Jo\u0000nes"}]}, "name[0].family"),
+    ("RTL override", {"name": [{"family": "\u202esenoJ"}]}, "name[0].family"),
+    ("very long name", {"name": [{"family": "J" * 10_000}]}, "Patient.name[0].family"),
+]
+
+
+def _nhs(value: str) -> dict:
+    return {"identifier": [{"system": GP_URI, "value": "G1"}, {"system": NHS, "value": value}]}
+
+
+BAD_RESOURCES += [
+    (f"NHS number {value}", _nhs(value), "Patient.identifier[1].value")
+    for value in ("9990000019", "9876544321", "1111111111", "12345", "")
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "field"), BAD_RESOURCES, ids=[b[0] for b in BAD_RESOURCES]
+)
+def test_bad_resources_are_operation_outcomes_and_nothing_is_stored(
+    client, systems, db_url, case, changes, field
+):
+    if isinstance(changes, bytes):
+        kwargs = {"data": changes, "content_type": FHIR}
+    else:
+        body = {**patient(GP_URI, "G1"), **changes}
+        if "resourceType" not in changes and case == "no resourceType":
+            body.pop("resourceType")
+        kwargs = {"json": body}
+    for method, url in (
+        ("put", f"/fhir/Patient?identifier={GP_URI}|G1"),
+        ("post", "/fhir/Patient"),
+    ):
+        r = getattr(client, method)(url, headers=systems.headers("GP"), **kwargs)
+        if field is None:
+            _outcome(r, 413, "too-costly")
+            continue
+        oo = _outcome(r, 400, "invalid")
+        assert any(field in (i.expression or [""])[0] for i in oo.issue), (case, r.json)
+    assert count(db_url, "source_record") == 0
+    assert count(db_url, "audit_event", "outcome = 'invalid'") == 2
+
+
+def test_match_refuses_an_invalid_nhs_number_and_a_malformed_patient(client, systems):
+    h = systems.headers("GP")
+    query = patient(GP_URI, "x")
+    query["identifier"] = [{"system": NHS, "value": "9990000019"}]
+    oo = _outcome(
+        client.post("/fhir/Patient/$match", json=_match_body(query), headers=h), 400, "invalid"
+    )
+    assert oo.issue[0].expression == ["Parameters.parameter[0].resource.identifier[0].value"]
+    oo = _outcome(client.post("/fhir/Patient/$match", json=query, headers=h), 400, "invalid")
+    assert oo.issue[0].expression == ["Patient.identifier[0].value"]
+    bad = _match_body({"resourceType": "Patient", "birthDate": "soon"})
+    oo = _outcome(client.post("/fhir/Patient/$match", json=bad, headers=h), 400, "invalid")
+    assert oo.issue[0].expression == ["Parameters.parameter[0].resource.birthDate"]
+
+
+def test_search_errors_name_the_search_parameter(client, systems):
+    h = systems.headers("GP")
+    for query, param in (
+        ("birthdate=1970-13-01&family=Jones", "birthdate"),
+        ("gender=zebra&family=Jones", "gender"),
+        ("family=Jo%00nes", "family"),
+        ("family=%FF", "family"),
+        ("_count=0&family=Jones", "_count"),
+    ):
+        oo = _outcome(client.get(f"/fhir/Patient?{query}", headers=h), 400, "invalid")
+        assert oo.issue[0].expression == [param], (query, oo)
+
+
+def test_every_fhir_error_path_is_an_operation_outcome(client, systems):
+    h = systems.headers("GP")
+    _outcome(client.get("/fhir/Patient/NOPE"), 401, "login")
+    _outcome(client.get("/fhir/Nothing", headers=h), 404, "not-found")
+    _outcome(client.patch("/fhir/Patient", headers=h), 405, "not-supported")
+    _outcome(client.get("/fhir/Patient?family=Jones&_format=xml", headers=h), 406, "not-supported")
+    huge = patient(GP_URI, "G1", name=[{"family": "J" * 2_000_000}])
+    _outcome(client.post("/fhir/Patient", json=huge, headers=h), 413, "too-costly")
+    _outcome(client.get("/fhir/AuditEvent?patient=Patient/NOPE", headers=h), 403, "forbidden")
+
+
+def test_every_kind_of_fhir_response_validates(client, systems):
+    """One request of each response type; the client validates every one (conftest)."""
+    from tests.api.conftest import FHIR_VALIDATED
+
+    FHIR_VALIDATED.clear()
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    h = systems.headers("GP")
+    client.get("/fhir/metadata")
+    client.get(f"/fhir/Patient/{pid}", headers=h)
+    client.get("/fhir/Patient?family=Jones&birthdate=1975-07-04", headers=h)
+    client.get(f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|G1", headers=h)
+    client.post("/fhir/Patient/$match", json=_match_body(patient(GP_URI, "x")), headers=h)
+    client.get(f"/fhir/AuditEvent?patient=Patient/{pid}", headers=systems.headers("ADMIN"))
+    client.get("/fhir/Patient/NOPE", headers=h)
+    assert set(FHIR_VALIDATED) == {
+        "CapabilityStatement",
+        "Patient",
+        "Bundle",
+        "Parameters",
+        "AuditEvent",
+        "OperationOutcome",
+    }
+
+
+def test_nhs_number_follows_uk_core_with_its_verification_status(client, systems):
+    """The nhsNumber slice: fixed system, and the England status code whatever was sent."""
+    resource = patient(GP_URI, "G1")
+    resource["identifier"][1]["extension"] = [
+        {
+            "url": "https://fhir.hl7.org.uk/StructureDefinition/"
+            "Extension-UKCore-NHSNumberVerificationStatus",
+            "valueCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "https://fhir.hl7.org.uk/CodeSystem/"
+                        "UKCore-NHSNumberVerificationStatus",
+                        "code": "number-present-and-verified",
+                    }
+                ]
+            },
+        }
+    ]
+    r = client.put(
+        f"/fhir/Patient?identifier={GP_URI}|G1", json=resource, headers=systems.headers("GP")
+    )
+    assert r.status_code == 201
+    read = client.get(f"/fhir/Patient/{r.json['id']}", headers=systems.headers("GP")).json
+    assert read["meta"]["profile"] == ["https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"]
+    nhs = [i for i in read["identifier"] if i["system"] == NHS]
+    assert len(nhs) == 1 and nhs[0]["value"] == synthetic_nhs_number(1)
+    coding = nhs[0]["extension"][0]["valueCodeableConcept"]["coding"][0]
+    assert coding["code"] == "01"
+    assert coding["system"].endswith("UKCore-NHSNumberVerificationStatusEngland")
+    golden = client.get(f"/v1/persons/{r.json['id']}", headers=systems.headers("GP")).json
+    assert golden["golden"]["nhs_number_status"] == "01"
+
+
+def test_care_relationship_on_the_fhir_surface(client, systems, db_url):
+    """An unrelated viewer: no read or PIX without an emergency; $match only a single certain
+    match, without the cross-reference; an ambiguous one gives nothing to browse."""
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    viewer = systems.headers("VIEWER")
+    pix = f"/fhir/Patient/$ihe-pix?sourceIdentifier={NHS}|{synthetic_nhs_number(1)}"
+    _outcome(client.get(pix, headers=viewer), 403, "forbidden")
+    r = client.get(pix, headers=systems.emergency("VIEWER"))
+    assert r.status_code == 200
+    assert count(db_url, "audit_event", "emergency AND action = 'patient.pix'") == 1
+    query = patient(GP_URI, "x")
+    query.pop("identifier")
+    one = client.post("/fhir/Patient/$match", json=_match_body(query), headers=viewer).json
+    assert [e["resource"]["id"] for e in one["entry"]] == [pid]
+    systems_seen = {i["system"] for i in one["entry"][0]["resource"].get("identifier", [])}
+    assert systems_seen <= {NHS}  # no local identifiers of other systems
+    put(client, systems, "HOSP", HOSP_URI, "H2", n=4, name=[{"family": "Jones", "given": ["Beth"]}])
+    vague = {"resourceType": "Patient", "name": [{"family": "Jones"}], "birthDate": "1975-07-04"}
+    r = client.post("/fhir/Patient/$match", json=vague, headers=viewer).json
+    assert r["total"] == 0
+    assert r["entry"][0]["resource"]["resourceType"] == "OperationOutcome"
+    assert (
+        client.post("/fhir/Patient/$match", json=vague, headers=systems.headers("HOSP")).json[
+            "total"
+        ]
+        == 2
+    )
+    browse = client.get("/fhir/Patient?family=Jones&birthdate=1975-07-04", headers=viewer).json
+    assert browse["total"] == 0  # PDQm search: the same rule
+
+
+def test_opted_out_patient_in_a_search_is_withheld(client, systems):
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    client.put(
+        f"/v1/persons/{pid}/opt-out", json={"reason": "objection"}, headers=systems.headers("ADMIN")
+    )
+    r = client.get(
+        "/fhir/Patient?family=Jones&given=Bethan&birthdate=1975-07-04",
+        headers=systems.headers("HOSP"),
+    ).json
+    entry = r["entry"][0]["resource"]
+    assert entry["id"] == pid and "name" not in entry and "identifier" not in entry
+    notes = [e["resource"] for e in r["entry"] if e["search"]["mode"] == "outcome"]
+    assert "objected" in notes[0]["issue"][0]["diagnostics"]
+
+
+def test_match_only_certain_and_count(client, systems):
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "GP", GP_URI, "G2", n=2, name=[{"family": "Jones", "given": ["Bea"]}])
+    h = systems.headers("GP")
+    exact = patient(GP_URI, "x")
+    exact["identifier"] = [{"system": NHS, "value": synthetic_nhs_number(1)}]
+    sure = client.post("/fhir/Patient/$match", json=_match_body(exact, True), headers=h).json
+    matches = [e for e in sure["entry"] if e["search"]["mode"] == "match"]
+    assert [e["resource"]["id"] for e in matches] == [pid]
+    assert matches[0]["search"]["extension"][0]["valueCode"] == "certain"
+    vague = {"resourceType": "Patient", "name": [{"family": "Jones"}], "birthDate": "1975-07-04"}
+    both = client.post("/fhir/Patient/$match", json=_match_body(vague), headers=h).json
+    assert both["total"] == 2
+    assert {e["search"]["extension"][0]["valueCode"] for e in both["entry"]} <= {
+        "probable",
+        "possible",
+    }
+    none = client.post("/fhir/Patient/$match", json=_match_body(vague, True), headers=h).json
+    assert none["total"] == 0 and "entry" not in none
+    one = client.post("/fhir/Patient/$match", json=_match_body(vague, count_=1), headers=h).json
+    assert one["total"] == 1
+    assert one["entry"][0]["resource"]["id"] == both["entry"][0]["resource"]["id"]  # the best
+
+
+def _resolved(survivor_system: str, survivor: str, active: bool = False) -> dict:
+    resource = patient(GP_URI, "G2")
+    resource["active"] = active
+    resource["link"] = [
+        {
+            "type": "replaced-by",
+            "other": {"identifier": {"system": survivor_system, "value": survivor}},
+        }
+    ]
+    return resource
+
+
+def test_a_duplicate_resolved_in_the_source_is_withdrawn_pixm_feed(client, systems, db_url):
+    """PIXm ITI-104: PUT the subsumed identifier, active false, link replaced-by survivor."""
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "GP", GP_URI, "G2")
+    h = systems.headers("GP")
+    url = f"/fhir/Patient?identifier={GP_URI}|G2"
+    for body, status, field in (
+        (_resolved(HOSP_URI, "H1"), 400, "Patient.link[0].other.identifier"),
+        (_resolved(GP_URI, "G1", active=True), 400, "Patient.active"),
+        (_resolved(GP_URI, "G2"), 400, "Patient.link"),
+        (_resolved(GP_URI, "NOPE"), 404, None),
+    ):
+        r = client.put(url, json=body, headers=h)
+        oo = _outcome(r, status, "invalid" if status == 400 else "not-found")
+        if field:
+            assert oo.issue[0].expression == [field]
+    assert count(db_url, "source_record", "status = 'active'") == 2
+    r = client.put(url, json=_resolved(GP_URI, "G1"), headers=h)
+    assert r.status_code == 200 and r.json["id"] == pid
+    assert {i["value"] for i in r.json["identifier"] if i["system"] == GP_URI} == {"G1"}
+    assert (
+        client.get(f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|G2", headers=h).status_code
+        == 404
+    )
+    assert count(db_url, "source_record", "status = 'withdrawn' AND local_id = 'G2'") == 1
+    assert count(db_url, "link_history", "reason = 'withdrawn'") == 1
+
+
+def test_search_by_id_follows_the_search_rules(client, systems):
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    none = client.get("/fhir/Patient?_id=NOPE", headers=systems.headers("GP")).json
+    assert none["total"] == 0
+    seen = client.get(f"/fhir/Patient?_id={pid}", headers=systems.headers("VIEWER")).json
+    assert seen["total"] == 1  # a single certain match, as for any search
+    assert {i["system"] for i in seen["entry"][0]["resource"]["identifier"]} == {NHS}
+    mine = client.get(f"/fhir/Patient?_id={pid}", headers=systems.headers("HOSP")).json
+    assert {i["system"] for i in mine["entry"][0]["resource"]["identifier"]} == {
+        NHS,
+        GP_URI,
+        HOSP_URI,
+    }

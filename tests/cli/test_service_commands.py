@@ -36,6 +36,38 @@ def test_token_issue_rotate_revoke(runner, committed_db):
     assert uri.exit_code == 0
 
 
+def test_systems_add_issues_a_token_shown_once_and_stored_as_a_hash(runner, committed_db):
+    added = runner.invoke(
+        main,
+        [
+            "systems",
+            "add",
+            "HOSP1",
+            "--kind",
+            "hospital",
+            "--scope",
+            "lookup",
+            "--scope",
+            "register",
+        ]
+        + ["--identifier-system", "https://fhir.hosp1.example.nhs.uk/Id/mrn"],
+    )
+    assert added.exit_code == 0, added.output
+    assert "shown only this once" in added.output
+    token = added.output.strip().splitlines()[-1]
+    with psycopg.connect(committed_db) as conn:
+        assert sorted(access.authenticate(conn, token).scopes) == ["lookup", "register"]
+        stored = conn.execute("SELECT token_hash FROM api_token").fetchall()
+        uri = conn.execute(
+            "SELECT identifier_system FROM source_system WHERE code = 'HOSP1'"
+        ).fetchone()
+    assert stored == [(access.hash_token(token),)] and token not in str(stored)
+    assert uri == ("https://fhir.hosp1.example.nhs.uk/Id/mrn",)
+    assert "revoked 1" in runner.invoke(main, ["systems", "revoke", "HOSP1"]).output
+    with psycopg.connect(committed_db) as conn, pytest.raises(access.Unauthenticated):
+        access.authenticate(conn, token)
+
+
 def test_optout_commands_are_audited_and_verify(runner, committed_db):
     with psycopg.connect(committed_db) as conn:
         conn.execute("INSERT INTO person (person_id) VALUES ('P-1')")

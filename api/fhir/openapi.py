@@ -1,0 +1,150 @@
+"""The /fhir routes as OpenAPI paths, so that /openapi.json names every route of the app.
+
+The CapabilityStatement (``GET /fhir/metadata``) is the FHIR description; these paths
+say the same in OpenAPI terms, for clients and for schemathesis, which fuzzes them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FHIR_JSON = "application/fhir+json"
+_RESOURCE = {"type": "object", "required": ["resourceType"]}
+#: A synthetic Patient in the example GP system's domain (NHS number from the test range).
+EXAMPLE_IDENTIFIER = "https://fhir.gp.example.nhs.uk/Id/patient-number|G1"
+EXAMPLE_PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [
+        {"system": "https://fhir.gp.example.nhs.uk/Id/patient-number", "value": "G1"},
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990000018"},
+    ],
+    "name": [{"use": "official", "family": "Smith", "given": ["Alice"]}],
+    "gender": "female",
+    "birthDate": "1980-03-15",
+    "address": [{"use": "home", "postalCode": "LS1 4AP"}],
+}
+
+
+def _fhir(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {FHIR_JSON: {"schema": _RESOURCE}}}
+
+
+_OUTCOME = _fhir("OperationOutcome naming the element or parameter at fault")
+
+
+def _responses(*ok: str) -> dict[str, Any]:
+    found: dict[str, Any] = {code: _fhir("a FHIR resource") for code in ok if code != "204"}
+    if "204" in ok:
+        found["204"] = {"description": "done"}
+    found.update({str(code): _OUTCOME for code in (400, 401, 403, 404, 406)})
+    return found
+
+
+def _query(name: str, *, required: bool = False, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": {"type": kind}}
+
+
+def _body(example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {FHIR_JSON: {"schema": _RESOURCE, "example": example}},
+    }
+
+
+_FORMAT = _query("_format")
+_IDENTIFIER = {**_query("identifier", required=True), "example": EXAMPLE_IDENTIFIER}
+_SEARCH = ["_id", "identifier", "family", "given", "birthdate", "gender", "address-postalcode"]
+
+
+def paths() -> dict[str, Any]:
+    """The OpenAPI paths of the FHIR surface."""
+    return {
+        "/fhir/metadata": {
+            "get": {
+                "summary": "CapabilityStatement",
+                "security": [],
+                "parameters": [_FORMAT],
+                "responses": {"200": _fhir("CapabilityStatement"), "406": _OUTCOME},
+            }
+        },
+        "/fhir/Patient": {
+            "get": {
+                "summary": "PDQm search (ITI-78): a searchset Bundle",
+                "parameters": [_query(n) for n in _SEARCH]
+                + [_query("_count", kind="integer"), _FORMAT],
+                "responses": _responses("200"),
+            },
+            "put": {
+                "summary": "Register: conditional update on the caller's own identifier",
+                "parameters": [_IDENTIFIER, _FORMAT],
+                "requestBody": _body(EXAMPLE_PATIENT),
+                "responses": {**_responses("200", "201"), "413": _OUTCOME},
+            },
+            "post": {
+                "summary": "Register a Patient carrying the caller's own identifier",
+                "parameters": [_FORMAT],
+                "requestBody": _body(EXAMPLE_PATIENT),
+                "responses": {**_responses("200", "201"), "413": _OUTCOME},
+            },
+            "delete": {
+                "summary": "Withdraw a record: conditional delete on the caller's identifier",
+                "parameters": [_IDENTIFIER, _FORMAT],
+                "responses": _responses("204"),
+            },
+        },
+        "/fhir/Patient/{person_id}": {
+            "parameters": [
+                {"name": "person_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": {
+                "summary": "The golden Patient (merged: active false, link replaced-by)",
+                "parameters": [_FORMAT],
+                "responses": _responses("200"),
+            },
+        },
+        "/fhir/Patient/$match": {
+            "post": {
+                "summary": "$match (ITI-119): Parameters or a bare Patient; a searchset Bundle",
+                "parameters": [_FORMAT],
+                "requestBody": _body(
+                    {
+                        "resourceType": "Parameters",
+                        "parameter": [
+                            {"name": "resource", "resource": EXAMPLE_PATIENT},
+                            {"name": "onlyCertainMatches", "valueBoolean": True},
+                            {"name": "count", "valueInteger": 3},
+                        ],
+                    }
+                ),
+                "responses": {**_responses("200"), "413": _OUTCOME},
+            }
+        },
+        "/fhir/Patient/$ihe-pix": {
+            "get": {
+                "summary": "PIXm (ITI-83): Parameters with targetIdentifier and targetId",
+                "parameters": [
+                    {**_query("sourceIdentifier", required=True), "example": EXAMPLE_IDENTIFIER},
+                    {
+                        "name": "targetSystem",
+                        "in": "query",
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                    },
+                    _FORMAT,
+                ],
+                "responses": _responses("200"),
+            }
+        },
+        "/fhir/AuditEvent": {
+            "get": {
+                "summary": "AuditEvents about a patient (admin): patient=Patient/{id}",
+                "parameters": [
+                    _query("patient", required=True),
+                    _query("_count", kind="integer"),
+                    _FORMAT,
+                ],
+                "responses": _responses("200"),
+            }
+        },
+    }
