@@ -384,17 +384,28 @@ class _Linker:
         return merged
 
     def _compatible(self, ours: set[int], theirs: set[int]) -> bool:
-        """No pair across two identities raises a safety finding (bar weak evidence)."""
-        for a in ours:
-            for b in theirs:
-                result = score(
-                    self.ctx.model,
-                    self.records[a].norm,
-                    self.records[b].norm,
-                    adjuster=self.adjuster,
+        """Every record of ``theirs`` could link to ``ours`` (bar weak evidence).
+
+        Findings count as for one record against a person (:func:`mpi.links.person_flags`):
+        a conflict from any pair, a twin risk only when no record of ``ours`` agrees. So
+        the merge is what the records would give in any order of arrival.
+        """
+        for b in theirs:
+            scores = [
+                _within_system(
+                    score(
+                        self.ctx.model,
+                        self.records[b].norm,
+                        self.records[a].norm,
+                        adjuster=self.adjuster,
+                    ),
+                    self.records[a].system_id == self.records[b].system_id,
                 )
-                if set(result.flags) & (SAFETY_FLAGS - {"weak_evidence"}):
-                    return False
+                for a in ours
+            ]
+            flags = person_flags(scores, self.ctx.thresholds.review)
+            if flags & (SAFETY_FLAGS - {"weak_evidence"}):
+                return False
         return True
 
     def _apply(
