@@ -16,7 +16,8 @@ Safety flags forbid an automatic link whatever the probability (see
 - ``twin_risk``: family name ``exact`` or ``shares_part``, birth date ``exact``, given
   name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
   not ``exact`` or ``exact_verified``; not for first names one keying slip apart
-  (GRACE/GOACE): twins' names differ by more.
+  (GRACE/GOACE; a short name only when its first letter is kept, MIA/MIT) unless the
+  records disagree on sex: twins' names differ by more.
 
 - ``birth_date_conflict``: birth dates ``different`` with no agreeing NHS number, or two or
   more years apart even with one (a parent and child with the same name at one address);
@@ -66,6 +67,7 @@ _NHS = _INDEX["nhs_number"]
 _GIVEN = _INDEX["given_name"]
 _FAMILY = _INDEX["family_name"]
 _BIRTH = _INDEX["birth_date"]
+_SEX = _INDEX["sex"]
 
 
 def _levels(name: str, *labels: str) -> frozenset[int]:
@@ -81,6 +83,7 @@ _FAMILY_SAME = _levels("family_name", "exact", "shares_part")
 _GIVEN_AGREES = _levels("given_name", "exact", "nickname")
 _BIRTH_SAME_YEAR_MONTH = _levels("birth_date", "same_year_month")
 _GIVEN_DIFFERENT = _levels("given_name", "jaro_winkler_medium", "phonetic", "initial", "different")
+_SEX_DIFFERENT = _levels("sex", "different")
 _MAX_LOGIT = 1000.0
 
 
@@ -292,13 +295,21 @@ _GIVEN_FUZZY = _levels("given_name", "jaro_winkler_medium", "phonetic")
 
 
 def _is_one_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord) -> bool:
-    """Whether two similar first names are one keying slip apart (GRACE/GOACE, LILY/LILH).
+    """Whether two first names are one keying slip apart (GRACE/GOACE, LILY/LILH, MIA/MIT).
 
-    Twins' names differ by more than one edit (ELLA/ELLIE, JACK/JAKE), a typo by one.
+    Twins' names differ by more than one edit (ELLA/ELLIE, JACK/JAKE), a typo by one. A
+    short name one slip away scores ``different`` (MIA/MIT, ZOE/ZEO): it counts as a slip
+    when the first letter is kept, since short twin names one letter apart usually differ
+    in it (WEI/MEI). Never when the records disagree on sex (LEO/LEA).
     """
-    if levels[_GIVEN] not in _GIVEN_FUZZY or not a.given_names or not b.given_names:
+    if not a.given_names or not b.given_names or levels[_SEX] in _SEX_DIFFERENT:
         return False
-    return damerau_levenshtein(a.given_names[0], b.given_names[0]) == 1
+    x, y = a.given_names[0], b.given_names[0]
+    if levels[_GIVEN] in _GIVEN_FUZZY:
+        return damerau_levenshtein(x, y) == 1
+    if levels[_GIVEN] in _GIVEN_STRICTLY_DIFFERENT:
+        return min(len(x), len(y)) >= 3 and x[0] == y[0] and damerau_levenshtein(x, y) == 1
+    return False
 
 
 def _is_keying_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord) -> bool:

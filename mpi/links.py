@@ -117,6 +117,29 @@ def review_reason(match: PersonMatch, probe_issues: Iterable[str] = ()) -> str:
     return "possible_match"
 
 
+#: Levels at which a candidate is another person for the record, whatever else agrees.
+_OTHER_PERSON = frozenset({("given_name", "different"), ("sex", "different")})
+
+
+def is_rival(match: PersonMatch, thresholds: Thresholds) -> bool:
+    """Whether a candidate makes a record without birth date (or with an initial) ambiguous.
+
+    A rival is plausible (at or above the review threshold) and could be the person the
+    record names: a different given name or sex rules it out (a wife at the same address
+    is no rival for a husband's record; a same-name son, or a twin with the same initial,
+    is).
+
+    Example:
+        >>> from matching.types import FieldScore, MatchScore
+        >>> wife = MatchScore(1.0, 0.8, (FieldScore("given_name", "different", -5.0),))
+        >>> is_rival(PersonMatch(2, wife, 7, frozenset()), Thresholds(0.99, 0.5))
+        False
+    """
+    if match.score.probability < thresholds.review:
+        return False
+    return not any((f.comparison, f.level) in _OTHER_PERSON for f in match.score.fields)
+
+
 def decide(
     matches: Iterable[PersonMatch],
     thresholds: Thresholds,
@@ -149,8 +172,8 @@ def decide(
             chosen = match
             break
     if chosen is not None and chosen.flags & UNIQUE_ONLY_FLAGS:
-        rivals = [m for m in ranked if m is not chosen]
-        if any(m.score.probability >= thresholds.review for m in rivals):
+        rivals = [m for m in ranked if m is not chosen and is_rival(m, thresholds)]
+        if rivals:
             chosen = None  # no birth date, or an initial: only an unambiguous match links
     review = tuple(
         (m, review_reason(m, issues))

@@ -284,3 +284,29 @@ def test_a_one_letter_typo_in_the_first_name_is_not_a_twin_risk():
         "twin_risk"
         in score(model, grace, normalise(Demographics(given_name="Greta", **base))).flags
     )
+
+
+@pytest.mark.parametrize(
+    ("given_a", "sex_a", "given_b", "sex_b", "is_twin_risk"),
+    [
+        pytest.param("Mia", "female", "Mit", "female", False, id="short-slip-keeps-initial"),
+        pytest.param("Zoe", "female", "Zeo", "", False, id="short-transposition-no-sex"),
+        pytest.param("Wei", "male", "Mei", "female", True, id="short-twins-other-initial"),
+        pytest.param("Wei", "male", "Mei", "male", True, id="short-other-initial-same-sex"),
+        pytest.param("Leo", "male", "Lea", "female", True, id="one-letter-but-other-sex"),
+        pytest.param("Grace", "female", "Goace", "male", True, id="slip-but-other-sex"),
+        pytest.param("Sunita", "female", "Anita", "female", True, id="two-edits"),
+        pytest.param("Al", "male", "Ai", "male", True, id="two-letter-names"),
+    ],
+)
+def test_which_first_name_slips_are_not_twin_risks(
+    given_a: str, sex_a: str, given_b: str, sex_b: str, is_twin_risk: bool
+) -> None:
+    from matching.normalise import normalise
+    from matching.types import Demographics
+
+    model = load_default_model()
+    base = dict(family_name="Sutcroft", birth_date="1996-01-20", postcode="WF2 1FS")
+    a = normalise(Demographics(given_name=given_a, sex=sex_a or None, **base))
+    b = normalise(Demographics(given_name=given_b, sex=sex_b or None, **base))
+    assert ("twin_risk" in score(model, a, b).flags) is is_twin_risk

@@ -445,6 +445,37 @@ def test_a_record_without_birth_date_links_only_when_unambiguous(conn, ctx):
     assert ambiguous.decision == "review"
 
 
+def test_a_record_without_birth_date_is_not_ambiguous_because_of_a_wife(conn, ctx):
+    _systems(conn)
+    home = dict(
+        family_name="Ashden",
+        address_line="140 Beck Lane",
+        postcode="BD9 9UJ",
+        phone="0113 496 0000",
+    )
+    sarah = register(
+        conn,
+        ctx,
+        "GP",
+        row(ctx, "G1", given_name="Sarah", sex="female", birth_date="1984-12-05", **home),
+    )
+    register(
+        conn,
+        ctx,
+        "GP",
+        row(ctx, "G2", given_name="James", sex="male", birth_date="1979-06-13", **home),
+    )
+    lone = register(conn, ctx, "ASC", row(ctx, "A1", given_name="Sarah", sex="female", **home))
+    assert lone.person_id == sarah.person_id
+    initial = register(
+        conn,
+        ctx,
+        "HOSP",
+        row(ctx, "H1", given_name="S", sex="female", birth_date="1984-12-05", **home),
+    )
+    assert initial.person_id == sarah.person_id
+
+
 def test_name_counts_kept_across_batches_match_the_store(conn, ctx):
     from mpi.records import NameCounts, load_batch
     from mpi.store.records import name_counts
