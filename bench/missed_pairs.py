@@ -119,7 +119,11 @@ class Index:
         scored = [(self.score(probe, self.records[m]), m) for m in members]
         best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
         same_system = any(self.records[m].system_id == probe.system_id for m in members)
-        flags = person_flags([s for s, _ in scored], self.ctx.thresholds.review)
+        flags = person_flags(
+            [s for s, _ in scored],
+            self.ctx.thresholds.review,
+            members=[self.records[m].norm for _, m in scored],
+        )
         return PersonMatch(person, best[0], best[1], flags, same_system), best[1]
 
     def attempt(self, probe: StoredRecord, target: int) -> Attempt:
@@ -175,7 +179,8 @@ class Index:
         """
         for b in sorted(theirs):
             scores = [self.score(self.records[b], self.records[a]) for a in sorted(ours)]
-            flags = person_flags(scores, self.ctx.thresholds.review)
+            members = [self.records[a].norm for a in sorted(ours)]
+            flags = person_flags(scores, self.ctx.thresholds.review, members=members)
             found = flags & (SAFETY_FLAGS - {"weak_evidence"})
             if found:
                 return sorted(found)[0]

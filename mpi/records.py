@@ -307,7 +307,11 @@ class _Linker:
             ]
             best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
             same_system = any(self.records[m].system_id == probe.system_id for m in members)
-            flags = person_flags([s for s, _ in scored], self.ctx.thresholds.review)
+            flags = person_flags(
+                [s for s, _ in scored],
+                self.ctx.thresholds.review,
+                members=[self.records[m].norm for _, m in scored],
+            )
             matches.append(PersonMatch(person, best[0], best[1], flags, same_system))
         return matches
 
@@ -403,7 +407,8 @@ class _Linker:
                 )
                 for a in ours
             ]
-            flags = person_flags(scores, self.ctx.thresholds.review)
+            members = [self.records[a].norm for a in ours]
+            flags = person_flags(scores, self.ctx.thresholds.review, members=members)
             if flags & (SAFETY_FLAGS - {"weak_evidence"}):
                 return False
         return True

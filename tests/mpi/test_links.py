@@ -47,3 +47,10 @@ def test_a_twin_risk_counts_only_when_every_plausible_record_has_it():
     far = MatchScore(0.0, 0.1)
     assert person_flags([twin, far], 0.5) == {"twin_risk"}
     assert person_flags([twin, same], 0.5) == frozenset()
+
+
+def test_a_candidate_with_another_nhs_number_or_birth_date_is_no_rival():
+    callum = _match(1, 0.99999, {"given_name_initial"}, given_name="initial", sex="exact")
+    christopher = _match(2, 0.9, {"nhs_number_conflict"}, given_name="initial", sex="exact")
+    father = _match(3, 0.9, {"birth_date_conflict"}, given_name="initial", sex="exact")
+    assert decide([callum, christopher, father], THRESHOLDS).person == 1
