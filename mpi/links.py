@@ -205,7 +205,8 @@ def person_flags(
     (:data:`PERSON_WIDE_FLAGS`) count only when every record of the person that matches at
     all (at or above the review threshold) has them: a twin
     disagrees on the given name with all of its sibling's records, while a person whose
-    other record uses a middle name as the first name still agrees through the rest.
+    other record uses a middle name as the first name still agrees through the rest. A
+    record with no given name is no agreement against a twin risk.
 
     With ``members`` (the person's records, in the order of ``scores``), a birth-date
     conflict with one record is dropped when it is two keying slips chained through
@@ -230,7 +231,17 @@ def person_flags(
     for flag in PERSON_WIDE_FLAGS:
         if plausible and all(flag in s.flags for s in plausible):
             flags.add(flag)
+    # A record without a given name says nothing against a twin: twins MIA and ISLA plus
+    # a nameless record of Mia must not let ISLA in.
+    if any("twin_risk" in s.flags for s in plausible) and all(
+        "twin_risk" in s.flags or _given_level(s) == "missing" for s in plausible
+    ):
+        flags.add("twin_risk")
     return frozenset(flags)
+
+
+def _given_level(score: MatchScore) -> str | None:
+    return next((f.level for f in score.fields if f.comparison == "given_name"), None)
 
 
 _BIRTH_DATE = next(c for c in COMPARISONS if c.name == "birth_date")

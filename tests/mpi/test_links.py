@@ -54,3 +54,11 @@ def test_a_candidate_with_another_nhs_number_or_birth_date_is_no_rival():
     christopher = _match(2, 0.9, {"nhs_number_conflict"}, given_name="initial", sex="exact")
     father = _match(3, 0.9, {"birth_date_conflict"}, given_name="initial", sex="exact")
     assert decide([callum, christopher, father], THRESHOLDS).person == 1
+
+
+def test_a_record_without_given_name_is_no_agreement_against_a_twin():
+    twin = MatchScore(0.0, 0.99, (FieldScore("given_name", "different", -5.0),), ("twin_risk",))
+    nameless = MatchScore(0.0, 0.99, (FieldScore("given_name", "missing", 0.0),))
+    same = MatchScore(0.0, 0.99, (FieldScore("given_name", "exact", 6.0),))
+    assert person_flags([twin, nameless], 0.5) == {"twin_risk"}
+    assert person_flags([twin, nameless, same], 0.5) == frozenset()
