@@ -36,8 +36,9 @@ Three informational flags, not safety flags:
   initial that the other starts with ("P" and "PAUL"): the caller may link only when no
   other identity is a plausible match (with both twins known, "P" matches both);
 - ``birth_date_missing``: no birth date on one side, no agreeing NHS number, but the same
-  given and family name at the same postcode and address: the caller may link only when
-  no other identity is a plausible match (a same-name father and son share all of that);
+  given and family name at the same address (and postcode, when both have one): the
+  caller may link only when no other identity is a plausible match (a same-name father
+  and son share all of that);
 - ``given_name_middle_only`` when family name and
 birth date agree and the given names agree only through a middle name ("HAO WEI" and
 "WEI"). A person using a middle name looks the same as twins named after each other; the
@@ -255,7 +256,7 @@ _CORROBORATES = {
 _SAME_HOME = (
     (_GIVEN, _levels("given_name", "exact")),
     (_FAMILY, _levels("family_name", "exact")),
-    (_INDEX["postcode"], _levels("postcode", "exact")),
+    (_INDEX["postcode"], _levels("postcode", "missing", "exact")),
     (_INDEX["address"], _levels("address", "exact", "token_set_high")),
 )
 

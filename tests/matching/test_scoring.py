@@ -160,6 +160,10 @@ def test_name_and_birth_date_alone_are_weak_evidence() -> None:
     assert "weak_evidence" in _score(here, moved_no_birth).flags
     with_nhs = {"postcode": "BD7 1DP", "address_line": "9 Mill Lane"}
     assert "weak_evidence" not in _score({}, with_nhs).flags
+    no_postcode = {**no_birth, "postcode": None}
+    assert "birth_date_missing" in _score(here, no_postcode).flags  # the same address line
+    elsewhere = {**no_birth, "postcode": None, "address_line": "9 Mill Lane"}
+    assert "weak_evidence" in _score(here, elsewhere).flags
 
 
 def test_same_nhs_number_same_year_month_is_flagged_when_given_names_differ() -> None:
