@@ -184,6 +184,9 @@ class Index:
             found = flags & (SAFETY_FLAGS - {"weak_evidence"})
             if found:
                 return sorted(found)[0]
+            plausible = [s for s in scores if s.probability >= self.ctx.thresholds.review]
+            if plausible and all(set(s.flags) & UNIQUE_ONLY_FLAGS for s in plausible):
+                return "needs a unique candidate"
         return None
 
 

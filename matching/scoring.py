@@ -13,7 +13,8 @@ Safety flags forbid an automatic link whatever the probability (see
   unless the given names agree (``exact`` or ``nickname``) and the dates differ only as a
   keying slip does: same day and month within ten years (1956/1965), or same year and
   month. No parent, child or sibling carries the same given name and such a date;
-- ``twin_risk``: family name ``exact`` or ``shares_part``, birth date ``exact``, given
+- ``twin_risk``: family name alike (``exact``, ``shares_part``, Jaro-Winkler or
+  phonetic: a typo in it hides no twin), birth date ``exact``, given
   name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
   not ``exact`` or ``exact_verified``; not for first names one keying slip apart
   (GRACE/GOACE; a short name only when its first letter is kept, MIA/MIT) unless the
@@ -80,7 +81,10 @@ _NHS_SAME = _levels("nhs_number", "exact_verified", "exact")
 _NHS_DIFFERENT = _levels("nhs_number", "different")
 _BIRTH_CONFLICT = _levels("birth_date", "different", "same_year_month")
 _BIRTH_EXACT = _levels("birth_date", "exact")
-_FAMILY_SAME = _levels("family_name", "exact", "shares_part")
+#: Family names alike enough for twins: a typo in one (ROBERTS/ROBERTSS) hides no twin.
+_FAMILY_SAME = _levels(
+    "family_name", "exact", "shares_part", "jaro_winkler_high", "jaro_winkler_medium", "phonetic"
+)
 _GIVEN_AGREES = _levels("given_name", "exact", "nickname")
 _BIRTH_SAME_YEAR_MONTH = _levels("birth_date", "same_year_month")
 _GIVEN_DIFFERENT = _levels("given_name", "jaro_winkler_medium", "phonetic", "initial", "different")

@@ -124,23 +124,39 @@ _OTHER_PERSON = frozenset({("given_name", "different"), ("sex", "different")})
 _CONFLICTS = frozenset({"nhs_number_conflict", "birth_date_conflict"})
 
 
-def is_rival(match: PersonMatch, thresholds: Thresholds) -> bool:
+def is_rival(match: PersonMatch, thresholds: Thresholds, *, has_birth_date: bool = True) -> bool:
     """Whether a candidate makes a record without birth date (or with an initial) ambiguous.
 
     A rival is plausible (at or above the review threshold) and could be the person the
-    record names: a different given name or sex rules it out (a wife at the same address
-    is no rival for a husband's record; a same-name son, or a twin with the same initial,
-    is), and so does another NHS number or a birth date years apart ("C CLARK" born 2011
-    with Callum's NHS number is not ambiguous because Christopher, born 1985, lives there).
+    record names. Another NHS number or a birth date years apart rules it out ("C CLARK"
+    born 2011 with Callum's NHS number is not ambiguous because Christopher, born 1985,
+    lives there). For a record with a birth date (an initial), so does a different given
+    name or sex: a sister is no rival for "A PATEL", a twin with the same initial is.
+    Without a birth date every other plausible person counts: a household of several may
+    hold a same-name parent or child the index does not know yet (Arjun, 4, and a
+    nameless-date "ARJUN VIRDEE" at his address, where his sister also lives).
+
+    Args:
+        match: the candidate.
+        thresholds: the link and review probabilities.
+        has_birth_date: whether the record has a birth date (default ``True``).
 
     Example:
         >>> from matching.types import FieldScore, MatchScore
-        >>> wife = MatchScore(1.0, 0.8, (FieldScore("given_name", "different", -5.0),))
-        >>> is_rival(PersonMatch(2, wife, 7, frozenset()), Thresholds(0.99, 0.5))
+        >>> sister = MatchScore(1.0, 0.8, (FieldScore("given_name", "different", -5.0),))
+        >>> is_rival(PersonMatch(2, sister, 7, frozenset()), Thresholds(0.99, 0.5))
         False
+        >>> is_rival(
+        ...     PersonMatch(2, sister, 7, frozenset()),
+        ...     Thresholds(0.99, 0.5),
+        ...     has_birth_date=False,
+        ... )
+        True
     """
     if match.score.probability < thresholds.review or match.flags & _CONFLICTS:
         return False
+    if not has_birth_date:
+        return True
     return not any((f.comparison, f.level) in _OTHER_PERSON for f in match.score.fields)
 
 
@@ -176,7 +192,10 @@ def decide(
             chosen = match
             break
     if chosen is not None and chosen.flags & UNIQUE_ONLY_FLAGS:
-        rivals = [m for m in ranked if m is not chosen and is_rival(m, thresholds)]
+        dated = "birth_date_missing" not in chosen.flags
+        rivals = [
+            m for m in ranked if m is not chosen and is_rival(m, thresholds, has_birth_date=dated)
+        ]
         if rivals:
             chosen = None  # no birth date, or an initial: only an unambiguous match links
     review = tuple(

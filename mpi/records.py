@@ -28,6 +28,7 @@ from mpi.config import Settings
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.links import (
     SAFETY_FLAGS,
+    UNIQUE_ONLY_FLAGS,
     Decision,
     PersonMatch,
     Thresholds,
@@ -392,7 +393,9 @@ class _Linker:
 
         Findings count as for one record against a person (:func:`mpi.links.person_flags`):
         a conflict from any pair, a twin risk only when no record of ``ours`` agrees. So
-        the merge is what the records would give in any order of arrival.
+        the merge is what the records would give in any order of arrival. A record that
+        agrees with ``ours`` only without a birth date or through an initial is never
+        merged this way: it links only on its own, when it is unambiguous.
         """
         for b in theirs:
             scores = [
@@ -409,7 +412,9 @@ class _Linker:
             ]
             members = [self.records[a].norm for a in ours]
             flags = person_flags(scores, self.ctx.thresholds.review, members=members)
-            if flags & (SAFETY_FLAGS - {"weak_evidence"}):
+            if flags & (SAFETY_FLAGS - {"weak_evidence"}) or _only_ambiguous(
+                scores, self.ctx.thresholds.review
+            ):
                 return False
         return True
 
@@ -535,6 +540,12 @@ class _Linker:
             ],
         )
         return mapping
+
+
+def _only_ambiguous(scores: Sequence[MatchScore], review_threshold: float) -> bool:
+    """Whether every plausible score needs a unique candidate (no birth date, an initial)."""
+    plausible = [s for s in scores if s.probability >= review_threshold]
+    return bool(plausible) and all(set(s.flags) & UNIQUE_ONLY_FLAGS for s in plausible)
 
 
 def _within_system(result: MatchScore, same_system: bool) -> MatchScore:

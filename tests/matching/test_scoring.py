@@ -314,3 +314,9 @@ def test_which_first_name_slips_are_not_twin_risks(
     a = normalise(Demographics(given_name=given_a, sex=sex_a or None, **base))
     b = normalise(Demographics(given_name=given_b, sex=sex_b or None, **base))
     assert ("twin_risk" in score(model, a, b).flags) is is_twin_risk
+
+
+def test_twins_are_flagged_when_one_family_name_has_a_typo() -> None:
+    poppy = {"nhs_number": None, "given_name": "Poppy", "family_name": "Robertss"}
+    grace = {"given_name": "Grace", "family_name": "Roberts"}
+    assert "twin_risk" in _score(poppy, grace).flags

@@ -13,12 +13,22 @@ def _match(person: int, probability: float, flags=(), **levels: str) -> PersonMa
     return PersonMatch(person, MatchScore(0.0, probability, fields), person * 10, frozenset(flags))
 
 
-def test_a_record_without_birth_date_links_when_the_other_candidate_is_someone_else():
-    sarah = _match(1, 0.99999, {"birth_date_missing"}, given_name="exact", sex="exact")
-    husband = _match(2, 0.78, given_name="different", sex="different")
-    decision = decide([sarah, husband], THRESHOLDS)
-    assert decision.action == "link" and decision.person == 1
-    assert [m.person for m, _ in decision.review] == [2]
+def test_a_record_without_birth_date_stays_apart_in_a_household_of_several():
+    # Arjun (4) is known; his sister is plausible too; "ARJUN VIRDEE" without a birth date
+    # may be his father, whom the index does not know yet.
+    arjun = _match(1, 0.99999, {"birth_date_missing"}, given_name="exact", sex="exact")
+    sister = _match(2, 0.88, given_name="different", sex="different")
+    decision = decide([arjun, sister], THRESHOLDS)
+    assert decision.action == "new_person"
+    assert {m.person for m, _ in decision.review} == {1, 2}
+    alone = decide([arjun, _match(2, 0.3, given_name="different")], THRESHOLDS)
+    assert alone.person == 1
+
+
+def test_an_initial_is_not_ambiguous_because_of_a_sister():
+    arjun = _match(1, 0.99999, {"given_name_initial"}, given_name="initial", sex="exact")
+    sister = _match(2, 0.88, given_name="different", sex="different")
+    assert decide([arjun, sister], THRESHOLDS).person == 1
 
 
 def test_a_record_without_birth_date_stays_apart_from_a_same_name_father_and_son():
@@ -38,7 +48,9 @@ def test_an_initial_stays_apart_when_a_twin_shares_it():
 def test_rivals_below_the_review_threshold_do_not_count():
     assert not is_rival(_match(2, 0.4, given_name="exact"), THRESHOLDS)
     assert is_rival(_match(2, 0.6, given_name="exact"), THRESHOLDS)
-    assert not is_rival(_match(2, 0.6, given_name="exact", sex="different"), THRESHOLDS)
+    other_sex = _match(2, 0.6, given_name="exact", sex="different")
+    assert not is_rival(other_sex, THRESHOLDS)
+    assert is_rival(other_sex, THRESHOLDS, has_birth_date=False)
 
 
 def test_a_twin_risk_counts_only_when_every_plausible_record_has_it():
