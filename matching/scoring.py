@@ -37,7 +37,8 @@ Three informational flags, not safety flags:
   initial that the other starts with ("P" and "PAUL"): the caller may link only when no
   other identity is a plausible match (with both twins known, "P" matches both);
 - ``birth_date_missing``: no birth date on one side, no agreeing NHS number, but the same
-  given and family name at the same address (and postcode, when both have one): the
+  given and family name (or one typing error away: Jaro-Winkler high) at the same
+  address (and postcode, when both have one): the
   caller may link only when no other identity is a plausible match (a same-name father
   and son share all of that);
 - ``given_name_middle_only`` when family name and
@@ -258,8 +259,8 @@ _CORROBORATES = {
 
 
 _SAME_HOME = (
-    (_GIVEN, _levels("given_name", "exact")),
-    (_FAMILY, _levels("family_name", "exact")),
+    (_GIVEN, _levels("given_name", "exact", "jaro_winkler_high")),
+    (_FAMILY, _levels("family_name", "exact", "jaro_winkler_high")),
     (_INDEX["postcode"], _levels("postcode", "missing", "exact")),
     (_INDEX["address"], _levels("address", "exact", "token_set_high")),
 )
@@ -278,7 +279,11 @@ def _years_apart(a: NormalisedRecord, b: NormalisedRecord) -> int:
 def _is_twin_by_middle_name(
     levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord
 ) -> bool:
-    """Same family name and birth date, given names agreeing only through a middle name."""
+    """Same family name and birth date, given names agreeing only through a middle name.
+
+    Not when both hold the same two or more given names in another order (SUNIL ANIL and
+    ANIL SUNIL): that is one person's names reordered, not twins named after each other.
+    """
     if (
         levels[_GIVEN] not in _GIVEN_EXACT
         or levels[_NHS] in _NHS_SAME
@@ -290,6 +295,8 @@ def _is_twin_by_middle_name(
         return False
     x, y = a.given_names[0], b.given_names[0]
     if x == y or are_name_variants(x, y) or not set(a.given_names) & set(b.given_names):
+        return False
+    if len(a.given_names) > 1 and sorted(a.given_names) == sorted(b.given_names):
         return False
     similarity = jaro_winkler(x, y)
     return similarity is not None and similarity < 0.92

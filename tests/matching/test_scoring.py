@@ -320,3 +320,29 @@ def test_twins_are_flagged_when_one_family_name_has_a_typo() -> None:
     poppy = {"nhs_number": None, "given_name": "Poppy", "family_name": "Robertss"}
     grace = {"given_name": "Grace", "family_name": "Roberts"}
     assert "twin_risk" in _score(poppy, grace).flags
+
+
+def test_the_same_given_names_in_another_order_are_not_twins_by_middle_name() -> None:
+    from matching.normalise import normalise
+    from matching.types import Demographics
+
+    model = load_default_model()
+    base = dict(family_name="Sandhu", birth_date="1984-06-17", sex="male", postcode="WF9 6GU")
+    sunil = normalise(Demographics(given_name="Sunil Anil", **base))
+    anil = normalise(Demographics(given_name="Anil Sunil", **base))
+    assert "given_name_middle_only" not in score(model, sunil, anil).flags
+    just_anil = normalise(Demographics(given_name="Anil", **base))
+    assert "given_name_middle_only" in score(model, sunil, just_anil).flags
+
+
+def test_no_birth_date_with_a_typo_in_a_name_at_the_same_home_needs_a_unique_match() -> None:
+    here = {
+        "nhs_number": None,
+        "given_name": "Mary",
+        "postcode": "LS1 4AP",
+        "address_line": "1 High Street",
+    }
+    typo = {**here, "birth_date": None, "given_name": "Mray"}
+    result = _score(here, typo)
+    assert result.fields[1].level == "jaro_winkler_high"
+    assert "birth_date_missing" in result.flags
