@@ -18,13 +18,17 @@ closest to linking decides the cause, and the cause counts the missed pairs
 - ``no shared blocking key``: no finding, but no record of the other identity shares a
   key, so they were never compared;
 - ``below link threshold``: no finding, probability under the link threshold;
-- ``bridge blocked: <finding>``: it links cleanly to both identities, but a pair of
-  records across them raises the finding, so they are not merged;
+- ``bridge blocked: <finding>``: it links cleanly to both identities, but a record of
+  one raises the finding against the other (counted as for one record against a person),
+  or agrees with it only where a unique candidate is needed, so they are not merged;
 - ``links elsewhere``: the decision prefers another identity.
 
 Usage (after ``bench/accuracy.py``, which prints the database and truth file)::
 
     python bench/missed_pairs.py --database mpi_accuracy --truth /tmp/.../truth.csv
+
+The counts are a diagnosis against the final index, not a replay of the load: name
+frequencies, the prior and the identities are those at the end.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import argparse
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import psycopg
 
@@ -42,7 +47,14 @@ from matching.similarity import damerau_levenshtein, jaro_winkler, phonetic
 from matching.types import MatchScore, NormalisedRecord
 from mpi.config import load_settings
 from mpi.evaluation import read_truth
-from mpi.links import SAFETY_FLAGS, UNIQUE_ONLY_FLAGS, PersonMatch, decide, person_flags
+from mpi.links import (
+    SAFETY_FLAGS,
+    UNIQUE_ONLY_FLAGS,
+    PersonMatch,
+    decide,
+    is_rival,
+    person_flags,
+)
 from mpi.models import StoredRecord
 from mpi.models_registry import active_model
 from mpi.records import MatchContext, term_frequencies
@@ -137,15 +149,15 @@ class Index:
                 matches[person] = found[0]  # type: ignore[index]
         shares = target in persons
         target_match = matches.get(target)
-        if target_match is None:
+        if target_match is None:  # no shared key: scored anyway, to name the cause
             found = self.person_match(probe, target)
             target_match = found[0] if found else None
-            ranked = list(matches.values())
-        else:
-            ranked = list(matches.values())
+        ranked = list(matches.values())
         decision = decide(ranked, self.ctx.thresholds, probe_issues=probe.norm.issues)
+        dated = probe.norm.birth_date is not None
         rival = target_match is not None and any(
-            m.person != target and m.score.probability >= self.ctx.thresholds.review for m in ranked
+            m.person != target and is_rival(m, self.ctx.thresholds, has_birth_date=dated)
+            for m in ranked
         )
         other = self.records[target_match.record_id] if target_match else None
         linked_to = decision.person
@@ -332,8 +344,6 @@ def main() -> None:
         adjuster = term_frequencies(conn, model, records)
     ctx = MatchContext.build(settings, model)
     index = Index(records, ctx, adjuster)
-    from pathlib import Path
-
     found = analyse(index, read_truth(Path(args.truth)))
     print(report(found, ctx.thresholds.link, args.examples))
 
