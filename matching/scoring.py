@@ -22,6 +22,8 @@ Safety flags forbid an automatic link whatever the probability (see
 
 - ``birth_date_conflict``: birth dates ``different`` with no agreeing NHS number, or two or
   more years apart even with one (a parent and child with the same name at one address);
+  also one digit apart but fifteen or more years (1958-04-02 / 1988-04-02, or a transposed
+  1958 / 1985) with no agreeing NHS number: a son born on his father's birthday;
   twins are also flagged when one birth date is only a keying slip away (day and month
   swapped, one digit) and the given names are ``different``;
 - ``weak_evidence``: no agreeing NHS number, and either no birth date on one side or no
@@ -206,6 +208,13 @@ def score(
         levels[_NHS] not in _NHS_SAME or _years_apart(a, b) >= 2
     ):
         flags = (*flags, "birth_date_conflict")
+    elif (
+        levels[_BIRTH] in _BIRTH_ONE_DIGIT
+        and levels[_NHS] not in _NHS_SAME
+        and _years_apart(a, b) >= GENERATION_YEARS
+    ):
+        # 1958-04-02 / 1988-04-02 is one digit, and a son born on his father's birthday
+        flags = (*flags, "birth_date_conflict")
     if (
         "twin_risk" not in flags
         and levels[_BIRTH] in _BIRTH_TYPO
@@ -249,6 +258,9 @@ _GIVEN_EXACT = _levels("given_name", "exact")
 #: million of two people sharing both names.
 RARE_NAMES_WEIGHT = 19.0
 _BIRTH_DIFFERENT = _levels("birth_date", "different")
+_BIRTH_ONE_DIGIT = _levels("birth_date", "one_digit_or_day")
+#: Years between birth dates one digit apart from which they may be a parent and child.
+GENERATION_YEARS = 15
 _BIRTH_TYPO = _levels("birth_date", "day_month_swapped", "one_digit_or_day")
 _GIVEN_STRICTLY_DIFFERENT = _levels("given_name", "different")
 _CORROBORATES = {

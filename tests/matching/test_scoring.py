@@ -346,3 +346,23 @@ def test_no_birth_date_with_a_typo_in_a_name_at_the_same_home_needs_a_unique_mat
     result = _score(here, typo)
     assert result.fields[1].level == "jaro_winkler_high"
     assert "birth_date_missing" in result.flags
+
+
+@pytest.mark.parametrize(
+    ("son_born", "is_conflict"),
+    [
+        pytest.param("1988-04-02", True, id="decade-digit"),
+        pytest.param("1985-04-02", True, id="transposed-year"),
+        pytest.param("1959-04-02", False, id="year-typo"),
+        pytest.param("1958-04-03", False, id="day-typo"),
+    ],
+)
+def test_a_son_born_on_his_fathers_birthday_is_a_birth_date_conflict(
+    son_born: str, is_conflict: bool
+) -> None:
+    home = {"given_name": "John", "family_name": "Hayes", "address_line": "169 Lister Close"}
+    father = {**home, "birth_date": "1958-04-02"}
+    son = {**home, "nhs_number": None, "birth_date": son_born}
+    result = _score(father, son)
+    assert result.fields[3].level == "one_digit_or_day"
+    assert ("birth_date_conflict" in result.flags) is is_conflict
