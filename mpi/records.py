@@ -397,6 +397,8 @@ class _Linker:
         agrees with ``ours`` only without a birth date or through an initial is never
         merged this way: it links only on its own, when it is unambiguous.
         """
+        ordered = sorted(ours)
+        members = [self.records[a].norm for a in ordered]
         for b in theirs:
             scores = [
                 _within_system(
@@ -408,9 +410,8 @@ class _Linker:
                     ),
                     self.records[a].system_id == self.records[b].system_id,
                 )
-                for a in ours
+                for a in ordered
             ]
-            members = [self.records[a].norm for a in ours]
             flags = person_flags(scores, self.ctx.thresholds.review, members=members)
             if flags & (SAFETY_FLAGS - {"weak_evidence"}) or _only_ambiguous(
                 scores, self.ctx.thresholds.review
