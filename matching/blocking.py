@@ -20,6 +20,9 @@ missing still shares a key with its match:
 ``pc+fam:<pc>:<fam>``       postcode and family Metaphone (a wrong year of birth)
 ``adr+yob:<n>:<street>:<y>`` the first house number and the word after it, and the year
                             of birth (no UK postcode, or a mistyped one)
+``adr+name:<n>:<street>:<c>`` the house number and street word, and the Metaphone of the
+                            family name, and again of the first given name (a wrong year of
+                            birth and no postcode, or a mistyped one)
 ==========================  ================================================================
 
 The keys with a family-name code are also made for each part of a double-barrelled name
@@ -80,6 +83,7 @@ def blocking_keys(rec: NormalisedRecord) -> frozenset[str]:
     family = rec.family_phonetic
     given = rec.given_phonetic
     postcode = rec.postcode.replace(" ", "") if rec.postcode else None
+    street = _house_and_street(rec.address)
     # The whole family name's code, then one per part of a double-barrelled name.
     families = [family] if family else []
     if family and len(rec.family_parts) > 1:
@@ -97,7 +101,6 @@ def blocking_keys(rec: NormalisedRecord) -> frozenset[str]:
             keys.add(f"dobswap+fam:{year}{low:02d}{high:02d}:{family}")
         if given:
             keys.add(f"dob+name:{ymd}:{given}")
-        street = _house_and_street(rec.address)
         if street:
             keys.add(f"adr+yob:{street}:{year}")
         if postcode:
@@ -105,4 +108,7 @@ def blocking_keys(rec: NormalisedRecord) -> frozenset[str]:
     if postcode:
         for code in families:
             keys.add(f"pc+fam:{postcode}:{code}")
+    if street:
+        for code in {family, given} - {None}:
+            keys.add(f"adr+name:{street}:{code}")
     return frozenset(keys)

@@ -16,13 +16,17 @@ Safety flags forbid an automatic link whatever the probability (see
   the same NHS number with no birth date on one side, ``different`` given names and
   family names neither ``exact`` nor ``shares_part``: nothing but the number (and perhaps
   the home) says it is one person;
-- ``twin_risk``: family name ``exact`` or ``shares_part``, birth date ``exact``, given
+- ``twin_risk``: family name alike (``exact``, ``shares_part``, Jaro-Winkler or
+  phonetic: a typo in it hides no twin), birth date ``exact``, given
   name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
   not ``exact`` or ``exact_verified``; not for first names one keying slip apart
-  (GRACE/GOACE): twins' names differ by more.
+  (GRACE/GOACE; a short name only when its first letter is kept, MIA/MIT) unless the
+  records disagree on sex: twins' names differ by more.
 
 - ``birth_date_conflict``: birth dates ``different`` with no agreeing NHS number, or two or
   more years apart even with one (a parent and child with the same name at one address);
+  also one digit apart but fifteen or more years (1958-04-02 / 1988-04-02, or a transposed
+  1958 / 1985) with no agreeing NHS number: a son born on his father's birthday;
   twins are also flagged when one birth date is only a keying slip away (day and month
   swapped, one digit) and the given names are ``different``;
 - ``weak_evidence``: no agreeing NHS number, and either no birth date on one side or no
@@ -38,8 +42,10 @@ Three informational flags, not safety flags:
   initial that the other starts with ("P" and "PAUL"): the caller may link only when no
   other identity is a plausible match (with both twins known, "P" matches both);
 - ``birth_date_missing``: no birth date on one side, no agreeing NHS number, but the same
-  given and family name at the same postcode and address: the caller may link only when
-  no other identity is a plausible match (a same-name father and son share all of that);
+  given and family name (or one typing error away: Jaro-Winkler high) at the same
+  address (and postcode, when both have one): the
+  caller may link only when no other identity is a plausible match (a same-name father
+  and son share all of that);
 - ``given_name_middle_only`` when family name and
 birth date agree and the given names agree only through a middle name ("HAO WEI" and
 "WEI"). A person using a middle name looks the same as twins named after each other; the
@@ -69,6 +75,7 @@ _NHS = _INDEX["nhs_number"]
 _GIVEN = _INDEX["given_name"]
 _FAMILY = _INDEX["family_name"]
 _BIRTH = _INDEX["birth_date"]
+_SEX = _INDEX["sex"]
 
 
 def _levels(name: str, *labels: str) -> frozenset[int]:
@@ -80,11 +87,17 @@ _NHS_SAME = _levels("nhs_number", "exact_verified", "exact")
 _NHS_DIFFERENT = _levels("nhs_number", "different")
 _BIRTH_CONFLICT = _levels("birth_date", "different", "same_year_month")
 _BIRTH_EXACT = _levels("birth_date", "exact")
-_FAMILY_SAME = _levels("family_name", "exact", "shares_part")
+#: Family names alike enough for twins: a typo in one (ROBERTS/ROBERTSS) hides no twin.
+_FAMILY_SAME = _levels(
+    "family_name", "exact", "shares_part", "jaro_winkler_high", "jaro_winkler_medium", "phonetic"
+)
 _GIVEN_AGREES = _levels("given_name", "exact", "nickname")
 _GIVEN_NOTHING_IN_COMMON = _levels("given_name", "different")
+#: Family names that are the same name (not merely alike), for a shared NHS number.
+_FAMILY_SHARED = _levels("family_name", "exact", "shares_part")
 _BIRTH_SAME_YEAR_MONTH = _levels("birth_date", "same_year_month")
 _GIVEN_DIFFERENT = _levels("given_name", "jaro_winkler_medium", "phonetic", "initial", "different")
+_SEX_DIFFERENT = _levels("sex", "different")
 _MAX_LOGIT = 1000.0
 
 
@@ -148,7 +161,7 @@ def safety_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
         if levels[_BIRTH] in _BIRTH_CONFLICT or (
             levels[_BIRTH] == 0
             and levels[_GIVEN] in _GIVEN_NOTHING_IN_COMMON
-            and levels[_FAMILY] not in _FAMILY_SAME
+            and levels[_FAMILY] not in _FAMILY_SHARED
         ):
             flags.append("nhs_number_shared_conflict")
     if (
@@ -205,6 +218,13 @@ def score(
         levels[_NHS] not in _NHS_SAME or _years_apart(a, b) >= 2
     ):
         flags = (*flags, "birth_date_conflict")
+    elif (
+        levels[_BIRTH] in _BIRTH_ONE_DIGIT
+        and levels[_NHS] not in _NHS_SAME
+        and _years_apart(a, b) >= GENERATION_YEARS
+    ):
+        # 1958-04-02 / 1988-04-02 is one digit, and a son born on his father's birthday
+        flags = (*flags, "birth_date_conflict")
     if (
         "twin_risk" not in flags
         and levels[_BIRTH] in _BIRTH_TYPO
@@ -248,6 +268,9 @@ _GIVEN_EXACT = _levels("given_name", "exact")
 #: million of two people sharing both names.
 RARE_NAMES_WEIGHT = 19.0
 _BIRTH_DIFFERENT = _levels("birth_date", "different")
+_BIRTH_ONE_DIGIT = _levels("birth_date", "one_digit_or_day")
+#: Years between birth dates one digit apart from which they may be a parent and child.
+GENERATION_YEARS = 15
 _BIRTH_TYPO = _levels("birth_date", "day_month_swapped", "one_digit_or_day")
 _GIVEN_STRICTLY_DIFFERENT = _levels("given_name", "different")
 _CORROBORATES = {
@@ -258,9 +281,9 @@ _CORROBORATES = {
 
 
 _SAME_HOME = (
-    (_GIVEN, _levels("given_name", "exact")),
-    (_FAMILY, _levels("family_name", "exact")),
-    (_INDEX["postcode"], _levels("postcode", "exact")),
+    (_GIVEN, _levels("given_name", "exact", "jaro_winkler_high")),
+    (_FAMILY, _levels("family_name", "exact", "jaro_winkler_high")),
+    (_INDEX["postcode"], _levels("postcode", "missing", "exact")),
     (_INDEX["address"], _levels("address", "exact", "token_set_high")),
 )
 
@@ -278,7 +301,11 @@ def _years_apart(a: NormalisedRecord, b: NormalisedRecord) -> int:
 def _is_twin_by_middle_name(
     levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord
 ) -> bool:
-    """Same family name and birth date, given names agreeing only through a middle name."""
+    """Same family name and birth date, given names agreeing only through a middle name.
+
+    Not when both hold the same two or more given names in another order (SUNIL ANIL and
+    ANIL SUNIL): that is one person's names reordered, not twins named after each other.
+    """
     if (
         levels[_GIVEN] not in _GIVEN_EXACT
         or levels[_NHS] in _NHS_SAME
@@ -291,6 +318,8 @@ def _is_twin_by_middle_name(
     x, y = a.given_names[0], b.given_names[0]
     if x == y or are_name_variants(x, y) or not set(a.given_names) & set(b.given_names):
         return False
+    if len(a.given_names) > 1 and sorted(a.given_names) == sorted(b.given_names):
+        return False
     similarity = jaro_winkler(x, y)
     return similarity is not None and similarity < 0.92
 
@@ -300,13 +329,21 @@ _GIVEN_FUZZY = _levels("given_name", "jaro_winkler_medium", "phonetic")
 
 
 def _is_one_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord) -> bool:
-    """Whether two similar first names are one keying slip apart (GRACE/GOACE, LILY/LILH).
+    """Whether two first names are one keying slip apart (GRACE/GOACE, LILY/LILH, MIA/MIT).
 
-    Twins' names differ by more than one edit (ELLA/ELLIE, JACK/JAKE), a typo by one.
+    Twins' names differ by more than one edit (ELLA/ELLIE, JACK/JAKE), a typo by one. A
+    short name one slip away scores ``different`` (MIA/MIT, ZOE/ZEO): it counts as a slip
+    when the first letter is kept, since short twin names one letter apart usually differ
+    in it (WEI/MEI). Never when the records disagree on sex (LEO/LEA).
     """
-    if levels[_GIVEN] not in _GIVEN_FUZZY or not a.given_names or not b.given_names:
+    if not a.given_names or not b.given_names or levels[_SEX] in _SEX_DIFFERENT:
         return False
-    return damerau_levenshtein(a.given_names[0], b.given_names[0]) == 1
+    x, y = a.given_names[0], b.given_names[0]
+    if levels[_GIVEN] in _GIVEN_FUZZY:
+        return damerau_levenshtein(x, y) == 1
+    if levels[_GIVEN] in _GIVEN_STRICTLY_DIFFERENT:
+        return min(len(x), len(y)) >= 3 and x[0] == y[0] and damerau_levenshtein(x, y) == 1
+    return False
 
 
 def _is_keying_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord) -> bool:

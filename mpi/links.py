@@ -20,10 +20,11 @@ person and a review item against each plausible candidate (at most ``max_review`
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
-from matching.types import MatchScore
+from matching.comparisons import COMPARISONS
+from matching.types import MatchScore, NormalisedRecord
 
 SAFETY_FLAGS = frozenset(
     {
@@ -117,6 +118,48 @@ def review_reason(match: PersonMatch, probe_issues: Iterable[str] = ()) -> str:
     return "possible_match"
 
 
+#: Levels at which a candidate is another person for the record, whatever else agrees.
+_OTHER_PERSON = frozenset({("given_name", "different"), ("sex", "different")})
+#: Findings that say a candidate is another person (another NHS number or birth date).
+_CONFLICTS = frozenset({"nhs_number_conflict", "birth_date_conflict"})
+
+
+def is_rival(match: PersonMatch, thresholds: Thresholds, *, has_birth_date: bool = True) -> bool:
+    """Whether a candidate makes a record without birth date (or with an initial) ambiguous.
+
+    A rival is plausible (at or above the review threshold) and could be the person the
+    record names. Another NHS number or a birth date years apart rules it out ("C CLARK"
+    born 2011 with Callum's NHS number is not ambiguous because Christopher, born 1985,
+    lives there). For a record with a birth date (an initial), so does a different given
+    name or sex: a sister is no rival for "A PATEL", a twin with the same initial is.
+    Without a birth date every other plausible person counts: a household of several may
+    hold a same-name parent or child the index does not know yet (Arjun, 4, and a
+    nameless-date "ARJUN VIRDEE" at his address, where his sister also lives).
+
+    Args:
+        match: the candidate.
+        thresholds: the link and review probabilities.
+        has_birth_date: whether the record has a birth date (default ``True``).
+
+    Example:
+        >>> from matching.types import FieldScore, MatchScore
+        >>> sister = MatchScore(1.0, 0.8, (FieldScore("given_name", "different", -5.0),))
+        >>> is_rival(PersonMatch(2, sister, 7, frozenset()), Thresholds(0.99, 0.5))
+        False
+        >>> is_rival(
+        ...     PersonMatch(2, sister, 7, frozenset()),
+        ...     Thresholds(0.99, 0.5),
+        ...     has_birth_date=False,
+        ... )
+        True
+    """
+    if match.score.probability < thresholds.review or match.flags & _CONFLICTS:
+        return False
+    if not has_birth_date:
+        return True
+    return not any((f.comparison, f.level) in _OTHER_PERSON for f in match.score.fields)
+
+
 def decide(
     matches: Iterable[PersonMatch],
     thresholds: Thresholds,
@@ -149,8 +192,11 @@ def decide(
             chosen = match
             break
     if chosen is not None and chosen.flags & UNIQUE_ONLY_FLAGS:
-        rivals = [m for m in ranked if m is not chosen]
-        if any(m.score.probability >= thresholds.review for m in rivals):
+        dated = "birth_date_missing" not in chosen.flags
+        rivals = [
+            m for m in ranked if m is not chosen and is_rival(m, thresholds, has_birth_date=dated)
+        ]
+        if rivals:
             chosen = None  # no birth date, or an initial: only an unambiguous match links
     review = tuple(
         (m, review_reason(m, issues))
@@ -164,7 +210,12 @@ def decide(
     return Decision("new_person", ranked[0] if ranked else None, review)
 
 
-def person_flags(scores: Iterable[MatchScore], review_threshold: float) -> frozenset[str]:
+def person_flags(
+    scores: Iterable[MatchScore],
+    review_threshold: float,
+    *,
+    members: Sequence[NormalisedRecord] | None = None,
+) -> frozenset[str]:
     """The safety findings of a record against a whole person (all its records).
 
     NHS number and birth-date conflicts count from any record: one conflicting number, or
@@ -173,12 +224,77 @@ def person_flags(scores: Iterable[MatchScore], review_threshold: float) -> froze
     (:data:`PERSON_WIDE_FLAGS`) count only when every record of the person that matches at
     all (at or above the review threshold) has them: a twin
     disagrees on the given name with all of its sibling's records, while a person whose
-    other record uses a middle name as the first name still agrees through the rest.
+    other record uses a middle name as the first name still agrees through the rest. A
+    record with no given name is no agreement against a twin risk.
+
+    With ``members`` (the person's records, in the order of ``scores``), a birth-date
+    conflict with one record is dropped when it is two keying slips chained through
+    another record of the person: the record agrees cleanly with a record whose birth date
+    is one slip from the conflicting one (1954-05-08, 1955-05-08 and 1954-08-05 under one
+    NHS number). A same-name son has no such record in his father's identity.
+
+    Args:
+        scores: the record's score against each record of the person.
+        review_threshold: the probability at which a record counts as plausible.
+        members: the person's records, in the order of ``scores``; ``None`` (the
+            default) counts every birth-date conflict.
+
+    Returns:
+        The person-level findings.
     """
     scores = list(scores)
+    if members is not None:
+        scores = _without_chained_birth_conflicts(scores, list(members), review_threshold)
     flags = {f for s in scores for f in s.flags if f not in PERSON_WIDE_FLAGS}
     plausible = [s for s in scores if s.probability >= review_threshold]
     for flag in PERSON_WIDE_FLAGS:
         if plausible and all(flag in s.flags for s in plausible):
             flags.add(flag)
+    # A record without a given name says nothing against a twin: twins MIA and ISLA plus
+    # a nameless record of Mia must not let ISLA in.
+    if any("twin_risk" in s.flags for s in plausible) and all(
+        "twin_risk" in s.flags or _given_level(s) == "missing" for s in plausible
+    ):
+        flags.add("twin_risk")
     return frozenset(flags)
+
+
+def _given_level(score: MatchScore) -> str | None:
+    return next((f.level for f in score.fields if f.comparison == "given_name"), None)
+
+
+_BIRTH_DATE = next(c for c in COMPARISONS if c.name == "birth_date")
+#: Birth-date levels one keying slip apart at most.
+_BIRTH_CLOSE = frozenset(
+    _BIRTH_DATE.levels.index(label) for label in ("exact", "day_month_swapped", "one_digit_or_day")
+)
+_BIRTH_CLOSE_LABELS = frozenset({"exact", "day_month_swapped", "one_digit_or_day"})
+_BIRTH_CONFLICTS = frozenset({"birth_date_conflict", "nhs_number_shared_conflict"})
+
+
+def _birth_level(score: MatchScore) -> str | None:
+    return next((f.level for f in score.fields if f.comparison == "birth_date"), None)
+
+
+def _without_chained_birth_conflicts(
+    scores: list[MatchScore], members: list[NormalisedRecord], review_threshold: float
+) -> list[MatchScore]:
+    """Scores with birth-date conflicts that are two chained keying slips removed."""
+    if len(members) != len(scores) or not any(_BIRTH_CONFLICTS & set(s.flags) for s in scores):
+        return scores
+    supports = [
+        i
+        for i, s in enumerate(scores)
+        if s.probability >= review_threshold
+        and not set(s.flags) & SAFETY_FLAGS
+        and _birth_level(s) in _BIRTH_CLOSE_LABELS
+    ]
+    result = []
+    for i, s in enumerate(scores):
+        conflict = _BIRTH_CONFLICTS & set(s.flags)
+        if conflict and any(
+            j != i and _BIRTH_DATE.level(members[i], members[j]) in _BIRTH_CLOSE for j in supports
+        ):
+            s = replace(s, flags=tuple(f for f in s.flags if f not in conflict))
+        result.append(s)
+    return result

@@ -28,6 +28,7 @@ from mpi.config import Settings
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.links import (
     SAFETY_FLAGS,
+    UNIQUE_ONLY_FLAGS,
     Decision,
     PersonMatch,
     Thresholds,
@@ -307,7 +308,11 @@ class _Linker:
             ]
             best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
             same_system = any(self.records[m].system_id == probe.system_id for m in members)
-            flags = person_flags([s for s, _ in scored], self.ctx.thresholds.review)
+            flags = person_flags(
+                [s for s, _ in scored],
+                self.ctx.thresholds.review,
+                members=[self.records[m].norm for _, m in scored],
+            )
             matches.append(PersonMatch(person, best[0], best[1], flags, same_system))
         return matches
 
@@ -384,17 +389,34 @@ class _Linker:
         return merged
 
     def _compatible(self, ours: set[int], theirs: set[int]) -> bool:
-        """No pair across two identities raises a safety finding (bar weak evidence)."""
-        for a in ours:
-            for b in theirs:
-                result = score(
-                    self.ctx.model,
-                    self.records[a].norm,
-                    self.records[b].norm,
-                    adjuster=self.adjuster,
+        """Every record of ``theirs`` could link to ``ours`` (bar weak evidence).
+
+        Findings count as for one record against a person (:func:`mpi.links.person_flags`):
+        a conflict from any pair, a twin risk only when no record of ``ours`` agrees. So
+        the merge is what the records would give in any order of arrival. A record that
+        agrees with ``ours`` only without a birth date or through an initial is never
+        merged this way: it links only on its own, when it is unambiguous.
+        """
+        ordered = sorted(ours)
+        members = [self.records[a].norm for a in ordered]
+        for b in theirs:
+            scores = [
+                _within_system(
+                    score(
+                        self.ctx.model,
+                        self.records[b].norm,
+                        self.records[a].norm,
+                        adjuster=self.adjuster,
+                    ),
+                    self.records[a].system_id == self.records[b].system_id,
                 )
-                if set(result.flags) & (SAFETY_FLAGS - {"weak_evidence"}):
-                    return False
+                for a in ordered
+            ]
+            flags = person_flags(scores, self.ctx.thresholds.review, members=members)
+            if flags & (SAFETY_FLAGS - {"weak_evidence"}) or _only_ambiguous(
+                scores, self.ctx.thresholds.review
+            ):
+                return False
         return True
 
     def _apply(
@@ -519,6 +541,12 @@ class _Linker:
             ],
         )
         return mapping
+
+
+def _only_ambiguous(scores: Sequence[MatchScore], review_threshold: float) -> bool:
+    """Whether every plausible score needs a unique candidate (no birth date, an initial)."""
+    plausible = [s for s in scores if s.probability >= review_threshold]
+    return bool(plausible) and all(set(s.flags) & UNIQUE_ONLY_FLAGS for s in plausible)
 
 
 def _within_system(result: MatchScore, same_system: bool) -> MatchScore:

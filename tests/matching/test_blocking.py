@@ -27,6 +27,8 @@ def test_keys_of_a_full_record() -> None:
         f"pc+fam:SE154QT:{smith}",
         f"pc+fam:SE154QT:{jones}",
         "adr+yob:12:HIGH:1980",
+        f"adr+name:12:HIGH:{family}",
+        f"adr+name:12:HIGH:{given}",
     }
 
 
@@ -38,7 +40,15 @@ def test_names_in_the_wrong_fields_still_meet() -> None:
 
 def test_keys_are_skipped_when_fields_are_missing() -> None:
     rec = record(nhs_number=None, birth_date=None, postcode=None, given_name=None)
-    assert blocking_keys(rec) == frozenset()
+    assert blocking_keys(rec) == {f"adr+name:12:HIGH:{rec.family_phonetic}"}
+    assert (
+        blocking_keys(
+            record(
+                nhs_number=None, birth_date=None, postcode=None, given_name=None, address_line=None
+            )
+        )
+        == frozenset()
+    )
     only_nhs = record(birth_date=None, postcode=None, family_name=None, given_name=None)
     assert blocking_keys(only_nhs) == {"nhs:9990000018"}
 
@@ -123,3 +133,10 @@ def test_different_people_do_not_meet() -> None:
         postcode="M1 1AA",
     )
     assert not blocking_keys(a) & blocking_keys(b)
+
+
+def test_a_wrong_birth_year_and_no_postcode_still_meet_at_the_same_house() -> None:
+    old = record(nhs_number=None, postcode=None, birth_date="1948-02-19", family_name="Brown")
+    typo = record(nhs_number=None, postcode=None, birth_date="1949-02-19", family_name="Erown")
+    shared = blocking_keys(old) & blocking_keys(typo)
+    assert shared and all(k.startswith("adr+name:") for k in shared)

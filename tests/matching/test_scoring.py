@@ -175,6 +175,10 @@ def test_name_and_birth_date_alone_are_weak_evidence() -> None:
     assert "weak_evidence" in _score(here, moved_no_birth).flags
     with_nhs = {"postcode": "BD7 1DP", "address_line": "9 Mill Lane"}
     assert "weak_evidence" not in _score({}, with_nhs).flags
+    no_postcode = {**no_birth, "postcode": None}
+    assert "birth_date_missing" in _score(here, no_postcode).flags  # the same address line
+    elsewhere = {**no_birth, "postcode": None, "address_line": "9 Mill Lane"}
+    assert "weak_evidence" in _score(here, elsewhere).flags
 
 
 def test_same_nhs_number_same_year_month_is_flagged_when_given_names_differ() -> None:
@@ -299,3 +303,81 @@ def test_a_one_letter_typo_in_the_first_name_is_not_a_twin_risk():
         "twin_risk"
         in score(model, grace, normalise(Demographics(given_name="Greta", **base))).flags
     )
+
+
+@pytest.mark.parametrize(
+    ("given_a", "sex_a", "given_b", "sex_b", "is_twin_risk"),
+    [
+        pytest.param("Mia", "female", "Mit", "female", False, id="short-slip-keeps-initial"),
+        pytest.param("Zoe", "female", "Zeo", "", False, id="short-transposition-no-sex"),
+        pytest.param("Wei", "male", "Mei", "female", True, id="short-twins-other-initial"),
+        pytest.param("Wei", "male", "Mei", "male", True, id="short-other-initial-same-sex"),
+        pytest.param("Leo", "male", "Lea", "female", True, id="one-letter-but-other-sex"),
+        pytest.param("Grace", "female", "Goace", "male", True, id="slip-but-other-sex"),
+        pytest.param("Sunita", "female", "Anita", "female", True, id="two-edits"),
+        pytest.param("Al", "male", "Ai", "male", True, id="two-letter-names"),
+    ],
+)
+def test_which_first_name_slips_are_not_twin_risks(
+    given_a: str, sex_a: str, given_b: str, sex_b: str, is_twin_risk: bool
+) -> None:
+    from matching.normalise import normalise
+    from matching.types import Demographics
+
+    model = load_default_model()
+    base = dict(family_name="Sutcroft", birth_date="1996-01-20", postcode="WF2 1FS")
+    a = normalise(Demographics(given_name=given_a, sex=sex_a or None, **base))
+    b = normalise(Demographics(given_name=given_b, sex=sex_b or None, **base))
+    assert ("twin_risk" in score(model, a, b).flags) is is_twin_risk
+
+
+def test_twins_are_flagged_when_one_family_name_has_a_typo() -> None:
+    poppy = {"nhs_number": None, "given_name": "Poppy", "family_name": "Robertss"}
+    grace = {"given_name": "Grace", "family_name": "Roberts"}
+    assert "twin_risk" in _score(poppy, grace).flags
+
+
+def test_the_same_given_names_in_another_order_are_not_twins_by_middle_name() -> None:
+    from matching.normalise import normalise
+    from matching.types import Demographics
+
+    model = load_default_model()
+    base = dict(family_name="Sandhu", birth_date="1984-06-17", sex="male", postcode="WF9 6GU")
+    sunil = normalise(Demographics(given_name="Sunil Anil", **base))
+    anil = normalise(Demographics(given_name="Anil Sunil", **base))
+    assert "given_name_middle_only" not in score(model, sunil, anil).flags
+    just_anil = normalise(Demographics(given_name="Anil", **base))
+    assert "given_name_middle_only" in score(model, sunil, just_anil).flags
+
+
+def test_no_birth_date_with_a_typo_in_a_name_at_the_same_home_needs_a_unique_match() -> None:
+    here = {
+        "nhs_number": None,
+        "given_name": "Mary",
+        "postcode": "LS1 4AP",
+        "address_line": "1 High Street",
+    }
+    typo = {**here, "birth_date": None, "given_name": "Mray"}
+    result = _score(here, typo)
+    assert result.fields[1].level == "jaro_winkler_high"
+    assert "birth_date_missing" in result.flags
+
+
+@pytest.mark.parametrize(
+    ("son_born", "is_conflict"),
+    [
+        pytest.param("1988-04-02", True, id="decade-digit"),
+        pytest.param("1985-04-02", True, id="transposed-year"),
+        pytest.param("1959-04-02", False, id="year-typo"),
+        pytest.param("1958-04-03", False, id="day-typo"),
+    ],
+)
+def test_a_son_born_on_his_fathers_birthday_is_a_birth_date_conflict(
+    son_born: str, is_conflict: bool
+) -> None:
+    home = {"given_name": "John", "family_name": "Hayes", "address_line": "169 Lister Close"}
+    father = {**home, "birth_date": "1958-04-02"}
+    son = {**home, "nhs_number": None, "birth_date": son_born}
+    result = _score(father, son)
+    assert result.fields[3].level == "one_digit_or_day"
+    assert ("birth_date_conflict" in result.flags) is is_conflict

@@ -384,6 +384,48 @@ def test_bridging_never_joins_identities_with_different_nhs_numbers(conn, ctx):
     assert persons >= 2
 
 
+def test_bridging_joins_what_another_order_of_arrival_would_join(conn, ctx):
+    # The GP knows Ronald by his middle name; the first hospital record (no NHS number)
+    # looks like his twin against it. The second hospital record carries his NHS number
+    # and his first name: it joins both, as it would had it come first.
+    _systems(conn)
+    home = dict(
+        family_name="Webb",
+        sex="male",
+        birth_date="1936-01-20",
+        address_line="150 Albert Grove",
+        postcode="LS10 3HN",
+    )
+    gp = register(conn, ctx, "GP", row(ctx, "G1", nhs_number=NHS_A, given_name="William", **home))
+    first = register(conn, ctx, "ASC", row(ctx, "A1", given_name="Ronald", **home))
+    assert first.person_id != gp.person_id and first.decision == "review"
+    bridge = register(
+        conn, ctx, "HOSP", row(ctx, "H1", nhs_number=NHS_A, given_name="Ronald", **home)
+    )
+    assert bridge.decision == "linked"
+    persons = conn.execute("SELECT count(DISTINCT person_id) FROM link").fetchone()[0]
+    assert persons == 1
+
+
+def test_bridging_never_joins_twins(conn, ctx):
+    _systems(conn)
+    home = dict(
+        family_name="King",
+        sex="female",
+        birth_date="2020-06-06",
+        address_line="53 Coronation Road",
+        postcode="LS28 3GY",
+    )
+    evie = register(conn, ctx, "GP", row(ctx, "G1", nhs_number=NHS_A, given_name="Evie", **home))
+    isla = register(conn, ctx, "GP", row(ctx, "G2", nhs_number=NHS_B, given_name="Isla", **home))
+    loose = register(conn, ctx, "ASC", row(ctx, "A1", given_name="Isla", **home))
+    again = register(conn, ctx, "HOSP", row(ctx, "H1", given_name="Evie", **home))
+    assert loose.person_id == isla.person_id
+    assert again.person_id == evie.person_id
+    persons = conn.execute("SELECT count(DISTINCT person_id) FROM link").fetchone()[0]
+    assert persons == 2
+
+
 def test_a_record_without_birth_date_links_only_when_unambiguous(conn, ctx):
     _systems(conn)
     home = dict(
@@ -401,6 +443,56 @@ def test_a_record_without_birth_date_links_only_when_unambiguous(conn, ctx):
     ambiguous = register(conn, ctx, "ASC", row(ctx, "A1", **home))
     assert ambiguous.person_id not in (father.person_id, son.person_id)
     assert ambiguous.decision == "review"
+
+
+def test_bridging_never_carries_a_record_without_birth_date_into_an_identity(conn, ctx):
+    _systems(conn)
+    home = dict(
+        given_name="John",
+        family_name="Hayes",
+        sex="male",
+        address_line="169 Lister Close",
+        postcode="WF1 9ZG",
+    )
+    father = register(conn, ctx, "GP", row(ctx, "G1", birth_date="1958-04-02", **home))
+    son = register(conn, ctx, "GP", row(ctx, "G2", birth_date="1983-01-30", **home))
+    ambiguous = register(conn, ctx, "ASC", row(ctx, "A1", **home))
+    assert ambiguous.person_id not in (father.person_id, son.person_id)
+    again = register(conn, ctx, "HOSP", row(ctx, "H1", birth_date="1958-04-02", **home))
+    assert again.person_id == father.person_id
+    still = conn.execute(
+        "SELECT count(DISTINCT l.person_id) FROM link l JOIN source_record r ON r.id = l.record_id"
+    ).fetchone()[0]
+    assert still == 3
+
+
+def test_an_initial_is_not_ambiguous_because_of_a_husband(conn, ctx):
+    _systems(conn)
+    home = dict(
+        family_name="Ashden",
+        address_line="140 Beck Lane",
+        postcode="BD9 9UJ",
+        phone="0113 496 0000",
+    )
+    sarah = register(
+        conn,
+        ctx,
+        "GP",
+        row(ctx, "G1", given_name="Sarah", sex="female", birth_date="1984-12-05", **home),
+    )
+    register(
+        conn,
+        ctx,
+        "GP",
+        row(ctx, "G2", given_name="James", sex="male", birth_date="1979-06-13", **home),
+    )
+    initial = register(
+        conn,
+        ctx,
+        "HOSP",
+        row(ctx, "H1", given_name="S", sex="female", birth_date="1984-12-05", **home),
+    )
+    assert initial.person_id == sarah.person_id
 
 
 def test_name_counts_kept_across_batches_match_the_store(conn, ctx):
