@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = [
+    "VERIFICATION_STATUS_DISPLAYS",
     "NhsNumberCheck",
     "check",
     "clean",
@@ -27,7 +28,8 @@ _SEPARATORS = re.compile(r"[\s\-]+")
 _TEN_DIGITS = re.compile(r"[0-9]{10}")
 _NINE_DIGITS = re.compile(r"[0-9]{9}")
 
-_STATUS_DISPLAYS = {
+#: UK Core NHS number verification status codes and their displays.
+VERIFICATION_STATUS_DISPLAYS = {
     "01": "Number present and verified",
     "02": "Number present but not traced",
     "03": "Trace required",
@@ -46,7 +48,7 @@ def _slug(text: str) -> str:
 
 def _status_table() -> dict[str, str]:
     table: dict[str, str] = {}
-    for code, display in _STATUS_DISPLAYS.items():
+    for code, display in VERIFICATION_STATUS_DISPLAYS.items():
         table[code] = code
         table[code.lstrip("0")] = code
         table[_slug(display)] = code

@@ -595,7 +595,7 @@ def optout_group() -> None:
 
 
 def _audit_cli(
-    conn: Any, action: str, subtype: str, person_id: str, detail: dict[str, Any]
+    conn: Any, action: str, subtype: str, person_id: str | None, detail: dict[str, Any]
 ) -> None:
     import getpass
 
@@ -610,7 +610,7 @@ def _audit_cli(
             http_status=0,
             system_code="cli",
             user_id=getpass.getuser()[:128],
-            person_ids=(person_id,),
+            person_ids=(person_id,) if person_id else (),
             detail=detail,
         ),
     )
@@ -762,22 +762,7 @@ def users_list(env: Env) -> None:
 def _audit_users(
     conn: Any, action: str, subtype: str, username: str, detail: dict[str, Any]
 ) -> None:
-    import getpass
-
-    from mpi import audit
-
-    audit.record(
-        conn,
-        audit.AuditEntry(
-            action=action,
-            subtype=subtype,
-            outcome="success",
-            http_status=0,
-            system_code="cli",
-            user_id=getpass.getuser()[:128],
-            detail={"account": username, **detail},
-        ),
-    )
+    _audit_cli(conn, action, subtype, None, {"account": username, **detail})
 
 
 @main.group("audit")

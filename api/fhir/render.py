@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, json, request
 
+from matching.nhs_number import VERIFICATION_STATUS_DISPLAYS as _STATUS_DISPLAYS
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM, VERIFICATION_STATUS_URL
 from mpi.store.access import LinkedRecord
 
@@ -15,16 +16,6 @@ MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 VERIFICATION_STATUS_ENGLAND = (
     "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland"
 )
-_STATUS_DISPLAYS = {
-    "01": "Number present and verified",
-    "02": "Number present but not traced",
-    "03": "Trace required",
-    "04": "Trace attempted - No match or multiple match found",
-    "05": "Trace needs to be resolved - (NHS number or patient detail conflict)",
-    "06": "Trace in progress",
-    "07": "Number not present and trace not required",
-    "08": "Trace postponed (baby under six weeks old)",
-}
 
 
 def nhs_number_identifier(value: str, status: str | None) -> dict[str, Any]:
