@@ -529,10 +529,11 @@ def _within_system(result: MatchScore, same_system: bool) -> MatchScore:
 
 
 class NameCounts:
-    """Name frequencies for term-frequency adjustment, kept across the batches of a load.
+    """Name frequencies for term-frequency adjustment, read from the store's counters.
 
-    The first batch counts its names in the store; later batches count only names not
-    seen yet and add their own new records to the counts already held.
+    The store keeps the counts in the same transaction as every change to the records
+    (``mpi.store.records.name_counts``), so each batch reads the current counts of its
+    names by key; the counts read so far are kept here too.
     """
 
     def __init__(self) -> None:
@@ -547,33 +548,18 @@ class NameCounts:
         records: Iterable[StoredRecord],
         new: Iterable[StoredRecord] = (),
     ) -> TermFrequencies:
-        """Frequencies covering these records' names; ``new`` were inserted since last time."""
+        """Frequencies covering these records' names (``new`` is kept for callers)."""
         given: set[str] = set()
         family: set[str] = set()
         for record in records:
             given.update(record.norm.given_names)
             if record.norm.family_name:
                 family.add(record.norm.family_name)
-        if self.total is None:
-            self.total, self.given, self.family = record_store.name_counts(conn, given, family)
-        else:
-            fresh = list(new)
-            self.total += len(fresh)
-            for record in fresh:
-                first = record.norm.given_names[0] if record.norm.given_names else None
-                if first in self.given:
-                    self.given[first] += 1
-                if record.norm.family_name in self.family:
-                    self.family[record.norm.family_name] += 1
-            unseen_given = given - self.given.keys()
-            unseen_family = family - self.family.keys()
-            if unseen_given or unseen_family:
-                _, more_given, more_family = record_store.name_counts(
-                    conn, unseen_given, unseen_family, with_total=False
-                )
-                self.given.update(dict.fromkeys(unseen_given, 0) | more_given)
-                self.family.update(dict.fromkeys(unseen_family, 0) | more_family)
-        return TermFrequencies.build(model, self.total, self.given, self.family)
+        total, given_counts, family_counts = record_store.name_counts(conn, given, family)
+        self.total = total
+        self.given.update(dict.fromkeys(given, 0) | given_counts)
+        self.family.update(dict.fromkeys(family, 0) | family_counts)
+        return TermFrequencies.build(model, total, given_counts, family_counts)
 
 
 def term_frequencies(

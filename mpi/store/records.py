@@ -444,35 +444,26 @@ def name_counts(
 ) -> tuple[int, dict[str, int], dict[str, int]]:
     """Active records in all, per first given name and per family name (these names only).
 
-    With ``with_total=False`` the total is not counted and returned as 0. Past 50,000
-    records the total is the planner's estimate (kept by ANALYZE and autovacuum): a
-    frequency needs no exact count, and counting on every registration would cost more
-    than the matching itself.
+    One read of the counters kept by migration 0009's triggers (``name_frequency``), in
+    the same transaction as every change to the records, so the counts are exact and
+    include this transaction's own records. With ``with_total=False`` the total is
+    returned as 0.
     """
-    total = (
-        conn.execute(
-            "SELECT CASE WHEN c.reltuples >= 50000 THEN c.reltuples::bigint"
-            " ELSE (SELECT count(*) FROM source_record WHERE status = 'active') END"
-            " FROM pg_class c WHERE c.oid = 'source_record'::regclass"
-        ).fetchone()
-        if with_total
-        else (0,)
-    )
-    given_rows = conn.execute(
-        "SELECT given_names[1], count(*) FROM source_record"
-        " WHERE status = 'active' AND given_names[1] = ANY(%s) GROUP BY 1",
-        (list(set(given)),),
+    rows = conn.execute(
+        "SELECT kind, name, sum(n)::bigint FROM name_frequency"
+        " WHERE (kind = 'given' AND name = ANY(%s)) OR (kind = 'family' AND name = ANY(%s))"
+        " OR (kind = 'total' AND %s) GROUP BY kind, name",
+        (sorted(set(given)), sorted(set(family)), with_total),
     ).fetchall()
-    family_rows = conn.execute(
-        "SELECT family_name, count(*) FROM source_record"
-        " WHERE status = 'active' AND family_name = ANY(%s) GROUP BY 1",
-        (list(set(family)),),
-    ).fetchall()
-    return (
-        int(total[0]) if total else 0,
-        {r[0]: r[1] for r in given_rows},
-        {r[0]: r[1] for r in family_rows},
-    )
+    total = 0
+    given_counts: dict[str, int] = {}
+    family_counts: dict[str, int] = {}
+    for kind, name, n in rows:
+        if kind == "total":
+            total = int(n)
+        elif n:
+            (given_counts if kind == "given" else family_counts)[name] = int(n)
+    return total, given_counts, family_counts
 
 
 def first_local_id(conn: psycopg.Connection[Any], system_code: str) -> str:
