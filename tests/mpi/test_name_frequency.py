@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from mpi.loading import load_file
+from mpi.loading import CSV_COLUMNS, load_file
 from mpi.records import load_batch, register, withdraw
 from mpi.store import systems
 from mpi.store.records import name_counts
@@ -75,9 +75,7 @@ def test_counters_match_a_bulk_load_and_restart_when_records_are_emptied(
     with psycopg.connect(committed_db) as conn:
         system = systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
     path = tmp_path / "gp.csv"
-    lines = [
-        "local_id,nhs_number,given_name,family_name,sex,birth_date,address_line,postcode,phone"
-    ]
+    lines = [",".join(CSV_COLUMNS)]
     for i in range(30):
         lines.append(f"G{i},,Name{i % 4},Family{i % 7},female,1970-01-{1 + i % 28:02d},,,")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
