@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--registrations", type=int, default=300)
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--top", type=int, default=35, help="profile lines to print")
+    parser.add_argument("--sort", default="cumulative", help="cProfile sort key")
     parser.add_argument("--no-profile", action="store_true", help="timings only")
     args = parser.parse_args()
     settings = load_settings()
@@ -99,7 +100,7 @@ def main() -> None:
     )
     if not args.no_profile:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
         print(out.getvalue())
 
 

@@ -8,6 +8,7 @@ items and identity events.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,7 +41,6 @@ from mpi.store import events as event_store
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
 from mpi.store import review as review_store
-from mpi.store import systems as system_store
 from mpi.store.events import EventRow
 from mpi.store.persons import HistoryRow, LinkRow
 from mpi.store.records import RecordRow
@@ -99,12 +99,6 @@ def prepare(
     )
 
 
-def _lock_key(text: str) -> int:
-    """A signed 64-bit advisory lock key for a string."""
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def register(
     conn: psycopg.Connection[Any],
     ctx: MatchContext,
@@ -132,11 +126,7 @@ def register(
     Raises:
         NotFound: the system does not exist.
     """
-    system = system_store.get_system(conn, system_code)
-    old_keys = record_store.existing_keys(conn, system.id, row.local_id)
-    lock_keys = [_lock_key(f"record:{system.id}:{row.local_id}")]
-    lock_keys += [_lock_key(k) for k in set(old_keys) | row.keys]
-    record_store.lock_for_register(conn, lock_keys)
+    system = record_store.lock_for_register(conn, system_code, row.local_id, row.keys)
     return ingest(conn, ctx, system, [row], actor=actor)[0]
 
 
@@ -171,11 +161,15 @@ def ingest(
     for row in rows:  # the same local ID twice in one batch: the last one wins
         last[row.local_id] = row
     unique = list(last.values())
-    upserted = record_store.upsert_records(conn, system.id, unique)
+    if len(unique) == 1:  # a registration: the record and its keys in one statement
+        upserted = [record_store.store_record(conn, system.id, unique[0])]
+    else:
+        upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
     keys = {u.record_id: last[u.local_id].keys for u in changed}
-    inserted = [u.record_id for u in changed if u.outcome == "inserted"]
-    record_store.replace_blocking_keys(conn, keys, new_records=inserted)
+    if len(unique) > 1:
+        inserted = [u.record_id for u in changed if u.outcome == "inserted"]
+        record_store.replace_blocking_keys(conn, keys, new_records=inserted)
     updated = [u.record_id for u in changed if u.outcome == "updated"]
     review_store.supersede_for_records(conn, updated)
     linker = _Linker(conn, ctx, actor, name_counts)
@@ -230,12 +224,9 @@ class _Linker:
         all_ids = [u.record_id for u in upserted]
         candidates = record_store.candidate_pairs(self.conn, keys, self.ctx.blocking_cap)
         wanted = set(all_ids).union(*candidates.values()) if candidates else set(all_ids)
-        first = record_store.stored_records(self.conn, wanted)
-        persons = {r.person for r in first if r.person is not None}
-        more = record_store.records_of_persons(self.conn, persons, known=[r.id for r in first])
-        for record in first + more:
+        found, self.no_match = record_store.match_records(self.conn, wanted)
+        for record in found:
             self._remember(record)
-        self.no_match = record_store.no_match_partners(self.conn, list(self.records))
         inserted = [self.records[u.record_id] for u in upserted if u.outcome == "inserted"]
         self.adjuster = self.name_counts.frequencies(
             self.conn, self.ctx.model, self.records.values(), new=inserted
@@ -260,9 +251,7 @@ class _Linker:
                 candidates.get(u.record_id, set()),
                 self.no_match.get(u.record_id, set()),
             )
-        mapping = self._flush()
-        pks = {p for (_, p, _, c) in outcomes.values() for p in (p, *c)}
-        names = person_store.enterprise_ids(self.conn, [mapping.get(p, p) for p in pks])
+        mapping, names = self._flush({p for (_, p, _, c) in outcomes.values() for p in (p, *c)})
         results = []
         for u in upserted:
             decision, person, best, cands = outcomes[u.record_id]
@@ -480,45 +469,61 @@ class _Linker:
                 )
             )
 
-    def _flush(self) -> dict[int, int]:
-        """Write everything, replacing temporary person IDs with reserved ones."""
+    def _flush(self, persons: Iterable[int]) -> tuple[dict[int, int], dict[int, str]]:
+        """Write everything, replacing temporary person IDs with reserved ones.
+
+        Returns the reserved ID of each temporary one, and the enterprise IDs of
+        ``persons`` (internal or temporary IDs). A registration's few rows are written in
+        one pipeline (one round trip); a batch's many rows with COPY.
+        """
         reserved = person_store.reserve_person_ids(self.conn, len(self.new_persons))
         mapping = dict(zip(self.new_persons, reserved, strict=True))
         m: Callable[[int | None], int | None] = lambda p: mapping.get(p, p) if p else p  # noqa: E731
-        person_store.insert_persons(self.conn, [(pk, new_enterprise_id()) for pk in reserved])
-        person_store.write_links(
-            self.conn,
-            [
-                replace(lk, person_id=mapping.get(lk.person_id, lk.person_id))
-                for lk in self.links.values()
-            ],
-        )
-        person_store.write_history(
-            self.conn,
-            [
-                replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
-                for h in self.history
-            ],
-        )
-        for gone, into in self.merged:
-            person_store.mark_merged(self.conn, mapping.get(gone, gone), mapping.get(into, into))
-        review_store.open_items(
-            self.conn,
-            [
-                replace(
-                    r, candidate_person_id=mapping.get(r.candidate_person_id, r.candidate_person_id)
+        names = {pk: new_enterprise_id() for pk in reserved}
+        wanted = {mapping.get(p, p) for p in persons} - names.keys()
+        rows = (reserved, self.links, self.history, self.events)
+        small = max(len(r) for r in rows) <= person_store.SMALL
+        with self.conn.pipeline() if small else contextlib.nullcontext():
+            person_store.insert_persons(self.conn, list(names.items()))
+            person_store.write_links(
+                self.conn,
+                [
+                    replace(lk, person_id=mapping.get(lk.person_id, lk.person_id))
+                    for lk in self.links.values()
+                ],
+            )
+            person_store.write_history(
+                self.conn,
+                [
+                    replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
+                    for h in self.history
+                ],
+            )
+            for gone, into in self.merged:
+                person_store.mark_merged(
+                    self.conn, mapping.get(gone, gone), mapping.get(into, into)
                 )
-                for r in self.reviews
-            ],
-        )
-        event_store.append(
-            self.conn,
-            [
-                replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
-                for e in self.events
-            ],
-        )
-        return mapping
+            review_store.open_items(
+                self.conn,
+                [
+                    replace(
+                        r,
+                        candidate_person_id=mapping.get(
+                            r.candidate_person_id, r.candidate_person_id
+                        ),
+                    )
+                    for r in self.reviews
+                ],
+            )
+            event_store.append(
+                self.conn,
+                [
+                    replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
+                    for e in self.events
+                ],
+            )
+            names.update(person_store.enterprise_ids(self.conn, sorted(wanted)))
+        return mapping, names
 
 
 def _within_system(result: MatchScore, same_system: bool) -> MatchScore:
@@ -600,10 +605,7 @@ def withdraw(
     """
     from mpi.errors import NotFound
 
-    system = system_store.get_system(conn, system_code)
-    keys = record_store.existing_keys(conn, system.id, local_id)
-    lock_keys = [_lock_key(f"record:{system.id}:{local_id}")] + [_lock_key(k) for k in keys]
-    record_store.lock_for_register(conn, lock_keys)
+    system = record_store.lock_for_register(conn, system_code, local_id, ())
     gone = record_store.withdraw_record(conn, system.id, local_id)
     if gone is None:
         raise NotFound(f"no record {local_id!r} in system {system_code!r}")

@@ -38,6 +38,9 @@ class HistoryRow:
     changed_by: str
 
 
+SMALL = 20
+"""Up to this many rows are written with INSERT (pipelined), more with COPY."""
+
 _PERSON = (
     "SELECT p.id, p.person_id, p.status, m.person_id AS merged_into, p.created_at, p.updated_at"
     " FROM person p LEFT JOIN person m ON m.id = p.merged_into"
@@ -58,6 +61,10 @@ def reserve_person_ids(conn: psycopg.Connection[Any], count: int) -> list[int]:
 def insert_persons(conn: psycopg.Connection[Any], persons: Sequence[tuple[int, str]]) -> None:
     """Insert persons given as (internal ID, enterprise ID)."""
     if not persons:
+        return
+    if len(persons) <= SMALL:  # executemany, unlike COPY, can go in a pipeline
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO person (id, person_id) VALUES (%s, %s)", persons)
         return
     with conn.cursor() as cur, cur.copy("COPY person (id, person_id) FROM STDIN") as copy:
         for row in persons:
@@ -124,6 +131,25 @@ def write_links(conn: psycopg.Connection[Any], links: Sequence[LinkRow]) -> None
 def write_history(conn: psycopg.Connection[Any], rows: Sequence[HistoryRow]) -> None:
     """Append link history rows."""
     if not rows:
+        return
+    if len(rows) <= SMALL:  # executemany, unlike COPY, can go in a pipeline
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO link_history (record_id, person_id, previous_person_id, method,"
+                " probability, reason, changed_by) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        h.record_id,
+                        h.person_id,
+                        h.previous_person_id,
+                        h.method,
+                        h.probability,
+                        h.reason,
+                        h.changed_by,
+                    )
+                    for h in rows
+                ],
+            )
         return
     with (
         conn.cursor() as cur,

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from matching.types import NormalisedRecord
 from mpi.errors import NotFound
-from mpi.models import RecordDetail, StoredRecord
+from mpi.models import RecordDetail, SourceSystem, StoredRecord
 
 log = logging.getLogger(__name__)
 
@@ -88,27 +88,92 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
-def lock_for_register(conn: psycopg.Connection[Any], lock_keys: Iterable[int]) -> None:
-    """Share the matching lock, then lock these keys in a fixed order until commit.
+def lock_for_register(
+    conn: psycopg.Connection[Any], system_code: str, local_id: str, keys: Iterable[str]
+) -> SourceSystem:
+    """Find the system, then share the matching lock and lock the record's keys until commit.
 
-    Two registrations of one person share a blocking key, so the second waits for the
-    first to commit and then sees its record: one person, not two.
+    One statement: the record itself, its new blocking ``keys`` and the keys it has now
+    (an update) are locked in a fixed order. Two registrations of one person share a
+    blocking key, so the second waits for the first to commit and then sees its record:
+    one person, not two.
+
+    Raises:
+        NotFound: no system has this code.
     """
-    conn.execute(
-        "SELECT pg_advisory_xact_lock_shared(%s),"
-        " (SELECT count(pg_advisory_xact_lock(k))"
-        "  FROM (SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) ordered)",
-        (_MATCH_LOCK, sorted(set(lock_keys))),
-    )
-
-
-def existing_keys(conn: psycopg.Connection[Any], system_id: int, local_id: str) -> list[str]:
-    """The stored blocking keys of a record, empty when it is new."""
     row = conn.execute(
-        "SELECT blocking_keys FROM source_record WHERE system_id = %s AND local_id = %s",
-        (system_id, local_id),
+        "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
+        " pg_advisory_xact_lock_shared(%(match)s),"
+        " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
+        "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
+        "    coalesce(old.keys, '{}') || %(keys)s::text[]"
+        "    || ('record:' || s.id || ':' || %(local)s)) AS k ORDER BY h) ordered)"
+        " FROM source_system s LEFT JOIN LATERAL ("
+        "  SELECT r.blocking_keys AS keys FROM source_record r"
+        "  WHERE r.system_id = s.id AND r.local_id = %(local)s) old ON true"
+        " WHERE s.code = %(code)s",
+        {"match": _MATCH_LOCK, "keys": sorted(keys), "local": local_id, "code": system_code},
     ).fetchone()
-    return list(row[0]) if row else []
+    if row is None:
+        raise NotFound(f"unknown system {system_code!r}: add it first (mpi systems add)")
+    return SourceSystem(id=row[0], code=row[1], name=row[2], kind=row[3], trust_rank=row[4])
+
+
+_UPSERT_SET = (
+    " ON CONFLICT (system_id, local_id) DO UPDATE SET"
+    " raw = excluded.raw, content_hash = excluded.content_hash,"
+    " nhs_number = excluded.nhs_number, nhs_verified = excluded.nhs_verified,"
+    " given_names = excluded.given_names, family_name = excluded.family_name,"
+    " family_parts = excluded.family_parts, birth_date = excluded.birth_date,"
+    " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
+    " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
+    " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
+    " blocking_keys = excluded.blocking_keys, status = 'active',"
+    " version = source_record.version + 1, updated_at = now()"
+    " WHERE source_record.content_hash <> excluded.content_hash"
+    "    OR source_record.status <> 'active'"
+)
+
+
+def store_record(conn: psycopg.Connection[Any], system_id: int, row: RecordRow) -> Upserted:
+    """Insert or update one record and its blocking keys in one statement.
+
+    The same as :func:`upsert_records` then :func:`replace_blocking_keys` for one row:
+    an unchanged row is left alone; a changed one gets exactly its new keys.
+    """
+    keys = sorted(row.keys)
+    found = conn.execute(
+        "WITH up AS ("
+        " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
+        + _NORM_COLUMNS
+        + ", blocking_keys) VALUES (%(system)s, %(local)s, %(raw)s, %(hash)s,"
+        " %(n0)s, %(n1)s, %(n2)s, %(n3)s, %(n4)s, %(n5)s, %(n6)s, %(n7)s, %(n8)s, %(n9)s,"
+        " %(n10)s, %(n11)s, %(n12)s, %(keys)s)"
+        + _UPSERT_SET
+        + " RETURNING id, (xmax = 0) AS inserted),"
+        " gone AS (DELETE FROM blocking_key b USING up"
+        "  WHERE b.record_id = up.id AND NOT up.inserted AND NOT (b.key = ANY(%(keys)s))),"
+        " added AS (INSERT INTO blocking_key (key, record_id)"
+        "  SELECT k, up.id FROM up, unnest(%(keys)s::text[]) AS k"
+        "  WHERE up.inserted OR NOT EXISTS"
+        "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id))"
+        " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
+        " LEFT JOIN up ON true"
+        " LEFT JOIN source_record r ON r.system_id = %(system)s AND r.local_id = %(local)s",
+        {
+            "system": system_id,
+            "local": row.local_id,
+            "raw": Jsonb(row.raw),
+            "hash": row.content_hash,
+            "keys": keys,
+            **{f"n{i}": v for i, v in enumerate(_norm_values(row.norm))},
+        },
+    ).fetchone()
+    assert found is not None
+    if found[0] is None:
+        return Upserted(record_id=found[2], local_id=row.local_id, outcome="unchanged")
+    outcome = "inserted" if found[1] else "updated"
+    return Upserted(record_id=found[0], local_id=row.local_id, outcome=outcome)
 
 
 def upsert_records(
@@ -149,19 +214,8 @@ def upsert_records(
             " SELECT %(system)s, local_id, raw, content_hash, "
             + _NORM_COLUMNS
             + ", blocking_keys FROM staging_record ORDER BY ord"
-            " ON CONFLICT (system_id, local_id) DO UPDATE SET"
-            " raw = excluded.raw, content_hash = excluded.content_hash,"
-            " nhs_number = excluded.nhs_number, nhs_verified = excluded.nhs_verified,"
-            " given_names = excluded.given_names, family_name = excluded.family_name,"
-            " family_parts = excluded.family_parts, birth_date = excluded.birth_date,"
-            " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
-            " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
-            " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
-            " blocking_keys = excluded.blocking_keys, status = 'active',"
-            " version = source_record.version + 1, updated_at = now()"
-            " WHERE source_record.content_hash <> excluded.content_hash"
-            "    OR source_record.status <> 'active'"
-            " RETURNING id, local_id, (xmax = 0) AS inserted)"
+            + _UPSERT_SET
+            + " RETURNING id, local_id, (xmax = 0) AS inserted)"
             " SELECT s.local_id, coalesce(up.id, r.id),"
             "  CASE WHEN up.id IS NULL THEN 'unchanged'"
             "       WHEN up.inserted THEN 'inserted' ELSE 'updated' END"
@@ -263,6 +317,39 @@ def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> 
         return []
     rows = conn.execute(_STORED_SELECT + " WHERE r.id = ANY(%s)", (ids,), binary=True)
     return [_stored(r) for r in rows.fetchall()]
+
+
+def match_records(
+    conn: psycopg.Connection[Any], record_ids: Iterable[int]
+) -> tuple[list[StoredRecord], dict[int, set[int]]]:
+    """These records, every other active record of their persons, and no-match partners.
+
+    One statement instead of :func:`stored_records`, :func:`records_of_persons` and
+    :func:`no_match_partners`: the records with their current links, and for each record
+    the records asserted to be a different person.
+    """
+    ids = list(record_ids)
+    if not ids:
+        return [], {}
+    rows = conn.execute(
+        "WITH probe AS (SELECT unnest(%(ids)s::bigint[]) AS id),"
+        " persons AS (SELECT DISTINCT l.person_id FROM probe p JOIN link l ON l.record_id = p.id),"
+        " wanted AS (SELECT id FROM probe UNION"
+        "  SELECT l.record_id FROM persons p JOIN link l ON l.person_id = p.person_id"
+        "  JOIN source_record m ON m.id = l.record_id WHERE m.status = 'active') "
+        + _STORED_SELECT.replace(
+            " FROM source_record r",
+            ", ARRAY(SELECT CASE WHEN n.record_a = r.id"
+            " THEN n.record_b ELSE n.record_a END FROM no_match n"
+            " WHERE n.record_a = r.id OR n.record_b = r.id)"
+            " FROM wanted w JOIN source_record r ON r.id = w.id",
+            1,
+        ),
+        {"ids": ids},
+        binary=True,
+    ).fetchall()
+    partners = {r[0]: set(r[21]) for r in rows if r[21]}
+    return [_stored(r) for r in rows], partners
 
 
 def records_of_persons(
