@@ -126,8 +126,8 @@ def register(
     Raises:
         NotFound: the system does not exist.
     """
-    system = record_store.lock_for_register(conn, system_code, row.local_id, row.keys)
-    return ingest(conn, ctx, system, [row], actor=actor)[0]
+    system, upserted = record_store.lock_and_store(conn, system_code, row)
+    return _match_stored(conn, ctx, system, {row.local_id: row}, [upserted], actor=actor)[0]
 
 
 def load_batch(
@@ -161,21 +161,34 @@ def ingest(
     for row in rows:  # the same local ID twice in one batch: the last one wins
         last[row.local_id] = row
     unique = list(last.values())
-    if len(unique) == 1:  # a registration: the record and its keys in one statement
-        upserted = [record_store.store_record(conn, system.id, unique[0])]
-    else:
-        upserted = record_store.upsert_records(conn, system.id, unique)
+    upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
-    keys = {u.record_id: last[u.local_id].keys for u in changed}
-    if len(unique) > 1:
-        inserted = [u.record_id for u in changed if u.outcome == "inserted"]
-        record_store.replace_blocking_keys(conn, keys, new_records=inserted)
+    inserted = [u.record_id for u in changed if u.outcome == "inserted"]
+    record_store.replace_blocking_keys(
+        conn, {u.record_id: last[u.local_id].keys for u in changed}, new_records=inserted
+    )
+    results = _match_stored(conn, ctx, system, last, upserted, actor=actor, name_counts=name_counts)
+    by_local = {r.local_id: r for r in results}
+    return [by_local[row.local_id] for row in rows]
+
+
+def _match_stored(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    system: SourceSystem,
+    rows: Mapping[str, RecordRow],
+    upserted: Sequence[record_store.Upserted],
+    *,
+    actor: str,
+    name_counts: NameCounts | None = None,
+) -> list[RegisterResult]:
+    """Match stored records (and their stored keys) and write the outcome, in ``upserted`` order."""
+    changed = [u for u in upserted if u.outcome != "unchanged"]
+    keys = {u.record_id: rows[u.local_id].keys for u in changed}
     updated = [u.record_id for u in changed if u.outcome == "updated"]
     review_store.supersede_for_records(conn, updated)
     linker = _Linker(conn, ctx, actor, name_counts)
-    results = linker.run(system, upserted, set(updated), keys)
-    by_local = {r.local_id: r for r in results}
-    return [by_local[row.local_id] for row in rows]
+    return linker.run(system, upserted, set(updated), keys)
 
 
 class _Linker:
@@ -221,11 +234,11 @@ class _Linker:
         updated: set[int],
         keys: dict[int, frozenset[str]],
     ) -> list[RegisterResult]:
-        all_ids = [u.record_id for u in upserted]
-        candidates = record_store.candidate_pairs(self.conn, keys, self.ctx.blocking_cap)
-        wanted = set(all_ids).union(*candidates.values()) if candidates else set(all_ids)
-        found, self.no_match = record_store.match_records(self.conn, wanted)
-        for record in found:
+        # every batch record is read, also the unchanged ones (they have no keys to search)
+        probes = {u.record_id: keys.get(u.record_id, frozenset()) for u in upserted}
+        view = record_store.match_view(self.conn, probes, self.ctx.blocking_cap)
+        candidates, self.no_match = view.candidates, view.no_match
+        for record in view.records:
             self._remember(record)
         inserted = [self.records[u.record_id] for u in upserted if u.outcome == "inserted"]
         self.adjuster = self.name_counts.frequencies(

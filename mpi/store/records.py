@@ -88,6 +88,30 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
+_LOCK_SQL = (
+    "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
+    " pg_advisory_xact_lock_shared(%(match)s),"
+    " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
+    "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
+    "    coalesce(old.keys, '{}') || %(keys)s::text[]"
+    "    || ('record:' || s.id || ':' || %(local)s)) AS k ORDER BY h) ordered)"
+    " FROM source_system s LEFT JOIN LATERAL ("
+    "  SELECT r.blocking_keys AS keys FROM source_record r"
+    "  WHERE r.system_id = s.id AND r.local_id = %(local)s) old ON true"
+    " WHERE s.code = %(code)s"
+)
+
+
+def _lock_params(system_code: str, local_id: str, keys: Iterable[str]) -> dict[str, Any]:
+    return {"match": _MATCH_LOCK, "keys": sorted(keys), "local": local_id, "code": system_code}
+
+
+def _locked_system(row: Sequence[Any] | None, system_code: str) -> SourceSystem:
+    if row is None:
+        raise NotFound(f"unknown system {system_code!r}: add it first (mpi systems add)")
+    return SourceSystem(id=row[0], code=row[1], name=row[2], kind=row[3], trust_rank=row[4])
+
+
 def lock_for_register(
     conn: psycopg.Connection[Any], system_code: str, local_id: str, keys: Iterable[str]
 ) -> SourceSystem:
@@ -101,22 +125,8 @@ def lock_for_register(
     Raises:
         NotFound: no system has this code.
     """
-    row = conn.execute(
-        "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
-        " pg_advisory_xact_lock_shared(%(match)s),"
-        " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
-        "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
-        "    coalesce(old.keys, '{}') || %(keys)s::text[]"
-        "    || ('record:' || s.id || ':' || %(local)s)) AS k ORDER BY h) ordered)"
-        " FROM source_system s LEFT JOIN LATERAL ("
-        "  SELECT r.blocking_keys AS keys FROM source_record r"
-        "  WHERE r.system_id = s.id AND r.local_id = %(local)s) old ON true"
-        " WHERE s.code = %(code)s",
-        {"match": _MATCH_LOCK, "keys": sorted(keys), "local": local_id, "code": system_code},
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"unknown system {system_code!r}: add it first (mpi systems add)")
-    return SourceSystem(id=row[0], code=row[1], name=row[2], kind=row[3], trust_rank=row[4])
+    row = conn.execute(_LOCK_SQL, _lock_params(system_code, local_id, keys)).fetchone()
+    return _locked_system(row, system_code)
 
 
 _UPSERT_SET = (
@@ -135,45 +145,57 @@ _UPSERT_SET = (
 )
 
 
-def store_record(conn: psycopg.Connection[Any], system_id: int, row: RecordRow) -> Upserted:
-    """Insert or update one record and its blocking keys in one statement.
+def lock_and_store(
+    conn: psycopg.Connection[Any], system_code: str, row: RecordRow
+) -> tuple[SourceSystem, Upserted]:
+    """:func:`lock_for_register`, then insert or update the record and its blocking keys.
 
-    The same as :func:`upsert_records` then :func:`replace_blocking_keys` for one row:
-    an unchanged row is left alone; a changed one gets exactly its new keys.
+    Both statements go to the server in one round trip (a pipeline); the second runs
+    once the first holds the locks. An unchanged row is left alone; a changed one gets
+    exactly its new keys (as :func:`upsert_records` then :func:`replace_blocking_keys`).
+
+    Raises:
+        NotFound: no system has this code (nothing is stored).
     """
     keys = sorted(row.keys)
-    found = conn.execute(
-        "WITH up AS ("
-        " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
-        + _NORM_COLUMNS
-        + ", blocking_keys) VALUES (%(system)s, %(local)s, %(raw)s, %(hash)s,"
-        " %(n0)s, %(n1)s, %(n2)s, %(n3)s, %(n4)s, %(n5)s, %(n6)s, %(n7)s, %(n8)s, %(n9)s,"
-        " %(n10)s, %(n11)s, %(n12)s, %(keys)s)"
-        + _UPSERT_SET
-        + " RETURNING id, (xmax = 0) AS inserted),"
-        " gone AS (DELETE FROM blocking_key b USING up"
-        "  WHERE b.record_id = up.id AND NOT up.inserted AND NOT (b.key = ANY(%(keys)s))),"
-        " added AS (INSERT INTO blocking_key (key, record_id)"
-        "  SELECT k, up.id FROM up, unnest(%(keys)s::text[]) AS k"
-        "  WHERE up.inserted OR NOT EXISTS"
-        "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id))"
-        " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
-        " LEFT JOIN up ON true"
-        " LEFT JOIN source_record r ON r.system_id = %(system)s AND r.local_id = %(local)s",
-        {
-            "system": system_id,
-            "local": row.local_id,
-            "raw": Jsonb(row.raw),
-            "hash": row.content_hash,
-            "keys": keys,
-            **{f"n{i}": v for i, v in enumerate(_norm_values(row.norm))},
-        },
-    ).fetchone()
+    with conn.pipeline():
+        locked = conn.execute(_LOCK_SQL, _lock_params(system_code, row.local_id, keys))
+        stored = conn.execute(
+            "WITH up AS ("
+            " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
+            + _NORM_COLUMNS
+            + ", blocking_keys) SELECT s.id, %(local)s, %(raw)s, %(hash)s,"
+            " %(n0)s, %(n1)s, %(n2)s, %(n3)s, %(n4)s, %(n5)s, %(n6)s, %(n7)s, %(n8)s,"
+            " %(n9)s, %(n10)s, %(n11)s, %(n12)s, %(keys)s"
+            " FROM source_system s WHERE s.code = %(code)s"
+            + _UPSERT_SET
+            + " RETURNING id, (xmax = 0) AS inserted),"
+            " gone AS (DELETE FROM blocking_key b USING up"
+            "  WHERE b.record_id = up.id AND NOT up.inserted AND NOT (b.key = ANY(%(keys)s))),"
+            " added AS (INSERT INTO blocking_key (key, record_id)"
+            "  SELECT k, up.id FROM up, unnest(%(keys)s::text[]) AS k"
+            "  WHERE up.inserted OR NOT EXISTS"
+            "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id))"
+            " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
+            " LEFT JOIN up ON true"
+            " LEFT JOIN source_record r ON r.local_id = %(local)s"
+            "  AND r.system_id = (SELECT id FROM source_system WHERE code = %(code)s)",
+            {
+                "code": system_code,
+                "local": row.local_id,
+                "raw": Jsonb(row.raw),
+                "hash": row.content_hash,
+                "keys": keys,
+                **{f"n{i}": v for i, v in enumerate(_norm_values(row.norm))},
+            },
+        )
+        system = _locked_system(locked.fetchone(), system_code)
+        found = stored.fetchone()
     assert found is not None
     if found[0] is None:
-        return Upserted(record_id=found[2], local_id=row.local_id, outcome="unchanged")
+        return system, Upserted(record_id=found[2], local_id=row.local_id, outcome="unchanged")
     outcome = "inserted" if found[1] else "updated"
-    return Upserted(record_id=found[0], local_id=row.local_id, outcome=outcome)
+    return system, Upserted(record_id=found[0], local_id=row.local_id, outcome=outcome)
 
 
 def upsert_records(
@@ -319,20 +341,41 @@ def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> 
     return [_stored(r) for r in rows.fetchall()]
 
 
-def match_records(
-    conn: psycopg.Connection[Any], record_ids: Iterable[int]
-) -> tuple[list[StoredRecord], dict[int, set[int]]]:
-    """These records, every other active record of their persons, and no-match partners.
+@dataclass(frozen=True, slots=True)
+class MatchView:
+    """What matching a batch needs from the store, read in one statement.
 
-    One statement instead of :func:`stored_records`, :func:`records_of_persons` and
-    :func:`no_match_partners`: the records with their current links, and for each record
-    the records asserted to be a different person.
+    Attributes:
+        candidates: for each batch record, the records sharing an uncapped key with it.
+        records: the batch records, the candidates and every other active record of
+            their persons, with their current links.
+        no_match: for each of those records, the records asserted to be another person.
     """
-    ids = list(record_ids)
+
+    candidates: dict[int, set[int]]
+    records: list[StoredRecord]
+    no_match: dict[int, set[int]]
+
+
+def match_view(
+    conn: psycopg.Connection[Any], keys_by_record: dict[int, frozenset[str]], cap: int
+) -> MatchView:
+    """Candidates of these records (by blocking key), their persons' records, no-match pairs.
+
+    One statement for what :func:`candidate_pairs`, :func:`stored_records`,
+    :func:`records_of_persons` and :func:`no_match_partners` return. A key shared by more
+    than ``cap`` records is skipped and logged, so that a common key (a busy postcode and
+    birth year) cannot explode the candidate set.
+    """
+    ids = list(keys_by_record)
     if not ids:
-        return [], {}
+        return MatchView({}, [], {})
+    wanted = sorted({key for keys in keys_by_record.values() for key in keys})
     rows = conn.execute(
-        "WITH probe AS (SELECT unnest(%(ids)s::bigint[]) AS id),"
+        "WITH held AS (SELECT key, record_id, count(*) OVER (PARTITION BY key) AS n"
+        "  FROM blocking_key WHERE key = ANY(%(keys)s)),"
+        " probe AS (SELECT record_id AS id FROM held WHERE n <= %(cap)s"
+        "  UNION SELECT unnest(%(ids)s::bigint[])),"
         " persons AS (SELECT DISTINCT l.person_id FROM probe p JOIN link l ON l.record_id = p.id),"
         " wanted AS (SELECT id FROM probe UNION"
         "  SELECT l.record_id FROM persons p JOIN link l ON l.person_id = p.person_id"
@@ -341,15 +384,31 @@ def match_records(
             " FROM source_record r",
             ", ARRAY(SELECT CASE WHEN n.record_a = r.id"
             " THEN n.record_b ELSE n.record_a END FROM no_match n"
-            " WHERE n.record_a = r.id OR n.record_b = r.id)"
+            " WHERE n.record_a = r.id OR n.record_b = r.id),"
+            " hk.keys, ARRAY(SELECT DISTINCT key FROM held WHERE n > %(cap)s)"
             " FROM wanted w JOIN source_record r ON r.id = w.id",
             1,
-        ),
-        {"ids": ids},
+        )
+        + " LEFT JOIN (SELECT record_id, array_agg(key) AS keys FROM held"
+        "  WHERE n <= %(cap)s GROUP BY record_id) hk ON hk.record_id = r.id",
+        {"ids": ids, "keys": wanted, "cap": cap},
         binary=True,
     ).fetchall()
+    holders: dict[str, list[int]] = {}
+    for r in rows:
+        for key in r[22] or ():
+            holders.setdefault(key, []).append(r[0])
+    if rows:
+        for key in rows[0][23]:
+            log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
+    candidates: dict[int, set[int]] = {}
+    for record_id, keys in keys_by_record.items():
+        bucket = candidates[record_id] = set()
+        for key in keys:
+            bucket.update(holders.get(key, ()))
+        bucket.discard(record_id)
     partners = {r[0]: set(r[21]) for r in rows if r[21]}
-    return [_stored(r) for r in rows], partners
+    return MatchView(candidates, [_stored(r) for r in rows], partners)
 
 
 def records_of_persons(
