@@ -164,9 +164,7 @@ def ingest(
     upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
     inserted = [u.record_id for u in changed if u.outcome == "inserted"]
-    record_store.replace_blocking_keys(
-        conn, {u.record_id: last[u.local_id].keys for u in changed}, new_records=inserted
-    )
+    record_store.replace_blocking_keys(conn, [u.record_id for u in changed], new_records=inserted)
     results = _match_stored(conn, ctx, system, last, upserted, actor=actor, name_counts=name_counts)
     by_local = {r.local_id: r for r in results}
     return [by_local[row.local_id] for row in rows]
@@ -234,12 +232,23 @@ class _Linker:
         updated: set[int],
         keys: dict[int, frozenset[str]],
     ) -> list[RegisterResult]:
-        # every batch record is read, also the unchanged ones (they have no keys to search)
-        probes = {u.record_id: keys.get(u.record_id, frozenset()) for u in upserted}
-        view = record_store.match_view(self.conn, probes, self.ctx.blocking_cap)
-        candidates, self.no_match = view.candidates, view.no_match
-        for record in view.records:
-            self._remember(record)
+        if len(upserted) <= person_store.SMALL:  # a registration: one statement
+            # every record is read, also an unchanged one (it has no keys to search)
+            probes = {u.record_id: keys.get(u.record_id, frozenset()) for u in upserted}
+            view = record_store.match_view(self.conn, probes, self.ctx.blocking_cap)
+            candidates, self.no_match = view.candidates, view.no_match
+            for record in view.records:
+                self._remember(record)
+        else:  # a batch: for thousands of records, separate statements are quicker
+            all_ids = [u.record_id for u in upserted]
+            candidates = record_store.candidate_pairs(self.conn, keys, self.ctx.blocking_cap)
+            wanted = set(all_ids).union(*candidates.values())
+            first = record_store.stored_records(self.conn, wanted)
+            persons = {r.person for r in first if r.person is not None}
+            known = [r.id for r in first]
+            for record in first + record_store.records_of_persons(self.conn, persons, known):
+                self._remember(record)
+            self.no_match = record_store.no_match_partners(self.conn, list(self.records))
         inserted = [self.records[u.record_id] for u in upserted if u.outcome == "inserted"]
         self.adjuster = self.name_counts.frequencies(
             self.conn, self.ctx.model, self.records.values(), new=inserted
@@ -501,7 +510,7 @@ class _Linker:
             person_store.write_links(
                 self.conn,
                 [
-                    replace(lk, person_id=mapping.get(lk.person_id, lk.person_id))
+                    replace(lk, person_id=mapping[lk.person_id]) if lk.person_id < 0 else lk
                     for lk in self.links.values()
                 ],
             )
@@ -509,6 +518,8 @@ class _Linker:
                 self.conn,
                 [
                     replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
+                    if _temporary(h.person_id, h.previous_person_id)
+                    else h
                     for h in self.history
                 ],
             )
@@ -532,11 +543,18 @@ class _Linker:
                 self.conn,
                 [
                     replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
+                    if _temporary(e.person_id, e.other_person_id)
+                    else e
                     for e in self.events
                 ],
             )
             names.update(person_store.enterprise_ids(self.conn, sorted(wanted)))
         return mapping, names
+
+
+def _temporary(*persons: int | None) -> bool:
+    """Whether any of these person IDs is a temporary one (a person not yet inserted)."""
+    return any(p is not None and p < 0 for p in persons)
 
 
 def _within_system(result: MatchScore, same_system: bool) -> MatchScore:

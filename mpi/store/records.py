@@ -251,21 +251,26 @@ def upsert_records(
 
 
 def replace_blocking_keys(
-    conn: psycopg.Connection[Any],
-    keys_by_record: dict[int, frozenset[str]],
-    new_records: Iterable[int] = (),
+    conn: psycopg.Connection[Any], record_ids: Iterable[int], new_records: Iterable[int] = ()
 ) -> None:
-    """Replace the blocking keys of these records (``new_records`` have none to delete)."""
-    if not keys_by_record:
+    """Index these records' stored ``blocking_keys`` (``new_records`` have none to delete).
+
+    The key rows are made in the server from the records' column, just written by
+    :func:`upsert_records`, instead of being sent again one (key, record) row at a time.
+    """
+    ids = list(record_ids)
+    if not ids:
         return
     new = set(new_records)
-    old = [rid for rid in keys_by_record if rid not in new]
+    old = [rid for rid in ids if rid not in new]
     if old:
         conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (old,))
-    with conn.cursor() as cur, cur.copy("COPY blocking_key (key, record_id) FROM STDIN") as copy:
-        for record_id, keys in keys_by_record.items():
-            for key in keys:
-                copy.write_row((key, record_id))
+    conn.execute(
+        "INSERT INTO blocking_key (key, record_id)"
+        " SELECT k, r.id FROM source_record r, unnest(r.blocking_keys) AS k"
+        " WHERE r.id = ANY(%s)",
+        (ids,),
+    )
 
 
 def stored_keys(
