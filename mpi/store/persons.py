@@ -102,30 +102,28 @@ def mark_merged(conn: psycopg.Connection[Any], pk: int, into: int) -> None:
 
 
 def write_links(conn: psycopg.Connection[Any], links: Sequence[LinkRow]) -> None:
-    """Insert or replace links (one per record)."""
+    """Insert or replace links (one per record), in one statement."""
     if not links:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO link (record_id, person_id, method, probability, weight,"
-            " model_version, linked_by) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
-            " method = excluded.method, probability = excluded.probability,"
-            " weight = excluded.weight, model_version = excluded.model_version,"
-            " linked_by = excluded.linked_by, linked_at = now()",
-            [
-                (
-                    lk.record_id,
-                    lk.person_id,
-                    lk.method,
-                    lk.probability,
-                    lk.weight,
-                    lk.model_version,
-                    lk.linked_by,
-                )
-                for lk in links
-            ],
-        )
+    conn.execute(
+        "INSERT INTO link (record_id, person_id, method, probability, weight,"
+        " model_version, linked_by)"
+        " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::float8[],"
+        " %s::float8[], %s::text[], %s::text[])"
+        " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
+        " method = excluded.method, probability = excluded.probability,"
+        " weight = excluded.weight, model_version = excluded.model_version,"
+        " linked_by = excluded.linked_by, linked_at = now()",
+        (
+            [lk.record_id for lk in links],
+            [lk.person_id for lk in links],
+            [lk.method for lk in links],
+            [lk.probability for lk in links],
+            [lk.weight for lk in links],
+            [lk.model_version for lk in links],
+            [lk.linked_by for lk in links],
+        ),
+    )
 
 
 def write_history(conn: psycopg.Connection[Any], rows: Sequence[HistoryRow]) -> None:
