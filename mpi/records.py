@@ -8,6 +8,7 @@ items and identity events.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,7 +42,6 @@ from mpi.store import events as event_store
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
 from mpi.store import review as review_store
-from mpi.store import systems as system_store
 from mpi.store.events import EventRow
 from mpi.store.persons import HistoryRow, LinkRow
 from mpi.store.records import RecordRow
@@ -100,12 +100,6 @@ def prepare(
     )
 
 
-def _lock_key(text: str) -> int:
-    """A signed 64-bit advisory lock key for a string."""
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def register(
     conn: psycopg.Connection[Any],
     ctx: MatchContext,
@@ -133,12 +127,8 @@ def register(
     Raises:
         NotFound: the system does not exist.
     """
-    system = system_store.get_system(conn, system_code)
-    old_keys = record_store.existing_keys(conn, system.id, row.local_id)
-    lock_keys = [_lock_key(f"record:{system.id}:{row.local_id}")]
-    lock_keys += [_lock_key(k) for k in set(old_keys) | row.keys]
-    record_store.lock_for_register(conn, lock_keys)
-    return ingest(conn, ctx, system, [row], actor=actor)[0]
+    system, upserted = record_store.lock_and_store(conn, system_code, row)
+    return _match_stored(conn, ctx, system, {row.local_id: row}, [upserted], actor=actor)[0]
 
 
 def load_batch(
@@ -174,15 +164,30 @@ def ingest(
     unique = list(last.values())
     upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
-    keys = {u.record_id: last[u.local_id].keys for u in changed}
     inserted = [u.record_id for u in changed if u.outcome == "inserted"]
-    record_store.replace_blocking_keys(conn, keys, new_records=inserted)
+    record_store.replace_blocking_keys(conn, [u.record_id for u in changed], new_records=inserted)
+    results = _match_stored(conn, ctx, system, last, upserted, actor=actor, name_counts=name_counts)
+    by_local = {r.local_id: r for r in results}
+    return [by_local[row.local_id] for row in rows]
+
+
+def _match_stored(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    system: SourceSystem,
+    rows: Mapping[str, RecordRow],
+    upserted: Sequence[record_store.Upserted],
+    *,
+    actor: str,
+    name_counts: NameCounts | None = None,
+) -> list[RegisterResult]:
+    """Match stored records (and their stored keys) and write the outcome, in ``upserted`` order."""
+    changed = [u for u in upserted if u.outcome != "unchanged"]
+    keys = {u.record_id: rows[u.local_id].keys for u in changed}
     updated = [u.record_id for u in changed if u.outcome == "updated"]
     review_store.supersede_for_records(conn, updated)
     linker = _Linker(conn, ctx, actor, name_counts)
-    results = linker.run(system, upserted, set(updated), keys)
-    by_local = {r.local_id: r for r in results}
-    return [by_local[row.local_id] for row in rows]
+    return linker.run(system, upserted, set(updated), keys)
 
 
 class _Linker:
@@ -228,15 +233,23 @@ class _Linker:
         updated: set[int],
         keys: dict[int, frozenset[str]],
     ) -> list[RegisterResult]:
-        all_ids = [u.record_id for u in upserted]
-        candidates = record_store.candidate_pairs(self.conn, keys, self.ctx.blocking_cap)
-        wanted = set(all_ids).union(*candidates.values()) if candidates else set(all_ids)
-        first = record_store.stored_records(self.conn, wanted)
-        persons = {r.person for r in first if r.person is not None}
-        more = record_store.records_of_persons(self.conn, persons, known=[r.id for r in first])
-        for record in first + more:
-            self._remember(record)
-        self.no_match = record_store.no_match_partners(self.conn, list(self.records))
+        if len(upserted) <= person_store.SMALL:  # a registration: one statement
+            # every record is read, also an unchanged one (it has no keys to search)
+            probes = {u.record_id: keys.get(u.record_id, frozenset()) for u in upserted}
+            view = record_store.match_view(self.conn, probes, self.ctx.blocking_cap)
+            candidates, self.no_match = view.candidates, view.no_match
+            for record in view.records:
+                self._remember(record)
+        else:  # a batch: for thousands of records, separate statements are quicker
+            all_ids = [u.record_id for u in upserted]
+            candidates = record_store.candidate_pairs(self.conn, keys, self.ctx.blocking_cap)
+            wanted = set(all_ids).union(*candidates.values())
+            first = record_store.stored_records(self.conn, wanted)
+            persons = {r.person for r in first if r.person is not None}
+            known = [r.id for r in first]
+            for record in first + record_store.records_of_persons(self.conn, persons, known):
+                self._remember(record)
+            self.no_match = record_store.no_match_partners(self.conn, list(self.records))
         inserted = [self.records[u.record_id] for u in upserted if u.outcome == "inserted"]
         self.adjuster = self.name_counts.frequencies(
             self.conn, self.ctx.model, self.records.values(), new=inserted
@@ -261,9 +274,7 @@ class _Linker:
                 candidates.get(u.record_id, set()),
                 self.no_match.get(u.record_id, set()),
             )
-        mapping = self._flush()
-        pks = {p for (_, p, _, c) in outcomes.values() for p in (p, *c)}
-        names = person_store.enterprise_ids(self.conn, [mapping.get(p, p) for p in pks])
+        mapping, names = self._flush({p for (_, p, _, c) in outcomes.values() for p in (p, *c)})
         results = []
         for u in upserted:
             decision, person, best, cands = outcomes[u.record_id]
@@ -502,45 +513,70 @@ class _Linker:
                 )
             )
 
-    def _flush(self) -> dict[int, int]:
-        """Write everything, replacing temporary person IDs with reserved ones."""
+    def _flush(self, persons: Iterable[int]) -> tuple[dict[int, int], dict[int, str]]:
+        """Write everything, replacing temporary person IDs with reserved ones.
+
+        Returns the reserved ID of each temporary one, and the enterprise IDs of
+        ``persons`` (internal or temporary IDs). A registration's few rows are written in
+        one pipeline (one round trip); a batch's many rows with COPY.
+        """
         reserved = person_store.reserve_person_ids(self.conn, len(self.new_persons))
         mapping = dict(zip(self.new_persons, reserved, strict=True))
         m: Callable[[int | None], int | None] = lambda p: mapping.get(p, p) if p else p  # noqa: E731
-        person_store.insert_persons(self.conn, [(pk, new_enterprise_id()) for pk in reserved])
-        person_store.write_links(
-            self.conn,
-            [
-                replace(lk, person_id=mapping.get(lk.person_id, lk.person_id))
-                for lk in self.links.values()
-            ],
-        )
-        person_store.write_history(
-            self.conn,
-            [
-                replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
-                for h in self.history
-            ],
-        )
-        for gone, into in self.merged:
-            person_store.mark_merged(self.conn, mapping.get(gone, gone), mapping.get(into, into))
-        review_store.open_items(
-            self.conn,
-            [
-                replace(
-                    r, candidate_person_id=mapping.get(r.candidate_person_id, r.candidate_person_id)
+        names = {pk: new_enterprise_id() for pk in reserved}
+        wanted = {mapping.get(p, p) for p in persons} - names.keys()
+        rows = (reserved, self.links, self.history, self.events)
+        small = max(len(r) for r in rows) <= person_store.SMALL
+        with self.conn.pipeline() if small else contextlib.nullcontext():
+            person_store.insert_persons(self.conn, list(names.items()))
+            person_store.write_links(
+                self.conn,
+                [
+                    replace(lk, person_id=mapping[lk.person_id]) if lk.person_id < 0 else lk
+                    for lk in self.links.values()
+                ],
+            )
+            person_store.write_history(
+                self.conn,
+                [
+                    replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
+                    if _temporary(h.person_id, h.previous_person_id)
+                    else h
+                    for h in self.history
+                ],
+            )
+            for gone, into in self.merged:
+                person_store.mark_merged(
+                    self.conn, mapping.get(gone, gone), mapping.get(into, into)
                 )
-                for r in self.reviews
-            ],
-        )
-        event_store.append(
-            self.conn,
-            [
-                replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
-                for e in self.events
-            ],
-        )
-        return mapping
+            review_store.open_items(
+                self.conn,
+                [
+                    replace(
+                        r,
+                        candidate_person_id=mapping.get(
+                            r.candidate_person_id, r.candidate_person_id
+                        ),
+                    )
+                    for r in self.reviews
+                ],
+            )
+            event_store.append(
+                self.conn,
+                [
+                    replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
+                    if _temporary(e.person_id, e.other_person_id)
+                    else e
+                    for e in self.events
+                ],
+            )
+            names.update(person_store.enterprise_ids(self.conn, sorted(wanted)))
+        return mapping, names
+
+
+def _temporary(*persons: int | None) -> bool:
+    """Whether any of these person IDs is a temporary one (a person not yet inserted)."""
+    return any(p is not None and p < 0 for p in persons)
 
 
 def _only_ambiguous(scores: Sequence[MatchScore], review_threshold: float) -> bool:
@@ -557,10 +593,11 @@ def _within_system(result: MatchScore, same_system: bool) -> MatchScore:
 
 
 class NameCounts:
-    """Name frequencies for term-frequency adjustment, kept across the batches of a load.
+    """Name frequencies for term-frequency adjustment, read from the store's counters.
 
-    The first batch counts its names in the store; later batches count only names not
-    seen yet and add their own new records to the counts already held.
+    The store keeps the counts in the same transaction as every change to the records
+    (``mpi.store.records.name_counts``), so each batch reads the current counts of its
+    names by key; the counts read so far are kept here too.
     """
 
     def __init__(self) -> None:
@@ -575,33 +612,18 @@ class NameCounts:
         records: Iterable[StoredRecord],
         new: Iterable[StoredRecord] = (),
     ) -> TermFrequencies:
-        """Frequencies covering these records' names; ``new`` were inserted since last time."""
+        """Frequencies covering these records' names (``new`` is kept for callers)."""
         given: set[str] = set()
         family: set[str] = set()
         for record in records:
             given.update(record.norm.given_names)
             if record.norm.family_name:
                 family.add(record.norm.family_name)
-        if self.total is None:
-            self.total, self.given, self.family = record_store.name_counts(conn, given, family)
-        else:
-            fresh = list(new)
-            self.total += len(fresh)
-            for record in fresh:
-                first = record.norm.given_names[0] if record.norm.given_names else None
-                if first in self.given:
-                    self.given[first] += 1
-                if record.norm.family_name in self.family:
-                    self.family[record.norm.family_name] += 1
-            unseen_given = given - self.given.keys()
-            unseen_family = family - self.family.keys()
-            if unseen_given or unseen_family:
-                _, more_given, more_family = record_store.name_counts(
-                    conn, unseen_given, unseen_family, with_total=False
-                )
-                self.given.update(dict.fromkeys(unseen_given, 0) | more_given)
-                self.family.update(dict.fromkeys(unseen_family, 0) | more_family)
-        return TermFrequencies.build(model, self.total, self.given, self.family)
+        total, given_counts, family_counts = record_store.name_counts(conn, given, family)
+        self.total = total
+        self.given.update(dict.fromkeys(given, 0) | given_counts)
+        self.family.update(dict.fromkeys(family, 0) | family_counts)
+        return TermFrequencies.build(model, total, given_counts, family_counts)
 
 
 def term_frequencies(
@@ -642,10 +664,7 @@ def withdraw(
     """
     from mpi.errors import NotFound
 
-    system = system_store.get_system(conn, system_code)
-    keys = record_store.existing_keys(conn, system.id, local_id)
-    lock_keys = [_lock_key(f"record:{system.id}:{local_id}")] + [_lock_key(k) for k in keys]
-    record_store.lock_for_register(conn, lock_keys)
+    system = record_store.lock_for_register(conn, system_code, local_id, ())
     gone = record_store.withdraw_record(conn, system.id, local_id)
     if gone is None:
         raise NotFound(f"no record {local_id!r} in system {system_code!r}")

@@ -38,6 +38,9 @@ class HistoryRow:
     changed_by: str
 
 
+SMALL = 20
+"""Up to this many rows are written with INSERT (pipelined), more with COPY."""
+
 _PERSON = (
     "SELECT p.id, p.person_id, p.status, m.person_id AS merged_into, p.created_at, p.updated_at"
     " FROM person p LEFT JOIN person m ON m.id = p.merged_into"
@@ -58,6 +61,10 @@ def reserve_person_ids(conn: psycopg.Connection[Any], count: int) -> list[int]:
 def insert_persons(conn: psycopg.Connection[Any], persons: Sequence[tuple[int, str]]) -> None:
     """Insert persons given as (internal ID, enterprise ID)."""
     if not persons:
+        return
+    if len(persons) <= SMALL:  # executemany, unlike COPY, can go in a pipeline
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO person (id, person_id) VALUES (%s, %s)", persons)
         return
     with conn.cursor() as cur, cur.copy("COPY person (id, person_id) FROM STDIN") as copy:
         for row in persons:
@@ -95,35 +102,52 @@ def mark_merged(conn: psycopg.Connection[Any], pk: int, into: int) -> None:
 
 
 def write_links(conn: psycopg.Connection[Any], links: Sequence[LinkRow]) -> None:
-    """Insert or replace links (one per record)."""
+    """Insert or replace links (one per record), in one statement."""
     if not links:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO link (record_id, person_id, method, probability, weight,"
-            " model_version, linked_by) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
-            " method = excluded.method, probability = excluded.probability,"
-            " weight = excluded.weight, model_version = excluded.model_version,"
-            " linked_by = excluded.linked_by, linked_at = now()",
-            [
-                (
-                    lk.record_id,
-                    lk.person_id,
-                    lk.method,
-                    lk.probability,
-                    lk.weight,
-                    lk.model_version,
-                    lk.linked_by,
-                )
-                for lk in links
-            ],
-        )
+    conn.execute(
+        "INSERT INTO link (record_id, person_id, method, probability, weight,"
+        " model_version, linked_by)"
+        " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::float8[],"
+        " %s::float8[], %s::text[], %s::text[])"
+        " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
+        " method = excluded.method, probability = excluded.probability,"
+        " weight = excluded.weight, model_version = excluded.model_version,"
+        " linked_by = excluded.linked_by, linked_at = now()",
+        (
+            [lk.record_id for lk in links],
+            [lk.person_id for lk in links],
+            [lk.method for lk in links],
+            [lk.probability for lk in links],
+            [lk.weight for lk in links],
+            [lk.model_version for lk in links],
+            [lk.linked_by for lk in links],
+        ),
+    )
 
 
 def write_history(conn: psycopg.Connection[Any], rows: Sequence[HistoryRow]) -> None:
     """Append link history rows."""
     if not rows:
+        return
+    if len(rows) <= SMALL:  # executemany, unlike COPY, can go in a pipeline
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO link_history (record_id, person_id, previous_person_id, method,"
+                " probability, reason, changed_by) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        h.record_id,
+                        h.person_id,
+                        h.previous_person_id,
+                        h.method,
+                        h.probability,
+                        h.reason,
+                        h.changed_by,
+                    )
+                    for h in rows
+                ],
+            )
         return
     with (
         conn.cursor() as cur,

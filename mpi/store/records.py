@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from matching.types import NormalisedRecord
 from mpi.errors import NotFound
-from mpi.models import RecordDetail, StoredRecord
+from mpi.models import RecordDetail, SourceSystem, StoredRecord
 
 log = logging.getLogger(__name__)
 
@@ -88,27 +88,114 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
-def lock_for_register(conn: psycopg.Connection[Any], lock_keys: Iterable[int]) -> None:
-    """Share the matching lock, then lock these keys in a fixed order until commit.
+_LOCK_SQL = (
+    "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
+    " pg_advisory_xact_lock_shared(%(match)s),"
+    " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
+    "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
+    "    coalesce(old.keys, '{}') || %(keys)s::text[]"
+    "    || ('record:' || s.id || ':' || %(local)s)) AS k ORDER BY h) ordered)"
+    " FROM source_system s LEFT JOIN LATERAL ("
+    "  SELECT r.blocking_keys AS keys FROM source_record r"
+    "  WHERE r.system_id = s.id AND r.local_id = %(local)s) old ON true"
+    " WHERE s.code = %(code)s"
+)
 
-    Two registrations of one person share a blocking key, so the second waits for the
-    first to commit and then sees its record: one person, not two.
+
+def _lock_params(system_code: str, local_id: str, keys: Iterable[str]) -> dict[str, Any]:
+    return {"match": _MATCH_LOCK, "keys": sorted(keys), "local": local_id, "code": system_code}
+
+
+def _locked_system(row: Sequence[Any] | None, system_code: str) -> SourceSystem:
+    if row is None:
+        raise NotFound(f"unknown system {system_code!r}: add it first (mpi systems add)")
+    return SourceSystem(id=row[0], code=row[1], name=row[2], kind=row[3], trust_rank=row[4])
+
+
+def lock_for_register(
+    conn: psycopg.Connection[Any], system_code: str, local_id: str, keys: Iterable[str]
+) -> SourceSystem:
+    """Find the system, then share the matching lock and lock the record's keys until commit.
+
+    One statement: the record itself, its new blocking ``keys`` and the keys it has now
+    (an update) are locked in a fixed order. Two registrations of one person share a
+    blocking key, so the second waits for the first to commit and then sees its record:
+    one person, not two.
+
+    Raises:
+        NotFound: no system has this code.
     """
-    conn.execute(
-        "SELECT pg_advisory_xact_lock_shared(%s),"
-        " (SELECT count(pg_advisory_xact_lock(k))"
-        "  FROM (SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) ordered)",
-        (_MATCH_LOCK, sorted(set(lock_keys))),
-    )
+    row = conn.execute(_LOCK_SQL, _lock_params(system_code, local_id, keys)).fetchone()
+    return _locked_system(row, system_code)
 
 
-def existing_keys(conn: psycopg.Connection[Any], system_id: int, local_id: str) -> list[str]:
-    """The stored blocking keys of a record, empty when it is new."""
-    row = conn.execute(
-        "SELECT blocking_keys FROM source_record WHERE system_id = %s AND local_id = %s",
-        (system_id, local_id),
-    ).fetchone()
-    return list(row[0]) if row else []
+_UPSERT_SET = (
+    " ON CONFLICT (system_id, local_id) DO UPDATE SET"
+    " raw = excluded.raw, content_hash = excluded.content_hash,"
+    " nhs_number = excluded.nhs_number, nhs_verified = excluded.nhs_verified,"
+    " given_names = excluded.given_names, family_name = excluded.family_name,"
+    " family_parts = excluded.family_parts, birth_date = excluded.birth_date,"
+    " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
+    " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
+    " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
+    " blocking_keys = excluded.blocking_keys, status = 'active',"
+    " version = source_record.version + 1, updated_at = now()"
+    " WHERE source_record.content_hash <> excluded.content_hash"
+    "    OR source_record.status <> 'active'"
+)
+
+
+def lock_and_store(
+    conn: psycopg.Connection[Any], system_code: str, row: RecordRow
+) -> tuple[SourceSystem, Upserted]:
+    """:func:`lock_for_register`, then insert or update the record and its blocking keys.
+
+    Both statements go to the server in one round trip (a pipeline); the second runs
+    once the first holds the locks. An unchanged row is left alone; a changed one gets
+    exactly its new keys (as :func:`upsert_records` then :func:`replace_blocking_keys`).
+
+    Raises:
+        NotFound: no system has this code (nothing is stored).
+    """
+    keys = sorted(row.keys)
+    with conn.pipeline():
+        locked = conn.execute(_LOCK_SQL, _lock_params(system_code, row.local_id, keys))
+        stored = conn.execute(
+            "WITH up AS ("
+            " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
+            + _NORM_COLUMNS
+            + ", blocking_keys) SELECT s.id, %(local)s, %(raw)s, %(hash)s,"
+            " %(n0)s, %(n1)s, %(n2)s, %(n3)s, %(n4)s, %(n5)s, %(n6)s, %(n7)s, %(n8)s,"
+            " %(n9)s, %(n10)s, %(n11)s, %(n12)s, %(keys)s"
+            " FROM source_system s WHERE s.code = %(code)s"
+            + _UPSERT_SET
+            + " RETURNING id, (xmax = 0) AS inserted),"
+            " gone AS (DELETE FROM blocking_key b USING up"
+            "  WHERE b.record_id = up.id AND NOT up.inserted AND NOT (b.key = ANY(%(keys)s))),"
+            " added AS (INSERT INTO blocking_key (key, record_id)"
+            "  SELECT k, up.id FROM up, unnest(%(keys)s::text[]) AS k"
+            "  WHERE up.inserted OR NOT EXISTS"
+            "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id))"
+            " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
+            " LEFT JOIN up ON true"
+            " LEFT JOIN source_record r ON r.local_id = %(local)s"
+            "  AND r.system_id = (SELECT id FROM source_system WHERE code = %(code)s)",
+            {
+                "code": system_code,
+                "local": row.local_id,
+                "raw": Jsonb(row.raw),
+                "hash": row.content_hash,
+                "keys": keys,
+                **{f"n{i}": v for i, v in enumerate(_norm_values(row.norm))},
+            },
+        )
+        system = _locked_system(locked.fetchone(), system_code)
+        found = stored.fetchone()
+    assert found is not None
+    if found[0] is None:
+        return system, Upserted(record_id=found[2], local_id=row.local_id, outcome="unchanged")
+    outcome = "inserted" if found[1] else "updated"
+    return system, Upserted(record_id=found[0], local_id=row.local_id, outcome=outcome)
 
 
 def upsert_records(
@@ -149,19 +236,8 @@ def upsert_records(
             " SELECT %(system)s, local_id, raw, content_hash, "
             + _NORM_COLUMNS
             + ", blocking_keys FROM staging_record ORDER BY ord"
-            " ON CONFLICT (system_id, local_id) DO UPDATE SET"
-            " raw = excluded.raw, content_hash = excluded.content_hash,"
-            " nhs_number = excluded.nhs_number, nhs_verified = excluded.nhs_verified,"
-            " given_names = excluded.given_names, family_name = excluded.family_name,"
-            " family_parts = excluded.family_parts, birth_date = excluded.birth_date,"
-            " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
-            " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
-            " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
-            " blocking_keys = excluded.blocking_keys, status = 'active',"
-            " version = source_record.version + 1, updated_at = now()"
-            " WHERE source_record.content_hash <> excluded.content_hash"
-            "    OR source_record.status <> 'active'"
-            " RETURNING id, local_id, (xmax = 0) AS inserted)"
+            + _UPSERT_SET
+            + " RETURNING id, local_id, (xmax = 0) AS inserted)"
             " SELECT s.local_id, coalesce(up.id, r.id),"
             "  CASE WHEN up.id IS NULL THEN 'unchanged'"
             "       WHEN up.inserted THEN 'inserted' ELSE 'updated' END"
@@ -175,21 +251,26 @@ def upsert_records(
 
 
 def replace_blocking_keys(
-    conn: psycopg.Connection[Any],
-    keys_by_record: dict[int, frozenset[str]],
-    new_records: Iterable[int] = (),
+    conn: psycopg.Connection[Any], record_ids: Iterable[int], new_records: Iterable[int] = ()
 ) -> None:
-    """Replace the blocking keys of these records (``new_records`` have none to delete)."""
-    if not keys_by_record:
+    """Index these records' stored ``blocking_keys`` (``new_records`` have none to delete).
+
+    The key rows are made in the server from the records' column, just written by
+    :func:`upsert_records`, instead of being sent again one (key, record) row at a time.
+    """
+    ids = list(record_ids)
+    if not ids:
         return
     new = set(new_records)
-    old = [rid for rid in keys_by_record if rid not in new]
+    old = [rid for rid in ids if rid not in new]
     if old:
         conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (old,))
-    with conn.cursor() as cur, cur.copy("COPY blocking_key (key, record_id) FROM STDIN") as copy:
-        for record_id, keys in keys_by_record.items():
-            for key in keys:
-                copy.write_row((key, record_id))
+    conn.execute(
+        "INSERT INTO blocking_key (key, record_id)"
+        " SELECT k, r.id FROM source_record r, unnest(r.blocking_keys) AS k"
+        " WHERE r.id = ANY(%s)",
+        (ids,),
+    )
 
 
 def stored_keys(
@@ -263,6 +344,76 @@ def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> 
         return []
     rows = conn.execute(_STORED_SELECT + " WHERE r.id = ANY(%s)", (ids,), binary=True)
     return [_stored(r) for r in rows.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchView:
+    """What matching a batch needs from the store, read in one statement.
+
+    Attributes:
+        candidates: for each batch record, the records sharing an uncapped key with it.
+        records: the batch records, the candidates and every other active record of
+            their persons, with their current links.
+        no_match: for each of those records, the records asserted to be another person.
+    """
+
+    candidates: dict[int, set[int]]
+    records: list[StoredRecord]
+    no_match: dict[int, set[int]]
+
+
+def match_view(
+    conn: psycopg.Connection[Any], keys_by_record: dict[int, frozenset[str]], cap: int
+) -> MatchView:
+    """Candidates of these records (by blocking key), their persons' records, no-match pairs.
+
+    One statement for what :func:`candidate_pairs`, :func:`stored_records`,
+    :func:`records_of_persons` and :func:`no_match_partners` return. A key shared by more
+    than ``cap`` records is skipped and logged, so that a common key (a busy postcode and
+    birth year) cannot explode the candidate set.
+    """
+    ids = list(keys_by_record)
+    if not ids:
+        return MatchView({}, [], {})
+    wanted = sorted({key for keys in keys_by_record.values() for key in keys})
+    rows = conn.execute(
+        "WITH held AS (SELECT key, record_id, count(*) OVER (PARTITION BY key) AS n"
+        "  FROM blocking_key WHERE key = ANY(%(keys)s)),"
+        " probe AS (SELECT record_id AS id FROM held WHERE n <= %(cap)s"
+        "  UNION SELECT unnest(%(ids)s::bigint[])),"
+        " persons AS (SELECT DISTINCT l.person_id FROM probe p JOIN link l ON l.record_id = p.id),"
+        " wanted AS (SELECT id FROM probe UNION"
+        "  SELECT l.record_id FROM persons p JOIN link l ON l.person_id = p.person_id"
+        "  JOIN source_record m ON m.id = l.record_id WHERE m.status = 'active') "
+        + _STORED_SELECT.replace(
+            " FROM source_record r",
+            ", ARRAY(SELECT CASE WHEN n.record_a = r.id"
+            " THEN n.record_b ELSE n.record_a END FROM no_match n"
+            " WHERE n.record_a = r.id OR n.record_b = r.id),"
+            " hk.keys, ARRAY(SELECT DISTINCT key FROM held WHERE n > %(cap)s)"
+            " FROM wanted w JOIN source_record r ON r.id = w.id",
+            1,
+        )
+        + " LEFT JOIN (SELECT record_id, array_agg(key) AS keys FROM held"
+        "  WHERE n <= %(cap)s GROUP BY record_id) hk ON hk.record_id = r.id",
+        {"ids": ids, "keys": wanted, "cap": cap},
+        binary=True,
+    ).fetchall()
+    holders: dict[str, list[int]] = {}
+    for r in rows:
+        for key in r[22] or ():
+            holders.setdefault(key, []).append(r[0])
+    if rows:
+        for key in rows[0][23]:
+            log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
+    candidates: dict[int, set[int]] = {}
+    for record_id, keys in keys_by_record.items():
+        bucket = candidates[record_id] = set()
+        for key in keys:
+            bucket.update(holders.get(key, ()))
+        bucket.discard(record_id)
+    partners = {r[0]: set(r[21]) for r in rows if r[21]}
+    return MatchView(candidates, [_stored(r) for r in rows], partners)
 
 
 def records_of_persons(
@@ -444,35 +595,26 @@ def name_counts(
 ) -> tuple[int, dict[str, int], dict[str, int]]:
     """Active records in all, per first given name and per family name (these names only).
 
-    With ``with_total=False`` the total is not counted and returned as 0. Past 50,000
-    records the total is the planner's estimate (kept by ANALYZE and autovacuum): a
-    frequency needs no exact count, and counting on every registration would cost more
-    than the matching itself.
+    One read of the counters kept by migration 0009's triggers (``name_frequency``), in
+    the same transaction as every change to the records, so the counts are exact and
+    include this transaction's own records. With ``with_total=False`` the total is
+    returned as 0.
     """
-    total = (
-        conn.execute(
-            "SELECT CASE WHEN c.reltuples >= 50000 THEN c.reltuples::bigint"
-            " ELSE (SELECT count(*) FROM source_record WHERE status = 'active') END"
-            " FROM pg_class c WHERE c.oid = 'source_record'::regclass"
-        ).fetchone()
-        if with_total
-        else (0,)
-    )
-    given_rows = conn.execute(
-        "SELECT given_names[1], count(*) FROM source_record"
-        " WHERE status = 'active' AND given_names[1] = ANY(%s) GROUP BY 1",
-        (list(set(given)),),
+    rows = conn.execute(
+        "SELECT kind, name, sum(n)::bigint FROM name_frequency"
+        " WHERE (kind = 'given' AND name = ANY(%s)) OR (kind = 'family' AND name = ANY(%s))"
+        " OR (kind = 'total' AND %s) GROUP BY kind, name",
+        (sorted(set(given)), sorted(set(family)), with_total),
     ).fetchall()
-    family_rows = conn.execute(
-        "SELECT family_name, count(*) FROM source_record"
-        " WHERE status = 'active' AND family_name = ANY(%s) GROUP BY 1",
-        (list(set(family)),),
-    ).fetchall()
-    return (
-        int(total[0]) if total else 0,
-        {r[0]: r[1] for r in given_rows},
-        {r[0]: r[1] for r in family_rows},
-    )
+    total = 0
+    given_counts: dict[str, int] = {}
+    family_counts: dict[str, int] = {}
+    for kind, name, n in rows:
+        if kind == "total":
+            total = int(n)
+        elif n:
+            (given_counts if kind == "given" else family_counts)[name] = int(n)
+    return total, given_counts, family_counts
 
 
 def first_local_id(conn: psycopg.Connection[Any], system_code: str) -> str:

@@ -1,0 +1,108 @@
+"""Profile: registrations with matching in one process, through the app's full path.
+
+Sends ``--registrations`` ``PUT /v1/systems/BENCH/records/{id}`` requests through Flask's
+test client (token check, matching, writes and audit, no HTTP server), on an already
+loaded database (``bench/bench_api.py`` makes one), and prints the mean wall and CPU
+milliseconds per registration and the top of a cProfile by cumulative time.
+
+    python bench/profile_register.py --database mpi_bench_api_100k --registrations 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_api import _registrations  # noqa: E402
+
+from api import create_app  # noqa: E402
+from mpi import access  # noqa: E402
+from mpi.config import load_settings  # noqa: E402
+from mpi.store import db  # noqa: E402
+from mpi.store import systems as system_store  # noqa: E402
+from mpi.store import tokens as token_store  # noqa: E402
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (Linux /proc; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", default="mpi_bench_api")
+    parser.add_argument("--registrations", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=101)
+    parser.add_argument("--top", type=int, default=35, help="profile lines to print")
+    parser.add_argument("--sort", default="cumulative", help="cProfile sort key")
+    parser.add_argument("--no-profile", action="store_true", help="timings only")
+    args = parser.parse_args()
+    settings = load_settings()
+    url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
+    with psycopg.connect(url) as conn:
+        system_store.ensure_system(conn, "BENCH", "Bench", "hospital", 5)
+        token_store.set_identifier_system(conn, "BENCH", "urn:bench:BENCH")
+        token = access.issue_token(conn, "BENCH", ["register", "lookup"], actor="bench")
+    app = create_app({"DATABASE_URL": url})
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    bodies = _registrations(url, args.registrations + 20, args.seed)
+    tag = f"P{int(time.time()):x}"
+    for i, body in enumerate(bodies[:20]):  # warm-up: caches, prepared statements
+        client.put(f"/v1/systems/BENCH/records/{tag}-w{i}", json=body, headers=headers)
+    requests = [
+        (f"/v1/systems/BENCH/records/{tag}-{i}", json.dumps(b)) for i, b in enumerate(bodies[20:])
+    ]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    backends = [int(r[0]) for r in rows]
+    profiler = cProfile.Profile()
+    db_cpu = _cpu_seconds(backends)
+    decisions: dict[str, int] = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    if not args.no_profile:
+        profiler.enable()
+    for path, body in requests:
+        reply = client.put(path, data=body, headers=headers, content_type="application/json")
+        decision = reply.get_json().get("decision", str(reply.status_code))
+        decisions[decision] = decisions.get(decision, 0) + 1
+    if not args.no_profile:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    db_cpu = _cpu_seconds(backends) - db_cpu
+    n = len(requests)
+    print(
+        f"{n} registrations: {wall * 1000 / n:.2f} ms wall, {cpu * 1000 / n:.2f} ms CPU of"
+        f" this process and {db_cpu * 1000 / n:.2f} ms of its PostgreSQL backends each;"
+        f" decisions {decisions}"
+    )
+    if not args.no_profile:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()

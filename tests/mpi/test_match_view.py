@@ -1,0 +1,61 @@
+"""The registration's one-statement read equals the batch path's separate statements."""
+
+from __future__ import annotations
+
+import logging
+
+from mpi.records import load_batch
+from mpi.store import records as record_store
+from mpi.store import systems
+from tests.helpers import row
+
+
+def _separate(conn, keys_by_record, cap):
+    candidates = record_store.candidate_pairs(conn, keys_by_record, cap)
+    wanted = set(keys_by_record).union(*candidates.values())
+    first = record_store.stored_records(conn, wanted)
+    persons = {r.person for r in first if r.person is not None}
+    more = record_store.records_of_persons(conn, persons, [r.id for r in first])
+    records = first + more
+    partners = record_store.no_match_partners(conn, [r.id for r in records])
+    ids = {r.id for r in records}
+    return candidates, records, {k: v for k, v in partners.items() if k in ids}
+
+
+def test_match_view_equals_the_separate_reads(conn, ctx, caplog):
+    systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
+    system = systems.get_system(conn, "GP")
+    people = [
+        row(
+            ctx,
+            f"G{i}",
+            given_name=["Sarah", "Sara", "Priya", "Tom"][i % 4],
+            family_name=["Smith", "Smyth", "Okafor"][i % 3],
+            birth_date=f"19{60 + i % 5}-02-0{1 + i % 3}",
+            postcode="LS6 2AB",
+        )
+        for i in range(24)
+    ]
+    load_batch(conn, ctx, system, people)
+    ids = {
+        r[0]: frozenset(r[1])
+        for r in conn.execute("SELECT id, blocking_keys FROM source_record ORDER BY id")
+    }
+    first, second = sorted(ids)[:2]
+    record_store.add_no_match(conn, first, second, "test", "different people")
+    for cap in (200, 3):  # with cap 3 the shared postcode keys are skipped
+        for record_id in sorted(ids)[:6]:
+            probe = {record_id: ids[record_id]}
+            with caplog.at_level(logging.WARNING, logger="mpi.store.records"):
+                caplog.clear()
+                view = record_store.match_view(conn, probe, cap)
+                view_warnings = sorted(r.getMessage() for r in caplog.records)
+                caplog.clear()
+                candidates, records, partners = _separate(conn, probe, cap)
+                separate_warnings = sorted(r.getMessage() for r in caplog.records)
+            assert view.candidates == candidates
+            assert sorted(view.records, key=lambda r: r.id) == sorted(records, key=lambda r: r.id)
+            assert view.no_match == partners
+            assert view_warnings == separate_warnings
+            if cap == 3:
+                assert view_warnings  # the busy keys were skipped, and said so
