@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "DOMAIN_CACHE_SECONDS": 5.0,
     "LOG_LEVEL": "INFO",
     "PROXY_HOPS": 0,
+    "MODEL_REFRESH_SECONDS": 10.0,
 }
 
 
@@ -52,13 +53,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.extensions["mpi_ctx"] = MatchContext.build(settings, active_model_at(settings.database_url))
 
-    from api import db, errors, requests, review
+    from api import db, errors, model_refresh, requests, review
     from api.fhir import bp as fhir_bp
     from api.v1 import bp as v1_bp
 
     errors.init_app(app)
     requests.init_app(app)  # checks MPI_LOG_LEVEL before the pool is opened
     db.init_app(app)
+    model_refresh.init_app(app)
     app.register_blueprint(v1_bp)
     app.register_blueprint(fhir_bp)
     review.init_app(app)

@@ -23,6 +23,7 @@ from mpi.store import models as model_store
 __all__ = [
     "ModelReport",
     "active_model",
+    "active_version",
     "activate",
     "get_model",
     "import_model",
@@ -58,6 +59,11 @@ def active_model(conn: psycopg.Connection[Any]) -> MatchModel:
     """
     row = model_store.active_model(conn)
     return MatchModel.from_dict(row.document) if row else load_default_model()
+
+
+def active_version(conn: psycopg.Connection[Any]) -> str:
+    """The version :func:`active_model` would return, without reading the model itself."""
+    return model_store.active_version(conn) or load_default_model().version
 
 
 def activate(conn: psycopg.Connection[Any], version: str) -> MatchModel:

@@ -84,6 +84,12 @@ def active_model(conn: psycopg.Connection[Any]) -> ModelRow | None:
         return cur.execute(_SELECT + " WHERE is_active").fetchone()
 
 
+def active_version(conn: psycopg.Connection[Any]) -> str | None:
+    """The version of the active stored model (one index look-up), ``None`` when none is."""
+    row = conn.execute("SELECT version FROM match_model WHERE is_active").fetchone()
+    return str(row[0]) if row else None
+
+
 def list_models(conn: psycopg.Connection[Any]) -> list[ModelRow]:
     """Every stored model, newest first."""
     with conn.cursor(row_factory=class_row(ModelRow)) as cur:
