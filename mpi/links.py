@@ -14,7 +14,11 @@ any record of the candidate person:
   postcode and address, and then only when no other identity is a plausible match).
 
 Below the link threshold and at or above the review threshold, the record gets a new
-person and a review item against each plausible candidate (at most ``max_review``).
+person and a review item against each plausible candidate (at most ``max_review``),
+except a candidate that two independent contradictions already rule out (see
+:func:`is_clear_non_match`): a same-name parent and child with two valid, different NHS
+numbers and birth dates decades apart is no work for a reviewer, however much the
+household fields (family name, postcode, address, phone) agree.
 """
 
 from __future__ import annotations
@@ -118,6 +122,85 @@ def review_reason(match: PersonMatch, probe_issues: Iterable[str] = ()) -> str:
     return "possible_match"
 
 
+#: Pairs of independent contradictions that rule a candidate out without review: two
+#: valid, different NHS numbers with birth dates years apart, with the twin pattern or
+#: with another sex; birth dates years apart with another sex; a boy and girl twin.
+CLEAR_NON_MATCH = frozenset(
+    {
+        frozenset({"nhs_number", "birth_date"}),
+        frozenset({"nhs_number", "twin"}),
+        frozenset({"nhs_number", "sex"}),
+        frozenset({"birth_date", "sex"}),
+        frozenset({"twin", "sex"}),
+    }
+)
+
+
+def contradictions(result: MatchScore) -> frozenset[str]:
+    """The independent contradictions of one scored pair, each saying "another person".
+
+    ``nhs_number``: two valid, different NHS numbers (``nhs_number_conflict``);
+    ``birth_date``: birth dates years apart (``birth_date_conflict``); ``twin``: the twin
+    pattern (``twin_risk``: same family name and birth date, different given names),
+    except when the given names agree through a middle name (one person's names
+    reordered); ``sex``: a different administrative gender.
+
+    Args:
+        result: the score of the record against one candidate record.
+
+    Returns:
+        The contradictions found; empty when none.
+
+    Example:
+        >>> from matching.types import FieldScore, MatchScore
+        >>> contradictions(
+        ...     MatchScore(1.0, 0.5, (FieldScore("sex", "different", -3.0),),
+        ...                ("nhs_number_conflict",))
+        ... ) == {"nhs_number", "sex"}
+        True
+    """
+    flags = set(result.flags)
+    found = set()
+    if "nhs_number_conflict" in flags:
+        found.add("nhs_number")
+    if "birth_date_conflict" in flags:
+        found.add("birth_date")
+    if "twin_risk" in flags and "given_name_middle_only" not in flags:
+        found.add("twin")
+    if any(f.comparison == "sex" and f.level == "different" for f in result.fields):
+        found.add("sex")
+    return frozenset(found)
+
+
+def is_clear_non_match(match: PersonMatch) -> bool:
+    """Whether a candidate is so clearly another person that it opens no review item.
+
+    True when the best-scoring pair (the one a reviewer would see) holds one of the pairs
+    of independent contradictions in :data:`CLEAR_NON_MATCH`, for example a same-name
+    father and son with two valid, different NHS numbers and birth dates decades apart,
+    whose probability the agreeing household fields inflate. A relative's NHS number on
+    the wrong record (``nhs_number_shared_conflict``) always goes to review. Such a
+    candidate never links automatically either: every contradiction is a safety finding
+    or takes the probability far below the link threshold.
+
+    Args:
+        match: the candidate person.
+
+    Returns:
+        ``True`` when no human needs to look at the candidate.
+
+    Example:
+        >>> from matching.types import MatchScore
+        >>> son = MatchScore(1.0, 0.51, flags=("nhs_number_conflict", "birth_date_conflict"))
+        >>> is_clear_non_match(PersonMatch(2, son, 7, frozenset(son.flags)))
+        True
+    """
+    if "nhs_number_shared_conflict" in match.flags | set(match.score.flags):
+        return False
+    found = contradictions(match.score)
+    return any(pair <= found for pair in CLEAR_NON_MATCH)
+
+
 #: Levels at which a candidate is another person for the record, whatever else agrees.
 _OTHER_PERSON = frozenset({("given_name", "different"), ("sex", "different")})
 #: Findings that say a candidate is another person (another NHS number or birth date).
@@ -203,6 +286,7 @@ def decide(
         for m in ranked
         if m is not chosen
         and (m.score.probability >= thresholds.review or "nhs_number_shared_conflict" in m.flags)
+        and not is_clear_non_match(m)
     )[:max_review]
     if chosen is not None:
         # A second identity that also matches well is a likely duplicate: ask a human.

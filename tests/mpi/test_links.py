@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+
 from matching.types import FieldScore, MatchScore
-from mpi.links import PersonMatch, Thresholds, decide, is_rival, person_flags
+from mpi.links import (
+    PersonMatch,
+    Thresholds,
+    contradictions,
+    decide,
+    is_clear_non_match,
+    is_rival,
+    person_flags,
+)
 
 THRESHOLDS = Thresholds(link=0.999, review=0.5)
 
@@ -74,3 +84,67 @@ def test_a_record_without_given_name_is_no_agreement_against_a_twin():
     same = MatchScore(0.0, 0.99, (FieldScore("given_name", "exact", 6.0),))
     assert person_flags([twin, nameless], 0.5) == {"twin_risk"}
     assert person_flags([twin, nameless, same], 0.5) == frozenset()
+
+
+def _pair(person: int, probability: float, flags=(), **levels: str) -> PersonMatch:
+    """A candidate whose best pair carries ``flags`` (as scoring puts them on the pair)."""
+    fields = tuple(FieldScore(name, level, 0.0) for name, level in levels.items())
+    result = MatchScore(0.0, probability, fields, tuple(flags))
+    return PersonMatch(person, result, person * 10, frozenset(flags))
+
+
+def test_contradictions_of_a_pair():
+    son = _pair(1, 0.51, ("nhs_number_conflict", "birth_date_conflict"), sex="exact")
+    assert contradictions(son.score) == {"nhs_number", "birth_date"}
+    twin = _pair(1, 0.9, ("twin_risk",), sex="different")
+    assert contradictions(twin.score) == {"twin", "sex"}
+    middle = _pair(1, 0.9, ("given_name_middle_only", "twin_risk", "nhs_number_conflict"))
+    assert contradictions(middle.score) == {"nhs_number"}  # one person's names reordered
+
+
+def test_a_same_name_son_with_another_nhs_number_opens_no_review_item():
+    son = _pair(1, 0.51, ("nhs_number_conflict", "birth_date_conflict"), sex="exact")
+    decision = decide([son], THRESHOLDS)
+    assert decision.action == "new_person" and decision.review == ()
+    assert is_clear_non_match(son)
+
+
+@pytest.mark.parametrize(
+    ("flags", "sex"),
+    [
+        pytest.param(("nhs_number_conflict", "twin_risk"), "exact", id="twin-other-nhs-number"),
+        pytest.param(("nhs_number_conflict",), "different", id="other-nhs-number-and-sex"),
+        pytest.param(("birth_date_conflict",), "different", id="other-birth-date-and-sex"),
+        pytest.param(("twin_risk",), "different", id="boy-and-girl-twin"),
+    ],
+)
+def test_two_independent_contradictions_open_no_review_item(flags, sex):
+    assert decide([_pair(1, 0.9, flags, sex=sex)], THRESHOLDS).review == ()
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        pytest.param(("nhs_number_conflict",), "nhs_number_conflict", id="other-nhs-number"),
+        pytest.param(("birth_date_conflict",), "birth_date_conflict", id="other-birth-date"),
+        pytest.param(("twin_risk",), "twin_risk", id="twin"),
+        pytest.param((), "possible_match", id="possible-match"),
+    ],
+)
+def test_one_contradiction_still_goes_to_review(flags, reason):
+    decision = decide([_pair(1, 0.9, flags, sex="exact")], THRESHOLDS)
+    assert [r for _, r in decision.review] == [reason]
+
+
+def test_a_relatives_nhs_number_always_goes_to_review():
+    flags = ("nhs_number_shared_conflict", "birth_date_conflict")
+    daughter = _pair(1, 0.2, flags, sex="different")
+    assert not is_clear_non_match(daughter)
+    assert [r for _, r in decide([daughter], THRESHOLDS).review] == ["nhs_number_shared_conflict"]
+
+
+def test_a_clear_non_match_leaves_its_review_slot_to_a_possible_match():
+    sons = [_pair(p, 0.9, ("nhs_number_conflict", "birth_date_conflict")) for p in (1, 2, 3)]
+    maybe = _pair(4, 0.6, sex="exact")
+    decision = decide([*sons, maybe], THRESHOLDS, max_review=3)
+    assert [(m.person, r) for m, r in decision.review] == [(4, "possible_match")]
