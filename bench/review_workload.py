@@ -1,12 +1,13 @@
 """Review workload of a loaded index: open items by reason and by contradiction, true ones.
 
 For every open review item the record is scored again against the item's candidate record
-(with the final index's name frequencies and prior, as ``bench/missed_pairs.py`` does),
-and the pair's independent contradictions (:func:`mpi.links.contradictions`: another
-valid NHS number, birth dates years apart, the twin pattern, another sex) are listed.
-Each item counts as a true match when the ground truth puts both records in one person.
-The last table says which items :func:`mpi.links.is_clear_non_match` would keep out of
-the queue (none once that rule is in force: they are no longer opened).
+and the candidate person's other records (with the final index's name frequencies and
+prior, as ``bench/missed_pairs.py`` does), and the pair's independent contradictions
+(:func:`mpi.links.contradictions`: another valid NHS number, birth dates years apart,
+the twin pattern, another given name or sex) are listed. Each item counts as a true match
+when the ground truth puts both records in one person. The last table says which items
+:func:`mpi.links.is_clear_non_match` keeps out of the queue (none once that rule is in
+force when the index is loaded: they are no longer opened).
 
 Usage (after ``mpi demo`` or ``bench/accuracy.py``, which print the database and the
 folder holding ``truth.csv``)::
@@ -17,18 +18,20 @@ folder holding ``truth.csv``)::
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 
 from matching.scoring import score
+from matching.types import MatchScore
 from mpi.config import load_settings
 from mpi.evaluation import read_truth
-from mpi.links import PersonMatch, contradictions, is_clear_non_match
+from mpi.links import PersonMatch, contradictions, is_clear_non_match, person_flags
+from mpi.models import StoredRecord
 from mpi.models_registry import active_model
-from mpi.records import term_frequencies
+from mpi.records import MatchContext, term_frequencies
 from mpi.store import db
 from mpi.store import review as review_store
 from mpi.store.snapshot import active_records
@@ -56,6 +59,18 @@ def main() -> None:
         items = review_store.open_record_pairs(conn)
     truth = read_truth(Path(args.truth))
     by_id = {r.id: r for r in records}
+    members: dict[int, list[StoredRecord]] = defaultdict(list)
+    for r in records:
+        if r.person is not None:
+            members[r.person].append(r)
+    review = MatchContext.build(settings, model).thresholds.review
+
+    def pair(a: StoredRecord, b: StoredRecord) -> MatchScore:
+        result = score(model, a.norm, b.norm, adjuster=adjuster)
+        if a.system_id == b.system_id and "given_name_middle_only" in result.flags:
+            result = replace(result, flags=(*result.flags, "twin_risk"))
+        return result
+
     reasons: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
     found: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
     rule: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
@@ -63,13 +78,13 @@ def main() -> None:
         a, b = by_id.get(record_id), by_id.get(candidate_id) if candidate_id else None
         if a is None or b is None:
             continue
-        result = score(model, a.norm, b.norm, adjuster=adjuster)
-        if a.system_id == b.system_id and "given_name_middle_only" in result.flags:
-            result = replace(result, flags=(*result.flags, "twin_risk"))
+        result = pair(a, b)
+        others = [m for m in members[b.person or 0] if m.id != a.id] or [b]
+        flags = person_flags([pair(a, m) for m in others], review, members=[m.norm for m in others])
         person_a = truth.get((a.system_code, a.local_id))
         is_true = person_a is not None and person_a == truth.get((b.system_code, b.local_id))
         kinds = "+".join(sorted(contradictions(result))) or "none"
-        match = PersonMatch(b.person or 0, result, b.id, frozenset(result.flags))
+        match = PersonMatch(b.person or 0, result, b.id, flags)
         outcome = "kept out of review" if is_clear_non_match(match) else "still reviewed"
         for (total, true), key in ((reasons, reason), (found, kinds), (rule, outcome)):
             total[key] += 1
