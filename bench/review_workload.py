@@ -28,7 +28,14 @@ from matching.scoring import score
 from matching.types import MatchScore
 from mpi.config import load_settings
 from mpi.evaluation import read_truth
-from mpi.links import PersonMatch, contradictions, is_clear_non_match, person_flags
+from mpi.links import (
+    CLEAR_NON_MATCH,
+    PersonMatch,
+    contradictions,
+    is_clear_non_match,
+    person_contradictions,
+    person_flags,
+)
 from mpi.models import StoredRecord
 from mpi.models_registry import active_model
 from mpi.records import MatchContext, term_frequencies
@@ -74,6 +81,7 @@ def main() -> None:
     reasons: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
     found: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
     rule: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+    pairs: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
     for record_id, candidate_id, reason in items:
         a, b = by_id.get(record_id), by_id.get(candidate_id) if candidate_id else None
         if a is None or b is None:
@@ -89,9 +97,16 @@ def main() -> None:
         for (total, true), key in ((reasons, reason), (found, kinds), (rule, outcome)):
             total[key] += 1
             true[key] += is_true
+        if outcome == "kept out of review":
+            held = person_contradictions(match)
+            for clear in CLEAR_NON_MATCH:
+                if clear <= held:
+                    pairs[0]["+".join(sorted(clear))] += 1
+                    pairs[1]["+".join(sorted(clear))] += is_true
     lines = _table("open review items by reason", *reasons)
     lines += _table("by contradictions of the pair", *found)
     lines += _table("under mpi.links.is_clear_non_match", *rule)
+    lines += _table("kept out, by rule (an item may meet several)", *pairs)
     print("\n".join(lines))
 
 

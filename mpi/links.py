@@ -218,13 +218,29 @@ def is_clear_non_match(match: PersonMatch) -> bool:
     """
     if "nhs_number_shared_conflict" in match.flags | set(match.score.flags):
         return False
+    found = person_contradictions(match)
+    return any(pair <= found for pair in CLEAR_NON_MATCH)
+
+
+def person_contradictions(match: PersonMatch) -> frozenset[str]:
+    """The contradictions of a candidate's best pair, as they hold for the whole person.
+
+    Another valid NHS number on any record of the person counts; a birth-date conflict
+    or twin risk only when the person-level findings keep it.
+
+    Args:
+        match: the candidate person.
+
+    Returns:
+        The contradictions (see :func:`contradictions`).
+    """
     found = set(contradictions(match.score))
     if "nhs_number_conflict" in match.flags:
         found.add("nhs_number")
     for kind, flag in (("birth_date", "birth_date_conflict"), ("twin", "twin_risk")):
         if flag not in match.flags:
             found.discard(kind)
-    return any(pair <= found for pair in CLEAR_NON_MATCH)
+    return frozenset(found)
 
 
 #: Levels at which a candidate is another person for the record, whatever else agrees.
