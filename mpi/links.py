@@ -14,7 +14,11 @@ any record of the candidate person:
   postcode and address, and then only when no other identity is a plausible match).
 
 Below the link threshold and at or above the review threshold, the record gets a new
-person and a review item against each plausible candidate (at most ``max_review``).
+person and a review item against each plausible candidate (at most ``max_review``),
+except a candidate that two independent contradictions already rule out (see
+:func:`is_clear_non_match`): a same-name parent and child with two valid, different NHS
+numbers and birth dates decades apart is no work for a reviewer, however much the
+household fields (family name, postcode, address, phone) agree.
 """
 
 from __future__ import annotations
@@ -118,6 +122,127 @@ def review_reason(match: PersonMatch, probe_issues: Iterable[str] = ()) -> str:
     return "possible_match"
 
 
+#: Pairs of independent contradictions that rule a candidate out without review. Each
+#: holds a safety finding, so none could ever link automatically. Another NHS number with
+#: another given name or the twin pattern is not among them: one person known by a
+#: middle name in one system ("SIMON" for DAVID SIMON) whose number was mis-keyed into
+#: another valid one looks just like that (a true match lost at 20,000 persons).
+CLEAR_NON_MATCH = frozenset(
+    {
+        frozenset({"nhs_number", "birth_date"}),  # a same-name parent and child
+        frozenset({"nhs_number", "sex"}),
+        frozenset({"birth_date", "given_name"}),  # siblings, parent and child
+        frozenset({"birth_date", "sex"}),
+        frozenset({"twin", "sex"}),  # a boy and a girl twin
+    }
+)
+
+
+def contradictions(result: MatchScore) -> frozenset[str]:
+    """The independent contradictions of one scored pair, each saying "another person".
+
+    ``nhs_number``: two valid, different NHS numbers (``nhs_number_conflict``);
+    ``birth_date``: birth dates years apart (``birth_date_conflict``) at level
+    ``different``, not one keying slip (1991 keyed as 1901 is a slip, however many years
+    it makes; a son born on his father's birthday stays for a reviewer); ``twin``: the twin
+    pattern (``twin_risk``: same family name and birth date, different given names);
+    ``given_name``: given names at level ``different``; ``sex``: a different
+    administrative gender. Given names that agree through a middle name
+    (``given_name_middle_only``: perhaps one person's names reordered) are no
+    contradiction.
+
+    Args:
+        result: the score of the record against one candidate record.
+
+    Returns:
+        The contradictions found; empty when none.
+
+    Example:
+        >>> from matching.types import FieldScore, MatchScore
+        >>> son = MatchScore(
+        ...     1.0,
+        ...     0.5,
+        ...     (FieldScore("birth_date", "different", -9.0),),
+        ...     ("nhs_number_conflict", "birth_date_conflict"),
+        ... )
+        >>> sorted(contradictions(son))
+        ['birth_date', 'nhs_number']
+    """
+    flags = set(result.flags)
+    levels = {f.comparison: f.level for f in result.fields}
+    middle_name = "given_name_middle_only" in flags
+    found = set()
+    if "nhs_number_conflict" in flags:
+        found.add("nhs_number")
+    if "birth_date_conflict" in flags and levels.get("birth_date") == "different":
+        found.add("birth_date")
+    if "twin_risk" in flags and not middle_name:
+        found.add("twin")
+    if levels.get("given_name") == "different" and not middle_name:
+        found.add("given_name")
+    if levels.get("sex") == "different":
+        found.add("sex")
+    return frozenset(found)
+
+
+def is_clear_non_match(match: PersonMatch) -> bool:
+    """Whether a candidate is so clearly another person that it opens no review item.
+
+    True when the best-scoring pair (the one a reviewer would see) holds one of the pairs
+    of independent contradictions in :data:`CLEAR_NON_MATCH`: for example a same-name
+    father and son with two valid, different NHS numbers and birth dates decades apart,
+    whose probability the agreeing household fields (family name, postcode, address,
+    phone) inflate. Against the whole person: another valid NHS number on any of its
+    records counts; a birth-date conflict or twin risk counts only when it holds for
+    the person too (not a chain of keying slips, not a twin risk that another record
+    of the person answers). A relative's NHS number on the wrong record
+    (``nhs_number_shared_conflict``) always goes to review. Each pair holds a safety
+    finding, so such a candidate would never have been linked automatically either.
+
+    Args:
+        match: the candidate person.
+
+    Returns:
+        ``True`` when no human needs to look at the candidate.
+
+    Example:
+        >>> from matching.types import FieldScore, MatchScore
+        >>> son = MatchScore(
+        ...     1.0,
+        ...     0.51,
+        ...     (FieldScore("birth_date", "different", -9.0),),
+        ...     ("nhs_number_conflict", "birth_date_conflict"),
+        ... )
+        >>> is_clear_non_match(PersonMatch(2, son, 7, frozenset(son.flags)))
+        True
+    """
+    if "nhs_number_shared_conflict" in match.flags | set(match.score.flags):
+        return False
+    found = person_contradictions(match)
+    return any(pair <= found for pair in CLEAR_NON_MATCH)
+
+
+def person_contradictions(match: PersonMatch) -> frozenset[str]:
+    """The contradictions of a candidate's best pair, as they hold for the whole person.
+
+    Another valid NHS number on any record of the person counts; a birth-date conflict
+    or twin risk only when the person-level findings keep it.
+
+    Args:
+        match: the candidate person.
+
+    Returns:
+        The contradictions (see :func:`contradictions`).
+    """
+    found = set(contradictions(match.score))
+    if "nhs_number_conflict" in match.flags:
+        found.add("nhs_number")
+    for kind, flag in (("birth_date", "birth_date_conflict"), ("twin", "twin_risk")):
+        if flag not in match.flags:
+            found.discard(kind)
+    return frozenset(found)
+
+
 #: Levels at which a candidate is another person for the record, whatever else agrees.
 _OTHER_PERSON = frozenset({("given_name", "different"), ("sex", "different")})
 #: Findings that say a candidate is another person (another NHS number or birth date).
@@ -203,6 +328,7 @@ def decide(
         for m in ranked
         if m is not chosen
         and (m.score.probability >= thresholds.review or "nhs_number_shared_conflict" in m.flags)
+        and not is_clear_non_match(m)
     )[:max_review]
     if chosen is not None:
         # A second identity that also matches well is a likely duplicate: ask a human.

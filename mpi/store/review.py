@@ -106,3 +106,12 @@ def open_pairs(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
         " JOIN source_record r ON r.id = i.record_id JOIN source_system s ON s.id = r.system_id"
         " JOIN person p ON p.id = i.candidate_person_id WHERE i.status = 'open'"
     )
+
+
+def open_record_pairs(conn: psycopg.Connection[Any]) -> list[tuple[int, int | None, str]]:
+    """Open items as (record ID, candidate record ID, reason), oldest first."""
+    rows = conn.execute(
+        "SELECT record_id, candidate_record_id, reason FROM review_item"
+        " WHERE status = 'open' ORDER BY id"
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]

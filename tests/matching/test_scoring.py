@@ -381,3 +381,22 @@ def test_a_son_born_on_his_fathers_birthday_is_a_birth_date_conflict(
     result = _score(father, son)
     assert result.fields[3].level == "one_digit_or_day"
     assert ("birth_date_conflict" in result.flags) is is_conflict
+
+
+def test_a_same_name_son_with_his_own_nhs_number_has_two_contradictions() -> None:
+    # The household fields agree and lift the probability into the review band, but the
+    # pair holds two independent findings: the MPI opens no review item for it.
+    father = {"given_name": "John", "sex": "male", "birth_date": "1955-07-19"}
+    son = {**father, "birth_date": "1982-11-02", "nhs_number": NHS_B}
+    result = _score(father, son)
+    assert {"nhs_number_conflict", "birth_date_conflict"} <= set(result.flags)
+    assert result.fields[0].level == "different"
+
+
+def test_a_boy_and_girl_twin_are_a_twin_risk_of_another_sex() -> None:
+    result = _score(
+        {"nhs_number": None, "given_name": "Tobi", "sex": "male"},
+        {"given_name": "Kemi", "sex": "female"},
+    )
+    assert "twin_risk" in result.flags
+    assert next(f.level for f in result.fields if f.comparison == "sex") == "different"

@@ -241,6 +241,42 @@ def test_a_possible_match_opens_a_review_item(conn, ctx):
     assert {f["comparison"] for f in item} >= {"given_name", "family_name", "birth_date"}
 
 
+def test_a_same_name_son_with_his_own_nhs_number_opens_no_review_item(conn, ctx):
+    # Family name, address, postcode and phone agree and lift the son's probability into
+    # the review band, but two valid, different NHS numbers and birth dates decades apart
+    # are two independent contradictions: no reviewer needs to see it.
+    _systems(conn)
+    home = dict(
+        given_name="John",
+        family_name="Murphy",
+        sex="male",
+        address_line="9 Station Road",
+        postcode="HX1 5QT",
+        phone="07700 900456",
+    )
+    father = register(
+        conn, ctx, "GP", row(ctx, "G1", nhs_number=NHS_A, birth_date="1961-02-11", **home)
+    )
+    son = register(
+        conn, ctx, "HOSP", row(ctx, "H1", nhs_number=NHS_B, birth_date="1990-08-30", **home)
+    )
+    assert son.person_id != father.person_id
+    assert son.score is not None and son.score.probability >= ctx.thresholds.review
+    assert son.decision == "new_person" and son.candidate_person_ids == ()
+    assert _count(conn, "SELECT count(*) FROM review_item") == 0
+    # A possible match of the father still goes to a human.
+    maybe = register(
+        conn,
+        ctx,
+        "ASC",
+        row(ctx, "A1", given_name="John", family_name="Murphy", birth_date="1961-02-12"),
+    )
+    assert maybe.decision == "review"
+    assert maybe.candidate_person_ids == (father.person_id,)
+    reasons = conn.execute("SELECT reason FROM review_item WHERE status = 'open'").fetchall()
+    assert [r[0] for r in reasons] == ["possible_match"]
+
+
 def test_no_match_assertion_is_respected(conn, ctx):
     from mpi.store.records import add_no_match, record_id
 

@@ -1,0 +1,114 @@
+"""Review workload of a loaded index: open items by reason and by contradiction, true ones.
+
+For every open review item the record is scored again against the item's candidate record
+and the candidate person's other records (with the final index's name frequencies and
+prior, as ``bench/missed_pairs.py`` does), and the pair's independent contradictions
+(:func:`mpi.links.contradictions`: another valid NHS number, birth dates years apart,
+the twin pattern, another given name or sex) are listed. Each item counts as a true match
+when the ground truth puts both records in one person. The last table says which items
+:func:`mpi.links.is_clear_non_match` keeps out of the queue (none once that rule is in
+force when the index is loaded: they are no longer opened).
+
+Usage (after ``mpi demo`` or ``bench/accuracy.py``, which print the database and the
+folder holding ``truth.csv``)::
+
+    python bench/review_workload.py --database mpi_accuracy --truth /tmp/.../truth.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter, defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+
+from matching.scoring import score
+from matching.types import MatchScore
+from mpi.config import load_settings
+from mpi.evaluation import read_truth
+from mpi.links import (
+    CLEAR_NON_MATCH,
+    PersonMatch,
+    contradictions,
+    is_clear_non_match,
+    person_contradictions,
+    person_flags,
+)
+from mpi.models import StoredRecord
+from mpi.models_registry import active_model
+from mpi.records import MatchContext, term_frequencies
+from mpi.store import db
+from mpi.store import review as review_store
+from mpi.store.snapshot import active_records
+
+
+def _table(title: str, total: Counter[str], true: Counter[str]) -> list[str]:
+    lines = [title, f"  {'':34} {'total':>6} {'true':>6}"]
+    for key, count in total.most_common():
+        lines.append(f"  {key:34} {count:6} {true[key]:6}")
+    lines.append(f"  {'all':34} {sum(total.values()):6} {sum(true.values()):6}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", required=True, help="database name on DATABASE_URL")
+    parser.add_argument("--truth", required=True, help="truth CSV: system,local_id,person_id")
+    args = parser.parse_args()
+    settings = load_settings()
+    url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
+    with psycopg.connect(url) as conn:
+        model = active_model(conn)
+        records = active_records(conn)
+        adjuster = term_frequencies(conn, model, records)
+        items = review_store.open_record_pairs(conn)
+    truth = read_truth(Path(args.truth))
+    by_id = {r.id: r for r in records}
+    members: dict[int, list[StoredRecord]] = defaultdict(list)
+    for r in records:
+        if r.person is not None:
+            members[r.person].append(r)
+    review = MatchContext.build(settings, model).thresholds.review
+
+    def pair(a: StoredRecord, b: StoredRecord) -> MatchScore:
+        result = score(model, a.norm, b.norm, adjuster=adjuster)
+        if a.system_id == b.system_id and "given_name_middle_only" in result.flags:
+            result = replace(result, flags=(*result.flags, "twin_risk"))
+        return result
+
+    reasons: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+    found: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+    rule: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+    pairs: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+    for record_id, candidate_id, reason in items:
+        a, b = by_id.get(record_id), by_id.get(candidate_id) if candidate_id else None
+        if a is None or b is None:
+            continue
+        result = pair(a, b)
+        others = [m for m in members[b.person or 0] if m.id != a.id] or [b]
+        flags = person_flags([pair(a, m) for m in others], review, members=[m.norm for m in others])
+        person_a = truth.get((a.system_code, a.local_id))
+        is_true = person_a is not None and person_a == truth.get((b.system_code, b.local_id))
+        kinds = "+".join(sorted(contradictions(result))) or "none"
+        match = PersonMatch(b.person or 0, result, b.id, flags)
+        outcome = "kept out of review" if is_clear_non_match(match) else "still reviewed"
+        for (total, true), key in ((reasons, reason), (found, kinds), (rule, outcome)):
+            total[key] += 1
+            true[key] += is_true
+        if outcome == "kept out of review":
+            held = person_contradictions(match)
+            for clear in CLEAR_NON_MATCH:
+                if clear <= held:
+                    pairs[0]["+".join(sorted(clear))] += 1
+                    pairs[1]["+".join(sorted(clear))] += is_true
+    lines = _table("open review items by reason", *reasons)
+    lines += _table("by contradictions of the pair", *found)
+    lines += _table("under mpi.links.is_clear_non_match", *rule)
+    lines += _table("kept out, by rule (an item may meet several)", *pairs)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
