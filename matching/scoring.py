@@ -333,7 +333,12 @@ def _is_twin_by_middle_name(
     ):
         return False
     x, y = a.given_names[0], b.given_names[0]
-    if x == y or are_direct_variants(x, y) or not set(a.given_names) & set(b.given_names):
+    if (
+        x == y
+        or are_direct_variants(x, y)
+        or _spelling_variants(x, y)
+        or not set(a.given_names) & set(b.given_names)
+    ):
         return False
     if len(a.given_names) > 1 and sorted(a.given_names) == sorted(b.given_names):
         return False
@@ -354,11 +359,28 @@ def _directly_agree(a: NormalisedRecord, b: NormalisedRecord) -> bool:
     brothers (and twins) carry such pairs, so they do not agree here.
     """
     return any(
-        are_direct_variants(n, m)
+        are_direct_variants(n, m) or _spelling_variants(n, m)
         for n in a.given_names
         for m in b.given_names
         if len(n) > 1 and len(m) > 1
     )
+
+
+#: Jaro-Winkler similarity from which two variants of one name are spellings of one name
+#: (MOHAMMAD/MUHAMMAD 0.92, MOHAMED/MUHAMMAD 0.80, SEAN/SHAUN 0.80), not brothers' names
+#: (JACK/SEAN 0.50).
+SPELLING_SIMILARITY = 0.80
+
+
+def _spelling_variants(x: str, y: str) -> bool:
+    """Two variants of one name that look alike: a spelling or a shortening of one name.
+
+    They agree when they start alike (DAI/DAFYDD, IZZY/ISABELLA), one holds the other
+    (BELLA/ISABELLA) or they are close in spelling; JACK/SEAN (both JOHN) share nothing.
+    """
+    if not are_name_variants(x, y):
+        return False
+    return x[0] == y[0] or x in y or y in x or (jaro_winkler(x, y) or 0.0) >= SPELLING_SIMILARITY
 
 
 def _name_fits(name: str, others: tuple[str, ...]) -> bool:

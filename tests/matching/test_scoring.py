@@ -462,3 +462,10 @@ def test_middle_names_sharing_nothing_without_a_birth_date_conflict() -> None:
     # with both birth dates the rule does not apply
     dated = replace(child, birth_date=mother.birth_date)
     assert "middle_name_conflict" not in score(MODEL, mother, dated).flags
+
+
+def test_spellings_and_shortenings_of_one_name_are_no_twin_risk() -> None:
+    base = dict(family_name="Khan", sex="male", **_HOME)
+    for x, y in (("Mohammad", "Muhammad"), ("Dai", "Dafydd"), ("Bella", "Isabella")):
+        result = score(MODEL, record(given_name=x, **base), record(given_name=y, **base))
+        assert "twin_risk" not in result.flags, (x, y)
