@@ -14,14 +14,22 @@ Safety flags forbid an automatic link whatever the probability (see
   keying slip does: same day and month within ten years (1956/1965), or same year and
   month. No parent, child or sibling carries the same given name and such a date. Also
   the same NHS number with no birth date on one side, ``different`` given names and
-  family names neither ``exact`` nor ``shares_part``: nothing but the number (and perhaps
-  the home) says it is one person;
+  family names neither ``exact`` nor ``shares_part``, or another sex: nothing but the
+  number (and perhaps the home) says it is one person;
 - ``twin_risk``: family name alike (``exact``, ``shares_part``, Jaro-Winkler or
   phonetic: a typo in it hides no twin), birth date ``exact``, given
   name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
   not ``exact`` or ``exact_verified``; not for first names one keying slip apart
   (GRACE/GOACE; a short name only when its first letter is kept, MIA/MIT) unless the
-  records disagree on sex: twins' names differ by more.
+  records disagree on sex: twins' names differ by more. Also given names ``nickname``
+  only through "sibling" variants, two variants of one canonical name that are not
+  spellings or shortenings of each other (JACK and SEAN, both JOHN), and given names
+  agreeing only through a middle name (``given_name_middle_only``, across systems too);
+- ``sex_conflict``: another sex, no agreeing NHS number, and given names that neither
+  agree exactly nor as a name and its canonical form (M USMAN / MARIAM: spouses);
+- ``middle_name_conflict``: no birth date on one side, no agreeing NHS number, and
+  middle names on both sides that share nothing (PRECIOUS GRACE / PRECIOUS BLESSING
+  MERCY: a parent and child sharing a first name);
 
 - ``birth_date_conflict``: birth dates ``different`` with no agreeing NHS number, or two or
   more years apart even with one (a parent and child with the same name at one address);
@@ -48,8 +56,8 @@ Three informational flags, not safety flags:
   and son share all of that);
 - ``given_name_middle_only`` when family name and
 birth date agree and the given names agree only through a middle name ("HAO WEI" and
-"WEI"). A person using a middle name looks the same as twins named after each other; the
-caller decides (the MPI treats it as a twin risk within one source system).
+"WEI"). A person using a middle name looks the same as twins named after each other
+(MATILDA AMELIA and AMELIA), so ``twin_risk`` comes with it: a human decides.
 
 Term-frequency adjustment will plug in through :class:`WeightAdjuster`: it receives each
 comparison's level and may change that comparison's weight (a shared rare surname weighs
