@@ -74,3 +74,14 @@ def test_a_record_without_given_name_is_no_agreement_against_a_twin():
     same = MatchScore(0.0, 0.99, (FieldScore("given_name", "exact", 6.0),))
     assert person_flags([twin, nameless], 0.5) == {"twin_risk"}
     assert person_flags([twin, nameless, same], 0.5) == frozenset()
+
+
+def test_a_sex_conflict_counts_person_wide_and_a_middle_name_conflict_from_any_record():
+    spouse = MatchScore(0.0, 0.99, flags=("sex_conflict",))
+    same = MatchScore(0.0, 0.99)
+    assert person_flags([spouse], 0.5) == {"sex_conflict"}
+    assert person_flags([spouse, same], 0.5) == frozenset()  # one record with a wrong sex
+    child = MatchScore(0.0, 0.99, flags=("middle_name_conflict", "birth_date_missing"))
+    assert "middle_name_conflict" in person_flags([child, same], 0.5)
+    for flag in ("sex_conflict", "middle_name_conflict"):
+        assert decide([_match(1, 0.99999, {flag})], THRESHOLDS).action == "new_person"
