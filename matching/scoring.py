@@ -14,14 +14,22 @@ Safety flags forbid an automatic link whatever the probability (see
   keying slip does: same day and month within ten years (1956/1965), or same year and
   month. No parent, child or sibling carries the same given name and such a date. Also
   the same NHS number with no birth date on one side, ``different`` given names and
-  family names neither ``exact`` nor ``shares_part``: nothing but the number (and perhaps
-  the home) says it is one person;
+  family names neither ``exact`` nor ``shares_part``, or another sex: nothing but the
+  number (and perhaps the home) says it is one person;
 - ``twin_risk``: family name alike (``exact``, ``shares_part``, Jaro-Winkler or
   phonetic: a typo in it hides no twin), birth date ``exact``, given
   name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
   not ``exact`` or ``exact_verified``; not for first names one keying slip apart
   (GRACE/GOACE; a short name only when its first letter is kept, MIA/MIT) unless the
-  records disagree on sex: twins' names differ by more.
+  records disagree on sex: twins' names differ by more. Also given names ``nickname``
+  only through "sibling" variants, two variants of one canonical name that are not
+  spellings or shortenings of each other (JACK and SEAN, both JOHN), and given names
+  agreeing only through a middle name (``given_name_middle_only``, across systems too);
+- ``sex_conflict``: another sex, no agreeing NHS number, and given names that neither
+  agree exactly nor as a name and its canonical form (M USMAN / MARIAM: spouses);
+- ``middle_name_conflict``: no birth date on one side, no agreeing NHS number, and
+  middle names on both sides that share nothing (PRECIOUS GRACE / PRECIOUS BLESSING
+  MERCY: a parent and child sharing a first name);
 
 - ``birth_date_conflict``: birth dates ``different`` with no agreeing NHS number, or two or
   more years apart even with one (a parent and child with the same name at one address);
@@ -48,8 +56,8 @@ Three informational flags, not safety flags:
   and son share all of that);
 - ``given_name_middle_only`` when family name and
 birth date agree and the given names agree only through a middle name ("HAO WEI" and
-"WEI"). A person using a middle name looks the same as twins named after each other; the
-caller decides (the MPI treats it as a twin risk within one source system).
+"WEI"). A person using a middle name looks the same as twins named after each other
+(MATILDA AMELIA and AMELIA), so ``twin_risk`` comes with it: a human decides.
 
 Term-frequency adjustment will plug in through :class:`WeightAdjuster`: it receives each
 comparison's level and may change that comparison's weight (a shared rare surname weighs
@@ -62,7 +70,7 @@ from typing import Protocol
 
 from matching.comparisons import COMPARISONS, compare
 from matching.model import MatchModel
-from matching.nicknames import are_name_variants
+from matching.nicknames import are_direct_variants, are_name_variants
 from matching.similarity import damerau_levenshtein, jaro_winkler
 from matching.types import FieldScore, MatchScore, NormalisedRecord
 
@@ -161,7 +169,7 @@ def safety_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
         if levels[_BIRTH] in _BIRTH_CONFLICT or (
             levels[_BIRTH] == 0
             and levels[_GIVEN] in _GIVEN_NOTHING_IN_COMMON
-            and levels[_FAMILY] not in _FAMILY_SHARED
+            and (levels[_FAMILY] not in _FAMILY_SHARED or levels[_SEX] in _SEX_DIFFERENT)
         ):
             flags.append("nhs_number_shared_conflict")
     if (
@@ -214,6 +222,15 @@ def score(
         total += weight
         fields.append(FieldScore(_NAMES[index], label, weight))
     flags = safety_flags(levels)
+    if (
+        "twin_risk" not in flags
+        and levels[_GIVEN] in _GIVEN_NICKNAME
+        and levels[_NHS] not in _NHS_SAME
+        and levels[_BIRTH] in _BIRTH_EXACT
+        and levels[_FAMILY] in _FAMILY_SAME
+        and not _directly_agree(a, b)
+    ):
+        flags = (*flags, "twin_risk")  # JACK and SEAN: both JOHN, but brothers' names
     if levels[_BIRTH] in _BIRTH_DIFFERENT and (
         levels[_NHS] not in _NHS_SAME or _years_apart(a, b) >= 2
     ):
@@ -244,8 +261,16 @@ def score(
             and fields[_GIVEN].weight + fields[_FAMILY].weight < RARE_NAMES_WEIGHT
         ):
             flags = (*flags, "weak_evidence")
+    if (
+        levels[_SEX] in _SEX_DIFFERENT
+        and levels[_NHS] not in _NHS_SAME
+        and not (levels[_GIVEN] in _GIVEN_EXACT or _directly_agree(a, b))
+    ):
+        flags = (*flags, "sex_conflict")
+    if levels[_BIRTH] == 0 and levels[_NHS] not in _NHS_SAME and _middle_names_disagree(a, b):
+        flags = (*flags, "middle_name_conflict")
     if "twin_risk" not in flags and _is_twin_by_middle_name(levels, a, b):
-        flags = (*flags, "given_name_middle_only")
+        flags = (*flags, "given_name_middle_only", "twin_risk")
     elif "twin_risk" in flags and _is_one_slip(levels, a, b):
         flags = tuple(f for f in flags if f != "twin_risk")
     elif "twin_risk" in flags and levels[_GIVEN] in _GIVEN_INITIAL:
@@ -316,7 +341,12 @@ def _is_twin_by_middle_name(
     ):
         return False
     x, y = a.given_names[0], b.given_names[0]
-    if x == y or are_name_variants(x, y) or not set(a.given_names) & set(b.given_names):
+    if (
+        x == y
+        or are_direct_variants(x, y)
+        or _spelling_variants(x, y)
+        or not set(a.given_names) & set(b.given_names)
+    ):
         return False
     if len(a.given_names) > 1 and sorted(a.given_names) == sorted(b.given_names):
         return False
@@ -325,6 +355,70 @@ def _is_twin_by_middle_name(
 
 
 _GIVEN_INITIAL = _levels("given_name", "initial")
+_GIVEN_NICKNAME = _levels("given_name", "nickname")
+#: Jaro-Winkler similarity from which two middle names are one name mistyped.
+MIDDLE_TYPO_SIMILARITY = 0.88
+
+
+def _directly_agree(a: NormalisedRecord, b: NormalisedRecord) -> bool:
+    """Whether some full given name of one is the other's, or its canonical form.
+
+    JACK and SEAN are both variants of JOHN, but neither is the other's canonical name:
+    brothers (and twins) carry such pairs, so they do not agree here.
+    """
+    return any(
+        are_direct_variants(n, m) or _spelling_variants(n, m)
+        for n in a.given_names
+        for m in b.given_names
+        if len(n) > 1 and len(m) > 1
+    )
+
+
+#: Jaro-Winkler similarity from which two variants of one name are spellings of one name
+#: (MOHAMMAD/MUHAMMAD 0.92, MOHAMED/MUHAMMAD 0.80, SEAN/SHAUN 0.80), not brothers' names
+#: (JACK/SEAN 0.50).
+SPELLING_SIMILARITY = 0.80
+
+
+def _spelling_variants(x: str, y: str) -> bool:
+    """Two variants of one name that look alike: a spelling or a shortening of one name.
+
+    They agree when they start alike (DAI/DAFYDD, IZZY/ISABELLA), one holds the other
+    (BELLA/ISABELLA) or they are close in spelling; JACK/SEAN (both JOHN) share nothing.
+    """
+    if not are_name_variants(x, y):
+        return False
+    return x[0] == y[0] or x in y or y in x or (jaro_winkler(x, y) or 0.0) >= SPELLING_SIMILARITY
+
+
+def _name_fits(name: str, others: tuple[str, ...]) -> bool:
+    """Whether a given name agrees with one of ``others`` (same, variant, initial, typo)."""
+    for other in others:
+        if len(name) == 1 or len(other) == 1:
+            if name[0] == other[0]:
+                return True
+        elif are_name_variants(name, other):
+            return True
+        elif (jaro_winkler(name, other) or 0.0) >= MIDDLE_TYPO_SIMILARITY:
+            return True
+    return False
+
+
+def _middle_names_disagree(a: NormalisedRecord, b: NormalisedRecord) -> bool:
+    """Both records hold middle names, and none of either fits any given name of the other.
+
+    PRECIOUS GRACE and PRECIOUS BLESSING MERCY: a parent and child sharing a first name.
+    A middle name dropped, reduced to an initial, mistyped or swapped with the first name
+    is no disagreement.
+    """
+    names_a, names_b = a.given_names, b.given_names
+    if len(names_a) < 2 or len(names_b) < 2:
+        return False
+    return not any(_name_fits(n, names_b) for n in names_a[1:]) and not any(
+        _name_fits(m, names_a) for m in names_b[1:]
+    )
+
+
 _GIVEN_FUZZY = _levels("given_name", "jaro_winkler_medium", "phonetic")
 
 

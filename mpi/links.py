@@ -9,6 +9,10 @@ any record of the candidate person:
   birth is a relative's number on the wrong record: always sent to review;
 - ``twin_risk``: same family name and date of birth with different given names (twins);
 - ``birth_date_conflict``: birth dates years apart (a same-name parent and child);
+- ``sex_conflict``: different sex and given names that do not agree (a spouse or
+  sibling at one address); ``middle_name_conflict``: no birth date on one side and middle
+  names that share nothing (a parent and child sharing a first name). Both go to review
+  as a ``possible_match``;
 - ``weak_evidence``: nothing beyond name and birth date agrees (no NHS number, postcode,
   address or phone), or there is no birth date to compare (except with the same names,
   postcode and address, and then only when no other identity is a plausible match).
@@ -37,12 +41,14 @@ SAFETY_FLAGS = frozenset(
         "twin_risk",
         "birth_date_conflict",
         "weak_evidence",
+        "sex_conflict",
+        "middle_name_conflict",
     }
 )
 #: Findings that allow an automatic link only when no other identity is plausible.
 UNIQUE_ONLY_FLAGS = frozenset({"birth_date_missing", "given_name_initial"})
 #: Findings that count against a person only when every plausible record of it has them.
-PERSON_WIDE_FLAGS = frozenset({"twin_risk", "weak_evidence"})
+PERSON_WIDE_FLAGS = frozenset({"twin_risk", "weak_evidence", "sex_conflict"})
 
 #: Review reasons, most urgent first.
 REVIEW_REASONS = (

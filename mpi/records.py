@@ -587,7 +587,7 @@ def _only_ambiguous(scores: Sequence[MatchScore], review_threshold: float) -> bo
 
 def _within_system(result: MatchScore, same_system: bool) -> MatchScore:
     """Two records of one system agreeing only through a middle name may be twins."""
-    if same_system and "given_name_middle_only" in result.flags:
+    if same_system and "given_name_middle_only" in result.flags and "twin_risk" not in result.flags:
         return replace(result, flags=(*result.flags, "twin_risk"))
     return result
 

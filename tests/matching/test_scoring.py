@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -282,7 +283,8 @@ def test_given_names_agreeing_only_through_a_middle_name_are_flagged():
     base = dict(family_name="Ng", birth_date="2013-01-29", sex="male", postcode="BD13 1SP")
     hao = normalise(Demographics(given_name="Hao Wei", **base))
     wei = normalise(Demographics(given_name="Wei", **base))
-    assert score(model, hao, wei).flags == ("given_name_middle_only",)
+    # a twin risk across systems too (twins named after each other: AMELIA / MATILDA AMELIA)
+    assert score(model, hao, wei).flags == ("given_name_middle_only", "twin_risk")
     assert score(model, hao, hao).flags == ()
 
 
@@ -400,3 +402,89 @@ def test_a_boy_and_girl_twin_are_a_twin_risk_of_another_sex() -> None:
     )
     assert "twin_risk" in result.flags
     assert next(f.level for f in result.fields if f.comparison == "sex") == "different"
+
+
+# --- Safety rules from the 42,000-person scale check (bench/RESULTS.md) ---
+
+_HOME = dict(nhs_number=None, address_line="4 Mill Lane, Holton", postcode="LS7 2WA", phone=None)
+
+
+def test_sibling_variants_of_one_name_are_a_twin_risk() -> None:
+    # JACK and SEAN are both variants of JOHN: twins, not one person
+    jack = record(given_name="Jack Arthur", family_name="Holton", sex="male", **_HOME)
+    sean = record(given_name="Seán Henry", family_name="Holton", sex="male", **_HOME)
+    assert "twin_risk" in score(MODEL, jack, sean).flags
+    # a name and its canonical form are one person
+    john = record(given_name="John", family_name="Holton", sex="male", **_HOME)
+    assert "twin_risk" not in score(MODEL, jack, john).flags
+
+
+def test_twins_named_after_each_other_are_a_twin_risk_across_systems() -> None:
+    matilda = record(given_name="Matilda Amelia", family_name="Stanshaw", **_HOME)
+    amelia = record(given_name="Amelia", family_name="Stanshaw", **_HOME)
+    flags = score(MODEL, matilda, amelia).flags
+    assert "twin_risk" in flags and "given_name_middle_only" in flags
+
+
+def test_a_relatives_nhs_number_with_another_sex_and_no_birth_date_conflicts() -> None:
+    home = dict(_HOME, nhs_number="9992053690")
+    millie = record(
+        given_name="Millie Ava",
+        family_name="Williams",
+        sex="female",
+        birth_date="1997-07-17",
+        **home,
+    )
+    jack = record(given_name="Jack", family_name="Williams", sex="male", birth_date=None, **home)
+    assert "nhs_number_shared_conflict" in score(MODEL, millie, jack).flags
+    # the same sex: a keying slip in the name is still possible, no new conflict
+    same_sex = record(
+        given_name="Jack", family_name="Williams", sex="female", birth_date=None, **home
+    )
+    assert "nhs_number_shared_conflict" not in score(MODEL, millie, same_sex).flags
+
+
+def test_another_sex_and_given_names_not_agreeing_is_a_sex_conflict() -> None:
+    usman = record(
+        given_name="M Usman", family_name="Mirza", sex="male", birth_date="1970-09-02", **_HOME
+    )
+    mariam = record(
+        given_name="Mariam", family_name="Mirza", sex="female", birth_date="1975-09-02", **_HOME
+    )
+    assert "sex_conflict" in score(MODEL, usman, mariam).flags
+    # the same given name (or its canonical form) with a sex keyed wrongly is no conflict
+    jack = record(given_name="Jack", family_name="Mirza", sex="male", **_HOME)
+    assert "sex_conflict" not in score(MODEL, jack, replace(jack, sex="female")).flags
+    john = record(given_name="John", family_name="Mirza", sex="female", **_HOME)
+    assert "sex_conflict" not in score(MODEL, jack, john).flags
+    # an agreeing NHS number says it is one person
+    a = record(given_name="M Usman", family_name="Mirza", sex="male")
+    assert (
+        "sex_conflict"
+        not in score(MODEL, a, record(given_name="Mariam", family_name="Mirza")).flags
+    )
+
+
+def test_middle_names_sharing_nothing_without_a_birth_date_conflict() -> None:
+    mother = record(
+        given_name="Precious Grace", family_name="Danquah", birth_date="1974-08-04", **_HOME
+    )
+    child = record(
+        given_name="Precious Blessing Mercy", family_name="Danquah", birth_date=None, **_HOME
+    )
+    result = score(MODEL, mother, child)
+    assert "middle_name_conflict" in result.flags
+    # a middle name dropped, an initial, a typo or a swap is no disagreement
+    for other in ("Precious", "Precious G", "Precious Gracie", "Grace Precious"):
+        again = record(given_name=other, family_name="Danquah", birth_date=None, **_HOME)
+        assert "middle_name_conflict" not in score(MODEL, mother, again).flags, other
+    # with both birth dates the rule does not apply
+    dated = replace(child, birth_date=mother.birth_date)
+    assert "middle_name_conflict" not in score(MODEL, mother, dated).flags
+
+
+def test_spellings_and_shortenings_of_one_name_are_no_twin_risk() -> None:
+    base = dict(family_name="Khan", sex="male", **_HOME)
+    for x, y in (("Mohammad", "Muhammad"), ("Dai", "Dafydd"), ("Bella", "Isabella")):
+        result = score(MODEL, record(given_name=x, **base), record(given_name=y, **base))
+        assert "twin_risk" not in result.flags, (x, y)

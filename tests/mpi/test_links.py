@@ -197,3 +197,14 @@ def test_a_clear_non_match_leaves_its_review_slot_to_a_possible_match():
     maybe = _pair(4, 0.6, sex="exact")
     decision = decide([*sons, maybe], THRESHOLDS, max_review=3)
     assert [(m.person, r) for m, r in decision.review] == [(4, "possible_match")]
+
+
+def test_a_sex_conflict_counts_person_wide_and_a_middle_name_conflict_from_any_record():
+    spouse = MatchScore(0.0, 0.99, flags=("sex_conflict",))
+    same = MatchScore(0.0, 0.99)
+    assert person_flags([spouse], 0.5) == {"sex_conflict"}
+    assert person_flags([spouse, same], 0.5) == frozenset()  # one record with a wrong sex
+    child = MatchScore(0.0, 0.99, flags=("middle_name_conflict", "birth_date_missing"))
+    assert "middle_name_conflict" in person_flags([child, same], 0.5)
+    for flag in ("sex_conflict", "middle_name_conflict"):
+        assert decide([_match(1, 0.99999, {flag})], THRESHOLDS).action == "new_person"
