@@ -1,13 +1,17 @@
 """Term-frequency adjustment: agreeing on a common name counts less than on a rare one.
 
-The same holds for postcodes: many strangers share the postcode of a care home, a block of
-flats or student halls, few share an ordinary street's.
-
 For an ``exact`` agreement on value *v*, the chance that two different people agree is
 the share of records holding *v* (``tf_v``), not the model's average ``u``. The weight is
 shifted by ``log2(u / tf_v)``: negative for SMITH, positive for OKONKWO-BAPTISTE. The shift
 is bounded (``max_shift`` bits) and not applied while the index is too small for its
 frequencies to mean anything (``min_total`` records).
+
+Postcodes are adjusted the same way (many strangers share the postcode of a care home, a
+block of flats or student halls), but only ever downwards (``max_postcode_gain``, 0 bits by
+default): the members of a household share a rare postcode as surely as a common one, so
+rarity is no extra evidence that two records at it are one person, while crowding is
+evidence that they may be strangers. Letting rare postcodes gain raised the review queue by
+a fifth for no recall (bench/RESULTS.md, "Postcode term frequencies").
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class TermFrequencies:
             adjustment.
         min_total: below this many records no adjustment is made.
         max_shift: the largest shift, in bits, either way.
+        max_postcode_gain: the largest upward shift, in bits, of a postcode agreement.
     """
 
     total: int
@@ -73,6 +78,7 @@ class TermFrequencies:
     prior_records: int | None = None
     min_total: int = 2000
     max_shift: float = 5.0
+    max_postcode_gain: float = 0.0
     _log_total: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -144,7 +150,8 @@ class TermFrequencies:
             return 0.0
         count = max(counts.get(value, 0), 2)  # both records of the pair hold it
         shift = math.log2(u) - (math.log2(count) - self._log_total)
-        return max(-self.max_shift, min(self.max_shift, shift))
+        ceiling = self.max_postcode_gain if comparison == "postcode" else self.max_shift
+        return max(-self.max_shift, min(ceiling, shift))
 
     def adjust(
         self,

@@ -61,8 +61,13 @@ def test_a_crowded_postcode_weighs_less_than_an_ordinary_one_and_than_the_model(
     plain = next(f.weight for f in score(MODEL, home, home).fields if f.comparison == "postcode")
     crowded = tf.adjust("postcode", "exact", plain, home, home)
     ordinary = tf.adjust("postcode", "exact", plain, street, street)
-    assert crowded < plain < ordinary
-    assert tf.shift("postcode", "LS6 2AB") < 0 < tf.shift("postcode", "LS6 3BD")
+    assert crowded < plain == ordinary  # a rare postcode keeps the model's weight
+    assert tf.shift("postcode", "LS6 2AB") < 0 == tf.shift("postcode", "LS6 3BD")
+    gaining = TermFrequencies.build(
+        MODEL, 10_000, {}, {}, {"LS6 2AB": 300, "LS6 3BD": 2}, max_postcode_gain=5.0
+    )
+    assert gaining.shift("postcode", "LS6 2AB") == tf.shift("postcode", "LS6 2AB")
+    assert gaining.shift("postcode", "LS6 3BD") > 0
     assert tf.adjust("postcode", "same_sector", 2.0, home, home) == 2.0
 
 
