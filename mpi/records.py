@@ -593,17 +593,18 @@ def _within_system(result: MatchScore, same_system: bool) -> MatchScore:
 
 
 class NameCounts:
-    """Name frequencies for term-frequency adjustment, read from the store's counters.
+    """Name and postcode frequencies for term-frequency adjustment, from the store's counters.
 
     The store keeps the counts in the same transaction as every change to the records
-    (``mpi.store.records.name_counts``), so each batch reads the current counts of its
-    names by key; the counts read so far are kept here too.
+    (``mpi.store.records.term_counts``), so each batch reads the current counts of its
+    names and postcodes by key; the counts read so far are kept here too.
     """
 
     def __init__(self) -> None:
         self.total: int | None = None
         self.given: dict[str, int] = {}
         self.family: dict[str, int] = {}
+        self.postcode: dict[str, int] = {}
 
     def frequencies(
         self,
@@ -612,24 +613,31 @@ class NameCounts:
         records: Iterable[StoredRecord],
         new: Iterable[StoredRecord] = (),
     ) -> TermFrequencies:
-        """Frequencies covering these records' names (``new`` is kept for callers)."""
+        """Frequencies covering these records' names and postcodes (``new`` is kept for
+        callers)."""
         given: set[str] = set()
         family: set[str] = set()
+        postcodes: set[str] = set()
         for record in records:
             given.update(record.norm.given_names)
             if record.norm.family_name:
                 family.add(record.norm.family_name)
-        total, given_counts, family_counts = record_store.name_counts(conn, given, family)
-        self.total = total
-        self.given.update(dict.fromkeys(given, 0) | given_counts)
-        self.family.update(dict.fromkeys(family, 0) | family_counts)
-        return TermFrequencies.build(model, total, given_counts, family_counts)
+            if record.norm.postcode:
+                postcodes.add(record.norm.postcode)
+        counts = record_store.term_counts(conn, given, family, postcodes)
+        self.total = counts.total
+        self.given.update(dict.fromkeys(given, 0) | counts.given)
+        self.family.update(dict.fromkeys(family, 0) | counts.family)
+        self.postcode.update(dict.fromkeys(postcodes, 0) | counts.postcode)
+        return TermFrequencies.build(
+            model, counts.total, counts.given, counts.family, counts.postcode
+        )
 
 
 def term_frequencies(
     conn: psycopg.Connection[Any], model: MatchModel, records: Iterable[StoredRecord]
 ) -> TermFrequencies:
-    """Name frequencies for these records' names, from the store."""
+    """Name and postcode frequencies for these records' values, from the store."""
     return NameCounts().frequencies(conn, model, records)
 
 

@@ -70,8 +70,8 @@ def show(fig, name):
 # %% [markdown]
 # ## Records, candidate pairs and the service's scoring
 #
-# Name frequencies over the set adjust the weight of an exact name agreement (a shared
-# SMITH counts less than a shared rare name); the default model's prior, set for an index
+# Name and postcode frequencies over the set adjust the weight of an exact agreement (a
+# shared SMITH, or a care home's postcode, counts less than a rare one); the default model's prior, set for an index
 # of 250,000 records, is scaled to this set's size.
 
 # %%
@@ -80,7 +80,8 @@ data = synthetic_records(PERSONS, seed=1)
 records = data.records
 given = Counter(r.given_names[0] for r in records if r.given_names)
 family = Counter(r.family_name for r in records if r.family_name)
-adjuster = TermFrequencies.build(model, len(records), given, family)
+postcode = Counter(r.postcode for r in records if r.postcode)
+adjuster = TermFrequencies.build(model, len(records), given, family, postcode)
 prior_weight = model.prior_weight + adjuster.prior_shift
 
 pairs = blocked_pairs([blocking_keys(r) for r in records], 200)

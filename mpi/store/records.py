@@ -586,6 +586,48 @@ def withdraw_record(
     return Withdrawn(record_pk, link[0], link[1], link[2])
 
 
+@dataclass(frozen=True, slots=True)
+class TermCounts:
+    """Active records in all, per first given name, per family name and per postcode."""
+
+    total: int
+    given: dict[str, int]
+    family: dict[str, int]
+    postcode: dict[str, int]
+
+
+def term_counts(
+    conn: psycopg.Connection[Any],
+    given: Iterable[str],
+    family: Iterable[str],
+    postcodes: Iterable[str] = (),
+    *,
+    with_total: bool = True,
+) -> TermCounts:
+    """Active records in all and holding each of these names and postcodes.
+
+    One read of the counters kept by the triggers of migrations 0009 and 0013
+    (``name_frequency``), in the same transaction as every change to the records, so the
+    counts are exact and include this transaction's own records. A value no active record
+    holds is absent. With ``with_total=False`` the total is returned as 0.
+    """
+    rows = conn.execute(
+        "SELECT kind, name, sum(n)::bigint FROM name_frequency"
+        " WHERE (kind = 'given' AND name = ANY(%s)) OR (kind = 'family' AND name = ANY(%s))"
+        " OR (kind = 'postcode' AND name = ANY(%s)) OR (kind = 'total' AND %s)"
+        " GROUP BY kind, name",
+        (sorted(set(given)), sorted(set(family)), sorted(set(postcodes)), with_total),
+    ).fetchall()
+    total = 0
+    counts: dict[str, dict[str, int]] = {"given": {}, "family": {}, "postcode": {}}
+    for kind, name, n in rows:
+        if kind == "total":
+            total = int(n)
+        elif n:
+            counts[kind][name] = int(n)
+    return TermCounts(total, counts["given"], counts["family"], counts["postcode"])
+
+
 def name_counts(
     conn: psycopg.Connection[Any],
     given: Iterable[str],
@@ -595,26 +637,10 @@ def name_counts(
 ) -> tuple[int, dict[str, int], dict[str, int]]:
     """Active records in all, per first given name and per family name (these names only).
 
-    One read of the counters kept by migration 0009's triggers (``name_frequency``), in
-    the same transaction as every change to the records, so the counts are exact and
-    include this transaction's own records. With ``with_total=False`` the total is
-    returned as 0.
+    :func:`term_counts` without postcodes.
     """
-    rows = conn.execute(
-        "SELECT kind, name, sum(n)::bigint FROM name_frequency"
-        " WHERE (kind = 'given' AND name = ANY(%s)) OR (kind = 'family' AND name = ANY(%s))"
-        " OR (kind = 'total' AND %s) GROUP BY kind, name",
-        (sorted(set(given)), sorted(set(family)), with_total),
-    ).fetchall()
-    total = 0
-    given_counts: dict[str, int] = {}
-    family_counts: dict[str, int] = {}
-    for kind, name, n in rows:
-        if kind == "total":
-            total = int(n)
-        elif n:
-            (given_counts if kind == "given" else family_counts)[name] = int(n)
-    return total, given_counts, family_counts
+    counts = term_counts(conn, given, family, with_total=with_total)
+    return counts.total, counts.given, counts.family
 
 
 def first_local_id(conn: psycopg.Connection[Any], system_code: str) -> str:

@@ -1,4 +1,4 @@
-"""Term-frequency adjustment orders common and rare names correctly."""
+"""Term-frequency adjustment orders common and rare names (and postcodes) correctly."""
 
 from __future__ import annotations
 
@@ -49,3 +49,30 @@ def test_a_set_prior_scales_with_the_index_size():
     assert abs(small.prior_shift - 5.64) < 0.01  # log2(250000 / 5000)
     trained = TermFrequencies(total=5_000, given={}, family={}, u_given=0.01, u_family=0.01)
     assert trained.prior_shift == 0.0
+
+
+def test_a_crowded_postcode_weighs_less_than_an_ordinary_one_and_than_the_model():
+    """A care home's postcode, shared by 300 records, is weaker evidence than a street's."""
+    tf = TermFrequencies.build(
+        MODEL, total=10_000, given={}, family={}, postcode={"LS6 2AB": 300, "LS6 3BD": 2}
+    )
+    home = normalise(Demographics(postcode="LS6 2AB"))
+    street = normalise(Demographics(postcode="LS6 3BD"))
+    plain = next(f.weight for f in score(MODEL, home, home).fields if f.comparison == "postcode")
+    crowded = tf.adjust("postcode", "exact", plain, home, home)
+    ordinary = tf.adjust("postcode", "exact", plain, street, street)
+    assert crowded < plain == ordinary  # a rare postcode keeps the model's weight
+    assert tf.shift("postcode", "LS6 2AB") < 0 == tf.shift("postcode", "LS6 3BD")
+    gaining = TermFrequencies.build(
+        MODEL, 10_000, {}, {}, {"LS6 2AB": 300, "LS6 3BD": 2}, max_postcode_gain=5.0
+    )
+    assert gaining.shift("postcode", "LS6 2AB") == tf.shift("postcode", "LS6 2AB")
+    assert gaining.shift("postcode", "LS6 3BD") > 0
+    assert tf.adjust("postcode", "same_sector", 2.0, home, home) == 2.0
+
+
+def test_no_postcode_shift_without_a_postcode_u():
+    tf = TermFrequencies(
+        total=10_000, given={}, family={}, u_given=0.01, u_family=0.01, postcode={"LS6 2AB": 300}
+    )
+    assert tf.shift("postcode", "LS6 2AB") == 0.0

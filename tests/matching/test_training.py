@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,24 @@ def test_u_is_corrected_for_the_matches_among_random_pairs():
         assert counted[name][1] > u[name][1] + 0.01, name
         assert corrected[name][1] == pytest.approx(u[name][1], abs=0.005), name
         assert np.allclose(corrected[name][1:], u[name][1:], atol=0.01), name
+
+
+def test_training_refreshes_the_postcode_u_that_term_frequencies_shift_from(synthetic):
+    """A trained model's u for postcode.exact is a random pair's chance of sharing a postcode:
+    the record-weighted average of the postcodes' shares, so an average postcode keeps its
+    weight and a crowded one loses some."""
+    from collections import Counter
+
+    from matching.frequencies import TermFrequencies
+
+    records = synthetic.records
+    model = train(records, options=TrainingOptions(u_pairs=100_000)).model
+    counts = Counter(r.postcode for r in records if r.postcode)
+    tf = TermFrequencies.build(model, len(records), {}, {}, counts, min_total=0)
+    exact = model.comparison("postcode").levels[1]
+    assert exact.label == "exact" and tf.u_postcode == exact.u
+    assert tf.u_postcode != TermFrequencies.build(load_default_model(), 1, {}, {}).u_postcode
+    average = sum(n * n for n in counts.values()) / len(records) ** 2
+    assert abs(math.log2(tf.u_postcode / average)) < 0.5
+    busiest, _ = counts.most_common(1)[0]
+    assert tf.shift("postcode", busiest) < 0

@@ -9,7 +9,7 @@ import psycopg
 from mpi.loading import CSV_COLUMNS, load_file
 from mpi.records import load_batch, register, withdraw
 from mpi.store import systems
-from mpi.store.records import name_counts
+from mpi.store.records import TermCounts, name_counts, term_counts
 from tests.conftest import truncate_all
 from tests.helpers import row
 
@@ -87,3 +87,70 @@ def test_counters_match_a_bulk_load_and_restart_when_records_are_emptied(
     with psycopg.connect(committed_db) as conn:
         assert conn.execute("SELECT count(*) FROM name_frequency").fetchone()[0] == 0
         assert name_counts(conn, ["NAME1"], ["FAMILY1"]) == (0, {}, {})
+
+
+def _postcode_recount(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT postcode, count(*) FROM source_record"
+        " WHERE status = 'active' AND postcode IS NOT NULL GROUP BY 1"
+    ).fetchall()
+    return dict(rows)
+
+
+def _postcode_counters(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    names = conn.execute("SELECT DISTINCT name FROM name_frequency WHERE kind = 'postcode'")
+    return term_counts(conn, [], [], [n for (n,) in names.fetchall()]).postcode
+
+
+def test_postcode_counters_follow_inserts_updates_withdrawals_and_skip_pseudo_postcodes(conn, ctx):
+    systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
+    system = systems.get_system(conn, "GP")
+    homes = ["LS6 2AB", "LS6 2AB", "LS6 2AB", "SE15 4QT", "ZZ99 3VZ", ""]
+    batch = [
+        row(
+            ctx,
+            f"G{i}",
+            given_name=f"Name{i}",
+            family_name="Hill",
+            postcode=p,
+            birth_date=f"19{40 + i}-02-03",
+        )
+        for i, p in enumerate(homes)
+    ]
+    load_batch(conn, ctx, system, batch)
+    assert _postcode_counters(conn) == _postcode_recount(conn) == {"LS6 2AB": 3, "SE15 4QT": 1}
+    assert term_counts(conn, [], [], ["ls6 2ab", "ZZ99 3VZ"]).postcode == {}
+    assert term_counts(conn, [], [], []).total == 6
+
+    # a move changes both postcodes' counts; the same data again changes nothing
+    moved = row(
+        ctx,
+        "G0",
+        given_name="Name0",
+        family_name="Hill",
+        postcode="se154qt",
+        birth_date="1940-02-03",
+    )
+    register(conn, ctx, "GP", moved)
+    register(conn, ctx, "GP", moved)
+    assert _postcode_counters(conn) == _postcode_recount(conn) == {"LS6 2AB": 2, "SE15 4QT": 2}
+
+    # a withdrawal stops counting; a move to a pseudo-postcode too
+    withdraw(conn, "GP", "G1")
+    register(
+        conn,
+        ctx,
+        "GP",
+        row(
+            ctx,
+            "G2",
+            given_name="Name2",
+            family_name="Hill",
+            postcode="ZZ99 1WZ",
+            birth_date="1942-02-03",
+        ),
+    )
+    assert _postcode_counters(conn) == _postcode_recount(conn) == {"SE15 4QT": 2}
+    assert term_counts(conn, [], [], ["LS6 2AB", "SE15 4QT"]) == TermCounts(
+        5, {}, {}, {"SE15 4QT": 2}
+    )

@@ -657,3 +657,49 @@ def test_a_same_first_name_child_without_birth_date_is_not_merged(conn, ctx):
         conn, ctx, "HOSP", row(ctx, "H1", given_name="Precious Blessing Mercy", **home)
     )
     assert child.person_id != mother.person_id
+
+
+def test_a_same_name_pair_at_a_crowded_postcode_scores_lower_than_at_an_ordinary_one(conn, ctx):
+    """A care home's postcode, shared by hundreds of residents, is weaker evidence."""
+    from mpi.store.records import upsert_records
+
+    _systems(conn)
+    system = systems.get_system(conn, "ASC")
+    # an index large enough for term frequencies: 300 residents of one care home and
+    # 1,900 people elsewhere (stored without matching: only their counts matter here)
+    filler = [
+        row(
+            ctx,
+            f"F{i}",
+            given_name=f"Resident{i}",
+            family_name=f"Family{i}",
+            birth_date=f"19{30 + i % 60}-0{1 + i % 9}-1{i % 10}",
+            postcode="LS6 2AB" if i < 300 else f"LS{7 + i % 9} {1 + i % 9}B{'DEFGH'[i % 5]}",
+        )
+        for i in range(2_200)
+    ]
+    upsert_records(conn, system.id, filler)
+
+    def pair(given: str, family: str, postcode: str) -> Any:
+        fields = dict(
+            given_name=given,
+            family_name=family,
+            sex="female",
+            birth_date="1931-06-02",
+            postcode=postcode,
+        )
+        register(conn, ctx, "GP", row(ctx, f"G-{family}", **fields))
+        result = register(conn, ctx, "HOSP", row(ctx, f"H-{family}", **fields))
+        assert result.score is not None
+        return result.score
+
+    crowded = pair("Edna", "Ashworth", "LS6 2AB")  # the care home
+    ordinary = pair("Edna", "Ashcroft", "LS20 8QT")  # a street: this pair only
+    postcode = {
+        s: next(f for f in s.fields if f.comparison == "postcode") for s in (crowded, ordinary)
+    }
+    assert postcode[crowded].level == postcode[ordinary].level == "exact"
+    params = ctx.model.comparison("postcode")
+    plain = params.weights[[level.label for level in params.levels].index("exact")]
+    assert postcode[crowded].weight < plain == postcode[ordinary].weight
+    assert crowded.weight < ordinary.weight
