@@ -39,9 +39,14 @@ def login() -> Response | str:
     g.pop("audit", None)  # showing the form touches no patient
     if g.get("reviewer") is not None:
         return redirect(_next_url())
+    return _login_form(None, 200)
+
+
+def _login_form(error: str | None, status: int) -> Response:
+    """The sign-in form with a fresh CSRF token in its own cookie (the login path only)."""
     token = secrets.token_urlsafe(24)
-    body = render_template("review/login.html", login_csrf=token, next=_next_url(), error=None)
-    response = Response(body, mimetype="text/html")
+    body = render_template("review/login.html", login_csrf=token, next=_next_url(), error=error)
+    response = Response(body, status=status, mimetype="text/html")
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -79,21 +84,7 @@ def login_submit() -> Response | tuple[str, int]:
     except reviewers.LoginRefused as exc:
         audit.outcome = "denied"
         audit.detail["locked"] = exc.locked
-        token = secrets.token_urlsafe(24)
-        body = render_template(
-            "review/login.html", login_csrf=token, next=_next_url(), error=str(exc)
-        )
-        response = Response(body, status=401, mimetype="text/html")
-        response.set_cookie(
-            LOGIN_CSRF_COOKIE,
-            token,
-            httponly=True,
-            samesite="Strict",
-            secure=_cookie_secure(),
-            path="/review/login",
-            max_age=3600,
-        )
-        return response
+        return _login_form(str(exc), 401)
     audit.detail["role"] = opened.reviewer.role
     from mpi.access import Caller
 
