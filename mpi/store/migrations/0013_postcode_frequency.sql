@@ -14,66 +14,44 @@ SELECT 'postcode', postcode, 0, count(*) FROM source_record
 WHERE status = 'active' AND postcode IS NOT NULL AND postcode NOT LIKE 'ZZ99%'
 GROUP BY postcode;
 
+-- The terms one record counts for (none when it is not active), for the trigger below: a
+-- one-SELECT SQL function, which the planner inlines into the trigger's queries.
+CREATE FUNCTION name_frequency_terms(r source_record) RETURNS TABLE (kind text, name text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT k.kind, k.name
+    FROM (VALUES
+        ('given', r.given_names[1]),
+        ('family', r.family_name),
+        ('postcode', CASE WHEN r.postcode NOT LIKE 'ZZ99%' THEN r.postcode END),
+        ('total', '')
+    ) AS k (kind, name)
+    WHERE r.status = 'active' AND k.name IS NOT NULL
+$$;
+
+-- One pass over each transition table (the insert's new rows, the delete's old rows, or
+-- both for an update), every term of a record counted from that one row.
 CREATE OR REPLACE FUNCTION name_frequency_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO name_frequency AS f (kind, name, slot, n)
-        SELECT kind, name, pg_backend_pid() % 16, sum(d) FROM (
-            SELECT 'given' AS kind, given_names[1] AS name, 1 AS d FROM new_records
-            WHERE status = 'active' AND given_names[1] IS NOT NULL
-            UNION ALL
-            SELECT 'family', family_name, 1 FROM new_records
-            WHERE status = 'active' AND family_name IS NOT NULL
-            UNION ALL
-            SELECT 'postcode', postcode, 1 FROM new_records
-            WHERE status = 'active' AND postcode IS NOT NULL AND postcode NOT LIKE 'ZZ99%'
-            UNION ALL
-            SELECT 'total', '', 1 FROM new_records WHERE status = 'active'
-        ) changes
-        GROUP BY kind, name ORDER BY kind, name
+        SELECT t.kind, t.name, pg_backend_pid() % 16, count(*)
+        FROM new_records r, name_frequency_terms(r) t
+        GROUP BY t.kind, t.name ORDER BY t.kind, t.name
         ON CONFLICT (kind, name, slot) DO UPDATE SET n = f.n + excluded.n;
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO name_frequency AS f (kind, name, slot, n)
         SELECT kind, name, pg_backend_pid() % 16, sum(d) FROM (
-            SELECT 'given' AS kind, given_names[1] AS name, 1 AS d FROM new_records
-            WHERE status = 'active' AND given_names[1] IS NOT NULL
+            SELECT t.kind, t.name, 1 AS d FROM new_records r, name_frequency_terms(r) t
             UNION ALL
-            SELECT 'family', family_name, 1 FROM new_records
-            WHERE status = 'active' AND family_name IS NOT NULL
-            UNION ALL
-            SELECT 'postcode', postcode, 1 FROM new_records
-            WHERE status = 'active' AND postcode IS NOT NULL AND postcode NOT LIKE 'ZZ99%'
-            UNION ALL
-            SELECT 'total', '', 1 FROM new_records WHERE status = 'active'
-            UNION ALL
-            SELECT 'given', given_names[1], -1 FROM old_records
-            WHERE status = 'active' AND given_names[1] IS NOT NULL
-            UNION ALL
-            SELECT 'family', family_name, -1 FROM old_records
-            WHERE status = 'active' AND family_name IS NOT NULL
-            UNION ALL
-            SELECT 'postcode', postcode, -1 FROM old_records
-            WHERE status = 'active' AND postcode IS NOT NULL AND postcode NOT LIKE 'ZZ99%'
-            UNION ALL
-            SELECT 'total', '', -1 FROM old_records WHERE status = 'active'
+            SELECT t.kind, t.name, -1 FROM old_records r, name_frequency_terms(r) t
         ) changes
         GROUP BY kind, name HAVING sum(d) <> 0 ORDER BY kind, name
         ON CONFLICT (kind, name, slot) DO UPDATE SET n = f.n + excluded.n;
     ELSE
         INSERT INTO name_frequency AS f (kind, name, slot, n)
-        SELECT kind, name, pg_backend_pid() % 16, -sum(d) FROM (
-            SELECT 'given' AS kind, given_names[1] AS name, 1 AS d FROM old_records
-            WHERE status = 'active' AND given_names[1] IS NOT NULL
-            UNION ALL
-            SELECT 'family', family_name, 1 FROM old_records
-            WHERE status = 'active' AND family_name IS NOT NULL
-            UNION ALL
-            SELECT 'postcode', postcode, 1 FROM old_records
-            WHERE status = 'active' AND postcode IS NOT NULL AND postcode NOT LIKE 'ZZ99%'
-            UNION ALL
-            SELECT 'total', '', 1 FROM old_records WHERE status = 'active'
-        ) changes
-        GROUP BY kind, name ORDER BY kind, name
+        SELECT t.kind, t.name, pg_backend_pid() % 16, -count(*)
+        FROM old_records r, name_frequency_terms(r) t
+        GROUP BY t.kind, t.name ORDER BY t.kind, t.name
         ON CONFLICT (kind, name, slot) DO UPDATE SET n = f.n + excluded.n;
     END IF;
     RETURN NULL;
