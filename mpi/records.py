@@ -307,12 +307,7 @@ class _Linker:
                 continue
             scored = [
                 (
-                    _within_system(
-                        score(
-                            self.ctx.model, probe.norm, self.records[m].norm, adjuster=self.adjuster
-                        ),
-                        self.records[m].system_id == probe.system_id,
-                    ),
+                    score(self.ctx.model, probe.norm, self.records[m].norm, adjuster=self.adjuster),
                     m,
                 )
                 for m in members
@@ -412,14 +407,11 @@ class _Linker:
         members = [self.records[a].norm for a in ordered]
         for b in theirs:
             scores = [
-                _within_system(
-                    score(
-                        self.ctx.model,
-                        self.records[b].norm,
-                        self.records[a].norm,
-                        adjuster=self.adjuster,
-                    ),
-                    self.records[a].system_id == self.records[b].system_id,
+                score(
+                    self.ctx.model,
+                    self.records[b].norm,
+                    self.records[a].norm,
+                    adjuster=self.adjuster,
                 )
                 for a in ordered
             ]
@@ -583,13 +575,6 @@ def _only_ambiguous(scores: Sequence[MatchScore], review_threshold: float) -> bo
     """Whether every plausible score needs a unique candidate (no birth date, an initial)."""
     plausible = [s for s in scores if s.probability >= review_threshold]
     return bool(plausible) and all(set(s.flags) & UNIQUE_ONLY_FLAGS for s in plausible)
-
-
-def _within_system(result: MatchScore, same_system: bool) -> MatchScore:
-    """Two records of one system agreeing only through a middle name may be twins."""
-    if same_system and "given_name_middle_only" in result.flags and "twin_risk" not in result.flags:
-        return replace(result, flags=(*result.flags, "twin_risk"))
-    return result
 
 
 class NameCounts:
