@@ -396,12 +396,9 @@ def split(
     person_store.insert_persons(conn, [(new_pk, new_id)])
     event_store.append(conn, [EventRow("person_created", new_pk, chosen[0], actor=reviewer)])
     moves = _move(conn, chosen, new_pk, reviewer, "split")
-    pairs = []
-    for a in chosen:
-        for b in remaining:
-            if not decision_store.no_match_exists(conn, a, b):
-                record_store.add_no_match(conn, a, b, reviewer, note or "split")
-                pairs.append(sorted((a, b)))
+    pairs = record_store.add_no_matches(
+        conn, [(a, b) for a in chosen for b in remaining], reviewer, note or "split"
+    )
     closed = decision_store.supersede_between(conn, [person.id, new_pk], reviewer)
     decision_id = decision_store.add_decision(
         conn,

@@ -372,13 +372,12 @@ def _enterprise(conn: psycopg.Connection[Any], item: ItemRow) -> str | None:
 def _reject(
     conn: psycopg.Connection[Any], item: ItemRow, candidate: Person, reviewer: str, note: str | None
 ) -> Done:
-    pairs = []
-    for other in decision_store.active_records_of(conn, candidate.id):
-        if other != item.record_id and not decision_store.no_match_exists(
-            conn, item.record_id, other
-        ):
-            record_store.add_no_match(conn, item.record_id, other, reviewer, note or "review")
-            pairs.append(sorted((item.record_id, other)))
+    pairs = record_store.add_no_matches(
+        conn,
+        [(item.record_id, other) for other in decision_store.active_records_of(conn, candidate.id)],
+        reviewer,
+        note or "review",
+    )
     if not decision_store.close(conn, item.id, item.version, "rejected", reviewer):
         raise Conflict(f"review item {item.id} changed; your decision was not applied")
     decision_id = decision_store.add_decision(

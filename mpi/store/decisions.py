@@ -419,15 +419,6 @@ def remove_no_match(conn: psycopg.Connection[Any], pairs: Sequence[tuple[int, in
         )
 
 
-def no_match_exists(conn: psycopg.Connection[Any], a: int, b: int) -> bool:
-    """Whether two records are already asserted to be different people."""
-    x, y = sorted((a, b))
-    row = conn.execute(
-        "SELECT 1 FROM no_match WHERE record_a = %s AND record_b = %s", (x, y)
-    ).fetchone()
-    return row is not None
-
-
 def add_decision(
     conn: psycopg.Connection[Any],
     *,

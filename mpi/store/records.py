@@ -527,6 +527,31 @@ def add_no_match(
     )
 
 
+def add_no_matches(
+    conn: psycopg.Connection[Any],
+    pairs: Iterable[tuple[int, int]],
+    asserted_by: str,
+    reason: str,
+) -> list[list[int]]:
+    """Assert each pair of records to be different people, in one statement.
+
+    Returns:
+        The pairs that were not asserted before, each as ``[lower, higher]``, in the
+        order given.
+    """
+    wanted = [(min(a, b), max(a, b)) for a, b in pairs if a != b]
+    if not wanted:
+        return []
+    rows = conn.execute(
+        "INSERT INTO no_match (record_a, record_b, asserted_by, reason)"
+        " SELECT a, b, %s, %s FROM unnest(%s::bigint[], %s::bigint[]) AS p (a, b)"
+        " ON CONFLICT DO NOTHING RETURNING record_a, record_b",
+        (asserted_by, reason, [a for a, _ in wanted], [b for _, b in wanted]),
+    ).fetchall()
+    added = {(a, b) for a, b in rows}
+    return [[a, b] for a, b in wanted if (a, b) in added]
+
+
 def count_records(conn: psycopg.Connection[Any]) -> int:
     """How many active records are stored."""
     row = conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
