@@ -9,6 +9,11 @@ from api.fhir.render import UKCORE_PATIENT, base_url, fhir
 from api.requests import public
 from mpi import __version__
 
+EXACT = (
+    "Matched fuzzily (as the matching engine scores names); with the :exact modifier the"
+    " returned Patient's name must hold the value exactly. Search also by POST to"
+    " Patient/_search."
+)
 PATIENT_SEARCH = (
     "_id",
     "identifier",
@@ -70,6 +75,7 @@ def metadata() -> Response:
                             "conditionalDelete": "single",
                             "searchParam": [
                                 {"name": n, "type": search_types.get(n, "string")}
+                                | ({"documentation": EXACT} if n in ("family", "given") else {})
                                 for n in PATIENT_SEARCH
                             ],
                             "operation": [

@@ -53,7 +53,32 @@ def _body(example: dict[str, Any]) -> dict[str, Any]:
 
 _FORMAT = _query("_format")
 _IDENTIFIER = {**_query("identifier", required=True), "example": EXAMPLE_IDENTIFIER}
-_SEARCH = ["_id", "identifier", "family", "given", "birthdate", "gender", "address-postalcode"]
+_SEARCH = [
+    "_id",
+    "identifier",
+    "family",
+    "family:exact",
+    "given",
+    "given:exact",
+    "birthdate",
+    "gender",
+    "address-postalcode",
+]
+_SEARCH_FORM = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    **{name: {"type": "string"} for name in _SEARCH},
+                    "_count": {"type": "integer"},
+                },
+            },
+            "example": {"family": "Jones", "birthdate": "1975-07-04"},
+        }
+    },
+}
 
 
 def paths() -> dict[str, Any]:
@@ -91,6 +116,14 @@ def paths() -> dict[str, Any]:
                 "parameters": [_IDENTIFIER, _FORMAT],
                 "responses": _responses("204"),
             },
+        },
+        "/fhir/Patient/_search": {
+            "post": {
+                "summary": "PDQm search by POST (ITI-78): the parameters form-encoded",
+                "parameters": [_FORMAT],
+                "requestBody": _SEARCH_FORM,
+                "responses": {**_responses("200"), "415": _OUTCOME},
+            }
         },
         "/fhir/Patient/{person_id}": {
             "parameters": [

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, request
+from werkzeug.datastructures import MultiDict
 
 from api.db import get_conn
 from api.errors import ApiError
@@ -284,7 +286,9 @@ SEARCH_PARAMS = (
     "_id",
     "identifier",
     "family",
+    "family:exact",
     "given",
+    "given:exact",
     "birthdate",
     "gender",
     "address-postalcode",
@@ -293,8 +297,26 @@ SEARCH_PARAMS = (
 )
 
 
-def _entries(found: list[tuple[int, str, str, float]], *, scored: bool) -> dict[str, Any]:
-    """A searchset of persons under the access rules, with score and match grade."""
+def _exact_name(resource: dict[str, Any], family: str | None, given: str | None) -> bool:
+    """Whether the Patient's name holds ``family`` and ``given`` exactly (``:exact``)."""
+    names = resource.get("name") or []
+    if family is not None and not any(n.get("family") == family for n in names):
+        return False
+    return given is None or any(given in n.get("given", ()) for n in names)
+
+
+def _entries(
+    found: list[tuple[int, str, str, float]],
+    *,
+    scored: bool,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """A searchset of persons under the access rules, with score and match grade.
+
+    ``keep`` filters the disclosed Patients (the ``:exact`` modifiers); ``limit`` is the
+    most entries returned after it.
+    """
     who = caller()
     conn = get_conn()
     allowed, note = access.searchable(conn, who, [f[0] for f in found], [f[2] for f in found])
@@ -302,7 +324,11 @@ def _entries(found: list[tuple[int, str, str, float]], *, scored: bool) -> dict[
     withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
     entries: list[dict[str, Any]] = []
     for pk, person_id, grade, score in found:
-        if pk not in allowed:
+        if pk not in allowed or (limit is not None and len(entries) >= limit):
+            continue
+        if keep is not None and (
+            pk in withheld or not keep(patient(person_id, golden=golden(conn, pk)))
+        ):
             continue
         if pk in withheld:
             resource = patient(person_id)
@@ -331,17 +357,41 @@ def _entries(found: list[tuple[int, str, str, float]], *, scored: bool) -> dict[
 @bp.get("/Patient")
 @audited("patient.search", "search")
 def search() -> Response:
-    """PDQm search by identifier, _id or demographics."""
+    """PDQm search (ITI-78) by identifier, _id or demographics."""
+    return _search(request.args)
+
+
+@bp.post("/Patient/_search")
+@audited("patient.search", "search")
+def search_post() -> Response:
+    """PDQm search by POST: the parameters form-encoded in the body (and the query)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise ApiError(
+            415,
+            "not-supported",
+            "the body must be application/x-www-form-urlencoded",
+            field="Content-Type",
+        )
+    params = MultiDict(request.args)
+    for key, values in request.form.lists():
+        params.setlist(key, params.getlist(key) + values)
+    return _search(params)
+
+
+def _search(params: MultiDict[str, str]) -> Response:
     who = caller()
     access.require(who, "lookup")
     unknown = [
         FieldProblem(k, "is not a supported search parameter")
-        for k in request.args
+        for k in params
         if k not in SEARCH_PARAMS
     ]
-    if unknown:
-        raise InvalidInput(unknown)
-    args = {k: text_param(k, request.args.get(k), max_length=100) for k in SEARCH_PARAMS}
+    repeated = [
+        FieldProblem(k, "is given more than once") for k in params if len(params.getlist(k)) > 1
+    ]
+    if unknown or repeated:
+        raise InvalidInput(unknown + repeated)
+    args = {k: text_param(k, params.get(k), max_length=100) for k in SEARCH_PARAMS}
     count = int_param("_count", args["_count"], default=10, low=1, high=50)
     conn = get_conn()
     found: list[tuple[int, str, str, float]] = []
@@ -367,19 +417,28 @@ def search() -> Response:
         if not birthdate.startswith("eq"):
             raise InvalidInput.single("birthdate", "only exact dates (or eq) are supported")
         birthdate = birthdate[2:]
+    for name in ("family", "given"):
+        if args[name] and args[f"{name}:exact"]:
+            raise InvalidInput.single(f"{name}:exact", f"give {name} or {name}:exact, not both")
+    family, given = args["family"] or args["family:exact"], args["given"] or args["given:exact"]
     demographics = Demographics(
-        given_name=args["given"],
-        family_name=args["family"],
+        given_name=given,
+        family_name=family,
         birth_date=birthdate,
         sex=args["gender"],
         postcode=args["address-postalcode"],
     )
-    if not any((args["given"], args["family"], birthdate, args["address-postalcode"])):
+    if not any((given, family, birthdate, args["address-postalcode"])):
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
+    exact = args["family:exact"] is not None or args["given:exact"] is not None
     with renamed(SEARCH_FIELDS):
-        candidates = find_matches(conn, match_context(), demographics, limit=count)
+        # exact names filter the disclosed Patients: look further, then keep ``count``
+        candidates = find_matches(conn, match_context(), demographics, limit=50 if exact else count)
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
-    return fhir(_entries(found, scored=True))
+    if not exact:
+        return fhir(_entries(found, scored=True))
+    fam, giv = args["family:exact"], args["given:exact"]
+    return fhir(_entries(found, scored=True, keep=lambda r: _exact_name(r, fam, giv), limit=count))
 
 
 def _match_input() -> tuple[dict[str, Any], bool, int]:

@@ -200,6 +200,10 @@ def test_chain_tails_only_move_forward(client, systems, db_url):
 GP_URI = "https://fhir.gp.example.nhs.uk/Id/patient-number"
 
 
+class FORM(dict):
+    """A form-encoded request body (PDQm search by POST)."""
+
+
 def _patient_requests(pid: str, nhs: str) -> list[tuple[str, str, str, object, str]]:
     """(method, URL, token, JSON body, audit action) for every endpoint that touches a patient."""
     fhir_patient = {
@@ -240,6 +244,13 @@ def _patient_requests(pid: str, nhs: str) -> list[tuple[str, str, str, object, s
         ("delete", f"/fhir/Patient?identifier={GP_URI}|G6", "GP", None, "patient.withdraw"),
         ("get", f"/fhir/Patient/{pid}", "GP", None, "patient.read"),
         ("get", "/fhir/Patient?family=Smith&birthdate=1980-03-15", "GP", None, "patient.search"),
+        (
+            "post",
+            "/fhir/Patient/_search",
+            "GP",
+            FORM({"family": "Smith", "birthdate": "1980-03-15"}),
+            "patient.search",
+        ),
         ("get", f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|G1", "GP", None, "patient.pix"),
         ("post", "/fhir/Patient/$match", "GP", match, "patient.match"),
         ("get", f"/fhir/AuditEvent?patient=Patient/{pid}", "ADMIN", None, "audit.read"),
@@ -262,6 +273,8 @@ def test_every_endpoint_that_touches_a_patient_writes_exactly_one_event(
     for method, url, system, body, action in requests:
         before = count(db_url, "audit_event")
         kwargs = {"json": body} if body is not None else {}
+        if isinstance(body, FORM):
+            kwargs = {"data": dict(body)}
         r = getattr(client, method)(url, headers=systems.headers(system), **kwargs)
         assert r.status_code < 300, (url, r.status_code, r.get_data(as_text=True)[:300])
         assert count(db_url, "audit_event") == before + 1, url

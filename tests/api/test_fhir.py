@@ -185,6 +185,57 @@ def test_pdqm_search(client, systems):
     _outcome(client.get(f"/fhir/Patient?identifier={NHS}|1234567890", headers=h), 400, "invalid")
 
 
+def test_pdqm_exact_names_and_search_by_post(client, systems):
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]  # Bethan Ann Jones
+    other = put(
+        client,
+        systems,
+        "GP",
+        GP_URI,
+        "G2",
+        n=2,
+        name=[{"family": "Joness", "given": ["Bethan"]}],
+        address=[{"line": ["9 Far Road"], "postalCode": "LS1 4AP"}],
+    ).json["id"]
+    assert other != pid
+    h = systems.headers("GP")  # holds a record of each: may see both in a list
+
+    def ids(r):
+        assert r.status_code == 200, r.json
+        bundle = Bundle.model_validate(r.json)
+        return [e.resource.id for e in bundle.entry or () if e.search.mode == "match"]
+
+    fuzzy = ids(client.get("/fhir/Patient?family=Jones&birthdate=1975-07-04", headers=h))
+    assert set(fuzzy) == {pid, other}  # a typo is a fuzzy match
+    for query, expected in (
+        ("family:exact=Jones&birthdate=1975-07-04", [pid]),
+        ("family:exact=Joness&birthdate=1975-07-04", [other]),
+        ("family:exact=jones&birthdate=1975-07-04", []),  # exact is case-sensitive
+        ("family=Jones&given:exact=Ann&birthdate=1975-07-04", [pid]),  # any given name
+        ("family=Jones&given:exact=Bethan&birthdate=1975-07-04", fuzzy),
+    ):
+        assert sorted(ids(client.get(f"/fhir/Patient?{query}", headers=h))) == sorted(expected), (
+            query
+        )
+    form = {"family:exact": "Jones", "birthdate": "1975-07-04"}
+    assert ids(client.post("/fhir/Patient/_search", data=form, headers=h)) == [pid]
+    assert (
+        ids(
+            client.post(
+                "/fhir/Patient/_search?_count=1",
+                data={"family": "Jones", "birthdate": "1975-07-04"},
+                headers=h,
+            )
+        )
+        == fuzzy[:1]
+    )
+    _outcome(client.post("/fhir/Patient/_search", json=form, headers=h), 415, "not-supported")
+    both = client.get("/fhir/Patient?family=Jones&family:exact=Jones", headers=h)
+    assert _outcome(both, 400, "invalid").issue[0].expression == ["family:exact"]
+    twice = client.get("/fhir/Patient?family=Jones&family=Smith", headers=h)
+    assert _outcome(twice, 400, "invalid").issue[0].expression == ["family"]
+
+
 def test_pixm_cross_reference_and_error_statuses(client, systems):
     pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
     put(client, systems, "HOSP", HOSP_URI, "H1")
