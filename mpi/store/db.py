@@ -38,7 +38,9 @@ def embedded_server(data_dir: Path, *, cleanup_mode: str | None = "stop") -> Any
         return _servers[data_dir]
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
     try:
-        import pgserver
+        with warnings.catch_warnings():  # a shared XDG_RUNTIME_DIR (mode 0777) is not our concern
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+            import pgserver
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise ConfigError(
             "No DATABASE_URL is set and the embedded server (pgserver) is not installed: "
