@@ -88,9 +88,14 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
+# The set_config makes the rest of the transaction use generic plans of its prepared
+# statements: in "auto" mode PostgreSQL re-plans the matching read (its arrays of keys and
+# IDs) for every registration, which costs more than running it; the generic plans of the
+# registration's statements are the same index look-ups (bench/RESULTS-api.md).
 _LOCK_SQL = (
     "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
     " pg_advisory_xact_lock_shared(%(match)s),"
+    " set_config('plan_cache_mode', 'force_generic_plan', true),"
     " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
     "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
     "    coalesce(old.keys, '{}') || %(keys)s::text[]"
