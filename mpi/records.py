@@ -520,8 +520,29 @@ class _Linker:
 
         Returns the reserved ID of each temporary one, and the enterprise IDs of
         ``persons`` (internal or temporary IDs). A registration's few rows are written in
-        one pipeline (one round trip); a batch's many rows with COPY.
+        one statement (:func:`mpi.store.persons.write_all`, which gives the new persons
+        their IDs: none are returned) or, when it cannot, one pipeline; a batch's many rows
+        with COPY.
         """
+        rows = (self.new_persons, self.links, self.history, self.events)
+        if max(len(r) for r in rows) <= person_store.SMALL:
+            names = {temp: new_enterprise_id() for temp in self.new_persons}
+            if person_store.write_all(
+                self.conn,
+                list(names.items()),
+                list(self.links.values()),
+                self.history,
+                self.merged,
+                self.reviews,
+                self.events,
+            ):
+                wanted = set(persons) - names.keys()
+                names.update(
+                    (p, self.enterprise_ids[p]) for p in wanted & self.enterprise_ids.keys()
+                )
+                missing = wanted - self.enterprise_ids.keys()
+                names.update(person_store.enterprise_ids(self.conn, sorted(missing)))
+                return {}, names
         reserved = person_store.reserve_person_ids(self.conn, len(self.new_persons))
         mapping = dict(zip(self.new_persons, reserved, strict=True))
         m: Callable[[int | None], int | None] = lambda p: mapping.get(p, p) if p else p  # noqa: E731
