@@ -179,9 +179,10 @@ def _after(response: Response) -> Response:
     if has_conn():
         conn = get_conn()
         try:
-            if draft_ is not None:
-                _write_audit(draft_, response.status_code)
-            conn.commit()
+            with conn.pipeline():  # the audit event and COMMIT in one round trip
+                if draft_ is not None:
+                    _write_audit(draft_, response.status_code)
+                conn.commit()
         except Exception as exc:  # noqa: BLE001 - the work is undone and a 500 returned
             from api.errors import handle_unexpected
 

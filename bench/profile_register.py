@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35, help="profile lines to print")
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key")
     parser.add_argument("--no-profile", action="store_true", help="timings only")
+    parser.add_argument(
+        "--cpu", action="store_true", help="profile CPU time of this process (default: wall time)"
+    )
     args = parser.parse_args()
     settings = load_settings()
     url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
@@ -78,7 +81,7 @@ def main() -> None:
             " AND pid <> pg_backend_pid()"
         ).fetchall()
     backends = [int(r[0]) for r in rows]
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
     db_cpu = _cpu_seconds(backends)
     decisions: dict[str, int] = {}
     wall, cpu = time.perf_counter(), time.process_time()

@@ -127,8 +127,11 @@ def register(
     Raises:
         NotFound: the system does not exist.
     """
-    system, upserted = record_store.lock_and_store(conn, system_code, row)
-    return _match_stored(conn, ctx, system, {row.local_id: row}, [upserted], actor=actor)[0]
+    system, upserted, view = record_store.store_and_view(conn, system_code, row, ctx.blocking_cap)
+    changed = upserted.outcome != "unchanged"
+    keys = {upserted.record_id: row.keys} if changed else {}
+    updated = {upserted.record_id} if upserted.outcome == "updated" else set()
+    return _Linker(conn, ctx, actor).run(system, [upserted], updated, keys, view=view)[0]
 
 
 def load_batch(
@@ -217,6 +220,7 @@ class _Linker:
         self.merged: list[tuple[int, int]] = []
         self.adjuster: TermFrequencies | None = None
         self.no_match: dict[int, set[int]] = {}
+        self.enterprise_ids: dict[int, str] = {}
 
     def _remember(self, record: StoredRecord) -> None:
         self.records[record.id] = record
@@ -232,12 +236,18 @@ class _Linker:
         upserted: Sequence[record_store.Upserted],
         updated: set[int],
         keys: dict[int, frozenset[str]],
+        *,
+        view: record_store.MatchView | None = None,
     ) -> list[RegisterResult]:
-        if len(upserted) <= person_store.SMALL:  # a registration: one statement
-            # every record is read, also an unchanged one (it has no keys to search)
-            probes = {u.record_id: keys.get(u.record_id, frozenset()) for u in upserted}
-            view = record_store.match_view(self.conn, probes, self.ctx.blocking_cap)
+        """Match and write; ``view`` is the matching read if the caller already made it."""
+        counts: record_store.TermCounts | None = None
+        if view is not None or len(upserted) <= person_store.SMALL:  # one statement
+            if view is None:
+                # every record is read, also an unchanged one (it has no keys to search)
+                probes = {u.record_id: keys.get(u.record_id, frozenset()) for u in upserted}
+                view = record_store.match_view(self.conn, probes, self.ctx.blocking_cap)
             candidates, self.no_match = view.candidates, view.no_match
+            counts, self.enterprise_ids = view.counts, view.enterprise_ids
             for record in view.records:
                 self._remember(record)
         else:  # a batch: for thousands of records, separate statements are quicker
@@ -252,7 +262,7 @@ class _Linker:
             self.no_match = record_store.no_match_partners(self.conn, list(self.records))
         inserted = [self.records[u.record_id] for u in upserted if u.outcome == "inserted"]
         self.adjuster = self.name_counts.frequencies(
-            self.conn, self.ctx.model, self.records.values(), new=inserted
+            self.conn, self.ctx.model, self.records.values(), new=inserted, counts=counts
         )
 
         outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...]]] = {}
@@ -510,8 +520,29 @@ class _Linker:
 
         Returns the reserved ID of each temporary one, and the enterprise IDs of
         ``persons`` (internal or temporary IDs). A registration's few rows are written in
-        one pipeline (one round trip); a batch's many rows with COPY.
+        one statement (:func:`mpi.store.persons.write_all`, which gives the new persons
+        their IDs: none are returned) or, when it cannot, one pipeline; a batch's many rows
+        with COPY.
         """
+        rows = (self.new_persons, self.links, self.history, self.events)
+        if max(len(r) for r in rows) <= person_store.SMALL:
+            names = {temp: new_enterprise_id() for temp in self.new_persons}
+            if person_store.write_all(
+                self.conn,
+                list(names.items()),
+                list(self.links.values()),
+                self.history,
+                self.merged,
+                self.reviews,
+                self.events,
+            ):
+                wanted = set(persons) - names.keys()
+                names.update(
+                    (p, self.enterprise_ids[p]) for p in wanted & self.enterprise_ids.keys()
+                )
+                missing = wanted - self.enterprise_ids.keys()
+                names.update(person_store.enterprise_ids(self.conn, sorted(missing)))
+                return {}, names
         reserved = person_store.reserve_person_ids(self.conn, len(self.new_persons))
         mapping = dict(zip(self.new_persons, reserved, strict=True))
         m: Callable[[int | None], int | None] = lambda p: mapping.get(p, p) if p else p  # noqa: E731
@@ -562,7 +593,9 @@ class _Linker:
                     for e in self.events
                 ],
             )
-            names.update(person_store.enterprise_ids(self.conn, sorted(wanted)))
+            names.update((p, self.enterprise_ids[p]) for p in wanted & self.enterprise_ids.keys())
+            missing = wanted - self.enterprise_ids.keys()
+            names.update(person_store.enterprise_ids(self.conn, sorted(missing)))
         return mapping, names
 
 
@@ -597,9 +630,10 @@ class NameCounts:
         model: MatchModel,
         records: Iterable[StoredRecord],
         new: Iterable[StoredRecord] = (),
+        counts: record_store.TermCounts | None = None,
     ) -> TermFrequencies:
         """Frequencies covering these records' names and postcodes (``new`` is kept for
-        callers)."""
+        callers); ``counts`` are their counters if already read (``MatchView.counts``)."""
         given: set[str] = set()
         family: set[str] = set()
         postcodes: set[str] = set()
@@ -609,7 +643,8 @@ class NameCounts:
                 family.add(record.norm.family_name)
             if record.norm.postcode:
                 postcodes.add(record.norm.postcode)
-        counts = record_store.term_counts(conn, given, family, postcodes)
+        if counts is None:
+            counts = record_store.term_counts(conn, given, family, postcodes)
         self.total = counts.total
         self.given.update(dict.fromkeys(given, 0) | counts.given)
         self.family.update(dict.fromkeys(family, 0) | counts.family)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.rows import class_row
 
 from mpi.models import Person, Resolution
+
+if TYPE_CHECKING:
+    from mpi.store.events import EventRow
+    from mpi.store.review import ReviewRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,3 +251,138 @@ def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     return dict(
         zip(("records", "persons", "auto_links", "manual_links", "open_review"), row, strict=True)
     )
+
+
+_WRITE_ALL = (
+    "WITH x AS (SELECT %(rows)s::jsonb AS j),"
+    " np AS (INSERT INTO person (person_id)"
+    "  SELECT p.eid FROM x, jsonb_to_recordset(x.j -> 'persons') AS p (tid bigint, eid text,"
+    "  o int) ORDER BY p.o RETURNING id, person_id),"
+    " m AS (SELECT p.tid, np.id FROM x, jsonb_to_recordset(x.j -> 'persons')"
+    "  AS p (tid bigint, eid text) JOIN np ON np.person_id = p.eid),"
+    " lk AS (INSERT INTO link (record_id, person_id, method, probability, weight,"
+    "  model_version, linked_by)"
+    "  SELECT l.r, coalesce(m.id, l.p), l.method, l.prob, l.weight, l.version, l.who"
+    "  FROM x, jsonb_to_recordset(x.j -> 'links') AS l (r bigint, p bigint, method text,"
+    "  prob float8, weight float8, version text, who text) LEFT JOIN m ON m.tid = l.p"
+    "  ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
+    "  method = excluded.method, probability = excluded.probability,"
+    "  weight = excluded.weight, model_version = excluded.model_version,"
+    "  linked_by = excluded.linked_by, linked_at = now()),"
+    " hi AS (INSERT INTO link_history (record_id, person_id, previous_person_id, method,"
+    "  probability, reason, changed_by)"
+    "  SELECT h.r, coalesce(m1.id, h.p), coalesce(m2.id, h.prev), h.method, h.prob,"
+    "  h.reason, h.who FROM x, jsonb_to_recordset(x.j -> 'history') AS h (r bigint,"
+    "  p bigint, prev bigint, method text, prob float8, reason text, who text, o int)"
+    "  LEFT JOIN m m1 ON m1.tid = h.p LEFT JOIN m m2 ON m2.tid = h.prev ORDER BY h.o),"
+    " mg AS (UPDATE person SET status = 'merged', merged_into = coalesce(m.id, g.dest),"
+    "  updated_at = now() FROM x, jsonb_to_recordset(x.j -> 'merged')"
+    "  AS g (gone bigint, dest bigint) LEFT JOIN m ON m.tid = g.dest"
+    "  WHERE person.id = g.gone),"
+    " rv AS (INSERT INTO review_item (record_id, candidate_person_id, candidate_record_id,"
+    "  probability, weight, reason, explanation)"
+    "  SELECT v.r, coalesce(m.id, v.p), v.cr, v.prob, v.weight, v.reason, v.explanation"
+    "  FROM x, jsonb_to_recordset(x.j -> 'reviews') AS v (r bigint, p bigint, cr bigint,"
+    "  prob float8, weight float8, reason text, explanation jsonb, o int)"
+    "  LEFT JOIN m ON m.tid = v.p ORDER BY v.o"
+    "  ON CONFLICT (record_id, candidate_person_id) WHERE status = 'open'"
+    "  DO UPDATE SET candidate_record_id = excluded.candidate_record_id,"
+    "  probability = excluded.probability, weight = excluded.weight,"
+    "  reason = excluded.reason, explanation = excluded.explanation,"
+    "  version = review_item.version + 1)"
+    " INSERT INTO identity_event (event_type, person_id, other_person_id, record_id,"
+    "  detail, actor)"
+    " SELECT e.kind, coalesce(m1.id, e.p), coalesce(m2.id, e.other), e.r, e.detail, e.who"
+    " FROM x, jsonb_to_recordset(x.j -> 'events') AS e (kind text, p bigint, other bigint,"
+    " r bigint, detail jsonb, who text, o int)"
+    " LEFT JOIN m m1 ON m1.tid = e.p LEFT JOIN m m2 ON m2.tid = e.other ORDER BY e.o"
+)
+
+
+def write_all(
+    conn: psycopg.Connection[Any],
+    persons: Sequence[tuple[int, str]],
+    links: Sequence[LinkRow],
+    history: Sequence[HistoryRow],
+    merged: Sequence[tuple[int, int]],
+    reviews: Sequence[ReviewRow],
+    events: Sequence[EventRow],
+) -> bool:
+    """Write a registration's few rows in one statement; ``False`` (nothing written) if it
+    cannot, and the caller writes them one kind at a time.
+
+    ``persons`` are (temporary ID, enterprise ID) of new persons, each inserted with an ID
+    from the sequence; every negative person ID in the other rows is a temporary one and
+    is written as its new person's ID. The rows go as one JSON document. Each kind is
+    written as by its own function (:func:`insert_persons`, :func:`write_links`,
+    :func:`write_history`, :func:`mark_merged`, :func:`mpi.store.review.open_items`,
+    :func:`mpi.store.events.append`), history, review items and events in the order
+    given. It cannot write a merge of a new person (not visible to the statement), two
+    review items of one pair (one statement cannot update a row twice) or a score that is
+    not finite (not JSON).
+    """
+    if any(gone < 0 for gone, _ in merged):
+        return False
+    pairs = [(r.record_id, r.candidate_person_id) for r in reviews]
+    if len(set(pairs)) != len(pairs):
+        return False
+    document = {
+        "persons": [{"tid": t, "eid": e, "o": i} for i, (t, e) in enumerate(persons)],
+        "links": [
+            {
+                "r": lk.record_id,
+                "p": lk.person_id,
+                "method": lk.method,
+                "prob": lk.probability,
+                "weight": lk.weight,
+                "version": lk.model_version,
+                "who": lk.linked_by,
+            }
+            for lk in links
+        ],
+        "history": [
+            {
+                "r": h.record_id,
+                "p": h.person_id,
+                "prev": h.previous_person_id,
+                "method": h.method,
+                "prob": h.probability,
+                "reason": h.reason,
+                "who": h.changed_by,
+                "o": i,
+            }
+            for i, h in enumerate(history)
+        ],
+        "merged": [{"gone": g, "dest": d} for g, d in merged],
+        "reviews": [
+            {
+                "r": r.record_id,
+                "p": r.candidate_person_id,
+                "cr": r.candidate_record_id,
+                "prob": r.probability,
+                "weight": r.weight,
+                "reason": r.reason,
+                "explanation": r.explanation,
+                "o": i,
+            }
+            for i, r in enumerate(reviews)
+        ],
+        "events": [
+            {
+                "kind": e.event_type,
+                "p": e.person_id,
+                "other": e.other_person_id,
+                "r": e.record_id,
+                "detail": e.detail,
+                "who": e.actor,
+                "o": i,
+            }
+            for i, e in enumerate(events)
+        ],
+    }
+    try:
+        text = json.dumps(document, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return False
+    conn.execute(_WRITE_ALL, {"rows": text})
+    return True

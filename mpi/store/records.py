@@ -88,9 +88,14 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
+# The set_config makes the rest of the transaction use generic plans of its prepared
+# statements: in "auto" mode PostgreSQL re-plans the matching read (its arrays of keys and
+# IDs) for every registration, which costs more than running it; the generic plans of the
+# registration's statements are the same index look-ups (bench/RESULTS-api.md).
 _LOCK_SQL = (
     "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
     " pg_advisory_xact_lock_shared(%(match)s),"
+    " set_config('plan_cache_mode', 'force_generic_plan', true),"
     " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
     "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
     "    coalesce(old.keys, '{}') || %(keys)s::text[]"
@@ -145,14 +150,44 @@ _UPSERT_SET = (
 )
 
 
-def lock_and_store(
-    conn: psycopg.Connection[Any], system_code: str, row: RecordRow
-) -> tuple[SourceSystem, Upserted]:
-    """:func:`lock_for_register`, then insert or update the record and its blocking keys.
+_STORE_ONE = (
+    "WITH up AS ("
+    " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
+    + _NORM_COLUMNS
+    + ", blocking_keys) SELECT s.id, %(local)s, %(raw)s, %(hash)s,"
+    " %(n0)s, %(n1)s, %(n2)s, %(n3)s, %(n4)s, %(n5)s, %(n6)s, %(n7)s, %(n8)s,"
+    " %(n9)s, %(n10)s, %(n11)s, %(n12)s, %(keys)s"
+    " FROM source_system s WHERE s.code = %(code)s"
+    + _UPSERT_SET
+    + " RETURNING id, (xmax = 0) AS inserted),"
+    " gone AS (DELETE FROM blocking_key b USING up"
+    "  WHERE b.record_id = up.id AND NOT up.inserted AND NOT (b.key = ANY(%(keys)s))),"
+    " added AS (INSERT INTO blocking_key (key, record_id)"
+    "  SELECT k, up.id FROM up, unnest(%(keys)s::text[]) AS k"
+    "  WHERE up.inserted OR NOT EXISTS"
+    "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id)),"
+    " superseded AS (UPDATE review_item i SET status = 'superseded', decided_at = now(),"
+    "  decided_by = 'system', version = i.version + 1 FROM up"
+    "  WHERE i.record_id = up.id AND NOT up.inserted AND i.status = 'open')"
+    " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
+    " LEFT JOIN up ON true"
+    " LEFT JOIN source_record r ON r.local_id = %(local)s"
+    "  AND r.system_id = (SELECT id FROM source_system WHERE code = %(code)s)"
+)
 
-    Both statements go to the server in one round trip (a pipeline); the second runs
-    once the first holds the locks. An unchanged row is left alone; a changed one gets
-    exactly its new keys (as :func:`upsert_records` then :func:`replace_blocking_keys`).
+
+def store_and_view(
+    conn: psycopg.Connection[Any], system_code: str, row: RecordRow, cap: int
+) -> tuple[SourceSystem, Upserted, MatchView]:
+    """:func:`lock_for_register`, store the record and its keys, then :func:`match_view`.
+
+    Three statements in one round trip (a pipeline); each runs once the one before has
+    finished, so the record is stored and the matching read made only once the locks are
+    held. An unchanged row is left alone; a changed one gets exactly its new keys (as
+    :func:`upsert_records` then :func:`replace_blocking_keys`) and an updated one's open
+    review items are superseded (:func:`mpi.store.review.supersede_for_records`). The
+    read searches the record's keys unless it is unchanged (it then has none to search,
+    as for :func:`match_view`).
 
     Raises:
         NotFound: no system has this code (nothing is stored).
@@ -161,25 +196,7 @@ def lock_and_store(
     with conn.pipeline():
         locked = conn.execute(_LOCK_SQL, _lock_params(system_code, row.local_id, keys))
         stored = conn.execute(
-            "WITH up AS ("
-            " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
-            + _NORM_COLUMNS
-            + ", blocking_keys) SELECT s.id, %(local)s, %(raw)s, %(hash)s,"
-            " %(n0)s, %(n1)s, %(n2)s, %(n3)s, %(n4)s, %(n5)s, %(n6)s, %(n7)s, %(n8)s,"
-            " %(n9)s, %(n10)s, %(n11)s, %(n12)s, %(keys)s"
-            " FROM source_system s WHERE s.code = %(code)s"
-            + _UPSERT_SET
-            + " RETURNING id, (xmax = 0) AS inserted),"
-            " gone AS (DELETE FROM blocking_key b USING up"
-            "  WHERE b.record_id = up.id AND NOT up.inserted AND NOT (b.key = ANY(%(keys)s))),"
-            " added AS (INSERT INTO blocking_key (key, record_id)"
-            "  SELECT k, up.id FROM up, unnest(%(keys)s::text[]) AS k"
-            "  WHERE up.inserted OR NOT EXISTS"
-            "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id))"
-            " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
-            " LEFT JOIN up ON true"
-            " LEFT JOIN source_record r ON r.local_id = %(local)s"
-            "  AND r.system_id = (SELECT id FROM source_system WHERE code = %(code)s)",
+            _STORE_ONE,
             {
                 "code": system_code,
                 "local": row.local_id,
@@ -189,13 +206,21 @@ def lock_and_store(
                 **{f"n{i}": v for i, v in enumerate(_norm_values(row.norm))},
             },
         )
+        viewed = conn.execute(
+            _VIEW_OF_ONE,
+            {"code": system_code, "local": row.local_id, "keys": keys, "cap": cap},
+            binary=True,
+        )
         system = _locked_system(locked.fetchone(), system_code)
         found = stored.fetchone()
+        rows = viewed.fetchall()
     assert found is not None
     if found[0] is None:
-        return system, Upserted(record_id=found[2], local_id=row.local_id, outcome="unchanged")
+        upserted = Upserted(record_id=found[2], local_id=row.local_id, outcome="unchanged")
+        return system, upserted, _match_view_of(rows, {upserted.record_id: frozenset()}, cap)
     outcome = "inserted" if found[1] else "updated"
-    return system, Upserted(record_id=found[0], local_id=row.local_id, outcome=outcome)
+    upserted = Upserted(record_id=found[0], local_id=row.local_id, outcome=outcome)
+    return system, upserted, _match_view_of(rows, {upserted.record_id: row.keys}, cap)
 
 
 def upsert_records(
@@ -347,6 +372,16 @@ def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> 
 
 
 @dataclass(frozen=True, slots=True)
+class TermCounts:
+    """Active records in all, per first given name, per family name and per postcode."""
+
+    total: int
+    given: dict[str, int]
+    family: dict[str, int]
+    postcode: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class MatchView:
     """What matching a batch needs from the store, read in one statement.
 
@@ -355,11 +390,98 @@ class MatchView:
         records: the batch records, the candidates and every other active record of
             their persons, with their current links.
         no_match: for each of those records, the records asserted to be another person.
+        counts: the name and postcode counters (:func:`term_counts`) of every given name,
+            family name and postcode of ``records``.
+        enterprise_ids: the enterprise ID of each person ``records`` are linked to.
     """
 
     candidates: dict[int, set[int]]
     records: list[StoredRecord]
     no_match: dict[int, set[int]]
+    counts: TermCounts
+    enterprise_ids: dict[int, str]
+
+
+def _view_sql(probes: str) -> str:
+    """The matching read of :func:`match_view`; ``probes`` selects the batch records' IDs.
+
+    Columns: those of :data:`_STORED_SELECT`, then the record's no-match partners, its
+    uncapped keys among the wanted ones, the capped wanted keys, its person's enterprise
+    ID and, on one row only, the counters of the rows' names and postcodes as
+    ``[kind, name, n]`` rows.
+    """
+    same = " FROM wanted w JOIN source_record r ON r.id = w.id"
+    return (
+        "WITH held AS (SELECT key, record_id, count(*) OVER (PARTITION BY key) AS n"
+        "  FROM blocking_key WHERE key = ANY(%(keys)s)),"
+        " probe AS (SELECT record_id AS id FROM held WHERE n <= %(cap)s UNION " + probes + "),"
+        " persons AS (SELECT DISTINCT l.person_id FROM probe p JOIN link l ON l.record_id = p.id),"
+        " wanted AS (SELECT id FROM probe UNION"
+        "  SELECT l.record_id FROM persons p JOIN link l ON l.person_id = p.person_id"
+        "  JOIN source_record m ON m.id = l.record_id WHERE m.status = 'active'),"
+        " terms AS (SELECT 'given' AS kind, unnest(r.given_names) AS name" + same + " UNION"
+        "  SELECT 'family', r.family_name" + same + " WHERE r.family_name <> '' UNION"
+        "  SELECT 'postcode', r.postcode" + same + " WHERE r.postcode <> '' UNION"
+        "  SELECT 'total', '') "
+        + _STORED_SELECT.replace(
+            " FROM source_record r",
+            ", ARRAY(SELECT CASE WHEN n.record_a = r.id"
+            " THEN n.record_b ELSE n.record_a END FROM no_match n"
+            " WHERE n.record_a = r.id OR n.record_b = r.id),"
+            " hk.keys, ARRAY(SELECT DISTINCT key FROM held WHERE n > %(cap)s), pe.person_id,"
+            " CASE WHEN r.id = (SELECT min(id) FROM wanted) THEN (SELECT"
+            "  array_agg(ARRAY[t.kind, t.name, c.n::text]) FROM terms t, LATERAL (SELECT"
+            "  sum(f.n) AS n FROM name_frequency f WHERE f.kind = t.kind AND f.name = t.name) c"
+            "  WHERE c.n IS NOT NULL) END" + same,
+            1,
+        )
+        + " LEFT JOIN person pe ON pe.id = l.person_id"
+        " LEFT JOIN (SELECT record_id, array_agg(key) AS keys FROM held"
+        "  WHERE n <= %(cap)s GROUP BY record_id) hk ON hk.record_id = r.id"
+    )
+
+
+_VIEW_BY_IDS = _view_sql("SELECT unnest(%(ids)s::bigint[])")
+_VIEW_OF_ONE = _view_sql(
+    "SELECT r.id FROM source_record r JOIN source_system s ON s.id = r.system_id"
+    " WHERE s.code = %(code)s AND r.local_id = %(local)s"
+)
+
+
+def _match_view_of(
+    rows: Sequence[Sequence[Any]], keys_by_record: dict[int, frozenset[str]], cap: int
+) -> MatchView:
+    holders: dict[str, list[int]] = {}
+    for r in rows:
+        for key in r[22] or ():
+            holders.setdefault(key, []).append(r[0])
+    asked = {key for keys in keys_by_record.values() for key in keys}
+    if rows:
+        for key in rows[0][23]:
+            if key in asked:
+                log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
+    candidates: dict[int, set[int]] = {}
+    for record_id, keys in keys_by_record.items():
+        bucket = candidates[record_id] = set()
+        for key in keys:
+            bucket.update(holders.get(key, ()))
+        bucket.discard(record_id)
+    partners = {r[0]: set(r[21]) for r in rows if r[21]}
+    total = 0
+    counts: dict[str, dict[str, int]] = {"given": {}, "family": {}, "postcode": {}}
+    for r in rows:
+        for kind, name, n in r[25] or ():
+            if kind == "total":
+                total = int(n)
+            elif int(n):
+                counts[kind][name] = int(n)
+    return MatchView(
+        candidates,
+        [_stored(r) for r in rows],
+        partners,
+        TermCounts(total, counts["given"], counts["family"], counts["postcode"]),
+        {r[17]: r[24] for r in rows if r[17] is not None},
+    )
 
 
 def match_view(
@@ -368,52 +490,19 @@ def match_view(
     """Candidates of these records (by blocking key), their persons' records, no-match pairs.
 
     One statement for what :func:`candidate_pairs`, :func:`stored_records`,
-    :func:`records_of_persons` and :func:`no_match_partners` return. A key shared by more
-    than ``cap`` records is skipped and logged, so that a common key (a busy postcode and
-    birth year) cannot explode the candidate set.
+    :func:`records_of_persons`, :func:`no_match_partners` and :func:`term_counts` (for
+    the names and postcodes of the records read) return. A key shared by more than ``cap``
+    records is skipped and logged, so that a common key (a busy postcode and birth year)
+    cannot explode the candidate set.
     """
     ids = list(keys_by_record)
     if not ids:
-        return MatchView({}, [], {})
+        return MatchView({}, [], {}, TermCounts(0, {}, {}, {}), {})
     wanted = sorted({key for keys in keys_by_record.values() for key in keys})
     rows = conn.execute(
-        "WITH held AS (SELECT key, record_id, count(*) OVER (PARTITION BY key) AS n"
-        "  FROM blocking_key WHERE key = ANY(%(keys)s)),"
-        " probe AS (SELECT record_id AS id FROM held WHERE n <= %(cap)s"
-        "  UNION SELECT unnest(%(ids)s::bigint[])),"
-        " persons AS (SELECT DISTINCT l.person_id FROM probe p JOIN link l ON l.record_id = p.id),"
-        " wanted AS (SELECT id FROM probe UNION"
-        "  SELECT l.record_id FROM persons p JOIN link l ON l.person_id = p.person_id"
-        "  JOIN source_record m ON m.id = l.record_id WHERE m.status = 'active') "
-        + _STORED_SELECT.replace(
-            " FROM source_record r",
-            ", ARRAY(SELECT CASE WHEN n.record_a = r.id"
-            " THEN n.record_b ELSE n.record_a END FROM no_match n"
-            " WHERE n.record_a = r.id OR n.record_b = r.id),"
-            " hk.keys, ARRAY(SELECT DISTINCT key FROM held WHERE n > %(cap)s)"
-            " FROM wanted w JOIN source_record r ON r.id = w.id",
-            1,
-        )
-        + " LEFT JOIN (SELECT record_id, array_agg(key) AS keys FROM held"
-        "  WHERE n <= %(cap)s GROUP BY record_id) hk ON hk.record_id = r.id",
-        {"ids": ids, "keys": wanted, "cap": cap},
-        binary=True,
+        _VIEW_BY_IDS, {"ids": ids, "keys": wanted, "cap": cap}, binary=True
     ).fetchall()
-    holders: dict[str, list[int]] = {}
-    for r in rows:
-        for key in r[22] or ():
-            holders.setdefault(key, []).append(r[0])
-    if rows:
-        for key in rows[0][23]:
-            log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
-    candidates: dict[int, set[int]] = {}
-    for record_id, keys in keys_by_record.items():
-        bucket = candidates[record_id] = set()
-        for key in keys:
-            bucket.update(holders.get(key, ()))
-        bucket.discard(record_id)
-    partners = {r[0]: set(r[21]) for r in rows if r[21]}
-    return MatchView(candidates, [_stored(r) for r in rows], partners)
+    return _match_view_of(rows, keys_by_record, cap)
 
 
 def records_of_persons(
@@ -609,16 +698,6 @@ def withdraw_record(
     if link is None:
         return Withdrawn(record_pk, None, None, None)
     return Withdrawn(record_pk, link[0], link[1], link[2])
-
-
-@dataclass(frozen=True, slots=True)
-class TermCounts:
-    """Active records in all, per first given name, per family name and per postcode."""
-
-    total: int
-    given: dict[str, int]
-    family: dict[str, int]
-    postcode: dict[str, int]
 
 
 def term_counts(

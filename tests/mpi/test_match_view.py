@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from mpi.records import load_batch
+from mpi.store import persons as person_store
 from mpi.store import records as record_store
 from mpi.store import systems
 from tests.helpers import row
@@ -56,6 +57,53 @@ def test_match_view_equals_the_separate_reads(conn, ctx, caplog):
             assert view.candidates == candidates
             assert sorted(view.records, key=lambda r: r.id) == sorted(records, key=lambda r: r.id)
             assert view.no_match == partners
+            given = {g for r in records for g in r.norm.given_names}
+            family = {r.norm.family_name for r in records if r.norm.family_name}
+            postcodes = {r.norm.postcode for r in records if r.norm.postcode}
+            assert view.counts == record_store.term_counts(conn, given, family, postcodes)
+            persons = sorted({r.person for r in records if r.person is not None})
+            assert view.enterprise_ids == person_store.enterprise_ids(conn, persons)
             assert view_warnings == separate_warnings
             if cap == 3:
                 assert view_warnings  # the busy keys were skipped, and said so
+
+
+def test_the_registration_read_equals_match_view(conn, ctx):
+    """store_and_view's read (the record named by system and local ID) equals match_view."""
+    systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
+    system = systems.get_system(conn, "GP")
+    people = [
+        row(
+            ctx,
+            f"G{i}",
+            given_name=["Sarah", "Priya"][i % 2],
+            family_name="Smith",
+            birth_date=f"196{i % 3}-02-01",
+            postcode="LS6 2AB",
+        )
+        for i in range(8)
+    ]
+    load_batch(conn, ctx, system, people)
+    new = row(
+        ctx,
+        "N1",
+        given_name="Sarah",
+        family_name="Smith",
+        birth_date="1960-02-01",
+        postcode="LS6 2AB",
+    )
+    _, upserted, view = record_store.store_and_view(conn, "GP", new, 200)
+    assert upserted.outcome == "inserted"
+    expected = record_store.match_view(conn, {upserted.record_id: new.keys}, 200)
+    assert view.candidates == expected.candidates and view.candidates[upserted.record_id]
+    assert sorted(view.records, key=lambda r: r.id) == sorted(expected.records, key=lambda r: r.id)
+    assert (view.no_match, view.counts, view.enterprise_ids) == (
+        expected.no_match,
+        expected.counts,
+        expected.enterprise_ids,
+    )
+    # the same data again: unchanged, so it has no keys to search (as for match_view)
+    _, again, view = record_store.store_and_view(conn, "GP", new, 200)
+    assert (again.outcome, again.record_id) == ("unchanged", upserted.record_id)
+    assert view.candidates == {upserted.record_id: set()}
+    assert upserted.record_id in {r.id for r in view.records}

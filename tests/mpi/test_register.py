@@ -703,3 +703,68 @@ def test_a_same_name_pair_at_a_crowded_postcode_scores_lower_than_at_an_ordinary
     plain = params.weights[[level.label for level in params.levels].index("exact")]
     assert postcode[crowded].weight < plain == postcode[ordinary].weight
     assert crowded.weight < ordinary.weight
+
+
+def _written(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]]]:
+    """What matching wrote, with person IDs as their rank (enterprise IDs are random)."""
+    ranks = {pk: i for i, (pk,) in enumerate(conn.execute("SELECT id FROM person ORDER BY id"))}
+    queries = {
+        "person": "SELECT id, status, merged_into FROM person ORDER BY id",
+        "link": "SELECT r.local_id, l.person_id, l.method, l.probability, l.weight,"
+        " l.model_version, l.linked_by FROM link l JOIN source_record r ON r.id = l.record_id"
+        " ORDER BY r.local_id",
+        "history": "SELECT r.local_id, h.person_id, h.previous_person_id, h.method,"
+        " h.probability, h.reason, h.changed_by FROM link_history h"
+        " JOIN source_record r ON r.id = h.record_id ORDER BY h.id",
+        "review": "SELECT r.local_id, i.candidate_person_id, c.local_id, i.probability,"
+        " i.weight, i.reason, i.explanation, i.status, i.version FROM review_item i"
+        " JOIN source_record r ON r.id = i.record_id"
+        " LEFT JOIN source_record c ON c.id = i.candidate_record_id ORDER BY i.id",
+        "event": "SELECT e.event_type, e.person_id, e.other_person_id, r.local_id, e.detail,"
+        " e.actor FROM identity_event e LEFT JOIN source_record r ON r.id = e.record_id"
+        " ORDER BY e.id",
+    }
+    person_columns = {"person": (0, 2), "link": (1,), "history": (1, 2), "review": (1,)}
+    person_columns["event"] = (1, 2)
+    written = {}
+    for name, sql in queries.items():
+        rows = []
+        for values in conn.execute(sql).fetchall():
+            values = list(values)
+            for i in person_columns[name]:
+                values[i] = ranks.get(values[i], values[i])
+            rows.append(tuple(values))
+        written[name] = rows
+    return written
+
+
+def test_one_statement_writes_what_the_separate_writes_write(conn, ctx, monkeypatch):
+    """mpi.store.persons.write_all equals the pipeline of one write per kind."""
+    from mpi.store import persons as person_store
+
+    person = dict(given_name="Terence", family_name="Barnes", sex="male", birth_date="1955-06-19")
+    old_home = dict(address_line="99 Green Lane", postcode="WF1 9XG")
+    new_home = dict(address_line="69 Poplar Way", postcode="LS24 8UL")
+    records = [
+        ("GP", alice(ctx, "G1")),
+        ("HOSP", alice(ctx, "H2", given_name="ALICE", postcode="ls62ab")),
+        ("ASC", alice(ctx, "A3", nhs_number="", family_name="Okonkwo-Bello", postcode="")),
+        ("HOSP", alice(ctx, "H4", nhs_number="", birth_date="1984-03-18", postcode="")),
+        ("ASC", row(ctx, "A1", **person, **old_home)),
+        ("GP", row(ctx, "G5", nhs_number=NHS_B, **person, **new_home)),
+        ("HOSP", row(ctx, "H5", nhs_number=NHS_B, **person, **old_home)),
+        ("GP", alice(ctx, "G1", given_name="Bob", family_name="Smith", birth_date="1950-01-01")),
+    ]
+    _systems(conn)
+    runs = []
+    for one_statement in (True, False):
+        if not one_statement:
+            monkeypatch.setattr(person_store, "write_all", lambda *args: False)
+        with conn.transaction(force_rollback=True):
+            decisions = [register(conn, ctx, s, r).decision for s, r in records]
+            runs.append((decisions, _written(conn)))
+    assert runs[0] == runs[1]
+    decisions = runs[0][0]
+    assert {"new_person", "linked", "review"} <= set(decisions)
+    assert any(e[0] == "persons_merged" for e in runs[0][1]["event"])
+    assert any(e[0] == "record_moved" for e in runs[0][1]["event"])
