@@ -13,8 +13,15 @@ milliseconds per request of the service (gunicorn and its database backends) and
 client, which move less than the rates on a shared machine. ``--reuse`` keeps a database
 of that name that is already loaded.
 
+By default the clients run a closed loop (each sends its next request when the last is
+answered), which gives the highest rate, with latencies that grow with ``--clients``.
+``--lookup-rate`` and ``--register-rate`` offer a fixed rate instead (open loop): the p99
+at the target rate, counted from when each request was due.
+
     python bench/bench_api.py --records 100000 --workers 2 --threads 4 --cores 2
     python bench/bench_api.py --database mpi_bench_api_100k --reuse --only pix --clients 8
+    python bench/bench_api.py --database mpi_bench_api_100k --reuse --clients 16 \\
+        --lookup-rate 1000 --register-rate 200
 """
 
 from __future__ import annotations
@@ -151,21 +158,37 @@ def _database(settings: Any, name: str, records: int, seed: int, reuse: bool) ->
 
 
 def _run(
-    port: int, requests: list[tuple[str, str, bytes | None]], token: str, clients: int
+    port: int,
+    requests: list[tuple[str, str, bytes | None]],
+    token: str,
+    clients: int,
+    rate: float | None = None,
 ) -> tuple[float, list[float], int]:
-    """Send the requests over ``clients`` keep-alive connections; (seconds, latencies, errors)."""
+    """Send the requests over ``clients`` keep-alive connections; (seconds, latencies, errors).
+
+    Closed loop by default: each client sends its next request when the last one is
+    answered. With ``rate``, open loop: request ``i`` is due at ``start + i / rate`` and its
+    latency counts from when it was due, so a client held up by a slow answer does not hide
+    the wait (no coordinated omission).
+    """
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
-    chunks = [requests[i::clients] for i in range(clients)]
+    chunks = [list(enumerate(requests))[i::clients] for i in range(clients)]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    started = time.perf_counter() + 0.05
 
-    def worker(chunk: list[tuple[str, str, bytes | None]]) -> None:
+    def worker(chunk: list[tuple[int, tuple[str, str, bytes | None]]]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine = []
         bad = 0
-        for method, path, body in chunk:
+        for i, (method, path, body) in chunk:
             t = time.perf_counter()
+            if rate is not None:
+                due = started + i / rate
+                if due > t:
+                    time.sleep(due - t)
+                t = due
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
@@ -176,7 +199,6 @@ def _run(
             errors[0] += bad
 
     threads = [threading.Thread(target=worker, args=(c,)) for c in chunks]
-    started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
@@ -225,12 +247,13 @@ def _measure(
     clients: int,
     server: subprocess.Popen[bytes],
     url: str,
+    rate: float | None = None,
 ) -> Figures:
     """One run: (requests/s, p50 ms, p99 ms, errors, service CPU ms and client CPU ms each)."""
     pids = _server_pids(server, url)
     server_cpu = _cpu_seconds(pids)
     client_cpu = time.process_time()
-    seconds, latencies, errors = _run(port, requests, token, clients)
+    seconds, latencies, errors = _run(port, requests, token, clients, rate)
     server_cpu = _cpu_seconds(pids) - server_cpu
     client_cpu = time.process_time() - client_cpu
     ordered = sorted(latencies)
@@ -284,6 +307,14 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2, help="CPUs gunicorn is pinned to")
     parser.add_argument("--clients", type=int, default=16, help="concurrent client connections")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
+    parser.add_argument(
+        "--lookup-rate",
+        type=float,
+        help="open loop: lookups offered per second (latency counted from when each was due)",
+    )
+    parser.add_argument(
+        "--register-rate", type=float, help="open loop: registrations offered per second"
+    )
     parser.add_argument("--only", choices=("pix", "resolve", "register"), action="append")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=11)
@@ -331,13 +362,13 @@ def main() -> None:
         _run(args.port, resolve[:400], token, args.clients)
         if "pix" in only:
             runs = [
-                _measure(args.port, pix, token, args.clients, server, url)
+                _measure(args.port, pix, token, args.clients, server, url, args.lookup_rate)
                 for _ in range(args.repeat)
             ]
             _report("PIXm $ihe-pix", runs)
         if "resolve" in only:
             runs = [
-                _measure(args.port, resolve, token, args.clients, server, url)
+                _measure(args.port, resolve, token, args.clients, server, url, args.lookup_rate)
                 for _ in range(args.repeat)
             ]
             _report("/v1 resolve", runs)
@@ -350,11 +381,21 @@ def main() -> None:
                     ("PUT", f"/v1/systems/BENCH/records/B{tag}-{n}-{i}", json.dumps(b).encode())
                     for i, b in enumerate(bodies)
                 ]
-                runs.append(_measure(args.port, register, token, args.clients, server, url))
+                runs.append(
+                    _measure(
+                        args.port, register, token, args.clients, server, url, args.register_rate
+                    )
+                )
             _report("registrations with matching", runs)
+        offered = (
+            f"; offered: lookups {args.lookup_rate or 'closed loop'}/s,"
+            f" registrations {args.register_rate or 'closed loop'}/s"
+            if args.lookup_rate or args.register_rate
+            else "; closed loop"
+        )
         print(
             f"records stored: {len(loaded)}; gunicorn workers {args.workers} x threads "
-            f"{args.threads} on {args.cores} cores; {args.clients} clients"
+            f"{args.threads} on {args.cores} cores; {args.clients} clients{offered}"
         )
     finally:
         server.terminate()
