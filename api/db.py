@@ -53,9 +53,11 @@ def pool() -> ConnectionPool[Any]:
 
 def get_conn() -> psycopg.Connection[Any]:
     """This request's connection (taken from the pool on first use)."""
-    if "db" not in g:
-        g.db = pool().getconn()
-    return g.db  # type: ignore[no-any-return]
+    ctx = g._get_current_object()  # one proxy look-up, not three
+    conn = ctx.get("db")
+    if conn is None:
+        conn = ctx.db = pool().getconn()
+    return conn  # type: ignore[no-any-return]
 
 
 def has_conn() -> bool:

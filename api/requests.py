@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
-from api.db import get_conn, has_conn
+from api.db import get_conn
 from mpi import access, audit
 from mpi.access import Caller
 from mpi.errors import InvalidInput
@@ -78,8 +78,13 @@ def caller() -> Caller:
     return g.caller  # type: ignore[no-any-return]
 
 
-def _header(name: str) -> str | None:
-    value = request.headers.get(name)
+def _environ_key(name: str) -> str:
+    """The WSGI environ key of a request header (as werkzeug's ``request.headers`` reads it)."""
+    return "HTTP_" + name.upper().replace("-", "_")
+
+
+def _header(name: str, environ: dict[str, Any] | None = None) -> str | None:
+    value = (request.environ if environ is None else environ).get(_environ_key(name))
     if value is None or value == "":
         return None
     if not _HEADER_TEXT.match(value):
@@ -87,18 +92,18 @@ def _header(name: str) -> str | None:
     return value
 
 
-def _authenticate() -> Caller:
-    auth = request.headers.get("Authorization", "")
+def _authenticate(environ: dict[str, Any], tokens: access.TokenCache) -> Caller:
+    # Headers are read from the WSGI environ directly: the same values as
+    # ``request.headers``, without building its wrapper for each name.
+    auth = environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, token = auth.partition(" ")
     found = access.authenticate(
-        get_conn(),
-        token.strip() if scheme.lower() == "bearer" else None,
-        current_app.extensions["mpi_tokens"],
+        get_conn(), token.strip() if scheme.lower() == "bearer" else None, tokens
     )
-    purpose = _header("X-Purpose-Of-Use") or "TREAT"
+    purpose = _header("X-Purpose-Of-Use", environ) or "TREAT"
     if purpose not in audit.PURPOSES:
         raise InvalidInput.single("X-Purpose-Of-Use", "must be TREAT or ETREAT")
-    reason = _header("X-Emergency-Reason")
+    reason = _header("X-Emergency-Reason", environ)
     if purpose == "ETREAT" and not reason:
         raise InvalidInput.single("X-Emergency-Reason", "an emergency purpose needs a reason")
     return Caller(
@@ -106,26 +111,30 @@ def _authenticate() -> Caller:
         system_code=found.system_code,
         scopes=frozenset(found.scopes),
         token_id=found.token_id,
-        user_id=_header("X-User-Id"),
-        user_role=_header("X-User-Role"),
-        user_org=_header("X-User-Org"),
+        user_id=_header("X-User-Id", environ),
+        user_role=_header("X-User-Role", environ),
+        user_org=_header("X-User-Org", environ),
         purpose=purpose,
         emergency_reason=reason if purpose == "ETREAT" else None,
     )
 
 
 def _before() -> None:
-    g.started = time.perf_counter()
-    given = request.headers.get("X-Request-Id", "")
-    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    view = current_app.view_functions.get(request.endpoint or "")
+    ctx = g._get_current_object()  # the request's globals, without a proxy per access
+    ctx.started = time.perf_counter()
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    ctx.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    view = app.view_functions.get(req.endpoint or "")
     if view is None:
         return
     marked = getattr(view, "mpi_audit", None)
     if marked is not None:
-        g.audit = AuditDraft(*marked)
+        ctx.audit = AuditDraft(*marked)
     if not getattr(view, "mpi_public", False):
-        g.caller = _authenticate()
+        ctx.caller = _authenticate(environ, app.extensions["mpi_tokens"])
 
 
 def _outcome(draft_: AuditDraft, status: int) -> str:
@@ -142,13 +151,14 @@ def _outcome(draft_: AuditDraft, status: int) -> str:
     return "error"
 
 
-def _write_audit(draft_: AuditDraft, status: int) -> None:
-    who: Caller | None = g.get("caller")
+def _write_audit(conn: Any, draft_: AuditDraft, status: int) -> None:
+    ctx = g._get_current_object()
+    who: Caller | None = ctx.get("caller")
     detail = dict(draft_.detail)
     if who is not None and who.is_emergency:
         detail["emergency_reason"] = who.emergency_reason
     audit.record(
-        get_conn(),
+        conn,
         audit.AuditEntry(
             action=draft_.action,
             subtype=draft_.subtype,
@@ -164,53 +174,59 @@ def _write_audit(draft_: AuditDraft, status: int) -> None:
             records=tuple(draft_.records),
             detail=detail,
             client_address=request.remote_addr,
-            request_id=g.get("request_id"),
+            request_id=ctx.get("request_id"),
         ),
     )
 
 
 def _safe_header(name: str) -> str | None:
-    value = request.headers.get(name)
+    value = request.environ.get(_environ_key(name))
     return value if value and _HEADER_TEXT.match(value) else None
 
 
 def _after(response: Response) -> Response:
-    draft_: AuditDraft | None = g.pop("audit", None)
-    if has_conn():
-        conn = get_conn()
+    ctx = g._get_current_object()
+    draft_: AuditDraft | None = ctx.pop("audit", None)
+    conn = ctx.get("db")
+    if conn is not None:
         try:
             with conn.pipeline():  # the audit event and COMMIT in one round trip
                 if draft_ is not None:
-                    _write_audit(draft_, response.status_code)
+                    _write_audit(conn, draft_, response.status_code)
                 conn.commit()
         except Exception as exc:  # noqa: BLE001 - the work is undone and a 500 returned
             from api.errors import handle_unexpected
 
             conn.rollback()
             response = handle_unexpected(exc)
-    response.headers["X-Request-Id"] = g.get("request_id", "")
-    _log(response)
+    response.headers["X-Request-Id"] = ctx.get("request_id", "")
+    _log(response, ctx)
     return response
 
 
-def _log(response: Response) -> None:
+def _log(response: Response, ctx: Any) -> None:
     """One structured line per request: no path values, no query string, no body."""
     if not log.isEnabledFor(logging.INFO):
         return
-    who: Caller | None = g.get("caller")
-    started = g.get("started")
+    who: Caller | None = ctx.get("caller")
+    started = ctx.get("started")
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    rule = req.url_rule
     log.info(
-        json.dumps(
+        _LINE.encode(
             {
-                "request_id": g.get("request_id"),
-                "method": request.method,
-                "route": request.url_rule.rule if request.url_rule else None,
+                "request_id": ctx.get("request_id"),
+                "method": req.method,
+                "route": rule.rule if rule else None,
                 "status": response.status_code,
                 "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
                 "system": who.system_code if who else None,
             }
         )
     )
+
+
+_LINE = json.JSONEncoder()  # json.dumps with its defaults, without the lookup per call
 
 
 def configure_logging(level: str) -> None:

@@ -66,6 +66,9 @@ class VerifyReport:
     reason: str | None = None
 
 
+_ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
+
+
 def _canonical(values: dict[str, Any]) -> bytes:
     body = dict(values)
     body["recorded_at"] = body["recorded_at"].astimezone(UTC).isoformat()
@@ -87,7 +90,7 @@ def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> None:
     locked until the transaction ends, so each chain is in commit order. Call it last in
     the transaction, to hold the tail briefly.
     """
-    values = {f.name: getattr(entry, f.name) for f in fields(AuditEntry)}
+    values = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
     values["recorded_at"] = datetime.now(UTC)
     values["person_ids"] = list(dict.fromkeys(entry.person_ids))
     values["records"] = [list(r) for r in dict.fromkeys(entry.records)]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 #: The number of chains (rows of ``audit_chain``, migration 0005).
 CHAINS = 64
@@ -66,9 +66,12 @@ def append(conn: psycopg.Connection[Any], values: dict[str, Any], canonical: byt
 
     The chain's tail stays locked until the transaction ends.
     """
-    params = {c: Jsonb(values[c]) if c in ("records", "detail") else values[c] for c in COLUMNS}
+    params = {c: values[c] for c in COLUMNS}
+    # JSON text, cast to jsonb in the statement: the same value as a Jsonb wrapper gives.
+    params["records"] = json.dumps(values["records"])
+    params["detail"] = json.dumps(values["detail"])
     params["canonical"] = canonical
-    conn.execute(_APPEND, params)
+    conn.execute(_APPEND, params, prepare=True)
 
 
 def tails(conn: psycopg.Connection[Any]) -> dict[int, tuple[int | None, str, int]]:

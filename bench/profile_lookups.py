@@ -1,0 +1,136 @@
+"""Profile: PIXm and /v1 resolve lookups in one process, through the app's full path.
+
+Calls the WSGI app with ``--lookups`` ``GET /fhir/Patient/$ihe-pix`` (or
+``/v1/systems/{s}/records/{id}``) requests, their WSGI environments built beforehand
+(token check, access query, audit append, commit, request log; no HTTP server), on an
+already loaded database (``bench/bench_api.py`` makes one), and prints the mean wall and
+CPU milliseconds per lookup of this process and of its PostgreSQL backends, and the top
+of a cProfile measured in CPU time (``--no-profile`` for timings only).
+
+    python bench/profile_lookups.py --database mpi_bench_api_100k --lookups 4000 --only pix
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import random
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+from werkzeug.test import EnvironBuilder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_api import _stored  # noqa: E402
+
+from api import create_app  # noqa: E402
+from mpi import access  # noqa: E402
+from mpi.config import load_settings  # noqa: E402
+from mpi.store import db  # noqa: E402
+from mpi.store import systems as system_store  # noqa: E402
+from mpi.store import tokens as token_store  # noqa: E402
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (Linux /proc; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", default="mpi_bench_api")
+    parser.add_argument("--lookups", type=int, default=4000)
+    parser.add_argument("--only", choices=("pix", "resolve"), default="pix")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--top", type=int, default=40, help="profile lines to print")
+    parser.add_argument("--sort", default="cumulative", help="cProfile sort key")
+    parser.add_argument("--no-profile", action="store_true", help="timings only")
+    parser.add_argument("--callers", help="print the callers of functions matching this")
+    args = parser.parse_args()
+    settings = load_settings()
+    url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
+    with psycopg.connect(url) as conn:
+        system_store.ensure_system(conn, "BENCH", "Bench", "hospital", 5)
+        token_store.set_identifier_system(conn, "BENCH", "urn:bench:BENCH")
+        token = access.issue_token(conn, "BENCH", ["register", "lookup", "admin"], actor="bench")
+    app = create_app({"DATABASE_URL": url, "POOL_MIN_SIZE": 2, "POOL_MAX_SIZE": 2})
+    headers = {"Authorization": f"Bearer {token}"}
+    rng = random.Random(args.seed)
+    loaded = _stored(url)
+    sample = [rng.choice(loaded) for _ in range(args.lookups + 200)]
+    if args.only == "pix":
+        paths = [
+            f"/fhir/Patient/$ihe-pix?sourceIdentifier=urn:bench:{s}|{lid}" for s, lid in sample
+        ]
+    else:
+        paths = [f"/v1/systems/{s}/records/{lid}" for s, lid in sample]
+    environs = [
+        EnvironBuilder(path=p.split("?")[0], query_string=p.partition("?")[2], headers=headers)
+        for p in paths
+    ]
+    environs = [
+        {**b.get_environ(), "REMOTE_ADDR": "127.0.0.1", "SERVER_SOFTWARE": "gunicorn"}
+        for b in environs
+    ]
+    statuses: dict[str, int] = {}
+
+    def start_response(status: str, _headers: list[tuple[str, str]]) -> None:
+        statuses[status] = statuses.get(status, 0) + 1
+
+    def call(environ: dict[str, object]) -> None:
+        body = app(environ, start_response)
+        b"".join(body)
+        getattr(body, "close", lambda: None)()
+
+    for environ in environs[:200]:  # warm-up: caches, prepared statements
+        call(environ)
+    statuses.clear()
+    environs = environs[200:]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    backends = [int(r[0]) for r in rows]
+    profiler = cProfile.Profile(time.process_time)  # CPU time, not waits
+    db_cpu = _cpu_seconds(backends)
+    wall, cpu = time.perf_counter(), time.process_time()
+    if not args.no_profile:
+        profiler.enable()
+    for environ in environs:
+        call(environ)
+    if not args.no_profile:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    db_cpu = _cpu_seconds(backends) - db_cpu
+    n = len(environs)
+    print(
+        f"{n} {args.only} lookups: {wall * 1000 / n:.3f} ms wall, {cpu * 1000 / n:.3f} ms CPU"
+        f" of this process and {db_cpu * 1000 / n:.3f} ms of its PostgreSQL backends each;"
+        f" statuses {statuses}"
+    )
+    if not args.no_profile:
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
+        stats.print_stats(args.top)
+        if args.callers:
+            stats.print_callers(args.callers)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
