@@ -206,6 +206,12 @@ def _array_literal(items: Iterable[str]) -> str:
     )
 
 
+def _ids_literal(ids: Iterable[int]) -> str:
+    """A ``bigint[]`` input literal (a batch's thousands of IDs, without psycopg's
+    per-element array dumping)."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 def _staging_values(ord_: int, row: RecordRow) -> tuple[Any, ...]:
     """One staging row: arrays as literals and the payload as JSON text, which COPY parses
     in the server (psycopg's array dumper is Python code, and the payload's JSON text is
@@ -320,8 +326,8 @@ def insert_blocking_keys(conn: psycopg.Connection[Any], record_ids: Sequence[int
         conn.execute(
             "INSERT INTO blocking_key (key, record_id)"
             " SELECT k, r.id FROM source_record r, unnest(r.blocking_keys) AS k"
-            " WHERE r.id = ANY(%s)",
-            (list(record_ids),),
+            " WHERE r.id = ANY(%s::bigint[])",
+            (_ids_literal(record_ids),),
         )
 
 
@@ -354,7 +360,9 @@ def candidate_pairs(
     if not wanted:
         return found
     rows = conn.execute(
-        "SELECT key, record_id FROM blocking_key WHERE key = ANY(%s)", (wanted,), binary=True
+        "SELECT key, record_id FROM blocking_key WHERE key = ANY(%s::text[])",
+        (_array_literal(wanted),),
+        binary=True,
     ).fetchall()
     holders: dict[str, list[int]] = {}
     for key, record_id in rows:
@@ -451,7 +459,9 @@ def records_for_matching(
     ids = list(record_ids)
     if not ids:
         return []
-    rows = conn.execute(_MATCHING_SELECT + " WHERE r.id = ANY(%s)", (ids,), binary=True)
+    rows = conn.execute(
+        _MATCHING_SELECT + " WHERE r.id = ANY(%s::bigint[])", (_ids_literal(ids),), binary=True
+    )
     return [_matching(r) for r in rows.fetchall()]
 
 
@@ -464,9 +474,9 @@ def person_records_for_matching(
     if not ids:
         return []
     rows = conn.execute(
-        _MATCHING_SELECT + " WHERE l.person_id = ANY(%s) AND r.status = 'active'"
-        " AND NOT (r.id = ANY(%s))",
-        (ids, list(known)),
+        _MATCHING_SELECT + " WHERE l.person_id = ANY(%s::bigint[]) AND r.status = 'active'"
+        " AND NOT (r.id = ANY(%s::bigint[]))",
+        (_ids_literal(ids), _ids_literal(known)),
         binary=True,
     )
     return [_matching(r) for r in rows.fetchall()]
