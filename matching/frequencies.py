@@ -26,7 +26,8 @@ from matching.types import NormalisedRecord
 
 __all__ = ["TermFrequencies"]
 
-_ADJUSTED = ("given_name", "family_name", "postcode")
+ADJUSTED = ("given_name", "family_name", "postcode")
+"""The comparisons whose ``exact`` level :meth:`TermFrequencies.adjust` shifts."""
 
 
 def _exact_u(model: MatchModel, comparison: str) -> float:
@@ -163,7 +164,7 @@ class TermFrequencies:
     ) -> float:
         """The weight of ``level`` for this pair: shifted for an exact name or postcode
         agreement."""
-        if level != "exact" or comparison not in _ADJUSTED:
+        if level != "exact" or comparison not in ADJUSTED:
             return weight
         if comparison == "family_name":
             value = a.family_name

@@ -69,6 +69,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from matching.comparisons import COMPARISONS, compare
+from matching.frequencies import ADJUSTED as TF_ADJUSTED
+from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.nicknames import are_direct_variants, are_name_variants
 from matching.similarity import damerau_levenshtein, jaro_winkler
@@ -124,6 +126,30 @@ class WeightAdjuster(Protocol):
     ) -> float:
         """Return the weight to use for this comparison's level on this pair."""
         ...
+
+
+#: For each comparison, the index of the level term frequencies adjust (``exact``), or -1.
+_TF_EXACT = tuple(c.levels.index("exact") if c.name in TF_ADJUSTED else -1 for c in COMPARISONS)
+_FIELD_TABLES: dict[int, tuple[object, tuple[tuple[FieldScore, ...], ...]]] = {}
+
+
+def _field_table(
+    weights: tuple[tuple[float, ...], ...],
+) -> tuple[tuple[FieldScore, ...], ...]:
+    """The unadjusted :class:`FieldScore` of every level of a model's weights, made once.
+
+    Field scores are immutable, so one instance serves every pair that lands on a level.
+    """
+    entry = _FIELD_TABLES.get(id(weights))
+    if entry is None or entry[0] is not weights:
+        table = tuple(
+            tuple(FieldScore(_NAMES[i], _LABELS[i][level], w) for level, w in enumerate(row))
+            for i, row in enumerate(weights)
+        )
+        if len(_FIELD_TABLES) >= 64:
+            _FIELD_TABLES.clear()
+        entry = _FIELD_TABLES[id(weights)] = (weights, table)
+    return entry[1]  # type: ignore[return-value]
 
 
 def match_probability(prior_weight: float, weight: float) -> float:
@@ -211,16 +237,25 @@ def score(
         ['missing', 'missing', 'exact', 'missing']
     """
     levels = compare(a, b)
-    weights = model.weights
+    table = _field_table(model.weights)
     fields = []
     total = 0.0
-    for index, level in enumerate(levels):
-        weight = weights[index][level]
-        label = _LABELS[index][level]
-        if adjuster is not None and level:
-            weight = adjuster.adjust(_NAMES[index], label, weight, a, b)
-        total += weight
-        fields.append(FieldScore(_NAMES[index], label, weight))
+    if type(adjuster) is TermFrequencies:  # it changes only the exact levels it adjusts
+        for index, level in enumerate(levels):
+            field = table[index][level]
+            if level == _TF_EXACT[index]:
+                weight = adjuster.adjust(field.comparison, field.level, field.weight, a, b)
+                field = FieldScore(field.comparison, field.level, weight)
+            total += field.weight
+            fields.append(field)
+    else:
+        for index, level in enumerate(levels):
+            field = table[index][level]
+            if adjuster is not None and level:
+                weight = adjuster.adjust(field.comparison, field.level, field.weight, a, b)
+                field = FieldScore(field.comparison, field.level, weight)
+            total += field.weight
+            fields.append(field)
     flags = safety_flags(levels)
     if (
         "twin_risk" not in flags

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -122,6 +124,114 @@ def _to_row(ctx: MatchContext, kind: str, local_id: str, raw: dict[str, Any]) ->
     return prepare(ctx, local_id, raw, demographics)
 
 
+_Chunk = tuple[list[RecordRow], list[Reject], int]
+
+
+def _chunks(
+    ctx: MatchContext,
+    kind: str,
+    rows: Iterator[tuple[int, str, dict[str, Any] | None, str]],
+    batch_size: int,
+) -> Iterator[_Chunk]:
+    """Prepared batches of ``batch_size`` rows, with the rejects and the rows read for each."""
+    batch: list[RecordRow] = []
+    rejects: list[Reject] = []
+    count = 0
+    for line, local_id, raw, text in rows:
+        count += 1
+        if raw is None:
+            reason = "malformed row: wrong number of columns or not JSON"
+            rejects.append(Reject(line, local_id, reason, text))
+            continue
+        try:
+            batch.append(_to_row(ctx, kind, local_id, raw))
+        except InvalidInput as exc:
+            rejects.append(Reject(line, local_id, str(exc), text))
+            continue
+        if len(batch) >= batch_size:
+            yield batch, rejects, count
+            batch, rejects, count = [], [], 0
+    yield batch, rejects, count
+
+
+class _ReadAhead:
+    """Runs an iterator in a thread, one item ahead of its consumer.
+
+    The file is read, validated and normalised for the next batch while this thread waits
+    for the database on the current one (psycopg releases the GIL while it waits).
+    Exceptions reach the consumer in order.
+    """
+
+    def __init__(self, items: Iterator[_Chunk]) -> None:
+        self._items = items
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(("item", item)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._put(("error", exc))
+            return
+        self._put(("end", None))
+
+    def __iter__(self) -> Iterator[_Chunk]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def close(self) -> None:
+        """Stop the thread (the consumer is done or failed) and wait for it."""
+        self._stop.set()
+        self._thread.join()
+
+
+class _Analyser:
+    """Refreshes the planner's statistics on its own connection while the load goes on."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                analyse(conn)
+        except BaseException as exc:  # noqa: BLE001 - raised by wait()
+            self._error = exc
+
+    def start(self) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._run, name="load-analyse", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
 def file_kind(path: Path) -> str:
     """``csv`` or ``ndjson`` by the file's name."""
     suffix = path.suffix.lower()
@@ -165,46 +275,43 @@ def load_file(
     kind = file_kind(path)
     report = LoadReport()
     started = time.perf_counter()
+    analyser = _Analyser(url)
     with (
         path.open(encoding="utf-8-sig", newline="") as handle,
-        psycopg.connect(url) as conn,
+        # autocommit, so that each batch's transaction() is its own transaction (without
+        # it, the first statement opened one for the whole file and batches were savepoints)
+        psycopg.connect(url, autocommit=True) as conn,
     ):
         rows = _csv_rows(handle) if kind == "csv" else _ndjson_rows(handle, system_uri)
-        batch: list[RecordRow] = []
         # refresh statistics once the load has grown the tables by a quarter, then at
         # each fourfold growth (a fresh database: after 1, 4, 16, 64 batches)
-        analyse_at = [max(batch_size, count_records(conn) // 4)]
+        analyse_at = max(batch_size, count_records(conn) // 4)
         name_counts = NameCounts()
-
-        def flush() -> None:
-            if not batch:
-                return
-            with conn.transaction():
-                results = load_batch(conn, ctx, system, batch, actor=actor, name_counts=name_counts)
-            for result in results:
-                report.decisions[result.decision] = report.decisions.get(result.decision, 0) + 1
-            report.loaded += len(results)
-            batch.clear()
-            if report.loaded >= analyse_at[0]:  # keep the planner's estimates close
-                analyse(conn)
-                analyse_at[0] *= 4
-            if progress:
-                progress(report.rows)
-
-        for line, local_id, raw, text in rows:
-            report.rows += 1
-            if raw is None:
-                reason = "malformed row: wrong number of columns or not JSON"
-                report.rejects.append(Reject(line, local_id, reason, text))
-                continue
-            try:
-                batch.append(_to_row(ctx, kind, local_id, raw))
-            except InvalidInput as exc:
-                report.rejects.append(Reject(line, local_id, str(exc), text))
-                continue
-            if len(batch) >= batch_size:
-                flush()
-        flush()
+        chunks = _ReadAhead(_chunks(ctx, kind, rows, batch_size))
+        try:
+            for batch, rejects, count in chunks:
+                report.rows += count
+                report.rejects.extend(rejects)
+                if batch:
+                    with conn.transaction():
+                        # a crash loses at most the batches not yet flushed: a load is
+                        # idempotent, so loading the file again completes it
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                        results = load_batch(
+                            conn, ctx, system, batch, actor=actor, name_counts=name_counts
+                        )
+                    for result in results:
+                        decision = result.decision
+                        report.decisions[decision] = report.decisions.get(decision, 0) + 1
+                    report.loaded += len(results)
+                    if report.loaded >= analyse_at:  # keep the planner's estimates close
+                        analyser.start()  # on its own connection, while the load goes on
+                        analyse_at *= 4
+                    if progress:
+                        progress(report.rows)
+        finally:
+            chunks.close()
+            analyser.wait()
     report.seconds = time.perf_counter() - started
     return report
 

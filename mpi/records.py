@@ -72,10 +72,13 @@ class MatchContext:
         )
 
 
+def _canonical_json(raw: Mapping[str, Any]) -> str:
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def content_hash(raw: Mapping[str, Any]) -> str:
     """A stable hash of a raw payload, so that re-sending the same data changes nothing."""
-    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical_json(raw).encode("utf-8")).hexdigest()
 
 
 def prepare(
@@ -91,12 +94,14 @@ def prepare(
         problems.extend(FieldProblem(p.field, p.reason) for p in exc.problems)
     if problems:
         raise InvalidInput(problems)
+    text = _canonical_json(raw)
     return RecordRow(
         local_id=local_id.strip(),
         raw=dict(raw),
-        content_hash=content_hash(raw),
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         norm=norm,
         keys=blocking_keys(norm),
+        raw_json=text,
     )
 
 
@@ -168,8 +173,19 @@ def ingest(
     upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
     inserted = [u.record_id for u in changed if u.outcome == "inserted"]
-    record_store.replace_blocking_keys(conn, [u.record_id for u in changed], new_records=inserted)
-    results = _match_stored(conn, ctx, system, last, upserted, actor=actor, name_counts=name_counts)
+    pending: list[int] = []
+    if len(upserted) <= person_store.SMALL:  # read back in one statement: index the keys now
+        record_store.replace_blocking_keys(
+            conn, [u.record_id for u in changed], new_records=inserted
+        )
+    else:  # a batch finds its own keys in memory and indexes them while it matches
+        record_store.delete_blocking_keys(
+            conn, [u.record_id for u in changed if u.outcome == "updated"]
+        )
+        pending = [u.record_id for u in changed]
+    results = _match_stored(
+        conn, ctx, system, last, upserted, actor=actor, name_counts=name_counts, pending=pending
+    )
     by_local = {r.local_id: r for r in results}
     return [by_local[row.local_id] for row in rows]
 
@@ -183,14 +199,18 @@ def _match_stored(
     *,
     actor: str,
     name_counts: NameCounts | None = None,
+    pending: Sequence[int] = (),
 ) -> list[RegisterResult]:
-    """Match stored records (and their stored keys) and write the outcome, in ``upserted`` order."""
+    """Match stored records (and their stored keys) and write the outcome, in ``upserted`` order.
+
+    ``pending`` records have no key rows yet: they are indexed while the batch matches.
+    """
     changed = [u for u in upserted if u.outcome != "unchanged"]
     keys = {u.record_id: rows[u.local_id].keys for u in changed}
     updated = [u.record_id for u in changed if u.outcome == "updated"]
     review_store.supersede_for_records(conn, updated)
     linker = _Linker(conn, ctx, actor, name_counts)
-    return linker.run(system, upserted, set(updated), keys)
+    return linker.run(system, upserted, set(updated), keys, pending=pending)
 
 
 class _Linker:
@@ -238,6 +258,7 @@ class _Linker:
         keys: dict[int, frozenset[str]],
         *,
         view: record_store.MatchView | None = None,
+        pending: Sequence[int] = (),
     ) -> list[RegisterResult]:
         """Match and write; ``view`` is the matching read if the caller already made it."""
         counts: record_store.TermCounts | None = None
@@ -252,38 +273,43 @@ class _Linker:
                 self._remember(record)
         else:  # a batch: for thousands of records, separate statements are quicker
             all_ids = [u.record_id for u in upserted]
-            candidates = record_store.candidate_pairs(self.conn, keys, self.ctx.blocking_cap)
+            candidates = record_store.candidate_pairs(
+                self.conn, keys, self.ctx.blocking_cap, pending=pending
+            )
             wanted = set(all_ids).union(*candidates.values())
-            first = record_store.stored_records(self.conn, wanted)
+            first = record_store.records_for_matching(self.conn, wanted)
             persons = {r.person for r in first if r.person is not None}
             known = [r.id for r in first]
-            for record in first + record_store.records_of_persons(self.conn, persons, known):
+            more = record_store.person_records_for_matching(self.conn, persons, known)
+            for record in first + more:
                 self._remember(record)
             self.no_match = record_store.no_match_partners(self.conn, list(self.records))
         inserted = [self.records[u.record_id] for u in upserted if u.outcome == "inserted"]
         self.adjuster = self.name_counts.frequencies(
             self.conn, self.ctx.model, self.records.values(), new=inserted, counts=counts
         )
-
         outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...]]] = {}
-        for u in upserted:
-            if u.outcome == "unchanged" and u.record_id in self.person_of:
-                outcomes[u.record_id] = ("unchanged", self.person_of[u.record_id], None, ())
-                continue
-            if u.record_id in updated:
-                self.events.append(
-                    EventRow(
-                        "record_updated",
-                        self.person_of.get(u.record_id),
-                        u.record_id,
-                        actor=self.actor,
+        # a batch's key rows are written by the server while its records are scored here
+        with self.conn.pipeline() if pending else contextlib.nullcontext():
+            record_store.insert_blocking_keys(self.conn, pending)
+            for u in upserted:
+                if u.outcome == "unchanged" and u.record_id in self.person_of:
+                    outcomes[u.record_id] = ("unchanged", self.person_of[u.record_id], None, ())
+                    continue
+                if u.record_id in updated:
+                    self.events.append(
+                        EventRow(
+                            "record_updated",
+                            self.person_of.get(u.record_id),
+                            u.record_id,
+                            actor=self.actor,
+                        )
                     )
+                outcomes[u.record_id] = self._match(
+                    u.record_id,
+                    candidates.get(u.record_id, set()),
+                    self.no_match.get(u.record_id, set()),
                 )
-            outcomes[u.record_id] = self._match(
-                u.record_id,
-                candidates.get(u.record_id, set()),
-                self.no_match.get(u.record_id, set()),
-            )
         mapping, names = self._flush({p for (_, p, _, c) in outcomes.values() for p in (p, *c)})
         results = []
         for u in upserted:

@@ -29,6 +29,7 @@ class RecordRow:
     content_hash: str
     norm: NormalisedRecord
     keys: frozenset[str]
+    raw_json: str | None = None  # ``raw`` as JSON text, when already made (content hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,46 @@ def store_and_view(
     return system, upserted, _match_view_of(rows, {upserted.record_id: row.keys}, cap)
 
 
+def _array_literal(items: Iterable[str]) -> str:
+    """A ``text[]`` input literal, every element quoted (COPY sends it as text)."""
+    return (
+        "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "}"
+    )
+
+
+def _ids_literal(ids: Iterable[int]) -> str:
+    """A ``bigint[]`` input literal (a batch's thousands of IDs, without psycopg's
+    per-element array dumping)."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+def _staging_values(ord_: int, row: RecordRow) -> tuple[Any, ...]:
+    """One staging row: arrays as literals and the payload as JSON text, which COPY parses
+    in the server (psycopg's array dumper is Python code, and the payload's JSON text is
+    already made for the content hash)."""
+    norm = row.norm
+    return (
+        ord_,
+        row.local_id,
+        row.raw_json if row.raw_json is not None else json.dumps(row.raw),
+        row.content_hash,
+        norm.nhs_number,
+        norm.nhs_verified,
+        _array_literal(norm.given_names),
+        norm.family_name,
+        _array_literal(norm.family_parts),
+        norm.birth_date,
+        norm.sex,
+        norm.postcode,
+        norm.address,
+        norm.phone,
+        norm.given_phonetic,
+        norm.family_phonetic,
+        _array_literal(norm.issues),
+        _array_literal(sorted(row.keys)),
+    )
+
+
 def upsert_records(
     conn: psycopg.Connection[Any], system_id: int, rows: Sequence[RecordRow]
 ) -> list[Upserted]:
@@ -248,11 +289,7 @@ def upsert_records(
             + ", blocking_keys) FROM STDIN"
         ) as copy:
             for i, row in enumerate(rows):
-                copy.write_row(
-                    (i, row.local_id, Jsonb(row.raw), row.content_hash)
-                    + _norm_values(row.norm)
-                    + (sorted(row.keys),)
-                )
+                copy.write_row(_staging_values(i, row))
         cur.execute(
             "WITH up AS ("
             " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
@@ -298,6 +335,27 @@ def replace_blocking_keys(
     )
 
 
+def delete_blocking_keys(conn: psycopg.Connection[Any], record_ids: Sequence[int]) -> None:
+    """Remove the key rows of these records (before their new keys are indexed)."""
+    if record_ids:
+        conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (list(record_ids),))
+
+
+def insert_blocking_keys(conn: psycopg.Connection[Any], record_ids: Sequence[int]) -> None:
+    """Index these records' stored ``blocking_keys`` (they have no key rows now).
+
+    One statement, which a batch sends in pipeline mode and leaves to the server while
+    it matches (:func:`candidate_pairs` with ``pending``).
+    """
+    if record_ids:
+        conn.execute(
+            "INSERT INTO blocking_key (key, record_id)"
+            " SELECT k, r.id FROM source_record r, unnest(r.blocking_keys) AS k"
+            " WHERE r.id = ANY(%s::bigint[])",
+            (_ids_literal(record_ids),),
+        )
+
+
 def stored_keys(
     conn: psycopg.Connection[Any], record_ids: Sequence[int]
 ) -> dict[int, frozenset[str]]:
@@ -309,24 +367,34 @@ def stored_keys(
 
 
 def candidate_pairs(
-    conn: psycopg.Connection[Any], keys_by_record: dict[int, frozenset[str]], cap: int
+    conn: psycopg.Connection[Any],
+    keys_by_record: dict[int, frozenset[str]],
+    cap: int,
+    *,
+    pending: Iterable[int] = (),
 ) -> dict[int, set[int]]:
     """For each record, the records sharing at least one blocking key with it.
 
     One index scan for all the keys; a key shared by more than ``cap`` records is skipped
     and logged, so that a common key (a busy postcode and birth year) cannot explode the
-    candidate set.
+    candidate set. ``pending`` records of ``keys_by_record`` have no key rows yet (a
+    batch writes them while it matches): they hold their keys as if they had.
     """
     found: dict[int, set[int]] = {rid: set() for rid in keys_by_record}
     wanted = sorted({key for keys in keys_by_record.values() for key in keys})
     if not wanted:
         return found
     rows = conn.execute(
-        "SELECT key, record_id FROM blocking_key WHERE key = ANY(%s)", (wanted,), binary=True
+        "SELECT key, record_id FROM blocking_key WHERE key = ANY(%s::text[])",
+        (_array_literal(wanted),),
+        binary=True,
     ).fetchall()
     holders: dict[str, list[int]] = {}
     for key, record_id in rows:
         holders.setdefault(key, []).append(record_id)
+    for record_id in pending:
+        for key in keys_by_record[record_id]:
+            holders.setdefault(key, []).append(record_id)
     for key, records in holders.items():
         if len(records) > cap:
             log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
@@ -369,6 +437,74 @@ def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> 
         return []
     rows = conn.execute(_STORED_SELECT + " WHERE r.id = ANY(%s)", (ids,), binary=True)
     return [_stored(r) for r in rows.fetchall()]
+
+
+_MATCHING_SELECT = (
+    "SELECT r.id, r.system_id, "
+    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", l.person_id, l.method FROM source_record r LEFT JOIN link l ON l.record_id = r.id"
+)
+
+
+def _matching(row: Sequence[Any]) -> StoredRecord:
+    r = row
+    return StoredRecord(
+        id=r[0],
+        system_id=r[1],
+        system_code="",
+        local_id="",
+        norm=NormalisedRecord(
+            nhs_number=r[2],
+            nhs_verified=r[3],
+            given_names=tuple(r[4]),
+            family_name=r[5],
+            family_parts=tuple(r[6]),
+            birth_date=r[7],
+            sex=r[8],
+            postcode=r[9],
+            address=r[10],
+            phone=r[11],
+            given_phonetic=r[12],
+            family_phonetic=r[13],
+            issues=tuple(r[14]),
+        ),
+        person=r[15],
+        link_method=r[16],
+    )
+
+
+def records_for_matching(
+    conn: psycopg.Connection[Any], record_ids: Iterable[int]
+) -> list[StoredRecord]:
+    """These records with their links, only what matching reads (a batch's many rows).
+
+    Like :func:`stored_records`, without the system's code, the local ID, trust rank and
+    update time (``system_code`` and ``local_id`` are empty).
+    """
+    ids = list(record_ids)
+    if not ids:
+        return []
+    rows = conn.execute(
+        _MATCHING_SELECT + " WHERE r.id = ANY(%s::bigint[])", (_ids_literal(ids),), binary=True
+    )
+    return [_matching(r) for r in rows.fetchall()]
+
+
+def person_records_for_matching(
+    conn: psycopg.Connection[Any], person_ids: Iterable[int], known: Iterable[int] = ()
+) -> list[StoredRecord]:
+    """:func:`records_of_persons` with only what matching reads (see
+    :func:`records_for_matching`)."""
+    ids = list(person_ids)
+    if not ids:
+        return []
+    rows = conn.execute(
+        _MATCHING_SELECT + " WHERE l.person_id = ANY(%s::bigint[]) AND r.status = 'active'"
+        " AND NOT (r.id = ANY(%s::bigint[]))",
+        (_ids_literal(ids), _ids_literal(known)),
+        binary=True,
+    )
+    return [_matching(r) for r in rows.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)
