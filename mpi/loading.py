@@ -19,7 +19,7 @@ from mpi.errors import InvalidInput
 from mpi.fhir_patient import demographics_from_patient, local_identifier
 from mpi.models import SourceSystem
 from mpi.records import MatchContext, NameCounts, load_batch, prepare
-from mpi.store.records import RecordRow, analyse, count_records
+from mpi.store.records import RecordRow, analyse, count_records, vacuum_counters
 
 CSV_COLUMNS = (
     "local_id",
@@ -215,6 +215,7 @@ class _Analyser:
         try:
             with psycopg.connect(self.url, autocommit=True) as conn:
                 analyse(conn)
+                vacuum_counters(conn)
         except BaseException as exc:  # noqa: BLE001 - raised by wait()
             self._error = exc
 
@@ -312,6 +313,8 @@ def load_file(
         finally:
             chunks.close()
             analyser.wait()
+        if report.loaded:
+            vacuum_counters(conn)  # the counters were updated batch after batch
     report.seconds = time.perf_counter() - started
     return report
 

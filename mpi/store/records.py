@@ -664,6 +664,15 @@ def analyse(conn: psycopg.Connection[Any]) -> None:
     conn.execute("ANALYZE source_record, blocking_key, link, person")
 
 
+def vacuum_counters(conn: psycopg.Connection[Any]) -> None:
+    """Clear the dead row versions of the name and postcode counters (needs autocommit).
+
+    Every batch and registration updates counter rows in place; where autovacuum is off
+    (or lags behind a bulk load), their dead versions slow each counter read.
+    """
+    conn.execute("VACUUM (ANALYZE) name_frequency")
+
+
 def record_id(conn: psycopg.Connection[Any], system_code: str, local_id: str) -> int | None:
     """The internal ID of (system, local ID), or ``None``."""
     row = conn.execute(
