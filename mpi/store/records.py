@@ -47,24 +47,6 @@ _NORM_COLUMNS = (
 )
 
 
-def _norm_values(norm: NormalisedRecord) -> tuple[Any, ...]:
-    return (
-        norm.nhs_number,
-        norm.nhs_verified,
-        list(norm.given_names),
-        norm.family_name,
-        list(norm.family_parts),
-        norm.birth_date,
-        norm.sex,
-        norm.postcode,
-        norm.address,
-        norm.phone,
-        norm.given_phonetic,
-        norm.family_phonetic,
-        list(norm.issues),
-    )
-
-
 def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
     r = row[start : start + 13]
     return NormalisedRecord(
@@ -151,20 +133,22 @@ _UPSERT_SET = (
 )
 
 
+# The row to store travels as one JSON document (psycopg dumps one parameter instead of 25,
+# six of them lists); jsonb_populate_record gives it the table's column types.
 _STORE_ONE = (
-    "WITH up AS ("
+    "WITH d AS (SELECT * FROM jsonb_populate_record(NULL::source_record, %(doc)s)),"
+    " up AS ("
     " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
     + _NORM_COLUMNS
-    + ", blocking_keys) SELECT s.id, %(local)s, %(raw)s, %(hash)s,"
-    " %(n0)s, %(n1)s, %(n2)s, %(n3)s, %(n4)s, %(n5)s, %(n6)s, %(n7)s, %(n8)s,"
-    " %(n9)s, %(n10)s, %(n11)s, %(n12)s, %(keys)s"
-    " FROM source_system s WHERE s.code = %(code)s"
+    + ", blocking_keys) SELECT s.id, d.local_id, d.raw, d.content_hash, "
+    + ", ".join("d." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", d.blocking_keys FROM source_system s, d WHERE s.code = %(code)s"
     + _UPSERT_SET
     + " RETURNING id, (xmax = 0) AS inserted),"
-    " gone AS (DELETE FROM blocking_key b USING up"
-    "  WHERE b.record_id = up.id AND NOT up.inserted AND NOT (b.key = ANY(%(keys)s))),"
+    " gone AS (DELETE FROM blocking_key b USING up, d"
+    "  WHERE b.record_id = up.id AND NOT up.inserted AND NOT (b.key = ANY(d.blocking_keys))),"
     " added AS (INSERT INTO blocking_key (key, record_id)"
-    "  SELECT k, up.id FROM up, unnest(%(keys)s::text[]) AS k"
+    "  SELECT k, up.id FROM up, d, unnest(d.blocking_keys) AS k"
     "  WHERE up.inserted OR NOT EXISTS"
     "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id)),"
     " superseded AS (UPDATE review_item i SET status = 'superseded', decided_at = now(),"
@@ -175,6 +159,32 @@ _STORE_ONE = (
     " LEFT JOIN source_record r ON r.local_id = %(local)s"
     "  AND r.system_id = (SELECT id FROM source_system WHERE code = %(code)s)"
 )
+
+
+def _store_document(row: RecordRow, keys: list[str]) -> Jsonb:
+    """The row as :data:`_STORE_ONE`'s document: column name to value."""
+    norm = row.norm
+    return Jsonb(
+        {
+            "local_id": row.local_id,
+            "raw": row.raw,
+            "content_hash": row.content_hash,
+            "nhs_number": norm.nhs_number,
+            "nhs_verified": norm.nhs_verified,
+            "given_names": norm.given_names,
+            "family_name": norm.family_name,
+            "family_parts": norm.family_parts,
+            "birth_date": norm.birth_date.isoformat() if norm.birth_date else None,
+            "sex": norm.sex,
+            "postcode": norm.postcode,
+            "address": norm.address,
+            "phone": norm.phone,
+            "given_phonetic": norm.given_phonetic,
+            "family_phonetic": norm.family_phonetic,
+            "issues": norm.issues,
+            "blocking_keys": keys,
+        }
+    )
 
 
 def store_and_view(
@@ -198,14 +208,7 @@ def store_and_view(
         locked = conn.execute(_LOCK_SQL, _lock_params(system_code, row.local_id, keys))
         stored = conn.execute(
             _STORE_ONE,
-            {
-                "code": system_code,
-                "local": row.local_id,
-                "raw": Jsonb(row.raw),
-                "hash": row.content_hash,
-                "keys": keys,
-                **{f"n{i}": v for i, v in enumerate(_norm_values(row.norm))},
-            },
+            {"code": system_code, "local": row.local_id, "doc": _store_document(row, keys)},
         )
         viewed = conn.execute(
             _VIEW_OF_ONE,
