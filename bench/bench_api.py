@@ -452,6 +452,16 @@ def main() -> None:
             _report("/v1 resolve", runs)
         if "register" in only:
             tag = f"{int(time.time()):x}"
+            warm = _registrations(url, 100, args.seed + 100)  # prepared statements, buffers
+            _run(
+                args.port,
+                [
+                    ("PUT", f"/v1/systems/BENCH/records/W{tag}-{i}", json.dumps(b).encode())
+                    for i, b in enumerate(warm)
+                ],
+                token,
+                args.clients,
+            )
             runs = []
             for n in range(args.repeat):
                 bodies = _registrations(url, args.registrations, args.seed + 1 + n)
