@@ -381,6 +381,9 @@ def main() -> None:
     parser.add_argument("--registrations", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument(
+        "--worker-class", default=None, help="gunicorn worker class (default: sync, or gthread)"
+    )
     parser.add_argument("--pool", type=int, default=8, help="connections per worker at most")
     parser.add_argument("--cores", type=int, default=2, help="CPUs gunicorn is pinned to")
     parser.add_argument("--clients", type=int, default=16, help="concurrent client connections")
@@ -423,6 +426,8 @@ def main() -> None:
     ]
     if args.threads > 1:
         command[3:3] = ["--threads", str(args.threads)]
+    if args.worker_class:
+        command[3:3] = ["--worker-class", args.worker_class]
     if shutil.which("taskset"):
         command = ["taskset", "-c", f"0-{args.cores - 1}", *command]
     only = set(args.only or ("pix", "resolve", "register"))
