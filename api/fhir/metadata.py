@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from api.fhir import bp
+from api.fhir.patient import SEARCH_PARAMS
 from api.fhir.render import UKCORE_PATIENT, base_url, fhir
 from api.requests import public
 from mpi import __version__
@@ -14,15 +15,8 @@ EXACT = (
     " returned Patient's name must hold the value exactly. Search also by POST to"
     " Patient/_search."
 )
-PATIENT_SEARCH = (
-    "_id",
-    "identifier",
-    "family",
-    "given",
-    "birthdate",
-    "gender",
-    "address-postalcode",
-)
+#: Search parameters (modifiers such as ``:exact`` are not parameters of their own).
+PATIENT_SEARCH = tuple(n for n in SEARCH_PARAMS if ":" not in n and n not in ("_count", "_format"))
 
 
 @bp.get("/metadata")

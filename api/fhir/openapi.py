@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.fhir.patient import SEARCH_PARAMS
+
 FHIR_JSON = "application/fhir+json"
 _RESOURCE = {"type": "object", "required": ["resourceType"]}
 #: A synthetic Patient in the example GP system's domain (NHS number from the test range).
@@ -53,17 +55,7 @@ def _body(example: dict[str, Any]) -> dict[str, Any]:
 
 _FORMAT = _query("_format")
 _IDENTIFIER = {**_query("identifier", required=True), "example": EXAMPLE_IDENTIFIER}
-_SEARCH = [
-    "_id",
-    "identifier",
-    "family",
-    "family:exact",
-    "given",
-    "given:exact",
-    "birthdate",
-    "gender",
-    "address-postalcode",
-]
+_SEARCH = [n for n in SEARCH_PARAMS if n not in ("_count", "_format")]
 _SEARCH_FORM = {
     "required": True,
     "content": {
