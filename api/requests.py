@@ -190,10 +190,9 @@ def _after(response: Response) -> Response:
     conn = ctx.get("db")
     if conn is not None:
         try:
-            with conn.pipeline():  # the audit event and COMMIT in one round trip
-                if draft_ is not None:
-                    _write_audit(conn, draft_, response.status_code)
-                conn.commit()
+            if draft_ is not None:
+                _write_audit(conn, draft_, response.status_code)
+            conn.commit()
         except Exception as exc:  # noqa: BLE001 - the work is undone and a 500 returned
             from api.errors import handle_unexpected
 
