@@ -284,7 +284,15 @@ def _run(
     return time.perf_counter() - started, latencies, errors[0]
 
 
-def _cpu_seconds(pids: list[int]) -> float:
+def bench_token(url: str, scopes: list[str]) -> str:
+    """A new bearer token of the benchmark's own connected system ``BENCH``."""
+    with psycopg.connect(url) as conn:
+        system_store.ensure_system(conn, "BENCH", "Bench", "hospital", 5)
+        token_store.set_identifier_system(conn, "BENCH", "urn:bench:BENCH")
+        return access.issue_token(conn, "BENCH", scopes, actor="bench")
+
+
+def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds of these processes (Linux /proc; 0 elsewhere)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -329,10 +337,10 @@ def _measure(
 ) -> Figures:
     """One run: (requests/s, p50 ms, p99 ms, errors, service CPU ms and client CPU ms each)."""
     pids = _server_pids(server, url)
-    server_cpu = _cpu_seconds(pids)
+    server_cpu = cpu_seconds(pids)
     client_cpu = time.process_time()
     seconds, latencies, errors = _run(port, requests, token, clients, rate)
-    server_cpu = _cpu_seconds(pids) - server_cpu
+    server_cpu = cpu_seconds(pids) - server_cpu
     client_cpu = time.process_time() - client_cpu
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
@@ -407,10 +415,7 @@ def main() -> None:
     settings = load_settings()
     url = _database(settings, args.database, args.records, args.seed, args.reuse)
     loaded = _stored(url)
-    with psycopg.connect(url) as conn:
-        system_store.ensure_system(conn, "BENCH", "Bench", "hospital", 5)
-        token_store.set_identifier_system(conn, "BENCH", "urn:bench:BENCH")
-        token = access.issue_token(conn, "BENCH", ["register", "lookup", "admin"], actor="bench")
+    token = bench_token(url, ["register", "lookup", "admin"])
     env = {**os.environ, "DATABASE_URL": url, "MPI_POOL_MAX_SIZE": str(args.pool)}
     command = [
         sys.executable,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import random
 import sys
@@ -27,27 +26,11 @@ from werkzeug.test import EnvironBuilder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _stored  # noqa: E402
+from bench_api import _stored, bench_token, cpu_seconds  # noqa: E402
 
 from api import create_app  # noqa: E402
-from mpi import access  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
 from mpi.store import db  # noqa: E402
-from mpi.store import systems as system_store  # noqa: E402
-from mpi.store import tokens as token_store  # noqa: E402
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes (Linux /proc; 0 elsewhere)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def main() -> None:
@@ -63,10 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
-    with psycopg.connect(url) as conn:
-        system_store.ensure_system(conn, "BENCH", "Bench", "hospital", 5)
-        token_store.set_identifier_system(conn, "BENCH", "urn:bench:BENCH")
-        token = access.issue_token(conn, "BENCH", ["register", "lookup", "admin"], actor="bench")
+    token = bench_token(url, ["register", "lookup", "admin"])
     app = create_app({"DATABASE_URL": url, "POOL_MIN_SIZE": 2, "POOL_MAX_SIZE": 2})
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(args.seed)
@@ -107,7 +87,7 @@ def main() -> None:
         ).fetchall()
     backends = [int(r[0]) for r in rows]
     profiler = cProfile.Profile(time.process_time)  # CPU time, not waits
-    db_cpu = _cpu_seconds(backends)
+    db_cpu = cpu_seconds(backends)
     wall, cpu = time.perf_counter(), time.process_time()
     if not args.no_profile:
         profiler.enable()
@@ -116,7 +96,7 @@ def main() -> None:
     if not args.no_profile:
         profiler.disable()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    db_cpu = _cpu_seconds(backends) - db_cpu
+    db_cpu = cpu_seconds(backends) - db_cpu
     n = len(environs)
     print(
         f"{n} {args.only} lookups: {wall * 1000 / n:.3f} ms wall, {cpu * 1000 / n:.3f} ms CPU"

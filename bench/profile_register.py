@@ -14,7 +14,6 @@ import argparse
 import cProfile
 import io
 import json
-import os
 import pstats
 import sys
 import time
@@ -24,27 +23,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _registrations  # noqa: E402
+from bench_api import _registrations, bench_token, cpu_seconds  # noqa: E402
 
 from api import create_app  # noqa: E402
-from mpi import access  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
 from mpi.store import db  # noqa: E402
-from mpi.store import systems as system_store  # noqa: E402
-from mpi.store import tokens as token_store  # noqa: E402
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes (Linux /proc; 0 elsewhere)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def main() -> None:
@@ -61,10 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
-    with psycopg.connect(url) as conn:
-        system_store.ensure_system(conn, "BENCH", "Bench", "hospital", 5)
-        token_store.set_identifier_system(conn, "BENCH", "urn:bench:BENCH")
-        token = access.issue_token(conn, "BENCH", ["register", "lookup"], actor="bench")
+    token = bench_token(url, ["register", "lookup"])
     app = create_app({"DATABASE_URL": url})
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
@@ -82,7 +62,7 @@ def main() -> None:
         ).fetchall()
     backends = [int(r[0]) for r in rows]
     profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
-    db_cpu = _cpu_seconds(backends)
+    db_cpu = cpu_seconds(backends)
     decisions: dict[str, int] = {}
     wall, cpu = time.perf_counter(), time.process_time()
     if not args.no_profile:
@@ -94,7 +74,7 @@ def main() -> None:
     if not args.no_profile:
         profiler.disable()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    db_cpu = _cpu_seconds(backends) - db_cpu
+    db_cpu = cpu_seconds(backends) - db_cpu
     n = len(requests)
     print(
         f"{n} registrations: {wall * 1000 / n:.2f} ms wall, {cpu * 1000 / n:.2f} ms CPU of"

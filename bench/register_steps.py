@@ -25,18 +25,15 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _registrations  # noqa: E402
+from bench_api import _registrations, bench_token  # noqa: E402
 
 from api import create_app  # noqa: E402
-from mpi import access  # noqa: E402
 from mpi import records as domain  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
 from mpi.store import audit as audit_store  # noqa: E402
 from mpi.store import db  # noqa: E402
 from mpi.store import persons as person_store  # noqa: E402
 from mpi.store import records as record_store  # noqa: E402
-from mpi.store import systems as system_store  # noqa: E402
-from mpi.store import tokens as token_store  # noqa: E402
 
 STEPS: list[tuple[Any, str]] = [
     (record_store, "store_and_view"),
@@ -57,10 +54,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=101, help="0 to 999; a new one each run")
     args = parser.parse_args()
     url = psycopg.conninfo.make_conninfo(db.server_url(load_settings()), dbname=args.database)
-    with psycopg.connect(url) as conn:
-        system_store.ensure_system(conn, "BENCH", "Bench", "hospital", 5)
-        token_store.set_identifier_system(conn, "BENCH", "urn:bench:BENCH")
-        token = access.issue_token(conn, "BENCH", ["register", "lookup"], actor="bench")
+    token = bench_token(url, ["register", "lookup"])
     app = create_app({"DATABASE_URL": url})
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
