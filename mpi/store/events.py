@@ -10,7 +10,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from mpi.models import IdentityEvent
-from mpi.store.persons import SMALL
+from mpi.store.persons import insert_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,44 +27,15 @@ class EventRow:
 
 def append(conn: psycopg.Connection[Any], events: Sequence[EventRow]) -> None:
     """Append events in order."""
-    if not events:
-        return
-    if len(events) <= SMALL:  # executemany, unlike COPY, can go in a pipeline
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO identity_event (event_type, person_id, other_person_id, record_id,"
-                " detail, actor) VALUES (%s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        e.event_type,
-                        e.person_id,
-                        e.other_person_id,
-                        e.record_id,
-                        Jsonb(e.detail),
-                        e.actor,
-                    )
-                    for e in events
-                ],
-            )
-        return
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "COPY identity_event (event_type, person_id, other_person_id, record_id, detail, actor)"
-            " FROM STDIN"
-        ) as copy,
-    ):
-        for e in events:
-            copy.write_row(
-                (
-                    e.event_type,
-                    e.person_id,
-                    e.other_person_id,
-                    e.record_id,
-                    Jsonb(e.detail),
-                    e.actor,
-                )
-            )
+    insert_rows(
+        conn,
+        "identity_event",
+        ("event_type", "person_id", "other_person_id", "record_id", "detail", "actor"),
+        [
+            (e.event_type, e.person_id, e.other_person_id, e.record_id, Jsonb(e.detail), e.actor)
+            for e in events
+        ],
+    )
 
 
 _SELECT = (

@@ -63,17 +63,30 @@ def reserve_person_ids(conn: psycopg.Connection[Any], count: int) -> list[int]:
     return [r[0] for r in rows]
 
 
+def insert_rows(
+    conn: psycopg.Connection[Any],
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Insert rows: a few with executemany (which, unlike COPY, can go in a pipeline), many
+    with COPY."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if len(rows) <= SMALL:
+        marks = ", ".join(["%s"] * len(columns))
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        return
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def insert_persons(conn: psycopg.Connection[Any], persons: Sequence[tuple[int, str]]) -> None:
     """Insert persons given as (internal ID, enterprise ID)."""
-    if not persons:
-        return
-    if len(persons) <= SMALL:  # executemany, unlike COPY, can go in a pipeline
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO person (id, person_id) VALUES (%s, %s)", persons)
-        return
-    with conn.cursor() as cur, cur.copy("COPY person (id, person_id) FROM STDIN") as copy:
-        for row in persons:
-            copy.write_row(row)
+    insert_rows(conn, "person", ("id", "person_id"), persons)
 
 
 def get_person(conn: psycopg.Connection[Any], person_id: str) -> Person | None:
@@ -133,46 +146,31 @@ def write_links(conn: psycopg.Connection[Any], links: Sequence[LinkRow]) -> None
 
 def write_history(conn: psycopg.Connection[Any], rows: Sequence[HistoryRow]) -> None:
     """Append link history rows."""
-    if not rows:
-        return
-    if len(rows) <= SMALL:  # executemany, unlike COPY, can go in a pipeline
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO link_history (record_id, person_id, previous_person_id, method,"
-                " probability, reason, changed_by) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        h.record_id,
-                        h.person_id,
-                        h.previous_person_id,
-                        h.method,
-                        h.probability,
-                        h.reason,
-                        h.changed_by,
-                    )
-                    for h in rows
-                ],
+    insert_rows(
+        conn,
+        "link_history",
+        (
+            "record_id",
+            "person_id",
+            "previous_person_id",
+            "method",
+            "probability",
+            "reason",
+            "changed_by",
+        ),
+        [
+            (
+                h.record_id,
+                h.person_id,
+                h.previous_person_id,
+                h.method,
+                h.probability,
+                h.reason,
+                h.changed_by,
             )
-        return
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "COPY link_history (record_id, person_id, previous_person_id, method, probability,"
-            " reason, changed_by) FROM STDIN"
-        ) as copy,
-    ):
-        for h in rows:
-            copy.write_row(
-                (
-                    h.record_id,
-                    h.person_id,
-                    h.previous_person_id,
-                    h.method,
-                    h.probability,
-                    h.reason,
-                    h.changed_by,
-                )
-            )
+            for h in rows
+        ],
+    )
 
 
 def resolve(conn: psycopg.Connection[Any], system_code: str, local_id: str) -> Resolution | None:
