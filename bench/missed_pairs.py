@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -57,7 +57,7 @@ from mpi.links import (
 )
 from mpi.models import StoredRecord
 from mpi.models_registry import active_model
-from mpi.records import MatchContext, term_frequencies
+from mpi.records import MatchContext, match_person, term_frequencies
 from mpi.store import db
 from mpi.store.snapshot import active_records
 
@@ -119,24 +119,16 @@ class Index:
         return found
 
     def score(self, a: StoredRecord, b: StoredRecord) -> MatchScore:
-        result = score(self.ctx.model, a.norm, b.norm, adjuster=self.adjuster)
-        if a.system_id == b.system_id and "given_name_middle_only" in result.flags:
-            result = replace(result, flags=(*result.flags, "twin_risk"))
-        return result
+        return score(self.ctx.model, a.norm, b.norm, adjuster=self.adjuster)
 
     def person_match(self, probe: StoredRecord, person: int) -> tuple[PersonMatch, int] | None:
         members = self.members[person] - {probe.id}
         if not members:
             return None
-        scored = [(self.score(probe, self.records[m]), m) for m in members]
-        best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
-        same_system = any(self.records[m].system_id == probe.system_id for m in members)
-        flags = person_flags(
-            [s for s, _ in scored],
-            self.ctx.thresholds.review,
-            members=[self.records[m].norm for _, m in scored],
+        found = match_person(
+            self.ctx, self.adjuster, probe, person, [self.records[m] for m in members]
         )
-        return PersonMatch(person, best[0], best[1], flags, same_system), best[1]
+        return found, found.record_id
 
     def attempt(self, probe: StoredRecord, target: int) -> Attempt:
         persons = {self.records[c].person for c in self.candidates(probe.id)}

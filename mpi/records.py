@@ -213,6 +213,25 @@ def _match_stored(
     return linker.run(system, upserted, set(updated), keys, pending=pending)
 
 
+def match_person(
+    ctx: MatchContext,
+    adjuster: TermFrequencies | None,
+    probe: StoredRecord,
+    person: int,
+    members: Sequence[StoredRecord],
+) -> PersonMatch:
+    """``probe`` scored against every record of ``person`` (``members``, not empty): the
+    best-scoring record, and the findings that count person-wide
+    (:func:`mpi.links.person_flags`)."""
+    scored = [(score(ctx.model, probe.norm, r.norm, adjuster=adjuster), r.id) for r in members]
+    best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
+    same_system = any(r.system_id == probe.system_id for r in members)
+    flags = person_flags(
+        [s for s, _ in scored], ctx.thresholds.review, members=[r.norm for r in members]
+    )
+    return PersonMatch(person, best[0], best[1], flags, same_system)
+
+
 class _Linker:
     """Matches a batch of stored records against the store and each other, then writes."""
 
@@ -341,21 +360,8 @@ class _Linker:
             members = self.members[person] - {probe.id}
             if not members or members & exclude:
                 continue
-            scored = [
-                (
-                    score(self.ctx.model, probe.norm, self.records[m].norm, adjuster=self.adjuster),
-                    m,
-                )
-                for m in members
-            ]
-            best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
-            same_system = any(self.records[m].system_id == probe.system_id for m in members)
-            flags = person_flags(
-                [s for s, _ in scored],
-                self.ctx.thresholds.review,
-                members=[self.records[m].norm for _, m in scored],
-            )
-            matches.append(PersonMatch(person, best[0], best[1], flags, same_system))
+            records = [self.records[m] for m in members]
+            matches.append(match_person(self.ctx, self.adjuster, probe, person, records))
         return matches
 
     def _match(
