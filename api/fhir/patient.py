@@ -326,20 +326,21 @@ def _entries(
     for pk, person_id, grade, score in found:
         if pk not in allowed or (limit is not None and len(entries) >= limit):
             continue
-        if keep is not None and (
-            pk in withheld or not keep(patient(person_id, golden=golden(conn, pk)))
-        ):
-            continue
         if pk in withheld:
+            if keep is not None:  # a withheld name cannot be compared
+                continue
             resource = patient(person_id)
             note = (note + "; " if note else "") + optout.WITHHELD_MESSAGE
         else:
+            view = golden(conn, pk)
+            if keep is not None and not keep(patient(person_id, golden=view)):
+                continue
             seen = (
                 access_store.linked_records(conn, pk) if (pk in related or who.is_emergency) else []
             )
             for r in seen:
                 draft().record(r.system_code, r.local_id)
-            resource = patient(person_id, golden=golden(conn, pk), records=seen)
+            resource = patient(person_id, golden=view, records=seen)
         search: dict[str, Any] = {"mode": "match", "score": round(score, 4)}
         if scored:
             search["extension"] = [{"url": MATCH_GRADE, "valueCode": grade}]
