@@ -312,15 +312,20 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _server_pids(server: subprocess.Popen[bytes], url: str) -> list[int]:
-    """gunicorn's master and workers, and the database backends serving them."""
-    pids = [server.pid, *_children(server.pid)]
+def backend_pids(url: str) -> list[int]:
+    """The database's other backends (the app's or gunicorn's connections)."""
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
             " AND pid <> pg_backend_pid()"
         ).fetchall()
-    return pids + [int(r[0]) for r in rows]
+    return [int(r[0]) for r in rows]
+
+
+def _server_pids(server: subprocess.Popen[bytes], url: str) -> list[int]:
+    """gunicorn's master and workers, and the database backends serving them."""
+    pids = [server.pid, *_children(server.pid)]
+    return pids + backend_pids(url)
 
 
 Figures = tuple[float, float, float, int, float, float]

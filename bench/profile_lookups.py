@@ -26,7 +26,7 @@ from werkzeug.test import EnvironBuilder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _stored, bench_token, cpu_seconds  # noqa: E402
+from bench_api import _stored, backend_pids, bench_token, cpu_seconds  # noqa: E402
 
 from api import create_app  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
@@ -80,12 +80,7 @@ def main() -> None:
         call(environ)
     statuses.clear()
     environs = environs[200:]
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid()"
-        ).fetchall()
-    backends = [int(r[0]) for r in rows]
+    backends = backend_pids(url)
     profiler = cProfile.Profile(time.process_time)  # CPU time, not waits
     db_cpu = cpu_seconds(backends)
     wall, cpu = time.perf_counter(), time.process_time()

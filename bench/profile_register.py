@@ -23,7 +23,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _registrations, bench_token, cpu_seconds  # noqa: E402
+from bench_api import _registrations, backend_pids, bench_token, cpu_seconds  # noqa: E402
 
 from api import create_app  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
@@ -55,12 +55,7 @@ def main() -> None:
     requests = [
         (f"/v1/systems/BENCH/records/{tag}-{i}", json.dumps(b)) for i, b in enumerate(bodies[20:])
     ]
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid()"
-        ).fetchall()
-    backends = [int(r[0]) for r in rows]
+    backends = backend_pids(url)
     profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
     db_cpu = cpu_seconds(backends)
     decisions: dict[str, int] = {}

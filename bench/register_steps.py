@@ -25,7 +25,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _registrations, bench_token  # noqa: E402
+from bench_api import _registrations, backend_pids, bench_token  # noqa: E402
 
 from api import create_app  # noqa: E402
 from mpi import records as domain  # noqa: E402
@@ -62,12 +62,7 @@ def main() -> None:
     tag = f"S{int(time.time()):x}"
     for i, body in enumerate(bodies[:20]):  # warm-up: caches, prepared statements
         client.put(f"/v1/systems/BENCH/records/{tag}-w{i}", json=body, headers=headers)
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid()"
-        ).fetchall()
-    backends = [int(r[0]) for r in rows]
+    backends = backend_pids(url)
 
     def backend_ns() -> int:
         total = 0
