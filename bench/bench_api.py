@@ -111,7 +111,10 @@ def _registrations(url: str, count: int, seed: int) -> list[dict[str, str]]:
     with psycopg.connect(url) as conn:
         conn.execute("SELECT setseed(%s)", (seed / 1000,))
         rows = conn.execute(
-            "SELECT raw FROM source_record WHERE status = 'active' ORDER BY random() LIMIT %s",
+            "SELECT raw FROM source_record WHERE status = 'active'"
+            # the flat (CSV-shaped) payloads; the portal's are FHIR Patients
+            " AND raw ?| array['nhs_number', 'family_name', 'given_name']"
+            " ORDER BY random() LIMIT %s",
             (count // 2,),
         ).fetchall()
     known = [{k: v for k, v in r[0].items() if k in _FIELDS and v} for r in rows]
