@@ -12,12 +12,11 @@ from typing import Any
 import psycopg
 
 from matching.blocking import blocking_keys
-from matching.scoring import score
 from matching.types import Demographics, MatchScore
 from mpi.errors import FieldProblem, InvalidInput
-from mpi.links import SAFETY_FLAGS, person_flags
+from mpi.links import SAFETY_FLAGS
 from mpi.models import StoredRecord
-from mpi.records import MatchContext, term_frequencies
+from mpi.records import MatchContext, match_person, term_frequencies
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
 
@@ -81,17 +80,15 @@ def find_matches(
         assert record.person is not None
         by_person.setdefault(record.person, []).append(record)
     found: list[tuple[int, MatchScore, int, frozenset[str]]] = []
+    probe = StoredRecord(0, 0, "", "", norm)
     adjuster = term_frequencies(
-        conn,
-        ctx.model,
-        [StoredRecord(0, 0, "", "", norm)] + [r for v in by_person.values() for r in v],
+        conn, ctx.model, [probe] + [r for v in by_person.values() for r in v]
     )
     for person, records in by_person.items():
-        scored = [(score(ctx.model, norm, r.norm, adjuster=adjuster), r.id) for r in records]
-        flags = person_flags([s for s, _ in scored], ctx.thresholds.review)
-        best, record_id = max(scored, key=lambda x: (x[0].probability, not x[0].flags))
-        if best.probability >= minimum:
-            found.append((person, best, record_id, flags))
+        # the linker's own scoring, so that "certain" means "would be linked automatically"
+        match = match_person(ctx, adjuster, probe, person, records)
+        if match.score.probability >= minimum:
+            found.append((person, match.score, match.record_id, match.flags))
     found.sort(key=lambda x: x[1].probability, reverse=True)
     found = found[:limit]
     names = person_store.enterprise_ids(conn, [f[0] for f in found])
