@@ -3,15 +3,66 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from flask import request
 
+from api.errors import ApiError, is_fhir
 from matching.nhs_number import check as check_nhs_number
 from mpi.errors import FieldProblem, InvalidInput
 
 MAX_DEPTH = 20
+
+#: JSON bodies under /fhir: R4's type, plain JSON (FHIR http.html allows both) and STU3's.
+FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
+
+
+#: ``application/json`` and structured-syntax JSON types (RFC 6839, RFC 6838 names).
+_JSON_TYPE = re.compile(r"application/(?:[a-z0-9][a-z0-9!#$&^_.+-]{0,120}\+)?json")
+#: A well-formed media type, safe to repeat in an error message.
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,60}/[a-z0-9][a-z0-9!#$&^_.+-]{0,60}")
+
+
+def is_json_type(mimetype: str) -> bool:
+    """Whether a media type (lower case, no parameters) is ``application/json`` or a
+    structured-syntax ``application/*+json`` (RFC 6839) such as ``merge-patch+json``."""
+    return _JSON_TYPE.fullmatch(mimetype) is not None
+
+
+def require_media_type(accepts: Callable[[str], bool], expected: str) -> None:
+    """Refuse a request body that is not of an accepted media type in UTF-8 (415).
+
+    Args:
+        accepts: whether a media type (lower case, without parameters) is accepted.
+        expected: the accepted types as the error message names them.
+
+    Raises:
+        ApiError: 415 ``not-supported`` naming ``Content-Type`` when the header names
+            another type or a ``charset`` other than UTF-8, or when it is missing but a
+            body was sent (as HAPI FHIR does). A request with neither header nor body
+            passes, so the body checks can say what is missing.
+    """
+    given = request.headers.get("Content-Type", "").strip()
+    if not given:
+        if not request.get_data(cache=True):
+            return
+        raise ApiError(
+            415, "not-supported", f"a body needs Content-Type {expected}", field="Content-Type"
+        )
+    mimetype = request.mimetype
+    charset = request.mimetype_params.get("charset")
+    if not accepts(mimetype):
+        shown = mimetype if _MEDIA_TYPE.fullmatch(mimetype) else "that"
+        raise ApiError(
+            415, "not-supported", f"the body must be {expected}, not {shown}", field="Content-Type"
+        )
+    if charset is not None and charset.lower() != "utf-8":
+        raise ApiError(
+            415, "not-supported", "the body must be in UTF-8 (charset=utf-8)", field="Content-Type"
+        )
 
 
 def _reject_constant(name: str) -> Any:
@@ -36,10 +87,21 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def json_body() -> Any:
     """The request body as JSON (any JSON value).
 
+    The body must be declared JSON: under /fhir ``application/fhir+json``,
+    ``application/json`` or ``application/json+fhir``, under /v1 ``application/json`` or
+    any ``application/*+json``; a ``charset`` parameter, if given, must be UTF-8.
+
     Raises:
+        ApiError: 415 naming ``Content-Type`` (see :func:`require_media_type`).
         InvalidInput: not UTF-8, not JSON, a key given twice in one object (parsers
             disagree on which wins), or holding text the database cannot store.
     """
+    if is_fhir():
+        require_media_type(
+            FHIR_JSON_TYPES.__contains__, "application/fhir+json or application/json"
+        )
+    else:
+        require_media_type(is_json_type, "application/json or application/*+json")
     data = request.get_data(cache=True)
     try:
         text = data.decode("utf-8")

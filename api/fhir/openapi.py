@@ -32,6 +32,10 @@ def _fhir(description: str) -> dict[str, Any]:
 
 
 _OUTCOME = _fhir("OperationOutcome naming the element or parameter at fault")
+_UNSUPPORTED = _fhir(
+    "OperationOutcome (not-supported, Content-Type): the body is not application/fhir+json "
+    "or application/json in UTF-8"
+)
 
 
 def _responses(*ok: str) -> dict[str, Any]:
@@ -95,13 +99,13 @@ def paths() -> dict[str, Any]:
                 "summary": "Register: conditional update on the caller's own identifier",
                 "parameters": [_IDENTIFIER, _FORMAT],
                 "requestBody": _body(EXAMPLE_PATIENT),
-                "responses": {**_responses("200", "201"), "413": _OUTCOME},
+                "responses": {**_responses("200", "201"), "413": _OUTCOME, "415": _UNSUPPORTED},
             },
             "post": {
                 "summary": "Register a Patient carrying the caller's own identifier",
                 "parameters": [_FORMAT],
                 "requestBody": _body(EXAMPLE_PATIENT),
-                "responses": {**_responses("200", "201"), "413": _OUTCOME},
+                "responses": {**_responses("200", "201"), "413": _OUTCOME, "415": _UNSUPPORTED},
             },
             "delete": {
                 "summary": "Withdraw a record: conditional delete on the caller's identifier",
@@ -114,7 +118,13 @@ def paths() -> dict[str, Any]:
                 "summary": "PDQm search by POST (ITI-78): the parameters form-encoded",
                 "parameters": [_FORMAT],
                 "requestBody": _SEARCH_FORM,
-                "responses": {**_responses("200"), "415": _OUTCOME},
+                "responses": {
+                    **_responses("200"),
+                    "415": _fhir(
+                        "OperationOutcome (not-supported, Content-Type): the body is not "
+                        "application/x-www-form-urlencoded"
+                    ),
+                },
             }
         },
         "/fhir/Patient/{person_id}": {
@@ -141,7 +151,7 @@ def paths() -> dict[str, Any]:
                         ],
                     }
                 ),
-                "responses": {**_responses("200"), "413": _OUTCOME},
+                "responses": {**_responses("200"), "413": _OUTCOME, "415": _UNSUPPORTED},
             }
         },
         "/fhir/Patient/$ihe-pix": {

@@ -17,7 +17,7 @@ from api.fhir.render import MATCH_GRADE, base_url, fhir, identifier_system, outc
 from api.fhir.render import searchset as make_searchset
 from api.requests import audited, caller, draft
 from api.v1.common import golden, match_context
-from api.validation import int_param, json_object, text_param
+from api.validation import int_param, json_object, require_media_type, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
 from matching.types import Demographics
 from mpi import access, audit, optout, records
@@ -362,17 +362,15 @@ def search() -> Response:
     return _search(request.args)
 
 
+#: The only body ``POST /Patient/_search`` takes (FHIR http.html, search by POST).
+FORM = "application/x-www-form-urlencoded"
+
+
 @bp.post("/Patient/_search")
 @audited("patient.search", "search")
 def search_post() -> Response:
     """PDQm search by POST: the parameters form-encoded in the body (and the query)."""
-    if request.mimetype != "application/x-www-form-urlencoded":
-        raise ApiError(
-            415,
-            "not-supported",
-            "the body must be application/x-www-form-urlencoded",
-            field="Content-Type",
-        )
+    require_media_type(lambda t: t == FORM, FORM)
     params = MultiDict(request.args)
     for key, values in request.form.lists():
         params.setlist(key, params.getlist(key) + values)

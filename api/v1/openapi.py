@@ -40,6 +40,10 @@ _PROBLEM = {
     "description": "Problem (RFC 9457) naming the field at fault",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
+_UNSUPPORTED = {
+    **_PROBLEM,
+    "description": "Content-Type is not application/json (or application/*+json) in UTF-8",
+}
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -136,6 +140,7 @@ def document() -> dict[str, Any]:
                         "200": _json(_OBJECT, "person ID, decision and score explanation"),
                         **common,
                         **_errors(413),
+                        "415": _UNSUPPORTED,
                     },
                 },
                 "get": {
@@ -170,7 +175,7 @@ def document() -> dict[str, Any]:
                             "application/json": {"schema": _DEMOGRAPHICS, "example": EXAMPLE}
                         },
                     },
-                    "responses": {"200": _json(_OBJECT), **common},
+                    "responses": {"200": _json(_OBJECT), **common, "415": _UNSUPPORTED},
                 }
             },
             "/v1/persons/{person_id}": {
@@ -196,7 +201,7 @@ def document() -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": {"200": _json(_OBJECT), **common},
+                    "responses": {"200": _json(_OBJECT), **common, "415": _UNSUPPORTED},
                 },
                 "delete": {
                     "summary": "Withdraw the patient's objection (admin)",
@@ -240,7 +245,11 @@ def document() -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": {"201": _json(_OBJECT, "created"), **common},
+                    "responses": {
+                        "201": _json(_OBJECT, "created"),
+                        **common,
+                        "415": _UNSUPPORTED,
+                    },
                 },
             },
             "/v1/subscriptions/{subscription_id}": {

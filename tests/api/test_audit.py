@@ -27,7 +27,12 @@ def test_every_patient_request_writes_exactly_one_event(client, systems, db_url)
     client.get("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
     client.get(f"/v1/persons/{pid}", headers=systems.headers("SOCIAL"))  # denied
     client.get("/v1/systems/GP/records/NOPE", headers=systems.headers("GP"))  # not found
-    client.put("/v1/systems/GP/records/G2", data=b"{", headers=systems.headers("GP"))  # invalid
+    client.put(
+        "/v1/systems/GP/records/G2",
+        data=b"{",
+        content_type="application/json",
+        headers=systems.headers("GP"),
+    )  # invalid
     client.get("/v1/systems/GP/records/G1")  # no token
     events = _events(db_url)
     assert [(e[0], e[1]) for e in events] == [

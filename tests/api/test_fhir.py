@@ -468,6 +468,8 @@ def test_every_fhir_error_path_is_an_operation_outcome(client, systems):
     _outcome(client.get("/fhir/Patient?family=Jones&_format=xml", headers=h), 406, "not-supported")
     huge = patient(GP_URI, "G1", name=[{"family": "J" * 2_000_000}])
     _outcome(client.post("/fhir/Patient", json=huge, headers=h), 413, "too-costly")
+    text = client.post("/fhir/Patient", data="{}", content_type="text/plain", headers=h)
+    assert _outcome(text, 415, "not-supported").issue[0].expression == ["Content-Type"]
     _outcome(client.get("/fhir/AuditEvent?patient=Patient/NOPE", headers=h), 403, "forbidden")
 
 
