@@ -43,6 +43,12 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key")
     parser.add_argument("--no-profile", action="store_true", help="timings only")
     parser.add_argument("--callers", help="print the callers of functions matching this")
+    parser.add_argument(
+        "--missing",
+        type=float,
+        default=0.0,
+        help="fraction of lookups for local IDs that are not stored (404s)",
+    )
     args = parser.parse_args()
     settings = load_settings()
     url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
@@ -51,7 +57,10 @@ def main() -> None:
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(args.seed)
     loaded = _stored(url)
-    sample = [rng.choice(loaded) for _ in range(args.lookups + 200)]
+    sample = [
+        (s, f"missing-{n}" if rng.random() < args.missing else lid)
+        for n, (s, lid) in enumerate(rng.choice(loaded) for _ in range(args.lookups + 200))
+    ]
     if args.only == "pix":
         paths = [
             f"/fhir/Patient/$ihe-pix?sourceIdentifier=urn:bench:{s}|{lid}" for s, lid in sample
