@@ -122,9 +122,10 @@ def render(
 def rollback() -> None:
     """Discard the request's work (its audit event is written afterwards, on its own)."""
     from api.db import get_conn, has_conn
+    from mpi.store.db import discard
 
     if has_conn():
-        get_conn().rollback()
+        discard(get_conn())
 
 
 def handle_mpi_error(exc: MPIError | ApiError) -> Response:

@@ -97,3 +97,24 @@ def server_version(url: str) -> str:
     with psycopg.connect(url) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     return str(row[0]) if row else "unknown"
+
+
+def discard(conn: psycopg.Connection[Any]) -> None:
+    """End the connection's transaction without keeping its work.
+
+    A transaction that wrote nothing (no transaction ID assigned: reads only, advisory
+    locks included) is committed, which keeps the same nothing, instead of rolled back:
+    psycopg deallocates every prepared statement of the connection on a ROLLBACK (it
+    cannot tell a rolled-back DROP from a plain read), and the next requests on that
+    connection then prepare and plan their statements again. A failed lookup (an unknown
+    identifier, a refused caller) would otherwise make several later lookups cost
+    several times as much.
+    """
+    from psycopg.pq import TransactionStatus
+
+    if conn.info.transaction_status == TransactionStatus.INTRANS:
+        row = conn.execute("SELECT pg_current_xact_id_if_assigned() IS NULL").fetchone()
+        if row is not None and row[0]:
+            conn.commit()
+            return
+    conn.rollback()

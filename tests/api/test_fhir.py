@@ -10,6 +10,8 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.parameters import Parameters
 from fhir.resources.R4B.patient import Patient
 
+from api import create_app
+from mpi.config import Settings
 from tests.api.conftest import SYSTEMS, count
 from tests.helpers import synthetic_nhs_number
 
@@ -656,3 +658,32 @@ def test_search_by_id_follows_the_search_rules(client, systems):
         GP_URI,
         HOSP_URI,
     }
+
+
+def test_a_failed_lookup_keeps_the_connections_prepared_statements(db_url, systems):
+    """A 404 ends its transaction, which only read, without a ROLLBACK: psycopg would
+    deallocate every prepared statement of the pooled connection on one."""
+    one = create_app(
+        {
+            "TESTING": True,
+            "SETTINGS": Settings(database_url=db_url, environment="test"),
+            "POOL_MIN_SIZE": 1,
+            "POOL_MAX_SIZE": 1,
+        }
+    )
+    pool = one.extensions["mpi_pool"]
+    try:
+        client = one.test_client()
+        put(client, systems, "GP", GP_URI, "G1")
+        pix = f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|"
+        for _ in range(6):  # past psycopg's prepare threshold
+            assert client.get(pix + "G1", headers=systems.headers("GP")).status_code == 200
+        with pool.connection() as conn:
+            before = conn.execute("SELECT name FROM pg_prepared_statements").fetchall()
+        missing = client.get(pix + "nobody", headers=systems.headers("GP"))
+        assert missing.status_code == 404
+        with pool.connection() as conn:
+            after = conn.execute("SELECT name FROM pg_prepared_statements").fetchall()
+        assert before and after == before
+    finally:
+        pool.close()

@@ -69,3 +69,31 @@ def test_raw_payload_is_kept_verbatim(conn, ctx):
     assert raw["given_name"] == "  zoë "
     assert raw["family_name"] == "O'Brien"
     assert given == ["ZOE"] and family == "OBRIEN"
+
+
+def _prepared(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+
+
+def test_discarding_reads_keeps_prepared_statements_and_writes_are_rolled_back(database_url):
+    from mpi.store.db import discard
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE TEMP TABLE t (n int) ON COMMIT PRESERVE ROWS")
+        conn.commit()
+        conn.execute("SELECT count(*) FROM t", prepare=True).fetchone()
+        assert _prepared(conn) == 1
+        discard(conn)  # a transaction that only read: committed, statements kept
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert _prepared(conn) == 1
+        conn.execute("SELECT pg_advisory_xact_lock(42)")  # a lock writes nothing
+        discard(conn)
+        assert _prepared(conn) == 1
+        conn.execute("INSERT INTO t VALUES (1)")
+        discard(conn)  # a transaction that wrote: rolled back
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+        conn.rollback()
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            conn.execute("SELECT 1 / 0")
+        discard(conn)  # a failed transaction: rolled back
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
