@@ -412,6 +412,12 @@ def main() -> None:
     parser.add_argument(
         "--register-rate", type=float, help="open loop: registrations offered per second"
     )
+    parser.add_argument(
+        "--missing",
+        type=float,
+        default=0.0,
+        help="fraction of lookups for local IDs that are not stored (answered 404)",
+    )
     parser.add_argument("--only", choices=("pix", "resolve", "register"), action="append")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=11)
@@ -448,7 +454,10 @@ def main() -> None:
     try:
         _wait_ready(args.port)
         rng = random.Random(args.seed)
-        sample = [rng.choice(loaded) for _ in range(args.lookups)]
+        sample = [
+            (s, f"missing-{n}" if rng.random() < args.missing else lid)
+            for n, (s, lid) in enumerate(rng.choice(loaded) for _ in range(args.lookups))
+        ]
         pix = [
             ("GET", f"/fhir/Patient/$ihe-pix?sourceIdentifier=urn:bench:{s}|{lid}", None)
             for s, lid in sample
