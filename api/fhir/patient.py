@@ -117,7 +117,7 @@ def _register(local_value: str, resource: dict[str, Any], *, created_status: int
     result = records.register(conn, ctx, who.system_code, row, actor=f"system:{who.system_code}")
     draft().persons([result.person_id])
     draft().detail["decision"] = result.decision
-    body = _patient_for(conn, who, result.person_id, allow_withheld=True)
+    body = _patient_for(conn, who, result.person_id)
     status = 200 if existed else created_status
     return fhir(body, status, {"Location": f"{base_url()}/Patient/{result.person_id}"})
 
@@ -174,7 +174,7 @@ def _resolve_duplicate(subsumed: str, survivor: str) -> Response:
         records.withdraw(conn, who.system_code, subsumed, actor=f"system:{who.system_code}")
     draft().persons([kept[1]])
     draft().detail["decision"] = "replaced"
-    body = _patient_for(conn, who, kept[1], allow_withheld=True)
+    body = _patient_for(conn, who, kept[1])
     return fhir(body, 200, {"Location": f"{base_url()}/Patient/{kept[1]}"})
 
 
@@ -254,16 +254,25 @@ def conditional_delete() -> Response:
 # -- read --------------------------------------------------------------------------------
 
 
-def _patient_for(conn: Any, who: Caller, person_id: str, *, allow_withheld: bool) -> dict[str, Any]:
+def _patient_for(conn: Any, who: Caller, person_id: str) -> dict[str, Any]:
+    """The Patient as the caller may see it.
+
+    For a patient who objected, that is the caller's own records only (the golden view and
+    the other systems' records withheld, the reason stated); a caller holding none of its
+    own is refused.
+
+    Raises:
+        Withheld: the patient objected and the caller holds no record of its own.
+    """
     seen = access.disclose(conn, who, person_id)
     draft().detail["basis"] = seen.basis
     for r in seen.records:
         draft().record(r.system_code, r.local_id)
     if seen.withheld:
-        if not allow_withheld:
+        if not seen.records:
             raise Withheld()
         draft().outcome = "withheld"
-        return patient(seen.person_id, records=seen.records)
+        return patient(seen.person_id, records=seen.records, withheld=optout.WITHHELD_MESSAGE)
     if seen.status != "active":
         return patient(seen.person_id, active=False, replaced_by=seen.merged_into)
     return patient(seen.person_id, golden=golden(conn, seen.person_pk), records=seen.records)
@@ -277,7 +286,7 @@ def read(person_id: str) -> Response:
     access.require(who, "lookup")
     text_param("id", person_id, max_length=64)
     draft().persons([person_id])
-    return fhir(_patient_for(get_conn(), who, person_id, allow_withheld=False))
+    return fhir(_patient_for(get_conn(), who, person_id))
 
 
 # -- PDQm search (ITI-78) and $match (ITI-119) -------------------------------------------
@@ -329,7 +338,10 @@ def _entries(
         if pk in withheld:
             if keep is not None:  # a withheld name cannot be compared
                 continue
-            resource = patient(person_id)
+            seen = access.own_records(conn, who, pk) if pk in related else []
+            for r in seen:
+                draft().record(r.system_code, r.local_id)
+            resource = patient(person_id, records=seen, withheld=optout.WITHHELD_MESSAGE)
             note = (note + "; " if note else "") + optout.WITHHELD_MESSAGE
         else:
             view = golden(conn, pk)

@@ -147,14 +147,15 @@ def test_read_golden_patient_and_merged_replaced_by(client, systems, db_url):
     assert p.link[0].type == "replaced-by" and p.link[0].other.reference == f"Patient/{pid}"
 
 
-def test_opted_out_patient_read_is_suppressed(client, systems):
+def test_opted_out_patient_read_and_pix_are_suppressed(client, systems):
+    """Read without a record of one's own, and PIXm (a cross-reference), are refused."""
     pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
     put(client, systems, "HOSP", HOSP_URI, "H1")
     client.put(
         f"/v1/persons/{pid}/opt-out", json={"reason": "objection"}, headers=systems.headers("ADMIN")
     )
     oo = _outcome(
-        client.get(f"/fhir/Patient/{pid}", headers=systems.headers("HOSP")), 403, "suppressed"
+        client.get(f"/fhir/Patient/{pid}", headers=systems.emergency("VIEWER")), 403, "suppressed"
     )
     assert "objected" in oo.issue[0].diagnostics
     r = client.get(
@@ -575,7 +576,8 @@ def test_opted_out_patient_in_a_search_is_withheld(client, systems):
         headers=systems.headers("HOSP"),
     ).json
     entry = r["entry"][0]["resource"]
-    assert entry["id"] == pid and "name" not in entry and "identifier" not in entry
+    assert entry["id"] == pid and "name" not in entry
+    assert [i["system"] for i in entry["identifier"]] == [HOSP_URI]  # only its own record
     notes = [e["resource"] for e in r["entry"] if e["search"]["mode"] == "outcome"]
     assert "objected" in notes[0]["issue"][0]["diagnostics"]
 
@@ -687,3 +689,47 @@ def test_a_failed_lookup_keeps_the_connections_prepared_statements(db_url, syste
         assert before and after == before
     finally:
         pool.close()
+
+
+def test_an_opted_out_patient_still_shows_the_callers_own_identifier(client, systems, db_url):
+    """The objection withholds the cross-reference and golden view, not the caller's own
+    record: read, PDQm search and $match give the caller's identifier and say why."""
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    client.put(
+        f"/v1/persons/{pid}/opt-out", json={"reason": "objection"}, headers=systems.headers("ADMIN")
+    )
+    hosp = systems.headers("HOSP")
+
+    def idents(resource):
+        return [(i["system"], i["value"]) for i in resource.get("identifier", [])]
+
+    def withheld_only(resource, own):
+        assert resource["id"] == pid and idents(resource) == own, resource
+        assert not {"name", "birthDate", "gender", "address", "telecom"} & set(resource)
+        assert "objected" in resource["text"]["div"]
+        assert [s["code"] for s in resource["meta"]["security"]] == ["REDACTED"]
+
+    r = client.get(f"/fhir/Patient/{pid}", headers=hosp)
+    assert r.status_code == 200, r.json
+    withheld_only(r.json, [(HOSP_URI, "H1")])
+    gp = client.get(f"/fhir/Patient/{pid}", headers=systems.headers("GP"))
+    withheld_only(gp.json, [(GP_URI, "G1")])  # each system its own, never the other's
+    assert count(db_url, "audit_event", "action = 'patient.read' AND outcome = 'withheld'") == 2
+    query = patient(HOSP_URI, "x")
+    query.pop("identifier")
+    for r in (
+        client.get("/fhir/Patient?family=Jones&given=Bethan&birthdate=1975-07-04", headers=hosp),
+        client.post("/fhir/Patient/$match", json=_match_body(query), headers=hosp),
+    ):
+        assert r.status_code == 200, r.json
+        matches = [e["resource"] for e in r.json["entry"] if e["search"]["mode"] == "match"]
+        assert len(matches) == 1
+        withheld_only(matches[0], [(HOSP_URI, "H1")])
+        notes = [e["resource"] for e in r.json["entry"] if e["search"]["mode"] == "outcome"]
+        assert "objected" in notes[0]["issue"][0]["diagnostics"]
+    # a system holding no record of its own has nothing to be shown, even in an emergency
+    r = client.get(f"/fhir/Patient/{pid}", headers=systems.emergency("VIEWER"))
+    _outcome(r, 403, "suppressed")
+    r = client.get(f"/fhir/Patient?_id={pid}", headers=systems.emergency("VIEWER")).json
+    assert "identifier" not in r["entry"][0]["resource"]
