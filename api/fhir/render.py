@@ -147,9 +147,13 @@ def outcome(code: str, diagnostics: str, severity: str = "information") -> dict[
     }
 
 
-def searchset(entries: list[dict[str, Any]], total: int) -> dict[str, Any]:
-    """A searchset Bundle."""
+def searchset(
+    entries: list[dict[str, Any]], total: int, *, self_url: str | None = None
+) -> dict[str, Any]:
+    """A searchset Bundle, with its self link when given."""
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": total}
+    if self_url:
+        bundle["link"] = [{"relation": "self", "url": self_url}]
     if entries:
         bundle["entry"] = entries
     return bundle
