@@ -228,6 +228,19 @@ def related_persons(
     return access_store.persons_held(conn, caller.system_id, pks)
 
 
+def own_records(
+    conn: psycopg.Connection[Any], caller: Caller, person_pk: int
+) -> list[access_store.LinkedRecord]:
+    """The caller's own active records of a person: all that a withheld person discloses.
+
+    A patient's objection withholds the cross-reference and the golden view, never the
+    caller's own records (as :func:`decide` keeps them).
+    """
+    return [
+        r for r in access_store.linked_records(conn, person_pk) if r.system_id == caller.system_id
+    ]
+
+
 def check_relationship(conn: psycopg.Connection[Any], caller: Caller, person_pk: int) -> str:
     """The basis on which the caller may see a person: ``record``, ``admin`` or ``emergency``.
 

@@ -15,8 +15,18 @@ EXACT = (
     " returned Patient's name must hold the value exactly. Search also by POST to"
     " Patient/_search."
 )
+IDENTIFIER = (
+    "system|value tokens, ORed with commas (\\, escapes a comma in a value), select the"
+    " Patients holding one of them. system| tokens (IHE PDQm domain filtering, e.g."
+    " identifier=urn:oid:1.2.3|,https://fhir.nhs.uk/Id/nhs-number|) select nobody: the search"
+    " is made on the other parameters (or the system|value tokens beside them) and each"
+    " Patient keeps only the identifiers of those domains; a Patient left with none that the"
+    " caller may see is not returned. An unknown domain is a 404 OperationOutcome (warning,"
+    " not-found, 'targetSystem not found'). The Bundle self link names the parameters used."
+)
 #: Search parameters (modifiers such as ``:exact`` are not parameters of their own).
 PATIENT_SEARCH = tuple(n for n in SEARCH_PARAMS if ":" not in n and n not in ("_count", "_format"))
+DOCUMENTATION = {"family": EXACT, "given": EXACT, "identifier": IDENTIFIER}
 
 
 @bp.get("/metadata")
@@ -28,7 +38,7 @@ def metadata() -> Response:
         {
             "resourceType": "CapabilityStatement",
             "status": "active",
-            "date": "2026-11-25",
+            "date": "2026-12-01",
             "publisher": "mpi",
             "kind": "instance",
             "software": {"name": "mpi", "version": __version__},
@@ -69,7 +79,11 @@ def metadata() -> Response:
                             "conditionalDelete": "single",
                             "searchParam": [
                                 {"name": n, "type": search_types.get(n, "string")}
-                                | ({"documentation": EXACT} if n in ("family", "given") else {})
+                                | (
+                                    {"documentation": DOCUMENTATION[n]}
+                                    if n in DOCUMENTATION
+                                    else {}
+                                )
                                 for n in PATIENT_SEARCH
                             ],
                             "operation": [

@@ -60,6 +60,23 @@ def _body(example: dict[str, Any]) -> dict[str, Any]:
 _FORMAT = _query("_format")
 _IDENTIFIER = {**_query("identifier", required=True), "example": EXAMPLE_IDENTIFIER}
 _SEARCH = [n for n in SEARCH_PARAMS if n not in ("_count", "_format")]
+#: What the PDQm search parameters take, where more than their name says.
+_SEARCH_DESCRIPTIONS = {
+    "identifier": "system|value tokens, ORed with commas, select; system| tokens (a domain,"
+    " IHE PDQm) select nobody and keep only those domains' identifiers in each Patient"
+    " returned (a Patient with none is left out); an unknown domain is a 404",
+    "family:exact": "the Patient's family name must be exactly this",
+    "given:exact": "one of the Patient's given names must be exactly this",
+}
+
+
+def _described(name: str, found: dict[str, Any]) -> dict[str, Any]:
+    """``found`` with the search parameter's description, if it has one."""
+    if name in _SEARCH_DESCRIPTIONS:
+        return {**found, "description": _SEARCH_DESCRIPTIONS[name]}
+    return found
+
+
 _SEARCH_FORM = {
     "required": True,
     "content": {
@@ -67,11 +84,15 @@ _SEARCH_FORM = {
             "schema": {
                 "type": "object",
                 "properties": {
-                    **{name: {"type": "string"} for name in _SEARCH},
+                    **{name: _described(name, {"type": "string"}) for name in _SEARCH},
                     "_count": {"type": "integer"},
                 },
             },
-            "example": {"family": "Jones", "birthdate": "1975-07-04"},
+            "example": {
+                "family": "Jones",
+                "birthdate": "1975-07-04",
+                "identifier": "https://fhir.nhs.uk/Id/nhs-number|",
+            },
         }
     },
 }
@@ -90,8 +111,8 @@ def paths() -> dict[str, Any]:
         },
         "/fhir/Patient": {
             "get": {
-                "summary": "PDQm search (ITI-78): a searchset Bundle",
-                "parameters": [_query(n) for n in _SEARCH]
+                "summary": "PDQm search (ITI-78): a searchset Bundle with its self link",
+                "parameters": [_described(n, _query(n)) for n in _SEARCH]
                 + [_query("_count", kind="integer"), _FORMAT],
                 "responses": _responses("200"),
             },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from flask import Response, current_app, request
 from werkzeug.datastructures import MultiDict
@@ -117,7 +118,7 @@ def _register(local_value: str, resource: dict[str, Any], *, created_status: int
     result = records.register(conn, ctx, who.system_code, row, actor=f"system:{who.system_code}")
     draft().persons([result.person_id])
     draft().detail["decision"] = result.decision
-    body = _patient_for(conn, who, result.person_id, allow_withheld=True)
+    body = _patient_for(conn, who, result.person_id)
     status = 200 if existed else created_status
     return fhir(body, status, {"Location": f"{base_url()}/Patient/{result.person_id}"})
 
@@ -174,7 +175,7 @@ def _resolve_duplicate(subsumed: str, survivor: str) -> Response:
         records.withdraw(conn, who.system_code, subsumed, actor=f"system:{who.system_code}")
     draft().persons([kept[1]])
     draft().detail["decision"] = "replaced"
-    body = _patient_for(conn, who, kept[1], allow_withheld=True)
+    body = _patient_for(conn, who, kept[1])
     return fhir(body, 200, {"Location": f"{base_url()}/Patient/{kept[1]}"})
 
 
@@ -254,16 +255,25 @@ def conditional_delete() -> Response:
 # -- read --------------------------------------------------------------------------------
 
 
-def _patient_for(conn: Any, who: Caller, person_id: str, *, allow_withheld: bool) -> dict[str, Any]:
+def _patient_for(conn: Any, who: Caller, person_id: str) -> dict[str, Any]:
+    """The Patient as the caller may see it.
+
+    For a patient who objected, that is the caller's own records only (the golden view and
+    the other systems' records withheld, the reason stated); a caller holding none of its
+    own is refused.
+
+    Raises:
+        Withheld: the patient objected and the caller holds no record of its own.
+    """
     seen = access.disclose(conn, who, person_id)
     draft().detail["basis"] = seen.basis
     for r in seen.records:
         draft().record(r.system_code, r.local_id)
     if seen.withheld:
-        if not allow_withheld:
+        if not seen.records:
             raise Withheld()
         draft().outcome = "withheld"
-        return patient(seen.person_id, records=seen.records)
+        return patient(seen.person_id, records=seen.records, withheld=optout.WITHHELD_MESSAGE)
     if seen.status != "active":
         return patient(seen.person_id, active=False, replaced_by=seen.merged_into)
     return patient(seen.person_id, golden=golden(conn, seen.person_pk), records=seen.records)
@@ -277,7 +287,7 @@ def read(person_id: str) -> Response:
     access.require(who, "lookup")
     text_param("id", person_id, max_length=64)
     draft().persons([person_id])
-    return fhir(_patient_for(get_conn(), who, person_id, allow_withheld=False))
+    return fhir(_patient_for(get_conn(), who, person_id))
 
 
 # -- PDQm search (ITI-78) and $match (ITI-119) -------------------------------------------
@@ -311,11 +321,15 @@ def _entries(
     scored: bool,
     keep: Callable[[dict[str, Any]], bool] | None = None,
     limit: int | None = None,
+    domains: frozenset[str] | None = None,
+    self_url: str | None = None,
 ) -> dict[str, Any]:
     """A searchset of persons under the access rules, with score and match grade.
 
     ``keep`` filters the disclosed Patients (the ``:exact`` modifiers); ``limit`` is the
-    most entries returned after it.
+    most entries returned after it. ``domains`` (PDQm domain filtering) keeps only the
+    identifiers of those systems, and only the persons left with at least one of them.
+    ``self_url`` is the Bundle's self link.
     """
     who = caller()
     conn = get_conn()
@@ -326,11 +340,11 @@ def _entries(
     for pk, person_id, grade, score in found:
         if pk not in allowed or (limit is not None and len(entries) >= limit):
             continue
+        view: dict[str, str] = {}
         if pk in withheld:
             if keep is not None:  # a withheld name cannot be compared
                 continue
-            resource = patient(person_id)
-            note = (note + "; " if note else "") + optout.WITHHELD_MESSAGE
+            seen = access.own_records(conn, who, pk) if pk in related else []
         else:
             view = golden(conn, pk)
             if keep is not None and not keep(patient(person_id, golden=view)):
@@ -338,8 +352,16 @@ def _entries(
             seen = (
                 access_store.linked_records(conn, pk) if (pk in related or who.is_emergency) else []
             )
-            for r in seen:
-                draft().record(r.system_code, r.local_id)
+        if domains is not None:
+            view, seen = _in_domains(domains, view, seen)
+            if not seen and not view.get("nhs_number"):
+                continue  # nothing of the requested domains that this caller may see
+        for r in seen:
+            draft().record(r.system_code, r.local_id)
+        if pk in withheld:
+            resource = patient(person_id, records=seen, withheld=optout.WITHHELD_MESSAGE)
+            note = (note + "; " if note else "") + optout.WITHHELD_MESSAGE
+        else:
             resource = patient(person_id, golden=view, records=seen)
         search: dict[str, Any] = {"mode": "match", "score": round(score, 4)}
         if scored:
@@ -352,7 +374,20 @@ def _entries(
     if note:
         entries.append({"resource": outcome("informational", note), "search": {"mode": "outcome"}})
     draft().detail["results"] = total
-    return make_searchset(entries, total)
+    return make_searchset(entries, total, self_url=self_url)
+
+
+def _in_domains(
+    domains: frozenset[str], view: dict[str, str], records: list[access_store.LinkedRecord]
+) -> tuple[dict[str, str], list[access_store.LinkedRecord]]:
+    """The golden view and records cut down to the identifiers of ``domains``.
+
+    The NHS number is the domain ``https://fhir.nhs.uk/Id/nhs-number``; demographics stay.
+    """
+    if NHS_NUMBER_SYSTEM not in domains:
+        view = {k: v for k, v in view.items() if k not in ("nhs_number", "nhs_number_status")}
+    kept = [r for r in records if identifier_system(r.system_code, r.identifier_system) in domains]
+    return view, kept
 
 
 @bp.get("/Patient")
@@ -377,7 +412,117 @@ def search_post() -> Response:
     return _search(params)
 
 
+#: Most tokens in one ``identifier`` search value (``a|1,b|2,c|``).
+MAX_IDENTIFIER_TOKENS = 20
+_ESCAPED = frozenset(",|$\\")
+
+
+def _identifier_tokens(raw: str) -> list[tuple[str, str]]:
+    """The ORed ``system|value`` tokens of an ``identifier`` search, in order.
+
+    Tokens are separated by commas; as FHIR search escapes them, ``\\,``, ``\\|``, ``\\$``
+    and ``\\\\`` stand for a literal comma, bar, dollar and backslash. An empty value
+    (``system|``) names a domain whose identifiers are wanted (IHE PDQm domain filtering).
+
+    Raises:
+        InvalidInput: a token without a system and a bar, or too many tokens.
+    """
+    tokens: list[tuple[str, str]] = []
+    parts: list[list[str]] = [[]]
+    chars = iter(raw)
+    for char in chars:
+        if char == "\\":
+            following = next(chars, "")
+            parts[-1].append(following if following in _ESCAPED else char + following)
+        elif char == "|" and len(parts) == 1:
+            parts.append([])
+        elif char == ",":
+            tokens.append(_one_token(parts))
+            parts = [[]]
+        else:
+            parts[-1].append(char)
+    tokens.append(_one_token(parts))
+    if len(tokens) > MAX_IDENTIFIER_TOKENS:
+        raise InvalidInput.single("identifier", f"give at most {MAX_IDENTIFIER_TOKENS} tokens")
+    return tokens
+
+
+def _one_token(parts: list[list[str]]) -> tuple[str, str]:
+    system = "".join(parts[0])
+    if len(parts) < 2 or not system:
+        raise InvalidInput.single(
+            "identifier",
+            "each token must be system|value, or system| to ask for a domain's identifiers"
+            " (tokens separated by commas)",
+        )
+    return system, "".join(parts[1])
+
+
+def _escape_token(text: str) -> str:
+    """``text`` with FHIR search's special characters escaped."""
+    return "".join("\\" + c if c in _ESCAPED else c for c in text)
+
+
+def _wanted_domains(conn: Any, tokens: list[tuple[str, str]]) -> list[str]:
+    """The domains asked for by system-only tokens, in order (PDQm domain filtering).
+
+    Raises:
+        ApiError: 404 (severity warning, as IHE PDQm prefers) for an unknown domain.
+    """
+    wanted = list(dict.fromkeys(system for system, value in tokens if not value))
+    asked = [u for u in wanted if u != NHS_NUMBER_SYSTEM]
+    if asked and any(u not in _domains(conn, *asked) for u in asked):
+        raise _unknown_domain()
+    return wanted
+
+
+def _unknown_domain() -> ApiError:
+    """IHE PDQm's preferred answer to an identifier domain it does not know."""
+    return ApiError(
+        404, "not-found", "targetSystem not found", field="identifier", severity="warning"
+    )
+
+
+def _with_identifiers(conn: Any, tokens: list[tuple[str, str]]) -> list[tuple[int, str]]:
+    """The persons holding any of the ``system|value`` tokens, in order, each once.
+
+    Raises:
+        ApiError: 404 for an unknown domain, 400 for an invalid NHS number.
+    """
+    persons: dict[int, str] = {}
+    for system, value in tokens:
+        matched = _persons_for_identifier(conn, system, value)
+        if matched is None:
+            raise _unknown_domain()
+        persons.update(matched)
+    return list(persons.items())
+
+
+def _self_url(used: list[tuple[str, str]]) -> str:
+    """The Bundle self link: the search as performed, with only the parameters used."""
+    return f"{base_url()}/Patient?{urlencode(used, safe=':|,/', quote_via=quote)}"
+
+
+#: Demographic search parameters, in the order the self link gives them.
+_DEMOGRAPHIC_PARAMS = (
+    "family",
+    "family:exact",
+    "given",
+    "given:exact",
+    "birthdate",
+    "gender",
+    "address-postalcode",
+)
+
+
 def _search(params: MultiDict[str, str]) -> Response:
+    """PDQm search.
+
+    The first of these that is given decides the search, and the self link names only the
+    parameters used: ``_id``; ``identifier`` tokens with a value (ORed); demographics.
+    System-only ``identifier`` tokens (``system|``, ORed) select nobody: they keep only the
+    identifiers of those domains in each Patient, and only the Patients left with one.
+    """
     who = caller()
     access.require(who, "lookup")
     unknown = [
@@ -390,27 +535,30 @@ def _search(params: MultiDict[str, str]) -> Response:
     ]
     if unknown or repeated:
         raise InvalidInput(unknown + repeated)
-    args = {k: text_param(k, params.get(k), max_length=100) for k in SEARCH_PARAMS}
+    args = {
+        k: text_param(k, params.get(k), max_length=2000 if k == "identifier" else 100)
+        for k in SEARCH_PARAMS
+    }
     count = int_param("_count", args["_count"], default=10, low=1, high=50)
     conn = get_conn()
+    tokens = _identifier_tokens(args["identifier"]) if args["identifier"] else []
+    wanted = _wanted_domains(conn, tokens)
+    domains = frozenset(wanted) if wanted else None
+    filtering = [("identifier", ",".join(_escape_token(u) + "|" for u in wanted))] if wanted else []
     found: list[tuple[int, str, str, float]] = []
     if args["_id"]:
         draft().persons([args["_id"]])
         facts = access.person_facts(conn, who, args["_id"])
         if facts is not None and facts.status == "active":
             found = [(facts.pk, facts.person_id, "certain", 1.0)]
-        return fhir(_entries(found, scored=False))  # none: an empty searchset
-    if args["identifier"]:
-        system, value = _token("identifier", args["identifier"])
-        persons = _persons_for_identifier(conn, system, value) if value else None
-        if persons is None:
-            if not value and system in _domains(conn, system) | {NHS_NUMBER_SYSTEM: None}:
-                raise InvalidInput.single("identifier", "give system|value")
-            raise ApiError(
-                404, "not-found", "targetSystem not found", field="identifier", severity="warning"
-            )
-        found = [(pk, pid, "certain", 1.0) for pk, pid in persons]
-        return fhir(_entries(found, scored=False))
+        used = [("_id", args["_id"]), *filtering]
+        # none: an empty searchset
+        return fhir(_entries(found, scored=False, domains=domains, self_url=_self_url(used)))
+    selectors = [(system, value) for system, value in tokens if value]
+    if selectors:
+        found = [(pk, pid, "certain", 1.0) for pk, pid in _with_identifiers(conn, selectors)]
+        used = [("identifier", str(args["identifier"]))]
+        return fhir(_entries(found, scored=False, domains=domains, self_url=_self_url(used)))
     birthdate = args["birthdate"]
     if birthdate and birthdate[:2].isalpha():
         if not birthdate.startswith("eq"):
@@ -428,16 +576,34 @@ def _search(params: MultiDict[str, str]) -> Response:
         postcode=args["address-postalcode"],
     )
     if not any((given, family, birthdate, args["address-postalcode"])):
+        if wanted:
+            raise InvalidInput.single(
+                "identifier",
+                "system| tokens only choose which identifiers are returned; give demographics,"
+                " _id or system|value to search",
+            )
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
     exact = args["family:exact"] is not None or args["given:exact"] is not None
     with renamed(SEARCH_FIELDS):
-        # exact names filter the disclosed Patients: look further, then keep ``count``
-        candidates = find_matches(conn, match_context(), demographics, limit=50 if exact else count)
+        # exact names and domains filter the disclosed Patients: look further, keep ``count``
+        candidates = find_matches(
+            conn, match_context(), demographics, limit=50 if exact or wanted else count
+        )
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
-    if not exact:
-        return fhir(_entries(found, scored=True))
+    used = [(k, v) for k in _DEMOGRAPHIC_PARAMS if (v := args[k])] + filtering
+    if args["_count"]:
+        used.append(("_count", str(count)))
     fam, giv = args["family:exact"], args["given:exact"]
-    return fhir(_entries(found, scored=True, keep=lambda r: _exact_name(r, fam, giv), limit=count))
+    return fhir(
+        _entries(
+            found,
+            scored=True,
+            keep=(lambda r: _exact_name(r, fam, giv)) if exact else None,
+            limit=count,
+            domains=domains,
+            self_url=_self_url(used),
+        )
+    )
 
 
 def _match_input() -> tuple[dict[str, Any], bool, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from flask import Response, current_app, json, request
@@ -16,6 +17,13 @@ MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 VERIFICATION_STATUS_ENGLAND = (
     "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland"
 )
+XHTML = "http://www.w3.org/1999/xhtml"
+#: The security label of a Patient whose content the patient's objection withholds.
+REDACTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "REDACTED",
+    "display": "redacted",
+}
 
 
 def nhs_number_identifier(value: str, status: str | None) -> dict[str, Any]:
@@ -78,13 +86,22 @@ def patient(
     golden: dict[str, str] | None = None,
     records: tuple[LinkedRecord, ...] | list[LinkedRecord] = (),
     replaced_by: str | None = None,
+    withheld: str | None = None,
 ) -> dict[str, Any]:
-    """The golden Patient: identifiers the caller may see and survivorship demographics."""
+    """The golden Patient: identifiers the caller may see and survivorship demographics.
+
+    ``withheld`` (the reason, when the patient objected) labels the Patient ``REDACTED``
+    and states the reason in its narrative; give it no golden view then.
+    """
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": person_id,
         "meta": {"profile": [UKCORE_PATIENT]},
     }
+    if withheld:
+        resource["meta"]["security"] = [REDACTED]
+        text = escape(withheld, quote=False)
+        resource["text"] = {"status": "generated", "div": f'<div xmlns="{XHTML}">{text}</div>'}
     identifiers: list[dict[str, Any]] = []
     golden = golden or {}
     if golden.get("nhs_number"):
@@ -130,9 +147,13 @@ def outcome(code: str, diagnostics: str, severity: str = "information") -> dict[
     }
 
 
-def searchset(entries: list[dict[str, Any]], total: int) -> dict[str, Any]:
-    """A searchset Bundle."""
+def searchset(
+    entries: list[dict[str, Any]], total: int, *, self_url: str | None = None
+) -> dict[str, Any]:
+    """A searchset Bundle, with its self link when given."""
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": total}
+    if self_url:
+        bundle["link"] = [{"relation": "self", "url": self_url}]
     if entries:
         bundle["entry"] = entries
     return bundle

@@ -57,17 +57,19 @@ def _results(found: list[tuple[int, str, str, float | None]]) -> dict[str, Any]:
         item: dict[str, Any] = {"person_id": person_id, "grade": grade}
         if score is not None:
             item["score"] = round(score, 6)
+        shown = []
         if pk in withheld:
             item["withheld"] = {"reason": optout.WITHHELD_REASON, "detail": optout.WITHHELD_MESSAGE}
+            if pk in related:  # the caller's own records are never withheld from it
+                shown = access.own_records(conn, who, pk)
         else:
             item["golden"] = golden(conn, pk)
             if pk in related or who.is_emergency:
-                item["records"] = [
-                    {"system": r.system_code, "local_id": r.local_id}
-                    for r in access_store.linked_records(conn, pk)
-                ]
-                for r in item["records"]:
-                    draft().record(r["system"], r["local_id"])
+                shown = access_store.linked_records(conn, pk)
+        if shown:
+            item["records"] = [{"system": r.system_code, "local_id": r.local_id} for r in shown]
+            for r in shown:
+                draft().record(r.system_code, r.local_id)
         matches.append(item)
     draft().persons([m["person_id"] for m in matches])
     draft().detail["results"] = len(matches)

@@ -244,3 +244,33 @@ def test_a_system_cannot_withdraw_another_systems_record_over_fhir(client, syste
     r = client.delete(f"/fhir/Patient?identifier={GP_URI}|G1", headers=systems.headers("HOSP"))
     assert r.status_code == 403
     assert count(db_url, "source_record", "status = 'active'") == 2
+
+
+def test_opted_out_search_results_keep_the_callers_own_records(client, systems, db_url):
+    """Every /v1 lookup of an objector gives the caller its own records, and only those."""
+    pid = _two_records(client, systems)
+    client.put(
+        f"/v1/persons/{pid}/opt-out", json={"reason": "objection"}, headers=systems.headers("ADMIN")
+    )
+    own = [{"system": "HOSP", "local_id": "H1"}]
+    hosp = systems.headers("HOSP")
+    body = {k: v for k, v in alice().items() if k != "nhs_number"}
+    for r in (
+        client.post("/v1/persons/search", json=body, headers=hosp),
+        client.get(f"/v1/persons?nhs_number={alice()['nhs_number']}", headers=hosp),
+    ):
+        assert r.status_code == 200, r.json
+        (match,) = r.json["matches"]
+        assert match["person_id"] == pid and match["records"] == own, match
+        assert match["withheld"]["reason"] == "patient-objection" and "golden" not in match
+    assert client.get("/v1/systems/HOSP/records/H1", headers=hosp).json["records"] == own
+    assert client.get(f"/v1/persons/{pid}", headers=hosp).json["records"] == own
+    audited = count(
+        db_url,
+        "audit_event",
+        "action = 'person.match' AND records = '[[\"HOSP\", \"H1\"]]'::jsonb",
+    )
+    assert audited == 1  # what was shown is in the trail
+    # an emergency caller holding no record is shown no records at all
+    r = client.post("/v1/persons/search", json=body, headers=systems.emergency("VIEWER"))
+    assert "records" not in r.json["matches"][0]

@@ -58,6 +58,8 @@ def test_metadata_is_a_valid_capability_statement(client):
     assert r.status_code == 200 and r.content_type == FHIR
     cs = CapabilityStatement.model_validate(r.json)
     assert cs.rest[0].resource[0].conditionalUpdate is True
+    params = {p.name: p for p in cs.rest[0].resource[0].searchParam}
+    assert "domain filtering" in params["identifier"].documentation
 
 
 def test_conditional_update_registers_and_returns_the_golden_patient(client, systems):
@@ -147,14 +149,15 @@ def test_read_golden_patient_and_merged_replaced_by(client, systems, db_url):
     assert p.link[0].type == "replaced-by" and p.link[0].other.reference == f"Patient/{pid}"
 
 
-def test_opted_out_patient_read_is_suppressed(client, systems):
+def test_opted_out_patient_read_and_pix_are_suppressed(client, systems):
+    """Read without a record of one's own, and PIXm (a cross-reference), are refused."""
     pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
     put(client, systems, "HOSP", HOSP_URI, "H1")
     client.put(
         f"/v1/persons/{pid}/opt-out", json={"reason": "objection"}, headers=systems.headers("ADMIN")
     )
     oo = _outcome(
-        client.get(f"/fhir/Patient/{pid}", headers=systems.headers("HOSP")), 403, "suppressed"
+        client.get(f"/fhir/Patient/{pid}", headers=systems.emergency("VIEWER")), 403, "suppressed"
     )
     assert "objected" in oo.issue[0].diagnostics
     r = client.get(
@@ -575,7 +578,8 @@ def test_opted_out_patient_in_a_search_is_withheld(client, systems):
         headers=systems.headers("HOSP"),
     ).json
     entry = r["entry"][0]["resource"]
-    assert entry["id"] == pid and "name" not in entry and "identifier" not in entry
+    assert entry["id"] == pid and "name" not in entry
+    assert [i["system"] for i in entry["identifier"]] == [HOSP_URI]  # only its own record
     notes = [e["resource"] for e in r["entry"] if e["search"]["mode"] == "outcome"]
     assert "objected" in notes[0]["issue"][0]["diagnostics"]
 
@@ -687,3 +691,197 @@ def test_a_failed_lookup_keeps_the_connections_prepared_statements(db_url, syste
         assert before and after == before
     finally:
         pool.close()
+
+
+def test_an_opted_out_patient_still_shows_the_callers_own_identifier(client, systems, db_url):
+    """The objection withholds the cross-reference and golden view, not the caller's own
+    record: read, PDQm search and $match give the caller's identifier and say why."""
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    client.put(
+        f"/v1/persons/{pid}/opt-out", json={"reason": "objection"}, headers=systems.headers("ADMIN")
+    )
+    hosp = systems.headers("HOSP")
+
+    def idents(resource):
+        return [(i["system"], i["value"]) for i in resource.get("identifier", [])]
+
+    def withheld_only(resource, own):
+        assert resource["id"] == pid and idents(resource) == own, resource
+        assert not {"name", "birthDate", "gender", "address", "telecom"} & set(resource)
+        assert "objected" in resource["text"]["div"]
+        assert [s["code"] for s in resource["meta"]["security"]] == ["REDACTED"]
+
+    r = client.get(f"/fhir/Patient/{pid}", headers=hosp)
+    assert r.status_code == 200, r.json
+    withheld_only(r.json, [(HOSP_URI, "H1")])
+    gp = client.get(f"/fhir/Patient/{pid}", headers=systems.headers("GP"))
+    withheld_only(gp.json, [(GP_URI, "G1")])  # each system its own, never the other's
+    assert count(db_url, "audit_event", "action = 'patient.read' AND outcome = 'withheld'") == 2
+    query = patient(HOSP_URI, "x")
+    query.pop("identifier")
+    for r in (
+        client.get("/fhir/Patient?family=Jones&given=Bethan&birthdate=1975-07-04", headers=hosp),
+        client.post("/fhir/Patient/$match", json=_match_body(query), headers=hosp),
+    ):
+        assert r.status_code == 200, r.json
+        matches = [e["resource"] for e in r.json["entry"] if e["search"]["mode"] == "match"]
+        assert len(matches) == 1
+        withheld_only(matches[0], [(HOSP_URI, "H1")])
+        notes = [e["resource"] for e in r.json["entry"] if e["search"]["mode"] == "outcome"]
+        assert "objected" in notes[0]["issue"][0]["diagnostics"]
+    # a system holding no record of its own has nothing to be shown, even in an emergency
+    r = client.get(f"/fhir/Patient/{pid}", headers=systems.emergency("VIEWER"))
+    _outcome(r, 403, "suppressed")
+    r = client.get(f"/fhir/Patient?_id={pid}", headers=systems.emergency("VIEWER")).json
+    assert "identifier" not in r["entry"][0]["resource"]
+
+
+def _domain_setup(client, systems):
+    """Bethan Jones in the GP and the hospital; Bethan Joness (a near name) only in the GP."""
+    both = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    gp_only = put(
+        client,
+        systems,
+        "GP",
+        GP_URI,
+        "G2",
+        n=2,
+        name=[{"family": "Joness", "given": ["Bethan"]}],
+        address=[{"line": ["9 Far Road"], "postalCode": "LS1 4AP"}],
+    ).json["id"]
+    assert both != gp_only
+    return both, gp_only
+
+
+def _found(r):
+    """{Patient id: [(system, value), ...]} of a searchset, and its self link's parameters."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    assert r.status_code == 200, r.json
+    bundle = Bundle.model_validate(r.json)
+    found = {
+        e.resource.id: [(i.system, i.value) for i in e.resource.identifier or ()]
+        for e in bundle.entry or ()
+        if e.search.mode == "match"
+    }
+    assert bundle.total == len(found)
+    (link,) = bundle.link
+    assert link.relation == "self" and link.url.startswith("http://localhost/fhir/Patient?")
+    return found, parse_qsl(urlsplit(link.url).query)
+
+
+def test_pdqm_domain_filtering_keeps_only_the_requested_domains(client, systems, db_url):
+    """identifier=system| (ORed with commas) selects nobody: the demographics search, and each
+    Patient keeps only the identifiers of those domains; a Patient with none is left out."""
+    both, gp_only = _domain_setup(client, systems)
+    gp = systems.headers("GP")  # holds a record of each: sees every identifier
+    demographics = "family=Jones&birthdate=1975-07-04"
+    found, used = _found(client.get(f"/fhir/Patient?{demographics}", headers=gp))
+    assert set(found) == {both, gp_only}
+    assert {s for s, _ in found[both]} == {NHS, GP_URI, HOSP_URI}
+    found, used = _found(
+        client.get(f"/fhir/Patient?{demographics}&identifier={HOSP_URI}|", headers=gp)
+    )
+    assert found == {both: [(HOSP_URI, "H1")]}  # gp_only has no hospital identifier: left out
+    assert used == [
+        ("family", "Jones"),
+        ("birthdate", "1975-07-04"),
+        ("identifier", HOSP_URI + "|"),
+    ]
+    assert count(db_url, "audit_event", 'records = \'[["HOSP", "H1"]]\'::jsonb') == 1
+    domains = f"identifier={NHS}|,{GP_URI}|"
+    found, _ = _found(client.get(f"/fhir/Patient?{demographics}&{domains}", headers=gp))
+    assert found == {
+        both: [(NHS, synthetic_nhs_number(1)), (GP_URI, "G1")],
+        gp_only: [(NHS, synthetic_nhs_number(2)), (GP_URI, "G2")],
+    }
+    # the Patients left out do not use up _count: the best match (Joness) has no hospital ID
+    near = f"family=Joness&birthdate=1975-07-04&_count=1&identifier={HOSP_URI}|"
+    found, used = _found(client.get(f"/fhir/Patient?{near}", headers=gp))
+    assert list(found) == [both] and ("_count", "1") in used
+    form = {"family": "Jones", "birthdate": "1975-07-04", "identifier": f"{GP_URI}|"}
+    found, _ = _found(client.post("/fhir/Patient/_search", data=form, headers=gp))
+    assert found == {both: [(GP_URI, "G1")], gp_only: [(GP_URI, "G2")]}
+    # _id with a domain filter; demographics beside _id are not used (the self link says so)
+    query = f"_id={both}&family=Smith&identifier={HOSP_URI}|"
+    found, used = _found(client.get(f"/fhir/Patient?{query}", headers=gp))
+    assert found == {both: [(HOSP_URI, "H1")]}
+    assert used == [("_id", both), ("identifier", HOSP_URI + "|")]
+
+
+def test_pdqm_domain_filtering_with_identifier_values(client, systems):
+    """system|value tokens select (ORed), the system-only tokens beside them filter."""
+    both, gp_only = _domain_setup(client, systems)
+    gp = systems.headers("GP")
+    for identifier, expected in (
+        (f"{GP_URI}|G1,{HOSP_URI}|", {both: [(HOSP_URI, "H1")]}),
+        (f"{GP_URI}|G2,{HOSP_URI}|", {}),  # selected, but nothing in the hospital's domain
+        (
+            f"{GP_URI}|G1,{GP_URI}|G2,{NHS}|",
+            {both: [(NHS, synthetic_nhs_number(1))], gp_only: [(NHS, synthetic_nhs_number(2))]},
+        ),
+        (f"{NHS}|{synthetic_nhs_number(2)},{GP_URI}|", {gp_only: [(GP_URI, "G2")]}),
+    ):
+        found, used = _found(client.get(f"/fhir/Patient?identifier={identifier}", headers=gp))
+        assert found == expected, identifier
+        assert used == [("identifier", identifier)]
+    # FHIR search escaping: a comma inside a local ID
+    comma = put(client, systems, "HOSP", HOSP_URI, "H,3", n=3, birthDate="1960-01-01").json["id"]
+    found, _ = _found(
+        client.get(f"/fhir/Patient?identifier={HOSP_URI}|H\\,3", headers=systems.headers("HOSP"))
+    )
+    assert list(found) == [comma]
+
+
+def test_pdqm_domain_filtering_never_shows_more(client, systems):
+    """A domain filter only removes: a viewer's single certain match keeps only the NHS
+    number, so a hospital filter leaves nothing (not even that the hospital knows the
+    patient); an objector shows only the caller's own record."""
+    both = put(client, systems, "GP", GP_URI, "G1").json["id"]
+    put(client, systems, "HOSP", HOSP_URI, "H1")
+    viewer = systems.headers("VIEWER")
+    exact = "family=Jones&given=Bethan&birthdate=1975-07-04&address-postalcode=BD7 1DP"
+    found, _ = _found(client.get(f"/fhir/Patient?{exact}", headers=viewer))
+    assert found == {both: [(NHS, synthetic_nhs_number(1))]}
+    found, _ = _found(client.get(f"/fhir/Patient?{exact}&identifier={NHS}|", headers=viewer))
+    assert found == {both: [(NHS, synthetic_nhs_number(1))]}
+    found, _ = _found(client.get(f"/fhir/Patient?{exact}&identifier={HOSP_URI}|", headers=viewer))
+    assert found == {}
+    browse = f"family=Jones&birthdate=1975-07-04&identifier={NHS}|"
+    assert _found(client.get(f"/fhir/Patient?{browse}", headers=viewer))[0] == {}  # no list
+    client.put(
+        f"/v1/persons/{both}/opt-out",
+        json={"reason": "objection"},
+        headers=systems.headers("ADMIN"),
+    )
+    hosp = systems.headers("HOSP")
+    found, _ = _found(client.get(f"/fhir/Patient?{exact}&identifier={HOSP_URI}|", headers=hosp))
+    assert found == {both: [(HOSP_URI, "H1")]}
+    for domain in (NHS, GP_URI):
+        found, _ = _found(client.get(f"/fhir/Patient?{exact}&identifier={domain}|", headers=hosp))
+        assert found == {}, domain
+
+
+def test_pdqm_domain_filtering_errors(client, systems, db_url):
+    _domain_setup(client, systems)
+    gp = systems.headers("GP")
+    for identifier in ("urn:nowhere|", f"{GP_URI}|,urn:nowhere|", f"{GP_URI}|G1,urn:nowhere|"):
+        r = client.get(f"/fhir/Patient?family=Jones&identifier={identifier}", headers=gp)
+        oo = _outcome(r, 404, "not-found")
+        assert oo.issue[0].severity == "warning", identifier
+        assert "targetSystem not found" in oo.issue[0].diagnostics
+        assert oo.issue[0].expression == ["identifier"]
+    for query in (
+        f"identifier={GP_URI}|",  # a domain filter alone searches nothing
+        f"identifier={GP_URI}|,{NHS}|&gender=female",
+        f"identifier={GP_URI}|G1,",
+        f"identifier={GP_URI}|G1,G2",
+        "identifier=|G1",
+        "identifier=" + ",".join(f"{GP_URI}|G{n}" for n in range(21)),
+        f"family=Jones&identifier={GP_URI}|&identifier={NHS}|",
+    ):
+        oo = _outcome(client.get(f"/fhir/Patient?{query}", headers=gp), 400, "invalid")
+        assert oo.issue[0].expression == ["identifier"], query
+    assert count(db_url, "audit_event", "outcome = 'invalid'") == 7
