@@ -407,17 +407,19 @@ def searchable(
 ) -> tuple[list[int], str | None]:
     """Which search results a caller may receive, best first, and a note if any were held back.
 
-    A caller related to every result (or admin, or in an emergency) gets them all. Otherwise
-    it gets the results it is related to, plus an unrelated one only when the whole search
-    found exactly one result and it is ``certain``: a single confident match, never a list
-    to browse.
+    ``person_pks`` and ``grades`` are the whole search's result, not a page of it. A caller
+    related to every result (or admin, or in an emergency) gets them all. Otherwise it
+    gets the results it is related to, plus an unrelated one only when it is the search's
+    single plausible result and ``certain``: a single confident match, never a list to
+    browse. ``possible`` results (below the review threshold) are no rivals to it, and are
+    not returned to such a caller either.
     """
     if caller.is_admin or caller.is_emergency:
         return list(person_pks), None
     related = related_persons(conn, caller, person_pks)
-    if len(person_pks) == 1 and grades[0] == "certain":
-        return list(person_pks), None
-    allowed = [pk for pk in person_pks if pk in related]
+    plausible = [(pk, g) for pk, g in zip(person_pks, grades, strict=True) if g != "possible"]
+    single = plausible[0][0] if len(plausible) == 1 and plausible[0][1] == "certain" else None
+    allowed = [pk for pk in person_pks if pk in related or pk == single]
     note = None
     if len(allowed) < len(person_pks):
         note = (

@@ -14,19 +14,24 @@ import psycopg
 from matching.blocking import blocking_keys
 from matching.types import Demographics, MatchScore
 from mpi.errors import FieldProblem, InvalidInput
-from mpi.links import SAFETY_FLAGS
+from mpi.links import decide
 from mpi.models import StoredRecord
 from mpi.records import MatchContext, match_person, term_frequencies
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
+
+#: The most candidates a search returns: its whole result, which the access rules judge
+#: (a single certain match) before a page size leaves any out.
+SEARCH_CANDIDATES = 50
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """An identity that matches a query, with its best-scoring record.
 
-    ``grade`` follows FHIR's match-grade: ``certain`` (at or above the link threshold with
-    no safety finding), ``probable`` (at or above the review threshold), ``possible``.
+    ``grade`` follows FHIR's match-grade: ``certain`` (the person the linker would link the
+    query to: at or above the link threshold, no safety finding, not ambiguous), ``probable``
+    (at or above the review threshold), ``possible``.
     """
 
     person_id: str
@@ -79,26 +84,27 @@ def find_matches(
     for record in record_store.records_of_persons(conn, persons):
         assert record.person is not None
         by_person.setdefault(record.person, []).append(record)
-    found: list[tuple[int, MatchScore, int, frozenset[str]]] = []
     probe = StoredRecord(0, 0, "", "", norm)
     adjuster = term_frequencies(
         conn, ctx.model, [probe] + [r for v in by_person.values() for r in v]
     )
-    for person, records in by_person.items():
-        # the linker's own scoring, so that "certain" means "would be linked automatically"
-        match = match_person(ctx, adjuster, probe, person, records)
-        if match.score.probability >= minimum:
-            found.append((person, match.score, match.record_id, match.flags))
-    found.sort(key=lambda x: x[1].probability, reverse=True)
-    found = found[:limit]
-    names = person_store.enterprise_ids(conn, [f[0] for f in found])
+    # the linker's own scoring and decision: "certain" is the one person the linker would
+    # link this record to, never a second one that also scores high (Alice beside Alison)
+    matches = [match_person(ctx, adjuster, probe, p, rs) for p, rs in by_person.items()]
+    chosen = decide(matches, ctx.thresholds).person
+    found = sorted(
+        (m for m in matches if m.score.probability >= minimum),
+        key=lambda m: m.score.probability,
+        reverse=True,
+    )[:limit]
+    names = person_store.enterprise_ids(conn, [m.person for m in found])
     result = []
-    for person, best, record_id, flags in found:
-        if best.probability >= ctx.thresholds.link and not flags & SAFETY_FLAGS:
+    for m in found:
+        if m.person == chosen:
             grade = "certain"
-        elif best.probability >= ctx.thresholds.review:
+        elif m.score.probability >= ctx.thresholds.review:
             grade = "probable"
         else:
             grade = "possible"
-        result.append(Candidate(names[person], person, best, record_id, grade))
+        result.append(Candidate(names[m.person], m.person, m.score, m.record_id, grade))
     return result

@@ -26,7 +26,7 @@ from mpi.access import Caller
 from mpi.errors import FieldProblem, InvalidInput, NotFound
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM, demographics_from_patient
 from mpi.optout import Withheld
-from mpi.search import find_matches
+from mpi.search import SEARCH_CANDIDATES, find_matches
 from mpi.store import access as access_store
 from mpi.store import tokens as token_store
 from mpi.store.tokens import SystemIdentity
@@ -323,11 +323,15 @@ def _entries(
     limit: int | None = None,
     domains: frozenset[str] | None = None,
     self_url: str | None = None,
+    grades: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """A searchset of persons under the access rules, with score and match grade.
 
-    ``keep`` filters the disclosed Patients (the ``:exact`` modifiers); ``limit`` is the
-    most entries returned after it. ``domains`` (PDQm domain filtering) keeps only the
+    ``found`` is the whole search's result: the access rules (a single certain match for
+    a caller related to none) judge it whole, before anything is left out. ``keep``
+    filters the disclosed Patients (the ``:exact`` modifiers), ``grades`` keeps only those
+    match grades (``onlyCertainMatches``); ``limit`` is the most entries returned after
+    them. ``domains`` (PDQm domain filtering) keeps only the
     identifiers of those systems, and only the persons left with at least one of them.
     ``self_url`` is the Bundle's self link.
     """
@@ -339,6 +343,8 @@ def _entries(
     entries: list[dict[str, Any]] = []
     for pk, person_id, grade, score in found:
         if pk not in allowed or (limit is not None and len(entries) >= limit):
+            continue
+        if grades is not None and grade not in grades:
             continue
         view: dict[str, str] = {}
         if pk in withheld:
@@ -585,10 +591,9 @@ def _search(params: MultiDict[str, str]) -> Response:
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
     exact = args["family:exact"] is not None or args["given:exact"] is not None
     with renamed(SEARCH_FIELDS):
-        # exact names and domains filter the disclosed Patients: look further, keep ``count``
-        candidates = find_matches(
-            conn, match_context(), demographics, limit=50 if exact or wanted else count
-        )
+        # the whole result (up to 50), so that ``_count`` cannot turn several candidates
+        # into "a single certain match"; exact names and domains filter it, count after
+        candidates = find_matches(conn, match_context(), demographics, limit=SEARCH_CANDIDATES)
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
     used = [(k, v) for k in _DEMOGRAPHIC_PARAMS if (v := args[k])] + filtering
     if args["_count"]:
@@ -647,14 +652,15 @@ def match() -> Response:
     resource, only_certain, count = _match_input()
     with renamed(RESOURCE_FIELDS):
         demographics = demographics_from_patient(resource)
-        candidates = find_matches(get_conn(), match_context(), demographics, limit=max(count, 10))
-    if only_certain:
-        certain = [c for c in candidates if c.grade == "certain"]
-        candidates = certain if len(certain) == 1 else []
-    candidates = candidates[:count]
+        candidates = find_matches(
+            get_conn(), match_context(), demographics, limit=SEARCH_CANDIDATES
+        )
+    # at most one candidate is certain (the one the linker would link the query to); the
+    # access rules see every candidate before onlyCertainMatches and count leave any out
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
     draft().detail["only_certain"] = only_certain
-    return fhir(_entries(found, scored=True))
+    grades = frozenset({"certain"}) if only_certain else None
+    return fhir(_entries(found, scored=True, limit=count, grades=grades))
 
 
 # -- PIXm (ITI-83) -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from matching.nhs_number import check as check_nhs_number  # noqa: I001
 from mpi import access, audit, optout
 from mpi.errors import InvalidInput
 from mpi.loading import demographics_from_row
-from mpi.search import find_matches
+from mpi.search import SEARCH_CANDIDATES, find_matches
 from mpi.store import access as access_store
 
 
@@ -43,8 +43,14 @@ def read_person(person_id: str) -> tuple[dict[str, Any], int]:
     return disclosure_json(conn, seen, with_golden=True), 200
 
 
-def _results(found: list[tuple[int, str, str, float | None]]) -> dict[str, Any]:
-    """Render (person pk, person ID, grade, score) results under the access rules."""
+def _results(
+    found: list[tuple[int, str, str, float | None]], limit: int | None = None
+) -> dict[str, Any]:
+    """Render (person pk, person ID, grade, score) results under the access rules.
+
+    ``found`` is the whole search's result (the access rules judge it whole); ``limit`` is
+    the most matches returned.
+    """
     who = caller()
     conn = get_conn()
     allowed, note = access.searchable(conn, who, [f[0] for f in found], [f[2] for f in found])
@@ -52,7 +58,7 @@ def _results(found: list[tuple[int, str, str, float | None]]) -> dict[str, Any]:
     withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
     matches = []
     for pk, person_id, grade, score in found:
-        if pk not in allowed:
+        if pk not in allowed or (limit is not None and len(matches) >= limit):
             continue
         item: dict[str, Any] = {"person_id": person_id, "grade": grade}
         if score is not None:
@@ -111,9 +117,11 @@ def search_by_demographics() -> tuple[dict[str, Any], int]:
     if problems:
         raise InvalidInput(problems)
     raw = {k: v for k, v in body.items() if isinstance(v, str)}
-    candidates = find_matches(get_conn(), match_context(), demographics_from_row(raw), limit=limit)
+    candidates = find_matches(
+        get_conn(), match_context(), demographics_from_row(raw), limit=SEARCH_CANDIDATES
+    )
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
-    return _results(found), 200
+    return _results(found, limit), 200
 
 
 @bp.put("/persons/<person_id>/opt-out")

@@ -274,3 +274,65 @@ def test_opted_out_search_results_keep_the_callers_own_records(client, systems, 
     # an emergency caller holding no record is shown no records at all
     r = client.post("/v1/persons/search", json=body, headers=systems.emergency("VIEWER"))
     assert "records" not in r.json["matches"][0]
+
+
+def _alice_and_alison(client, systems) -> str:
+    pid = _two_records(client, systems)
+    client.put(
+        "/v1/systems/HOSP/records/H2",
+        json=alice(2, given_name="Alison", phone="0113 496 0999"),
+        headers=systems.headers("HOSP"),
+    )
+    return pid
+
+
+def _match_body(query: dict, **params) -> dict:
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "resource", "resource": query},
+            *({"name": k, **v} for k, v in params.items()),
+        ],
+    }
+
+
+def test_a_page_size_of_one_does_not_make_a_single_match(client, systems):
+    """Two plausible people for an unrelated viewer: nothing, whatever the page size (a
+    page of one used to be judged as "the search found a single certain match")."""
+    _alice_and_alison(client, systems)
+    viewer = systems.headers("VIEWER")
+    body = {k: v for k, v in alice().items() if k not in ("nhs_number", "phone")}
+    r = client.post("/v1/persons/search", json={**body, "limit": 1}, headers=viewer)
+    assert r.status_code == 200 and r.json["matches"] == []
+    pdqm = "/fhir/Patient?family=Smith&birthdate=1980-03-15&address-postalcode=LS1%204AP"
+    for url in (pdqm, pdqm + "&_count=1"):
+        bundle = client.get(url, headers=viewer).json
+        assert bundle["total"] == 0, url
+    query = {
+        "resourceType": "Patient",
+        "name": [{"family": "Smith", "given": ["Alice"]}],
+        "birthDate": "1980-03-15",
+        "address": [{"postalCode": "LS1 4AP"}],
+    }
+    for params in (
+        {},
+        {"count": {"valueInteger": 1}},
+        {"onlyCertainMatches": {"valueBoolean": True}},
+    ):
+        r = client.post("/fhir/Patient/$match", json=_match_body(query, **params), headers=viewer)
+        assert r.status_code == 200
+        assert [e for e in r.json.get("entry", []) if e["search"]["mode"] == "match"] == [], params
+    # the hospital holds both: a page of one is the best of them
+    hosp = systems.headers("HOSP")
+    r = client.post("/v1/persons/search", json={**body, "limit": 1}, headers=hosp)
+    assert len(r.json["matches"]) == 1
+
+
+def test_only_the_person_the_linker_would_choose_is_certain(client, systems):
+    pid = _alice_and_alison(client, systems)
+    body = {k: v for k, v in alice().items() if k not in ("nhs_number", "phone")}
+    r = client.post("/v1/persons/search", json=body, headers=systems.headers("HOSP"))
+    grades = {m["person_id"]: m["grade"] for m in r.json["matches"]}
+    assert len(grades) == 2
+    assert grades.pop(pid) == "certain"
+    assert list(grades.values()) == ["probable"]
