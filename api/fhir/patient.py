@@ -292,9 +292,8 @@ def read(person_id: str) -> Response:
 
 # -- PDQm search (ITI-78) and $match (ITI-119) -------------------------------------------
 
-SEARCH_PARAMS = (
-    "_id",
-    "identifier",
+#: Demographic search parameters, in the order the self link gives them.
+_DEMOGRAPHIC_PARAMS = (
     "family",
     "family:exact",
     "given",
@@ -302,9 +301,8 @@ SEARCH_PARAMS = (
     "birthdate",
     "gender",
     "address-postalcode",
-    "_count",
-    "_format",
 )
+SEARCH_PARAMS = ("_id", "identifier", *_DEMOGRAPHIC_PARAMS, "_count", "_format")
 
 
 def _exact_name(resource: dict[str, Any], family: str | None, given: str | None) -> bool:
@@ -507,18 +505,6 @@ def _with_identifiers(conn: Any, tokens: list[tuple[str, str]]) -> list[tuple[in
 def _self_url(used: list[tuple[str, str]]) -> str:
     """The Bundle self link: the search as performed, with only the parameters used."""
     return f"{base_url()}/Patient?{urlencode(used, safe=':|,/', quote_via=quote)}"
-
-
-#: Demographic search parameters, in the order the self link gives them.
-_DEMOGRAPHIC_PARAMS = (
-    "family",
-    "family:exact",
-    "given",
-    "given:exact",
-    "birthdate",
-    "gender",
-    "address-postalcode",
-)
 
 
 def _search(params: MultiDict[str, str]) -> Response:

@@ -190,9 +190,9 @@ def test_pdqm_search(client, systems):
     _outcome(client.get(f"/fhir/Patient?identifier={NHS}|1234567890", headers=h), 400, "invalid")
 
 
-def test_pdqm_exact_names_and_search_by_post(client, systems):
-    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]  # Bethan Ann Jones
-    other = put(
+def _near_name(client, systems) -> str:
+    """Bethan Joness (a near name of Bethan Jones, another person), in the GP."""
+    return put(
         client,
         systems,
         "GP",
@@ -202,6 +202,11 @@ def test_pdqm_exact_names_and_search_by_post(client, systems):
         name=[{"family": "Joness", "given": ["Bethan"]}],
         address=[{"line": ["9 Far Road"], "postalCode": "LS1 4AP"}],
     ).json["id"]
+
+
+def test_pdqm_exact_names_and_search_by_post(client, systems):
+    pid = put(client, systems, "GP", GP_URI, "G1").json["id"]  # Bethan Ann Jones
+    other = _near_name(client, systems)
     assert other != pid
     h = systems.headers("GP")  # holds a record of each: may see both in a list
 
@@ -741,16 +746,7 @@ def _domain_setup(client, systems):
     """Bethan Jones in the GP and the hospital; Bethan Joness (a near name) only in the GP."""
     both = put(client, systems, "GP", GP_URI, "G1").json["id"]
     put(client, systems, "HOSP", HOSP_URI, "H1")
-    gp_only = put(
-        client,
-        systems,
-        "GP",
-        GP_URI,
-        "G2",
-        n=2,
-        name=[{"family": "Joness", "given": ["Bethan"]}],
-        address=[{"line": ["9 Far Road"], "postalCode": "LS1 4AP"}],
-    ).json["id"]
+    gp_only = _near_name(client, systems)
     assert both != gp_only
     return both, gp_only
 
