@@ -71,7 +71,7 @@ def release(exc: BaseException | None = None) -> None:
     if conn is None:
         return
     try:
-        conn.rollback()
+        store_db.discard(conn)
     finally:
         pool().putconn(conn)
 

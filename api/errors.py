@@ -158,9 +158,39 @@ def handle_http(exc: HTTPException) -> Response:
     return response
 
 
+def _database_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database went away (a restart, a failover, a full pool)."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    from api.db import get_conn, has_conn
+
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, psycopg.OperationalError) and has_conn() and get_conn().broken
+
+
 def handle_unexpected(exc: BaseException) -> Response:
-    """A 500 without patient data: the log names the exception class and frames only."""
+    """A 500 without patient data: the log names the exception class and frames only.
+
+    A lost database connection (a restart or failover drops every pooled connection, and
+    each fails its next request once) or a pool with no connection to give is a 503 with
+    ``Retry-After``: nothing was disclosed, and a registration is safe to send again.
+    """
     rollback()
+    if _database_lost(exc):
+        log.warning(
+            "database unavailable: %s (request %s)", type(exc).__name__, g.get("request_id")
+        )
+        response = render(
+            503,
+            "transient",
+            "service unavailable",
+            "the database is unavailable for the moment; send the request again",
+            [],
+        )
+        response.headers["Retry-After"] = "1"
+        return response
     frames = "; ".join(
         f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)[-5:]
     )

@@ -196,8 +196,7 @@ def _after(response: Response) -> Response:
         except Exception as exc:  # noqa: BLE001 - the work is undone and a 500 returned
             from api.errors import handle_unexpected
 
-            conn.rollback()
-            response = handle_unexpected(exc)
+            response = handle_unexpected(exc)  # which ends the transaction without its work
     response.headers["X-Request-Id"] = ctx.get("request_id", "")
     _log(response, ctx)
     return response

@@ -42,7 +42,7 @@ def _responses(*ok: str) -> dict[str, Any]:
     found: dict[str, Any] = {code: _fhir("a FHIR resource") for code in ok if code != "204"}
     if "204" in ok:
         found["204"] = {"description": "done"}
-    found.update({str(code): _OUTCOME for code in (400, 401, 403, 404, 406)})
+    found.update({str(code): _OUTCOME for code in (400, 401, 403, 404, 406, 503)})
     return found
 
 

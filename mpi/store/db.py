@@ -102,19 +102,25 @@ def server_version(url: str) -> str:
 def discard(conn: psycopg.Connection[Any]) -> None:
     """End the connection's transaction without keeping its work.
 
-    A transaction that wrote nothing (no transaction ID assigned: reads only, advisory
-    locks included) is committed, which keeps the same nothing, instead of rolled back:
-    psycopg deallocates every prepared statement of the connection on a ROLLBACK (it
-    cannot tell a rolled-back DROP from a plain read), and the next requests on that
-    connection then prepare and plan their statements again. A failed lookup (an unknown
-    identifier, a refused caller) would otherwise make several later lookups cost
-    several times as much.
+    A lost connection is left alone. A transaction that wrote nothing (no transaction ID
+    assigned: reads only, advisory locks included) is committed, which keeps the same
+    nothing, instead of rolled back: psycopg deallocates every prepared statement of the
+    connection on a ROLLBACK (it cannot tell a rolled-back DROP from a plain read), and
+    the next requests on that connection then prepare and plan their statements again. A
+    failed lookup (an unknown identifier, a refused caller) would otherwise make several
+    later lookups cost several times as much.
     """
     from psycopg.pq import TransactionStatus
 
-    if conn.info.transaction_status == TransactionStatus.INTRANS:
-        row = conn.execute("SELECT pg_current_xact_id_if_assigned() IS NULL").fetchone()
-        if row is not None and row[0]:
-            conn.commit()
-            return
-    conn.rollback()
+    if conn.broken or conn.closed:
+        return  # nothing to end: the connection is gone (its pool discards it)
+    try:
+        if conn.info.transaction_status == TransactionStatus.INTRANS:
+            row = conn.execute("SELECT pg_current_xact_id_if_assigned() IS NULL").fetchone()
+            if row is not None and row[0]:
+                conn.commit()
+                return
+        conn.rollback()
+    except psycopg.OperationalError:
+        if not conn.broken:
+            raise  # lost just now, the transaction with it; anything else is not ours

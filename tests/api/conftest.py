@@ -116,6 +116,22 @@ def app(db_url: str) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def one_connection_app(db_url: str) -> Iterator[Flask]:
+    """The app with a pool of exactly one connection, so a test can inspect the one that
+    served its requests."""
+    application = create_app(
+        {
+            "TESTING": True,
+            "SETTINGS": Settings(database_url=db_url, environment="test"),
+            "POOL_MIN_SIZE": 1,
+            "POOL_MAX_SIZE": 1,
+        }
+    )
+    yield application
+    application.extensions["mpi_pool"].close()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client."""
     return app.test_client()

@@ -669,33 +669,43 @@ def test_search_by_id_follows_the_search_rules(client, systems):
     }
 
 
-def test_a_failed_lookup_keeps_the_connections_prepared_statements(db_url, systems):
+def test_a_failed_lookup_keeps_the_connections_prepared_statements(one_connection_app, systems):
     """A 404 ends its transaction, which only read, without a ROLLBACK: psycopg would
     deallocate every prepared statement of the pooled connection on one."""
-    one = create_app(
-        {
-            "TESTING": True,
-            "SETTINGS": Settings(database_url=db_url, environment="test"),
-            "POOL_MIN_SIZE": 1,
-            "POOL_MAX_SIZE": 1,
-        }
-    )
-    pool = one.extensions["mpi_pool"]
-    try:
-        client = one.test_client()
-        put(client, systems, "GP", GP_URI, "G1")
-        pix = f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|"
-        for _ in range(6):  # past psycopg's prepare threshold
-            assert client.get(pix + "G1", headers=systems.headers("GP")).status_code == 200
+    pool = one_connection_app.extensions["mpi_pool"]
+    client = one_connection_app.test_client()
+    put(client, systems, "GP", GP_URI, "G1")
+    pix = f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|"
+    for _ in range(6):  # past psycopg's prepare threshold
+        assert client.get(pix + "G1", headers=systems.headers("GP")).status_code == 200
+    with pool.connection() as conn:
+        before = conn.execute("SELECT name FROM pg_prepared_statements").fetchall()
+    missing = client.get(pix + "nobody", headers=systems.headers("GP"))
+    assert missing.status_code == 404
+    with pool.connection() as conn:
+        after = conn.execute("SELECT name FROM pg_prepared_statements").fetchall()
+    assert before and after == before
+
+
+def test_a_lost_database_connection_is_a_503_to_retry(one_connection_app, systems, db_url):
+    """A restart or failover drops the pooled connections: the next request on each is a
+    503 with Retry-After in the surface's shape, not a crash, and the one after works."""
+    pool = one_connection_app.extensions["mpi_pool"]
+    client = one_connection_app.test_client()
+    put(client, systems, "GP", GP_URI, "G1")
+    pix = f"/fhir/Patient/$ihe-pix?sourceIdentifier={GP_URI}|G1"
+    resolve = "/v1/systems/GP/records/G1"
+    for path, shape in ((pix, FHIR), (resolve, "application/problem+json")):
         with pool.connection() as conn:
-            before = conn.execute("SELECT name FROM pg_prepared_statements").fetchall()
-        missing = client.get(pix + "nobody", headers=systems.headers("GP"))
-        assert missing.status_code == 404
-        with pool.connection() as conn:
-            after = conn.execute("SELECT name FROM pg_prepared_statements").fetchall()
-        assert before and after == before
-    finally:
-        pool.close()
+            pid = conn.info.backend_pid
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        lost = client.get(path, headers=systems.headers("GP"))
+        assert lost.status_code == 503, lost.data[:300]
+        assert lost.content_type == shape and lost.headers["Retry-After"] == "1"
+        if shape == FHIR:
+            assert OperationOutcome.model_validate(lost.json).issue[0].code == "transient"
+        assert client.get(path, headers=systems.headers("GP")).status_code == 200
 
 
 def test_an_opted_out_patient_still_shows_the_callers_own_identifier(client, systems, db_url):
@@ -881,3 +891,23 @@ def test_pdqm_domain_filtering_errors(client, systems, db_url):
         oo = _outcome(client.get(f"/fhir/Patient?{query}", headers=gp), 400, "invalid")
         assert oo.issue[0].expression == ["identifier"], query
     assert count(db_url, "audit_event", "outcome = 'invalid'") == 7
+
+
+def test_no_free_connection_is_a_503_to_retry(db_url, systems):
+    busy = create_app(
+        {
+            "TESTING": True,
+            "SETTINGS": Settings(database_url=db_url, environment="test"),
+            "POOL_MIN_SIZE": 1,
+            "POOL_MAX_SIZE": 1,
+            "POOL_TIMEOUT": 0.2,
+        }
+    )
+    pool = busy.extensions["mpi_pool"]
+    try:
+        with pool.connection():  # the only connection, taken
+            r = busy.test_client().get("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert r.json["status"] == 503
+    finally:
+        pool.close()
