@@ -8,7 +8,7 @@ tokens: ``GP`` (register, lookup), ``HOSP`` (register, lookup), ``SOCIAL`` (look
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,36 +99,46 @@ class FhirCheckingClient(FlaskClient):
         return response
 
 
+AppFactory = Callable[..., Flask]
+
+
 @pytest.fixture
-def app(db_url: str) -> Iterator[Flask]:
+def make_app(db_url: str) -> Iterator[AppFactory]:
+    """Build the app on the test database with settings of a test's own (``environment``,
+    and config keys such as ``POOL_MAX_SIZE=1``); every pool is closed afterwards."""
+    made: list[Flask] = []
+
+    def build(environment: str = "test", **config: Any) -> Flask:
+        application = create_app(
+            {
+                "TESTING": True,
+                "SETTINGS": Settings(database_url=db_url, environment=environment),
+                "POOL_MIN_SIZE": 1,
+                "POOL_MAX_SIZE": 2,
+                **config,
+            }
+        )
+        made.append(application)
+        return application
+
+    yield build
+    for application in made:
+        application.extensions["mpi_pool"].close()
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Flask:
     """The app, as gunicorn would build it, on the test database."""
-    application = create_app(
-        {
-            "TESTING": True,
-            "SETTINGS": Settings(database_url=db_url, environment="test"),
-            "POOL_MIN_SIZE": 1,
-            "POOL_MAX_SIZE": 4,
-        }
-    )
+    application = make_app(POOL_MAX_SIZE=4)
     application.test_client_class = FhirCheckingClient
-    yield application
-    application.extensions["mpi_pool"].close()
+    return application
 
 
 @pytest.fixture
-def one_connection_app(db_url: str) -> Iterator[Flask]:
+def one_connection_app(make_app: AppFactory) -> Flask:
     """The app with a pool of exactly one connection, so a test can inspect the one that
     served its requests."""
-    application = create_app(
-        {
-            "TESTING": True,
-            "SETTINGS": Settings(database_url=db_url, environment="test"),
-            "POOL_MIN_SIZE": 1,
-            "POOL_MAX_SIZE": 1,
-        }
-    )
-    yield application
-    application.extensions["mpi_pool"].close()
+    return make_app(POOL_MAX_SIZE=1)
 
 
 @pytest.fixture

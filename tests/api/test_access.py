@@ -123,32 +123,18 @@ def test_the_golden_nhs_number_disclosed_is_the_golden_views(client, systems, db
     assert seen.nhs_number == golden_view(details)["nhs_number"].value
 
 
-def test_a_token_revoked_elsewhere_is_refused_once_the_cache_expires(systems, db_url):
+def test_a_token_revoked_elsewhere_is_refused_once_the_cache_expires(make_app, systems, db_url):
     import psycopg
 
-    from api import create_app
-    from mpi.config import Settings
     from mpi.store import tokens as token_store
 
-    app = create_app(
-        {
-            "TESTING": True,
-            "SETTINGS": Settings(database_url=db_url, environment="test"),
-            "POOL_MIN_SIZE": 1,
-            "POOL_MAX_SIZE": 2,
-            "TOKEN_CACHE_SECONDS": 0,
-        }
-    )
-    try:
-        client = app.test_client()
-        headers = systems.headers("GP")
-        assert client.get("/v1/events", headers=headers).status_code == 200
-        with psycopg.connect(db_url) as conn:  # as another process would: no cache to clear
-            row = conn.execute("SELECT id FROM source_system WHERE code = 'GP'").fetchone()
-            token_store.revoke_tokens(conn, row[0])
-        assert client.get("/v1/events", headers=headers).status_code == 401
-    finally:
-        app.extensions["mpi_pool"].close()
+    client = make_app(TOKEN_CACHE_SECONDS=0).test_client()
+    headers = systems.headers("GP")
+    assert client.get("/v1/events", headers=headers).status_code == 200
+    with psycopg.connect(db_url) as conn:  # as another process would: no cache to clear
+        row = conn.execute("SELECT id FROM source_system WHERE code = 'GP'").fetchone()
+        token_store.revoke_tokens(conn, row[0])
+    assert client.get("/v1/events", headers=headers).status_code == 401
 
 
 GP_URI = "https://fhir.gp.example.nhs.uk/Id/patient-number"

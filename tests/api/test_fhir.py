@@ -10,8 +10,6 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.parameters import Parameters
 from fhir.resources.R4B.patient import Patient
 
-from api import create_app
-from mpi.config import Settings
 from tests.api.conftest import SYSTEMS, count
 from tests.helpers import synthetic_nhs_number
 
@@ -893,21 +891,9 @@ def test_pdqm_domain_filtering_errors(client, systems, db_url):
     assert count(db_url, "audit_event", "outcome = 'invalid'") == 7
 
 
-def test_no_free_connection_is_a_503_to_retry(db_url, systems):
-    busy = create_app(
-        {
-            "TESTING": True,
-            "SETTINGS": Settings(database_url=db_url, environment="test"),
-            "POOL_MIN_SIZE": 1,
-            "POOL_MAX_SIZE": 1,
-            "POOL_TIMEOUT": 0.2,
-        }
-    )
-    pool = busy.extensions["mpi_pool"]
-    try:
-        with pool.connection():  # the only connection, taken
-            r = busy.test_client().get("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
-        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
-        assert r.json["status"] == 503
-    finally:
-        pool.close()
+def test_no_free_connection_is_a_503_to_retry(make_app, systems):
+    busy = make_app(POOL_MAX_SIZE=1, POOL_TIMEOUT=0.2)
+    with busy.extensions["mpi_pool"].connection():  # the only connection, taken
+        r = busy.test_client().get("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert r.json["status"] == 503
