@@ -16,6 +16,9 @@ from mpi.errors import FieldProblem, InvalidInput
 
 MAX_DEPTH = 20
 
+#: ``fhirVersion`` media-type parameter values of FHIR R4 (http.html#version-parameter).
+FHIR_VERSIONS = frozenset({"4.0", "4.0.1"})
+
 #: JSON bodies under /fhir: R4's type, plain JSON (FHIR http.html allows both) and STU3's.
 FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 
@@ -100,6 +103,14 @@ def json_body() -> Any:
         require_media_type(
             FHIR_JSON_TYPES.__contains__, "application/fhir+json or application/json"
         )
+        version = request.mimetype_params.get("fhirversion")  # werkzeug lowers the names
+        if version is not None and version not in FHIR_VERSIONS:
+            raise ApiError(
+                415,
+                "not-supported",
+                "this server speaks FHIR R4: the body must be fhirVersion=4.0",
+                field="Content-Type",
+            )
     else:
         require_media_type(is_json_type, "application/json or application/*+json")
     data = request.get_data(cache=True)

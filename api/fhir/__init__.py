@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, request
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -10,14 +12,26 @@ bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json", "fhir+json"})
 
 
+#: A ``fhirVersion`` parameter in an Accept header.
+_ACCEPT_VERSION = re.compile(r"fhirVersion\s*=\s*\"?([0-9.]+)", re.IGNORECASE)
+
+
 @bp.before_request
 def _check_format() -> None:
-    """Refuse a ``_format`` other than JSON with 406 (PDQm, FHIR http)."""
+    """Refuse a ``_format`` other than JSON, or an Accept header whose every media range
+    names a FHIR version other than R4, with 406 (PDQm, FHIR http)."""
     from api.errors import ApiError
+    from api.validation import FHIR_VERSIONS
 
     wanted = request.args.get("_format")
     if wanted is not None and wanted.split(";")[0].strip().lower() not in JSON_FORMATS:
         raise ApiError(406, "not-supported", "only JSON is supported", field="_format")
+    ranges = [r for r in request.headers.get("Accept", "").split(",") if r.strip()]
+    versions = [m.group(1) if (m := _ACCEPT_VERSION.search(r)) else None for r in ranges]
+    if versions and all(v is not None and v not in FHIR_VERSIONS for v in versions):
+        raise ApiError(
+            406, "not-supported", "this server speaks FHIR R4 (fhirVersion=4.0)", field="Accept"
+        )
 
 
 from api.fhir import metadata, patient  # noqa: E402, F401

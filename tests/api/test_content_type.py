@@ -269,3 +269,30 @@ def test_every_operation_taking_a_body_refuses_text_with_a_documented_415(client
             assert r.json["errors"][0]["field"] == "Content-Type"
     for table in ("source_record", "person", "identity_event", "opt_out", "webhook_subscription"):
         assert count(db_url, table) == 0, table
+
+
+def test_fhir_other_than_r4_is_refused_by_version(client, systems, db_url):
+    """The fhirVersion media-type parameter (FHIR http.html): a body of another version is
+    a 415, an Accept header asking only for another version a 406; R4 or none is fine."""
+    h = systems.headers("GP")
+    path = f"/fhir/Patient?identifier={GP_URI}|G1"
+    body = json.dumps(patient(GP_URI, "G1"))
+    stu3 = client.put(
+        path, data=body, headers={**h, "Content-Type": "application/fhir+json; fhirVersion=3.0"}
+    )
+    assert stu3.status_code == 415
+    assert stu3.json["issue"][0]["expression"] == ["Content-Type"]
+    assert count(db_url, "source_record") == 0
+    r4 = client.put(
+        path, data=body, headers={**h, "Content-Type": "application/fhir+json; fhirVersion=4.0"}
+    )
+    assert r4.status_code == 201
+    only_stu3 = {**h, "Accept": "application/fhir+json; fhirVersion=3.0"}
+    refused = client.get(path, headers=only_stu3)
+    assert refused.status_code == 406 and refused.json["issue"][0]["expression"] == ["Accept"]
+    for accept in (
+        "application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0",
+        "application/fhir+json; fhirVersion=3.0, */*",
+        "application/fhir+json",
+    ):
+        assert client.get(path, headers={**h, "Accept": accept}).status_code == 200, accept
