@@ -38,14 +38,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from matching.blocking import blocking_keys
+from matching.frequencies import TermFrequencies
 from matching.scoring import score
 from matching.similarity import damerau_levenshtein, jaro_winkler, phonetic
 from matching.types import MatchScore, NormalisedRecord
-from mpi.config import load_settings
+from mpi.config import Settings, load_settings
 from mpi.evaluation import read_truth
 from mpi.links import (
     SAFETY_FLAGS,
@@ -322,6 +324,15 @@ def report(found: Iterable[tuple[str, int, Attempt]], link: float, examples: int
     return "\n".join(lines)
 
 
+def final_index(
+    conn: psycopg.Connection[Any], settings: Settings
+) -> tuple[MatchContext, list[StoredRecord], TermFrequencies]:
+    """The final index's match context, active records and name frequencies (and prior)."""
+    model = active_model(conn)
+    records = active_records(conn)
+    return MatchContext.build(settings, model), records, term_frequencies(conn, model, records)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database", required=True, help="database name on DATABASE_URL")
@@ -331,10 +342,7 @@ def main() -> None:
     settings = load_settings()
     url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
     with psycopg.connect(url) as conn:
-        model = active_model(conn)
-        records = active_records(conn)
-        adjuster = term_frequencies(conn, model, records)
-    ctx = MatchContext.build(settings, model)
+        ctx, records, adjuster = final_index(conn, settings)
     index = Index(records, ctx, adjuster)
     found = analyse(index, read_truth(Path(args.truth)))
     print(report(found, ctx.thresholds.link, args.examples))
