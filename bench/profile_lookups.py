@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
-import pstats
 import random
 import sys
 import time
@@ -26,7 +24,8 @@ from werkzeug.test import EnvironBuilder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _stored, backend_pids, bench_token, cpu_seconds  # noqa: E402
+from bench_api import _stored, backend_pids, bench_token  # noqa: E402
+from profile_register import print_profile, run_measured  # noqa: E402
 
 from api import create_app  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
@@ -90,30 +89,17 @@ def main() -> None:
     statuses.clear()
     environs = environs[200:]
     backends = backend_pids(url)
-    profiler = cProfile.Profile(time.process_time)  # CPU time, not waits
-    db_cpu = cpu_seconds(backends)
-    wall, cpu = time.perf_counter(), time.process_time()
-    if not args.no_profile:
-        profiler.enable()
-    for environ in environs:
-        call(environ)
-    if not args.no_profile:
-        profiler.disable()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    db_cpu = cpu_seconds(backends) - db_cpu
+    # CPU time, not waits
+    profiler = None if args.no_profile else cProfile.Profile(time.process_time)
+    wall, cpu, db_cpu = run_measured(environs, call, backends, profiler)
     n = len(environs)
     print(
         f"{n} {args.only} lookups: {wall * 1000 / n:.3f} ms wall, {cpu * 1000 / n:.3f} ms CPU"
         f" of this process and {db_cpu * 1000 / n:.3f} ms of its PostgreSQL backends each;"
         f" statuses {statuses}"
     )
-    if not args.no_profile:
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
-        stats.print_stats(args.top)
-        if args.callers:
-            stats.print_callers(args.callers)
-        print(out.getvalue())
+    if profiler is not None:
+        print_profile(profiler, args.sort, args.top, args.callers)
 
 
 if __name__ == "__main__":

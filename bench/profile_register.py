@@ -17,7 +17,9 @@ import json
 import pstats
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 
@@ -28,6 +30,45 @@ from bench_api import _registrations, backend_pids, bench_token, cpu_seconds  # 
 from api import create_app  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
 from mpi.store import db  # noqa: E402
+
+T = TypeVar("T")
+
+
+def run_measured(
+    items: Sequence[T],
+    call: Callable[[T], object],
+    backends: list[int],
+    profiler: cProfile.Profile | None,
+) -> tuple[float, float, float]:
+    """``call`` on each item, under ``profiler`` unless ``None``.
+
+    Returns:
+        Seconds of wall time, of CPU of this process and of CPU of the ``backends``
+        processes (the app's PostgreSQL backends) over the loop.
+    """
+    db_cpu = cpu_seconds(backends)
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    for item in items:
+        call(item)
+    if profiler is not None:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, cpu_seconds(backends) - db_cpu
+
+
+def print_profile(
+    profiler: cProfile.Profile, sort: str, top: int, callers: str | None = None
+) -> None:
+    """Print the top ``top`` lines of the profile by ``sort``, and the callers of the
+    functions matching ``callers`` when given."""
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).sort_stats(sort)
+    stats.print_stats(top)
+    if callers:
+        stats.print_callers(callers)
+    print(out.getvalue())
 
 
 def main() -> None:
@@ -56,30 +97,26 @@ def main() -> None:
         (f"/v1/systems/BENCH/records/{tag}-{i}", json.dumps(b)) for i, b in enumerate(bodies[20:])
     ]
     backends = backend_pids(url)
-    profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
-    db_cpu = cpu_seconds(backends)
-    decisions: dict[str, int] = {}
-    wall, cpu = time.perf_counter(), time.process_time()
+    profiler = None
     if not args.no_profile:
-        profiler.enable()
-    for path, body in requests:
+        profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
+    decisions: dict[str, int] = {}
+
+    def register(request: tuple[str, str]) -> None:
+        path, body = request
         reply = client.put(path, data=body, headers=headers, content_type="application/json")
         decision = reply.get_json().get("decision", str(reply.status_code))
         decisions[decision] = decisions.get(decision, 0) + 1
-    if not args.no_profile:
-        profiler.disable()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    db_cpu = cpu_seconds(backends) - db_cpu
+
+    wall, cpu, db_cpu = run_measured(requests, register, backends, profiler)
     n = len(requests)
     print(
         f"{n} registrations: {wall * 1000 / n:.2f} ms wall, {cpu * 1000 / n:.2f} ms CPU of"
         f" this process and {db_cpu * 1000 / n:.2f} ms of its PostgreSQL backends each;"
         f" decisions {decisions}"
     )
-    if not args.no_profile:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
-        print(out.getvalue())
+    if profiler is not None:
+        print_profile(profiler, args.sort, args.top)
 
 
 if __name__ == "__main__":
