@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
 
@@ -31,7 +31,39 @@ from api import create_app  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
 from mpi.store import db  # noqa: E402
 
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
+
 T = TypeVar("T")
+
+
+def warmed_client(
+    url: str, registrations: int, seed: int, prefix: str
+) -> tuple[FlaskClient, dict[str, str], list[tuple[str, str]]]:
+    """A test client of the app on ``url``, warmed up with 20 registrations of ``BENCH``.
+
+    Args:
+        url: the loaded database.
+        registrations: how many registration requests to return.
+        seed: picks the registrations (see ``bench_api._registrations``).
+        prefix: starts the local IDs, with the time in hexadecimal after it.
+
+    Returns:
+        The client, its request headers (a new bearer token) and the registrations to
+        send, as (path, JSON body).
+    """
+    token = bench_token(url, ["register", "lookup"])
+    app = create_app({"DATABASE_URL": url})
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    bodies = _registrations(url, registrations + 20, seed)
+    tag = f"{prefix}{int(time.time()):x}"
+    for i, body in enumerate(bodies[:20]):  # warm-up: caches, prepared statements
+        client.put(f"/v1/systems/BENCH/records/{tag}-w{i}", json=body, headers=headers)
+    requests = [
+        (f"/v1/systems/BENCH/records/{tag}-{i}", json.dumps(b)) for i, b in enumerate(bodies[20:])
+    ]
+    return client, headers, requests
 
 
 def run_measured(
@@ -85,17 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
-    token = bench_token(url, ["register", "lookup"])
-    app = create_app({"DATABASE_URL": url})
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-    bodies = _registrations(url, args.registrations + 20, args.seed)
-    tag = f"P{int(time.time()):x}"
-    for i, body in enumerate(bodies[:20]):  # warm-up: caches, prepared statements
-        client.put(f"/v1/systems/BENCH/records/{tag}-w{i}", json=body, headers=headers)
-    requests = [
-        (f"/v1/systems/BENCH/records/{tag}-{i}", json.dumps(b)) for i, b in enumerate(bodies[20:])
-    ]
+    client, headers, requests = warmed_client(url, args.registrations, args.seed, "P")
     backends = backend_pids(url)
     profiler = None
     if not args.no_profile:
