@@ -72,7 +72,7 @@ def main() -> None:
         inner: Callable[..., Any] | None = getattr(owner, name, None)
         if inner is None:
             return
-        label = f"{getattr(owner, '__name__', owner)}.{name}".rsplit(".", 2)[-2:]
+        label = ".".join(f"{getattr(owner, '__name__', owner)}.{name}".rsplit(".", 2)[-2:])
 
         @functools.wraps(inner)
         def timed(*a: Any, **k: Any) -> Any:
@@ -84,7 +84,7 @@ def main() -> None:
                 return inner(*a, **k)
             finally:
                 depth[0] -= 1
-                row = spent[".".join(label)]
+                row = spent[label]
                 row[0] += backend_ns() - b0
                 row[1] += time.thread_time_ns() - p0
                 row[2] += 1
