@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import random
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,14 @@ from werkzeug.test import EnvironBuilder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _stored, backend_pids, bench_token  # noqa: E402
+from bench_api import (  # noqa: E402
+    _stored,
+    backend_pids,
+    bench_token,
+    lookup_sample,
+    pix_path,
+    resolve_path,
+)
 from profile_register import print_profile, run_measured  # noqa: E402
 
 from api import create_app  # noqa: E402
@@ -54,18 +60,9 @@ def main() -> None:
     token = bench_token(url, ["register", "lookup", "admin"])
     app = create_app({"DATABASE_URL": url, "POOL_MIN_SIZE": 2, "POOL_MAX_SIZE": 2})
     headers = {"Authorization": f"Bearer {token}"}
-    rng = random.Random(args.seed)
-    loaded = _stored(url)
-    sample = [
-        (s, f"missing-{n}" if rng.random() < args.missing else lid)
-        for n, (s, lid) in enumerate(rng.choice(loaded) for _ in range(args.lookups + 200))
-    ]
-    if args.only == "pix":
-        paths = [
-            f"/fhir/Patient/$ihe-pix?sourceIdentifier=urn:bench:{s}|{lid}" for s, lid in sample
-        ]
-    else:
-        paths = [f"/v1/systems/{s}/records/{lid}" for s, lid in sample]
+    sample = lookup_sample(_stored(url), args.lookups + 200, args.missing, args.seed)
+    path = pix_path if args.only == "pix" else resolve_path
+    paths = [path(s, lid) for s, lid in sample]
     environs = [
         EnvironBuilder(path=p.split("?")[0], query_string=p.partition("?")[2], headers=headers)
         for p in paths
