@@ -38,6 +38,13 @@ from mpi.config import load_settings  # noqa: E402
 from mpi.store import db  # noqa: E402
 
 
+def _environ(target: str, headers: dict[str, str]) -> dict[str, object]:
+    """The WSGI environment of a GET of ``target`` (path and query), as gunicorn gives it."""
+    path, _, query = target.partition("?")
+    builder = EnvironBuilder(path=path, query_string=query, headers=headers)
+    return {**builder.get_environ(), "REMOTE_ADDR": "127.0.0.1", "SERVER_SOFTWARE": "gunicorn"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database", default="mpi_bench_api")
@@ -62,15 +69,7 @@ def main() -> None:
     headers = {"Authorization": f"Bearer {token}"}
     sample = lookup_sample(_stored(url), args.lookups + 200, args.missing, args.seed)
     path = pix_path if args.only == "pix" else resolve_path
-    paths = [path(s, lid) for s, lid in sample]
-    environs = [
-        EnvironBuilder(path=p.split("?")[0], query_string=p.partition("?")[2], headers=headers)
-        for p in paths
-    ]
-    environs = [
-        {**b.get_environ(), "REMOTE_ADDR": "127.0.0.1", "SERVER_SOFTWARE": "gunicorn"}
-        for b in environs
-    ]
+    environs = [_environ(path(s, lid), headers) for s, lid in sample]
     statuses: dict[str, int] = {}
 
     def start_response(status: str, _headers: list[tuple[str, str]]) -> None:
