@@ -279,8 +279,8 @@ def _run(
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
-    encoded = [_encode(method, path, body, token) for method, path, body in requests]
-    chunks = [list(enumerate(encoded))[i::clients] for i in range(clients)]
+    encoded = list(enumerate(_encode(method, path, body, token) for method, path, body in requests))
+    chunks = [encoded[i::clients] for i in range(clients)]
     started = time.perf_counter() + 0.05
 
     def worker(chunk: list[tuple[int, bytes]]) -> None:
