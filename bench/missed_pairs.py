@@ -123,14 +123,13 @@ class Index:
     def score(self, a: StoredRecord, b: StoredRecord) -> MatchScore:
         return score(self.ctx.model, a.norm, b.norm, adjuster=self.adjuster)
 
-    def person_match(self, probe: StoredRecord, person: int) -> tuple[PersonMatch, int] | None:
+    def person_match(self, probe: StoredRecord, person: int) -> PersonMatch | None:
         members = self.members[person] - {probe.id}
         if not members:
             return None
-        found = match_person(
+        return match_person(
             self.ctx, self.adjuster, probe, person, [self.records[m] for m in members]
         )
-        return found, found.record_id
 
     def attempt(self, probe: StoredRecord, target: int) -> Attempt:
         persons = {self.records[c].person for c in self.candidates(probe.id)}
@@ -140,12 +139,11 @@ class Index:
         for person in persons:
             found = self.person_match(probe, person)  # type: ignore[arg-type]
             if found is not None:
-                matches[person] = found[0]  # type: ignore[index]
+                matches[person] = found  # type: ignore[index]
         shares = target in persons
         target_match = matches.get(target)
         if target_match is None:  # no shared key: scored anyway, to name the cause
-            found = self.person_match(probe, target)
-            target_match = found[0] if found else None
+            target_match = self.person_match(probe, target)
         ranked = list(matches.values())
         decision = decide(ranked, self.ctx.thresholds, probe_issues=probe.norm.issues)
         dated = probe.norm.birth_date is not None
