@@ -94,6 +94,28 @@ def _stored(url: str) -> list[tuple[str, str]]:
     return [(str(r[0]), str(r[1])) for r in rows]
 
 
+def lookup_sample(
+    loaded: list[tuple[str, str]], count: int, missing: float, seed: int
+) -> list[tuple[str, str]]:
+    """``count`` lookups drawn from ``loaded`` (system, local ID), a fraction ``missing`` of
+    them for local IDs that are not stored."""
+    rng = random.Random(seed)
+    return [
+        (s, f"missing-{n}" if rng.random() < missing else lid)
+        for n, (s, lid) in enumerate(rng.choice(loaded) for _ in range(count))
+    ]
+
+
+def pix_path(system: str, local_id: str) -> str:
+    """The PIXm query for one record of a bench-loaded system."""
+    return f"/fhir/Patient/$ihe-pix?sourceIdentifier=urn:bench:{system}|{local_id}"
+
+
+def resolve_path(system: str, local_id: str) -> str:
+    """The /v1 resolve of one record."""
+    return f"/v1/systems/{system}/records/{local_id}"
+
+
 _FIELDS = (
     "nhs_number",
     "given_name",
@@ -257,8 +279,8 @@ def _run(
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
-    encoded = [_encode(method, path, body, token) for method, path, body in requests]
-    chunks = [list(enumerate(encoded))[i::clients] for i in range(clients)]
+    encoded = list(enumerate(_encode(method, path, body, token) for method, path, body in requests))
+    chunks = [encoded[i::clients] for i in range(clients)]
     started = time.perf_counter() + 0.05
 
     def worker(chunk: list[tuple[int, bytes]]) -> None:
@@ -453,16 +475,9 @@ def main() -> None:
     server = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent)
     try:
         _wait_ready(args.port)
-        rng = random.Random(args.seed)
-        sample = [
-            (s, f"missing-{n}" if rng.random() < args.missing else lid)
-            for n, (s, lid) in enumerate(rng.choice(loaded) for _ in range(args.lookups))
-        ]
-        pix = [
-            ("GET", f"/fhir/Patient/$ihe-pix?sourceIdentifier=urn:bench:{s}|{lid}", None)
-            for s, lid in sample
-        ]
-        resolve = [("GET", f"/v1/systems/{s}/records/{lid}", None) for s, lid in sample]
+        sample = lookup_sample(loaded, args.lookups, args.missing, args.seed)
+        pix = [("GET", pix_path(s, lid), None) for s, lid in sample]
+        resolve = [("GET", resolve_path(s, lid), None) for s, lid in sample]
         _run(args.port, pix[:400], token, args.clients)  # warm-up: caches, prepared statements
         _run(args.port, resolve[:400], token, args.clients)
         if "pix" in only:

@@ -38,14 +38,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from matching.blocking import blocking_keys
+from matching.frequencies import TermFrequencies
 from matching.scoring import score
 from matching.similarity import damerau_levenshtein, jaro_winkler, phonetic
 from matching.types import MatchScore, NormalisedRecord
-from mpi.config import load_settings
+from mpi.config import Settings, load_settings
 from mpi.evaluation import read_truth
 from mpi.links import (
     SAFETY_FLAGS,
@@ -121,14 +123,13 @@ class Index:
     def score(self, a: StoredRecord, b: StoredRecord) -> MatchScore:
         return score(self.ctx.model, a.norm, b.norm, adjuster=self.adjuster)
 
-    def person_match(self, probe: StoredRecord, person: int) -> tuple[PersonMatch, int] | None:
+    def person_match(self, probe: StoredRecord, person: int) -> PersonMatch | None:
         members = self.members[person] - {probe.id}
         if not members:
             return None
-        found = match_person(
+        return match_person(
             self.ctx, self.adjuster, probe, person, [self.records[m] for m in members]
         )
-        return found, found.record_id
 
     def attempt(self, probe: StoredRecord, target: int) -> Attempt:
         persons = {self.records[c].person for c in self.candidates(probe.id)}
@@ -138,12 +139,11 @@ class Index:
         for person in persons:
             found = self.person_match(probe, person)  # type: ignore[arg-type]
             if found is not None:
-                matches[person] = found[0]  # type: ignore[index]
+                matches[person] = found  # type: ignore[index]
         shares = target in persons
         target_match = matches.get(target)
         if target_match is None:  # no shared key: scored anyway, to name the cause
-            found = self.person_match(probe, target)
-            target_match = found[0] if found else None
+            target_match = self.person_match(probe, target)
         ranked = list(matches.values())
         decision = decide(ranked, self.ctx.thresholds, probe_issues=probe.norm.issues)
         dated = probe.norm.birth_date is not None
@@ -322,6 +322,15 @@ def report(found: Iterable[tuple[str, int, Attempt]], link: float, examples: int
     return "\n".join(lines)
 
 
+def final_index(
+    conn: psycopg.Connection[Any], settings: Settings
+) -> tuple[MatchContext, list[StoredRecord], TermFrequencies]:
+    """The final index's match context, active records and name frequencies (and prior)."""
+    model = active_model(conn)
+    records = active_records(conn)
+    return MatchContext.build(settings, model), records, term_frequencies(conn, model, records)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database", required=True, help="database name on DATABASE_URL")
@@ -331,10 +340,7 @@ def main() -> None:
     settings = load_settings()
     url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
     with psycopg.connect(url) as conn:
-        model = active_model(conn)
-        records = active_records(conn)
-        adjuster = term_frequencies(conn, model, records)
-    ctx = MatchContext.build(settings, model)
+        ctx, records, adjuster = final_index(conn, settings)
     index = Index(records, ctx, adjuster)
     found = analyse(index, read_truth(Path(args.truth)))
     print(report(found, ctx.thresholds.link, args.examples))

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
-import pstats
-import random
 import sys
 import time
 from pathlib import Path
@@ -26,11 +23,26 @@ from werkzeug.test import EnvironBuilder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _stored, backend_pids, bench_token, cpu_seconds  # noqa: E402
+from bench_api import (  # noqa: E402
+    _stored,
+    backend_pids,
+    bench_token,
+    lookup_sample,
+    pix_path,
+    resolve_path,
+)
+from profile_register import print_profile, run_measured  # noqa: E402
 
 from api import create_app  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
 from mpi.store import db  # noqa: E402
+
+
+def _environ(target: str, headers: dict[str, str]) -> dict[str, object]:
+    """The WSGI environment of a GET of ``target`` (path and query), as gunicorn gives it."""
+    path, _, query = target.partition("?")
+    builder = EnvironBuilder(path=path, query_string=query, headers=headers)
+    return {**builder.get_environ(), "REMOTE_ADDR": "127.0.0.1", "SERVER_SOFTWARE": "gunicorn"}
 
 
 def main() -> None:
@@ -55,26 +67,9 @@ def main() -> None:
     token = bench_token(url, ["register", "lookup", "admin"])
     app = create_app({"DATABASE_URL": url, "POOL_MIN_SIZE": 2, "POOL_MAX_SIZE": 2})
     headers = {"Authorization": f"Bearer {token}"}
-    rng = random.Random(args.seed)
-    loaded = _stored(url)
-    sample = [
-        (s, f"missing-{n}" if rng.random() < args.missing else lid)
-        for n, (s, lid) in enumerate(rng.choice(loaded) for _ in range(args.lookups + 200))
-    ]
-    if args.only == "pix":
-        paths = [
-            f"/fhir/Patient/$ihe-pix?sourceIdentifier=urn:bench:{s}|{lid}" for s, lid in sample
-        ]
-    else:
-        paths = [f"/v1/systems/{s}/records/{lid}" for s, lid in sample]
-    environs = [
-        EnvironBuilder(path=p.split("?")[0], query_string=p.partition("?")[2], headers=headers)
-        for p in paths
-    ]
-    environs = [
-        {**b.get_environ(), "REMOTE_ADDR": "127.0.0.1", "SERVER_SOFTWARE": "gunicorn"}
-        for b in environs
-    ]
+    sample = lookup_sample(_stored(url), args.lookups + 200, args.missing, args.seed)
+    path = pix_path if args.only == "pix" else resolve_path
+    environs = [_environ(path(s, lid), headers) for s, lid in sample]
     statuses: dict[str, int] = {}
 
     def start_response(status: str, _headers: list[tuple[str, str]]) -> None:
@@ -90,30 +85,17 @@ def main() -> None:
     statuses.clear()
     environs = environs[200:]
     backends = backend_pids(url)
-    profiler = cProfile.Profile(time.process_time)  # CPU time, not waits
-    db_cpu = cpu_seconds(backends)
-    wall, cpu = time.perf_counter(), time.process_time()
-    if not args.no_profile:
-        profiler.enable()
-    for environ in environs:
-        call(environ)
-    if not args.no_profile:
-        profiler.disable()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    db_cpu = cpu_seconds(backends) - db_cpu
+    # CPU time, not waits
+    profiler = None if args.no_profile else cProfile.Profile(time.process_time)
+    wall, cpu, db_cpu = run_measured(environs, call, backends, profiler)
     n = len(environs)
     print(
         f"{n} {args.only} lookups: {wall * 1000 / n:.3f} ms wall, {cpu * 1000 / n:.3f} ms CPU"
         f" of this process and {db_cpu * 1000 / n:.3f} ms of its PostgreSQL backends each;"
         f" statuses {statuses}"
     )
-    if not args.no_profile:
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
-        stats.print_stats(args.top)
-        if args.callers:
-            stats.print_callers(args.callers)
-        print(out.getvalue())
+    if profiler is not None:
+        print_profile(profiler, args.sort, args.top, args.callers)
 
 
 if __name__ == "__main__":

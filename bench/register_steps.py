@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -25,9 +24,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _registrations, backend_pids, bench_token  # noqa: E402
+from bench_api import backend_pids  # noqa: E402
+from profile_register import warmed_client  # noqa: E402
 
-from api import create_app  # noqa: E402
 from mpi import records as domain  # noqa: E402
 from mpi.config import load_settings  # noqa: E402
 from mpi.store import audit as audit_store  # noqa: E402
@@ -54,14 +53,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=101, help="0 to 999; a new one each run")
     args = parser.parse_args()
     url = psycopg.conninfo.make_conninfo(db.server_url(load_settings()), dbname=args.database)
-    token = bench_token(url, ["register", "lookup"])
-    app = create_app({"DATABASE_URL": url})
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-    bodies = _registrations(url, args.registrations + 20, args.seed)
-    tag = f"S{int(time.time()):x}"
-    for i, body in enumerate(bodies[:20]):  # warm-up: caches, prepared statements
-        client.put(f"/v1/systems/BENCH/records/{tag}-w{i}", json=body, headers=headers)
+    client, headers, requests = warmed_client(url, args.registrations, args.seed, "S")
     backends = backend_pids(url)
 
     def backend_ns() -> int:
@@ -80,7 +72,7 @@ def main() -> None:
         inner: Callable[..., Any] | None = getattr(owner, name, None)
         if inner is None:
             return
-        label = f"{getattr(owner, '__name__', owner)}.{name}".rsplit(".", 2)[-2:]
+        label = ".".join(f"{getattr(owner, '__name__', owner)}.{name}".rsplit(".", 2)[-2:])
 
         @functools.wraps(inner)
         def timed(*a: Any, **k: Any) -> Any:
@@ -92,7 +84,7 @@ def main() -> None:
                 return inner(*a, **k)
             finally:
                 depth[0] -= 1
-                row = spent[".".join(label)]
+                row = spent[label]
                 row[0] += backend_ns() - b0
                 row[1] += time.thread_time_ns() - p0
                 row[2] += 1
@@ -101,9 +93,6 @@ def main() -> None:
 
     for owner, name in STEPS:
         wrap(owner, name)
-    requests = [
-        (f"/v1/systems/BENCH/records/{tag}-{i}", json.dumps(b)) for i, b in enumerate(bodies[20:])
-    ]
     decisions: collections.Counter[str] = collections.Counter()
     b0, p0, w0 = backend_ns(), time.process_time_ns(), time.perf_counter()
     for path, body in requests:

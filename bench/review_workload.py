@@ -18,30 +18,30 @@ folder holding ``truth.csv``)::
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 
-from matching.scoring import score
-from matching.types import MatchScore
-from mpi.config import load_settings
-from mpi.evaluation import read_truth
-from mpi.links import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from missed_pairs import final_index  # noqa: E402
+
+from matching.scoring import score  # noqa: E402
+from mpi.config import load_settings  # noqa: E402
+from mpi.evaluation import read_truth  # noqa: E402
+from mpi.links import (  # noqa: E402
     CLEAR_NON_MATCH,
-    PersonMatch,
     contradictions,
     is_clear_non_match,
     person_contradictions,
-    person_flags,
 )
-from mpi.models import StoredRecord
-from mpi.models_registry import active_model
-from mpi.records import MatchContext, term_frequencies
-from mpi.store import db
-from mpi.store import review as review_store
-from mpi.store.snapshot import active_records
+from mpi.models import StoredRecord  # noqa: E402
+from mpi.records import match_person  # noqa: E402
+from mpi.store import db  # noqa: E402
+from mpi.store import review as review_store  # noqa: E402
 
 
 def _table(title: str, total: Counter[str], true: Counter[str]) -> list[str]:
@@ -60,9 +60,7 @@ def main() -> None:
     settings = load_settings()
     url = psycopg.conninfo.make_conninfo(db.server_url(settings), dbname=args.database)
     with psycopg.connect(url) as conn:
-        model = active_model(conn)
-        records = active_records(conn)
-        adjuster = term_frequencies(conn, model, records)
+        ctx, records, adjuster = final_index(conn, settings)
         items = review_store.open_record_pairs(conn)
     truth = read_truth(Path(args.truth))
     by_id = {r.id: r for r in records}
@@ -70,13 +68,6 @@ def main() -> None:
     for r in records:
         if r.person is not None:
             members[r.person].append(r)
-    review = MatchContext.build(settings, model).thresholds.review
-
-    def pair(a: StoredRecord, b: StoredRecord) -> MatchScore:
-        result = score(model, a.norm, b.norm, adjuster=adjuster)
-        if a.system_id == b.system_id and "given_name_middle_only" in result.flags:
-            result = replace(result, flags=(*result.flags, "twin_risk"))
-        return result
 
     reasons: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
     found: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
@@ -86,13 +77,14 @@ def main() -> None:
         a, b = by_id.get(record_id), by_id.get(candidate_id) if candidate_id else None
         if a is None or b is None:
             continue
-        result = pair(a, b)
+        result = score(ctx.model, a.norm, b.norm, adjuster=adjuster)
         others = [m for m in members[b.person or 0] if m.id != a.id] or [b]
-        flags = person_flags([pair(a, m) for m in others], review, members=[m.norm for m in others])
+        # the person-level findings as the linker has them; the pair is the item's own
+        person = match_person(ctx, adjuster, a, b.person or 0, others)
+        match = replace(person, score=result, record_id=b.id)
         person_a = truth.get((a.system_code, a.local_id))
         is_true = person_a is not None and person_a == truth.get((b.system_code, b.local_id))
         kinds = "+".join(sorted(contradictions(result))) or "none"
-        match = PersonMatch(b.person or 0, result, b.id, flags)
         outcome = "kept out of review" if is_clear_non_match(match) else "still reviewed"
         for (total, true), key in ((reasons, reason), (found, kinds), (rule, outcome)):
             total[key] += 1
