@@ -324,18 +324,9 @@ def replace_blocking_keys(
     :func:`upsert_records`, instead of being sent again one (key, record) row at a time.
     """
     ids = list(record_ids)
-    if not ids:
-        return
     new = set(new_records)
-    old = [rid for rid in ids if rid not in new]
-    if old:
-        conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (old,))
-    conn.execute(
-        "INSERT INTO blocking_key (key, record_id)"
-        " SELECT k, r.id FROM source_record r, unnest(r.blocking_keys) AS k"
-        " WHERE r.id = ANY(%s)",
-        (ids,),
-    )
+    delete_blocking_keys(conn, [rid for rid in ids if rid not in new])
+    insert_blocking_keys(conn, ids)
 
 
 def delete_blocking_keys(conn: psycopg.Connection[Any], record_ids: Sequence[int]) -> None:
