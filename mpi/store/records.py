@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -424,13 +424,46 @@ def _stored(row: Sequence[Any]) -> StoredRecord:
     )
 
 
-def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> list[StoredRecord]:
-    """These records with their current links."""
+def _by_ids(
+    conn: psycopg.Connection[Any],
+    select: str,
+    parse: Callable[[Sequence[Any]], StoredRecord],
+    record_ids: Iterable[int],
+) -> list[StoredRecord]:
+    """The records of ``select`` (:data:`_STORED_SELECT` or :data:`_MATCHING_SELECT`) with
+    these IDs, each made by ``parse``."""
     ids = list(record_ids)
     if not ids:
         return []
-    rows = conn.execute(_STORED_SELECT + " WHERE r.id = ANY(%s)", (ids,), binary=True)
-    return [_stored(r) for r in rows.fetchall()]
+    rows = conn.execute(
+        select + " WHERE r.id = ANY(%s::bigint[])", (_ids_literal(ids),), binary=True
+    )
+    return [parse(r) for r in rows.fetchall()]
+
+
+def _of_persons(
+    conn: psycopg.Connection[Any],
+    select: str,
+    parse: Callable[[Sequence[Any]], StoredRecord],
+    person_ids: Iterable[int],
+    known: Iterable[int],
+) -> list[StoredRecord]:
+    """The active records of ``select`` linked to these persons, except ``known`` IDs."""
+    ids = list(person_ids)
+    if not ids:
+        return []
+    rows = conn.execute(
+        select + " WHERE l.person_id = ANY(%s::bigint[]) AND r.status = 'active'"
+        " AND NOT (r.id = ANY(%s::bigint[]))",
+        (_ids_literal(ids), _ids_literal(known)),
+        binary=True,
+    )
+    return [parse(r) for r in rows.fetchall()]
+
+
+def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> list[StoredRecord]:
+    """These records with their current links."""
+    return _by_ids(conn, _STORED_SELECT, _stored, record_ids)
 
 
 _MATCHING_SELECT = (
@@ -461,13 +494,7 @@ def records_for_matching(
     Like :func:`stored_records`, without the system's code, the local ID, trust rank and
     update time (``system_code`` and ``local_id`` are empty).
     """
-    ids = list(record_ids)
-    if not ids:
-        return []
-    rows = conn.execute(
-        _MATCHING_SELECT + " WHERE r.id = ANY(%s::bigint[])", (_ids_literal(ids),), binary=True
-    )
-    return [_matching(r) for r in rows.fetchall()]
+    return _by_ids(conn, _MATCHING_SELECT, _matching, record_ids)
 
 
 def person_records_for_matching(
@@ -475,16 +502,7 @@ def person_records_for_matching(
 ) -> list[StoredRecord]:
     """:func:`records_of_persons` with only what matching reads (see
     :func:`records_for_matching`)."""
-    ids = list(person_ids)
-    if not ids:
-        return []
-    rows = conn.execute(
-        _MATCHING_SELECT + " WHERE l.person_id = ANY(%s::bigint[]) AND r.status = 'active'"
-        " AND NOT (r.id = ANY(%s::bigint[]))",
-        (_ids_literal(ids), _ids_literal(known)),
-        binary=True,
-    )
-    return [_matching(r) for r in rows.fetchall()]
+    return _of_persons(conn, _MATCHING_SELECT, _matching, person_ids, known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -627,16 +645,7 @@ def records_of_persons(
     known: Iterable[int] = (),
 ) -> list[StoredRecord]:
     """Every active record linked to these persons, except the ``known`` record IDs."""
-    ids = list(person_ids)
-    if not ids:
-        return []
-    rows = conn.execute(
-        _STORED_SELECT + " WHERE l.person_id = ANY(%s) AND r.status = 'active'"
-        " AND NOT (r.id = ANY(%s))",
-        (ids, list(known)),
-        binary=True,
-    )
-    return [_stored(r) for r in rows.fetchall()]
+    return _of_persons(conn, _STORED_SELECT, _stored, person_ids, known)
 
 
 def analyse(conn: psycopg.Connection[Any]) -> None:
