@@ -173,44 +173,21 @@ def ingest(
     upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
     inserted = [u.record_id for u in changed if u.outcome == "inserted"]
-    pending: list[int] = []
+    updated = [u.record_id for u in changed if u.outcome == "updated"]
+    pending: list[int] = []  # records without key rows yet: indexed while the batch matches
     if len(upserted) <= person_store.SMALL:  # read back in one statement: index the keys now
         record_store.replace_blocking_keys(
             conn, [u.record_id for u in changed], new_records=inserted
         )
     else:  # a batch finds its own keys in memory and indexes them while it matches
-        record_store.delete_blocking_keys(
-            conn, [u.record_id for u in changed if u.outcome == "updated"]
-        )
+        record_store.delete_blocking_keys(conn, updated)
         pending = [u.record_id for u in changed]
-    results = _match_stored(
-        conn, ctx, system, last, upserted, actor=actor, name_counts=name_counts, pending=pending
-    )
-    by_local = {r.local_id: r for r in results}
-    return [by_local[row.local_id] for row in rows]
-
-
-def _match_stored(
-    conn: psycopg.Connection[Any],
-    ctx: MatchContext,
-    system: SourceSystem,
-    rows: Mapping[str, RecordRow],
-    upserted: Sequence[record_store.Upserted],
-    *,
-    actor: str,
-    name_counts: NameCounts | None = None,
-    pending: Sequence[int] = (),
-) -> list[RegisterResult]:
-    """Match stored records (and their stored keys) and write the outcome, in ``upserted`` order.
-
-    ``pending`` records have no key rows yet: they are indexed while the batch matches.
-    """
-    changed = [u for u in upserted if u.outcome != "unchanged"]
-    keys = {u.record_id: rows[u.local_id].keys for u in changed}
-    updated = [u.record_id for u in changed if u.outcome == "updated"]
+    keys = {u.record_id: last[u.local_id].keys for u in changed}
     review_store.supersede_for_records(conn, updated)
     linker = _Linker(conn, ctx, actor, name_counts)
-    return linker.run(system, upserted, set(updated), keys, pending=pending)
+    results = linker.run(system, upserted, set(updated), keys, pending=pending)
+    by_local = {r.local_id: r for r in results}
+    return [by_local[row.local_id] for row in rows]
 
 
 def match_person(
