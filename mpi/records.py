@@ -545,12 +545,7 @@ class _Linker:
                 self.reviews,
                 self.events,
             ):
-                wanted = set(persons) - names.keys()
-                names.update(
-                    (p, self.enterprise_ids[p]) for p in wanted & self.enterprise_ids.keys()
-                )
-                missing = wanted - self.enterprise_ids.keys()
-                names.update(person_store.enterprise_ids(self.conn, sorted(missing)))
+                names.update(self._enterprise_ids(set(persons) - names.keys()))
                 return {}, names
         reserved = person_store.reserve_person_ids(self.conn, len(self.new_persons))
         mapping = dict(zip(self.new_persons, reserved, strict=True))
@@ -602,10 +597,16 @@ class _Linker:
                     for e in self.events
                 ],
             )
-            names.update((p, self.enterprise_ids[p]) for p in wanted & self.enterprise_ids.keys())
-            missing = wanted - self.enterprise_ids.keys()
-            names.update(person_store.enterprise_ids(self.conn, sorted(missing)))
+            names.update(self._enterprise_ids(wanted))
         return mapping, names
+
+    def _enterprise_ids(self, persons: set[int]) -> dict[int, str]:
+        """The enterprise IDs of these stored persons: those the matching read gave, the
+        others read now."""
+        known = self.enterprise_ids
+        names = {p: known[p] for p in persons & known.keys()}
+        names.update(person_store.enterprise_ids(self.conn, sorted(persons - known.keys())))
+        return names
 
 
 def _temporary(*persons: int | None) -> bool:
