@@ -76,9 +76,13 @@ def _canonical_json(raw: Mapping[str, Any]) -> str:
     return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def content_hash(raw: Mapping[str, Any]) -> str:
     """A stable hash of a raw payload, so that re-sending the same data changes nothing."""
-    return hashlib.sha256(_canonical_json(raw).encode("utf-8")).hexdigest()
+    return _text_hash(_canonical_json(raw))
 
 
 def prepare(
@@ -98,7 +102,7 @@ def prepare(
     return RecordRow(
         local_id=local_id.strip(),
         raw=dict(raw),
-        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        content_hash=_text_hash(text),
         norm=norm,
         keys=blocking_keys(norm),
         raw_json=text,
