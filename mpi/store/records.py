@@ -47,6 +47,28 @@ _NORM_COLUMNS = (
 )
 
 
+_NORM_NAMES = tuple(c.strip() for c in _NORM_COLUMNS.split(","))
+
+
+def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
+    """The record's values of :data:`_NORM_COLUMNS`, in order, each array made by ``array``."""
+    return (
+        norm.nhs_number,
+        norm.nhs_verified,
+        array(norm.given_names),
+        norm.family_name,
+        array(norm.family_parts),
+        norm.birth_date,
+        norm.sex,
+        norm.postcode,
+        norm.address,
+        norm.phone,
+        norm.given_phonetic,
+        norm.family_phonetic,
+        array(norm.issues),
+    )
+
+
 def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
     r = row[start : start + 13]
     return NormalisedRecord(
@@ -141,7 +163,7 @@ _STORE_ONE = (
     " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
     + _NORM_COLUMNS
     + ", blocking_keys) SELECT s.id, d.local_id, d.raw, d.content_hash, "
-    + ", ".join("d." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", ".join("d." + c for c in _NORM_NAMES)
     + ", d.blocking_keys FROM source_system s, d WHERE s.code = %(code)s"
     + _UPSERT_SET
     + " RETURNING id, (xmax = 0) AS inserted),"
@@ -163,28 +185,16 @@ _STORE_ONE = (
 
 def _store_document(row: RecordRow, keys: list[str]) -> Jsonb:
     """The row as :data:`_STORE_ONE`'s document: column name to value."""
-    norm = row.norm
-    return Jsonb(
-        {
-            "local_id": row.local_id,
-            "raw": row.raw,
-            "content_hash": row.content_hash,
-            "nhs_number": norm.nhs_number,
-            "nhs_verified": norm.nhs_verified,
-            "given_names": norm.given_names,
-            "family_name": norm.family_name,
-            "family_parts": norm.family_parts,
-            "birth_date": norm.birth_date.isoformat() if norm.birth_date else None,
-            "sex": norm.sex,
-            "postcode": norm.postcode,
-            "address": norm.address,
-            "phone": norm.phone,
-            "given_phonetic": norm.given_phonetic,
-            "family_phonetic": norm.family_phonetic,
-            "issues": norm.issues,
-            "blocking_keys": keys,
-        }
-    )
+    document = dict(zip(_NORM_NAMES, _norm_values(row.norm, list), strict=True))
+    birth_date = row.norm.birth_date
+    document["birth_date"] = birth_date.isoformat() if birth_date else None
+    document |= {
+        "local_id": row.local_id,
+        "raw": row.raw,
+        "content_hash": row.content_hash,
+        "blocking_keys": keys,
+    }
+    return Jsonb(document)
 
 
 def store_and_view(
@@ -244,25 +254,12 @@ def _staging_values(ord_: int, row: RecordRow) -> tuple[Any, ...]:
     """One staging row: arrays as literals and the payload as JSON text, which COPY parses
     in the server (psycopg's array dumper is Python code, and the payload's JSON text is
     already made for the content hash)."""
-    norm = row.norm
     return (
         ord_,
         row.local_id,
         row.raw_json if row.raw_json is not None else json.dumps(row.raw),
         row.content_hash,
-        norm.nhs_number,
-        norm.nhs_verified,
-        _array_literal(norm.given_names),
-        norm.family_name,
-        _array_literal(norm.family_parts),
-        norm.birth_date,
-        norm.sex,
-        norm.postcode,
-        norm.address,
-        norm.phone,
-        norm.given_phonetic,
-        norm.family_phonetic,
-        _array_literal(norm.issues),
+        *_norm_values(row.norm, _array_literal),
         _array_literal(sorted(row.keys)),
     )
 
@@ -403,7 +400,7 @@ def candidate_pairs(
 
 _STORED_SELECT = (
     "SELECT r.id, r.system_id, s.code, r.local_id, "
-    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", ".join("r." + c for c in _NORM_NAMES)
     + ", l.person_id, l.method, s.trust_rank, r.updated_at"
     " FROM source_record r JOIN source_system s ON s.id = r.system_id"
     " LEFT JOIN link l ON l.record_id = r.id"
@@ -468,7 +465,7 @@ def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> 
 
 _MATCHING_SELECT = (
     "SELECT r.id, r.system_id, "
-    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", ".join("r." + c for c in _NORM_NAMES)
     + ", l.person_id, l.method FROM source_record r LEFT JOIN link l ON l.record_id = r.id"
 )
 
@@ -674,7 +671,7 @@ def record_id(conn: psycopg.Connection[Any], system_code: str, local_id: str) ->
 
 _DETAIL_SELECT = (
     "SELECT r.id, s.code, s.name, s.kind, s.trust_rank, r.local_id, r.raw, "
-    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", ".join("r." + c for c in _NORM_NAMES)
     + ", r.status, r.version, r.created_at, r.updated_at,"
     " p.person_id, l.method, l.probability, l.linked_at, l.linked_by"
     " FROM source_record r JOIN source_system s ON s.id = r.system_id"
