@@ -538,7 +538,8 @@ class _Linker:
         with COPY.
         """
         rows = (self.new_persons, self.links, self.history, self.events)
-        if max(len(r) for r in rows) <= person_store.SMALL:
+        small = max(len(r) for r in rows) <= person_store.SMALL
+        if small:
             names = {temp: new_enterprise_id() for temp in self.new_persons}
             if person_store.write_all(
                 self.conn,
@@ -556,8 +557,6 @@ class _Linker:
         m: Callable[[int | None], int | None] = lambda p: mapping.get(p, p) if p else p  # noqa: E731
         names = {pk: new_enterprise_id() for pk in reserved}
         wanted = {mapping.get(p, p) for p in persons} - names.keys()
-        rows = (reserved, self.links, self.history, self.events)
-        small = max(len(r) for r in rows) <= person_store.SMALL
         with self.conn.pipeline() if small else contextlib.nullcontext():
             person_store.insert_persons(self.conn, list(names.items()))
             person_store.write_links(
