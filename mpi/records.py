@@ -76,9 +76,13 @@ def _canonical_json(raw: Mapping[str, Any]) -> str:
     return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def content_hash(raw: Mapping[str, Any]) -> str:
     """A stable hash of a raw payload, so that re-sending the same data changes nothing."""
-    return hashlib.sha256(_canonical_json(raw).encode("utf-8")).hexdigest()
+    return _text_hash(_canonical_json(raw))
 
 
 def prepare(
@@ -98,7 +102,7 @@ def prepare(
     return RecordRow(
         local_id=local_id.strip(),
         raw=dict(raw),
-        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        content_hash=_text_hash(text),
         norm=norm,
         keys=blocking_keys(norm),
         raw_json=text,
@@ -173,44 +177,21 @@ def ingest(
     upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
     inserted = [u.record_id for u in changed if u.outcome == "inserted"]
-    pending: list[int] = []
+    updated = [u.record_id for u in changed if u.outcome == "updated"]
+    pending: list[int] = []  # records without key rows yet: indexed while the batch matches
     if len(upserted) <= person_store.SMALL:  # read back in one statement: index the keys now
         record_store.replace_blocking_keys(
             conn, [u.record_id for u in changed], new_records=inserted
         )
     else:  # a batch finds its own keys in memory and indexes them while it matches
-        record_store.delete_blocking_keys(
-            conn, [u.record_id for u in changed if u.outcome == "updated"]
-        )
+        record_store.delete_blocking_keys(conn, updated)
         pending = [u.record_id for u in changed]
-    results = _match_stored(
-        conn, ctx, system, last, upserted, actor=actor, name_counts=name_counts, pending=pending
-    )
-    by_local = {r.local_id: r for r in results}
-    return [by_local[row.local_id] for row in rows]
-
-
-def _match_stored(
-    conn: psycopg.Connection[Any],
-    ctx: MatchContext,
-    system: SourceSystem,
-    rows: Mapping[str, RecordRow],
-    upserted: Sequence[record_store.Upserted],
-    *,
-    actor: str,
-    name_counts: NameCounts | None = None,
-    pending: Sequence[int] = (),
-) -> list[RegisterResult]:
-    """Match stored records (and their stored keys) and write the outcome, in ``upserted`` order.
-
-    ``pending`` records have no key rows yet: they are indexed while the batch matches.
-    """
-    changed = [u for u in upserted if u.outcome != "unchanged"]
-    keys = {u.record_id: rows[u.local_id].keys for u in changed}
-    updated = [u.record_id for u in changed if u.outcome == "updated"]
+    keys = {u.record_id: last[u.local_id].keys for u in changed}
     review_store.supersede_for_records(conn, updated)
     linker = _Linker(conn, ctx, actor, name_counts)
-    return linker.run(system, upserted, set(updated), keys, pending=pending)
+    results = linker.run(system, upserted, set(updated), keys, pending=pending)
+    by_local = {r.local_id: r for r in results}
+    return [by_local[row.local_id] for row in rows]
 
 
 def match_person(
@@ -557,7 +538,8 @@ class _Linker:
         with COPY.
         """
         rows = (self.new_persons, self.links, self.history, self.events)
-        if max(len(r) for r in rows) <= person_store.SMALL:
+        small = max(len(r) for r in rows) <= person_store.SMALL
+        if small:
             names = {temp: new_enterprise_id() for temp in self.new_persons}
             if person_store.write_all(
                 self.conn,
@@ -568,20 +550,13 @@ class _Linker:
                 self.reviews,
                 self.events,
             ):
-                wanted = set(persons) - names.keys()
-                names.update(
-                    (p, self.enterprise_ids[p]) for p in wanted & self.enterprise_ids.keys()
-                )
-                missing = wanted - self.enterprise_ids.keys()
-                names.update(person_store.enterprise_ids(self.conn, sorted(missing)))
+                names.update(self._enterprise_ids(set(persons) - names.keys()))
                 return {}, names
         reserved = person_store.reserve_person_ids(self.conn, len(self.new_persons))
         mapping = dict(zip(self.new_persons, reserved, strict=True))
         m: Callable[[int | None], int | None] = lambda p: mapping.get(p, p) if p else p  # noqa: E731
         names = {pk: new_enterprise_id() for pk in reserved}
         wanted = {mapping.get(p, p) for p in persons} - names.keys()
-        rows = (reserved, self.links, self.history, self.events)
-        small = max(len(r) for r in rows) <= person_store.SMALL
         with self.conn.pipeline() if small else contextlib.nullcontext():
             person_store.insert_persons(self.conn, list(names.items()))
             person_store.write_links(
@@ -625,10 +600,16 @@ class _Linker:
                     for e in self.events
                 ],
             )
-            names.update((p, self.enterprise_ids[p]) for p in wanted & self.enterprise_ids.keys())
-            missing = wanted - self.enterprise_ids.keys()
-            names.update(person_store.enterprise_ids(self.conn, sorted(missing)))
+            names.update(self._enterprise_ids(wanted))
         return mapping, names
+
+    def _enterprise_ids(self, persons: set[int]) -> dict[int, str]:
+        """The enterprise IDs of these stored persons: those the matching read gave, the
+        others read now."""
+        known = self.enterprise_ids
+        names = {p: known[p] for p in persons & known.keys()}
+        names.update(person_store.enterprise_ids(self.conn, sorted(persons - known.keys())))
+        return names
 
 
 def _temporary(*persons: int | None) -> bool:

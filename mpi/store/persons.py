@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from mpi.models import Person, Resolution
+from mpi.store.review import OPEN_ITEM_CONFLICT
 
 if TYPE_CHECKING:
     from mpi.store.events import EventRow
@@ -119,6 +120,15 @@ def mark_merged(conn: psycopg.Connection[Any], pk: int, into: int) -> None:
     )
 
 
+#: How writing a record's link replaces the one it has (:func:`write_links`, :func:`write_all`).
+_LINK_CONFLICT = (
+    " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
+    " method = excluded.method, probability = excluded.probability,"
+    " weight = excluded.weight, model_version = excluded.model_version,"
+    " linked_by = excluded.linked_by, linked_at = now()"
+)
+
+
 def write_links(conn: psycopg.Connection[Any], links: Sequence[LinkRow]) -> None:
     """Insert or replace links (one per record), in one statement."""
     if not links:
@@ -127,11 +137,7 @@ def write_links(conn: psycopg.Connection[Any], links: Sequence[LinkRow]) -> None
         "INSERT INTO link (record_id, person_id, method, probability, weight,"
         " model_version, linked_by)"
         " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::float8[],"
-        " %s::float8[], %s::text[], %s::text[])"
-        " ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
-        " method = excluded.method, probability = excluded.probability,"
-        " weight = excluded.weight, model_version = excluded.model_version,"
-        " linked_by = excluded.linked_by, linked_at = now()",
+        " %s::float8[], %s::text[], %s::text[])" + _LINK_CONFLICT,
         (
             [lk.record_id for lk in links],
             [lk.person_id for lk in links],
@@ -263,10 +269,8 @@ _WRITE_ALL = (
     "  SELECT l.r, coalesce(m.id, l.p), l.method, l.prob, l.weight, l.version, l.who"
     "  FROM x, jsonb_to_recordset(x.j -> 'links') AS l (r bigint, p bigint, method text,"
     "  prob float8, weight float8, version text, who text) LEFT JOIN m ON m.tid = l.p"
-    "  ON CONFLICT (record_id) DO UPDATE SET person_id = excluded.person_id,"
-    "  method = excluded.method, probability = excluded.probability,"
-    "  weight = excluded.weight, model_version = excluded.model_version,"
-    "  linked_by = excluded.linked_by, linked_at = now()),"
+    + _LINK_CONFLICT
+    + "),"
     " hi AS (INSERT INTO link_history (record_id, person_id, previous_person_id, method,"
     "  probability, reason, changed_by)"
     "  SELECT h.r, coalesce(m1.id, h.p), coalesce(m2.id, h.prev), h.method, h.prob,"
@@ -282,12 +286,7 @@ _WRITE_ALL = (
     "  SELECT v.r, coalesce(m.id, v.p), v.cr, v.prob, v.weight, v.reason, v.explanation"
     "  FROM x, jsonb_to_recordset(x.j -> 'reviews') AS v (r bigint, p bigint, cr bigint,"
     "  prob float8, weight float8, reason text, explanation jsonb, o int)"
-    "  LEFT JOIN m ON m.tid = v.p ORDER BY v.o"
-    "  ON CONFLICT (record_id, candidate_person_id) WHERE status = 'open'"
-    "  DO UPDATE SET candidate_record_id = excluded.candidate_record_id,"
-    "  probability = excluded.probability, weight = excluded.weight,"
-    "  reason = excluded.reason, explanation = excluded.explanation,"
-    "  version = review_item.version + 1)"
+    "  LEFT JOIN m ON m.tid = v.p ORDER BY v.o" + OPEN_ITEM_CONFLICT + ")"
     " INSERT INTO identity_event (event_type, person_id, other_person_id, record_id,"
     "  detail, actor)"
     " SELECT e.kind, coalesce(m1.id, e.p), coalesce(m2.id, e.other), e.r, e.detail, e.who"

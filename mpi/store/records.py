@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,28 @@ _NORM_COLUMNS = (
     "nhs_number, nhs_verified, given_names, family_name, family_parts, birth_date, sex,"
     " postcode, address, phone, given_phonetic, family_phonetic, issues"
 )
+
+
+_NORM_NAMES = tuple(c.strip() for c in _NORM_COLUMNS.split(","))
+
+
+def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
+    """The record's values of :data:`_NORM_COLUMNS`, in order, each array made by ``array``."""
+    return (
+        norm.nhs_number,
+        norm.nhs_verified,
+        array(norm.given_names),
+        norm.family_name,
+        array(norm.family_parts),
+        norm.birth_date,
+        norm.sex,
+        norm.postcode,
+        norm.address,
+        norm.phone,
+        norm.given_phonetic,
+        norm.family_phonetic,
+        array(norm.issues),
+    )
 
 
 def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
@@ -141,7 +163,7 @@ _STORE_ONE = (
     " INSERT INTO source_record (system_id, local_id, raw, content_hash, "
     + _NORM_COLUMNS
     + ", blocking_keys) SELECT s.id, d.local_id, d.raw, d.content_hash, "
-    + ", ".join("d." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", ".join("d." + c for c in _NORM_NAMES)
     + ", d.blocking_keys FROM source_system s, d WHERE s.code = %(code)s"
     + _UPSERT_SET
     + " RETURNING id, (xmax = 0) AS inserted),"
@@ -163,28 +185,16 @@ _STORE_ONE = (
 
 def _store_document(row: RecordRow, keys: list[str]) -> Jsonb:
     """The row as :data:`_STORE_ONE`'s document: column name to value."""
-    norm = row.norm
-    return Jsonb(
-        {
-            "local_id": row.local_id,
-            "raw": row.raw,
-            "content_hash": row.content_hash,
-            "nhs_number": norm.nhs_number,
-            "nhs_verified": norm.nhs_verified,
-            "given_names": norm.given_names,
-            "family_name": norm.family_name,
-            "family_parts": norm.family_parts,
-            "birth_date": norm.birth_date.isoformat() if norm.birth_date else None,
-            "sex": norm.sex,
-            "postcode": norm.postcode,
-            "address": norm.address,
-            "phone": norm.phone,
-            "given_phonetic": norm.given_phonetic,
-            "family_phonetic": norm.family_phonetic,
-            "issues": norm.issues,
-            "blocking_keys": keys,
-        }
-    )
+    document = dict(zip(_NORM_NAMES, _norm_values(row.norm, list), strict=True))
+    birth_date = row.norm.birth_date
+    document["birth_date"] = birth_date.isoformat() if birth_date else None
+    document |= {
+        "local_id": row.local_id,
+        "raw": row.raw,
+        "content_hash": row.content_hash,
+        "blocking_keys": keys,
+    }
+    return Jsonb(document)
 
 
 def store_and_view(
@@ -244,25 +254,12 @@ def _staging_values(ord_: int, row: RecordRow) -> tuple[Any, ...]:
     """One staging row: arrays as literals and the payload as JSON text, which COPY parses
     in the server (psycopg's array dumper is Python code, and the payload's JSON text is
     already made for the content hash)."""
-    norm = row.norm
     return (
         ord_,
         row.local_id,
         row.raw_json if row.raw_json is not None else json.dumps(row.raw),
         row.content_hash,
-        norm.nhs_number,
-        norm.nhs_verified,
-        _array_literal(norm.given_names),
-        norm.family_name,
-        _array_literal(norm.family_parts),
-        norm.birth_date,
-        norm.sex,
-        norm.postcode,
-        norm.address,
-        norm.phone,
-        norm.given_phonetic,
-        norm.family_phonetic,
-        _array_literal(norm.issues),
+        *_norm_values(row.norm, _array_literal),
         _array_literal(sorted(row.keys)),
     )
 
@@ -324,18 +321,9 @@ def replace_blocking_keys(
     :func:`upsert_records`, instead of being sent again one (key, record) row at a time.
     """
     ids = list(record_ids)
-    if not ids:
-        return
     new = set(new_records)
-    old = [rid for rid in ids if rid not in new]
-    if old:
-        conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (old,))
-    conn.execute(
-        "INSERT INTO blocking_key (key, record_id)"
-        " SELECT k, r.id FROM source_record r, unnest(r.blocking_keys) AS k"
-        " WHERE r.id = ANY(%s)",
-        (ids,),
-    )
+    delete_blocking_keys(conn, [rid for rid in ids if rid not in new])
+    insert_blocking_keys(conn, ids)
 
 
 def delete_blocking_keys(conn: psycopg.Connection[Any], record_ids: Sequence[int]) -> None:
@@ -412,7 +400,7 @@ def candidate_pairs(
 
 _STORED_SELECT = (
     "SELECT r.id, r.system_id, s.code, r.local_id, "
-    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", ".join("r." + c for c in _NORM_NAMES)
     + ", l.person_id, l.method, s.trust_rank, r.updated_at"
     " FROM source_record r JOIN source_system s ON s.id = r.system_id"
     " LEFT JOIN link l ON l.record_id = r.id"
@@ -433,18 +421,51 @@ def _stored(row: Sequence[Any]) -> StoredRecord:
     )
 
 
-def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> list[StoredRecord]:
-    """These records with their current links."""
+def _by_ids(
+    conn: psycopg.Connection[Any],
+    select: str,
+    parse: Callable[[Sequence[Any]], StoredRecord],
+    record_ids: Iterable[int],
+) -> list[StoredRecord]:
+    """The records of ``select`` (:data:`_STORED_SELECT` or :data:`_MATCHING_SELECT`) with
+    these IDs, each made by ``parse``."""
     ids = list(record_ids)
     if not ids:
         return []
-    rows = conn.execute(_STORED_SELECT + " WHERE r.id = ANY(%s)", (ids,), binary=True)
-    return [_stored(r) for r in rows.fetchall()]
+    rows = conn.execute(
+        select + " WHERE r.id = ANY(%s::bigint[])", (_ids_literal(ids),), binary=True
+    )
+    return [parse(r) for r in rows.fetchall()]
+
+
+def _of_persons(
+    conn: psycopg.Connection[Any],
+    select: str,
+    parse: Callable[[Sequence[Any]], StoredRecord],
+    person_ids: Iterable[int],
+    known: Iterable[int],
+) -> list[StoredRecord]:
+    """The active records of ``select`` linked to these persons, except ``known`` IDs."""
+    ids = list(person_ids)
+    if not ids:
+        return []
+    rows = conn.execute(
+        select + " WHERE l.person_id = ANY(%s::bigint[]) AND r.status = 'active'"
+        " AND NOT (r.id = ANY(%s::bigint[]))",
+        (_ids_literal(ids), _ids_literal(known)),
+        binary=True,
+    )
+    return [parse(r) for r in rows.fetchall()]
+
+
+def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> list[StoredRecord]:
+    """These records with their current links."""
+    return _by_ids(conn, _STORED_SELECT, _stored, record_ids)
 
 
 _MATCHING_SELECT = (
     "SELECT r.id, r.system_id, "
-    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", ".join("r." + c for c in _NORM_NAMES)
     + ", l.person_id, l.method FROM source_record r LEFT JOIN link l ON l.record_id = r.id"
 )
 
@@ -470,13 +491,7 @@ def records_for_matching(
     Like :func:`stored_records`, without the system's code, the local ID, trust rank and
     update time (``system_code`` and ``local_id`` are empty).
     """
-    ids = list(record_ids)
-    if not ids:
-        return []
-    rows = conn.execute(
-        _MATCHING_SELECT + " WHERE r.id = ANY(%s::bigint[])", (_ids_literal(ids),), binary=True
-    )
-    return [_matching(r) for r in rows.fetchall()]
+    return _by_ids(conn, _MATCHING_SELECT, _matching, record_ids)
 
 
 def person_records_for_matching(
@@ -484,16 +499,7 @@ def person_records_for_matching(
 ) -> list[StoredRecord]:
     """:func:`records_of_persons` with only what matching reads (see
     :func:`records_for_matching`)."""
-    ids = list(person_ids)
-    if not ids:
-        return []
-    rows = conn.execute(
-        _MATCHING_SELECT + " WHERE l.person_id = ANY(%s::bigint[]) AND r.status = 'active'"
-        " AND NOT (r.id = ANY(%s::bigint[]))",
-        (_ids_literal(ids), _ids_literal(known)),
-        binary=True,
-    )
-    return [_matching(r) for r in rows.fetchall()]
+    return _of_persons(conn, _MATCHING_SELECT, _matching, person_ids, known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -636,16 +642,7 @@ def records_of_persons(
     known: Iterable[int] = (),
 ) -> list[StoredRecord]:
     """Every active record linked to these persons, except the ``known`` record IDs."""
-    ids = list(person_ids)
-    if not ids:
-        return []
-    rows = conn.execute(
-        _STORED_SELECT + " WHERE l.person_id = ANY(%s) AND r.status = 'active'"
-        " AND NOT (r.id = ANY(%s))",
-        (ids, list(known)),
-        binary=True,
-    )
-    return [_stored(r) for r in rows.fetchall()]
+    return _of_persons(conn, _STORED_SELECT, _stored, person_ids, known)
 
 
 def analyse(conn: psycopg.Connection[Any]) -> None:
@@ -674,7 +671,7 @@ def record_id(conn: psycopg.Connection[Any], system_code: str, local_id: str) ->
 
 _DETAIL_SELECT = (
     "SELECT r.id, s.code, s.name, s.kind, s.trust_rank, r.local_id, r.raw, "
-    + ", ".join("r." + c.strip() for c in _NORM_COLUMNS.split(","))
+    + ", ".join("r." + c for c in _NORM_NAMES)
     + ", r.status, r.version, r.created_at, r.updated_at,"
     " p.person_id, l.method, l.probability, l.linked_at, l.linked_by"
     " FROM source_record r JOIN source_system s ON s.id = r.system_id"

@@ -26,6 +26,17 @@ class ReviewRow:
     explanation: list[dict[str, Any]]
 
 
+#: How opening an item for a pair already open refreshes it (:func:`open_items` and
+#: :func:`mpi.store.persons.write_all`).
+OPEN_ITEM_CONFLICT = (
+    " ON CONFLICT (record_id, candidate_person_id) WHERE status = 'open'"
+    " DO UPDATE SET candidate_record_id = excluded.candidate_record_id,"
+    " probability = excluded.probability, weight = excluded.weight,"
+    " reason = excluded.reason, explanation = excluded.explanation,"
+    " version = review_item.version + 1"
+)
+
+
 def open_items(conn: psycopg.Connection[Any], rows: Sequence[ReviewRow]) -> None:
     """Open review items; an item already open for the same pair is refreshed."""
     if not rows:
@@ -34,11 +45,7 @@ def open_items(conn: psycopg.Connection[Any], rows: Sequence[ReviewRow]) -> None
         cur.executemany(
             "INSERT INTO review_item (record_id, candidate_person_id, candidate_record_id,"
             " probability, weight, reason, explanation) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (record_id, candidate_person_id) WHERE status = 'open'"
-            " DO UPDATE SET candidate_record_id = excluded.candidate_record_id,"
-            " probability = excluded.probability, weight = excluded.weight,"
-            " reason = excluded.reason, explanation = excluded.explanation,"
-            " version = review_item.version + 1",
+            + OPEN_ITEM_CONFLICT,
             [
                 (
                     r.record_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from mpi.records import load_batch
 from mpi.store import persons as person_store
@@ -23,21 +24,39 @@ def _separate(conn, keys_by_record, cap):
     return candidates, records, {k: v for k, v in partners.items() if k in ids}
 
 
-def test_match_view_equals_the_separate_reads(conn, ctx, caplog):
+def _load_gp(
+    conn,
+    ctx,
+    count: int,
+    given: list[str],
+    family: list[str],
+    birth_date: Callable[[int], str],
+) -> None:
+    """``count`` GP records at one postcode, cycling through the names, loaded as one batch."""
     systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
-    system = systems.get_system(conn, "GP")
     people = [
         row(
             ctx,
             f"G{i}",
-            given_name=["Sarah", "Sara", "Priya", "Tom"][i % 4],
-            family_name=["Smith", "Smyth", "Okafor"][i % 3],
-            birth_date=f"19{60 + i % 5}-02-0{1 + i % 3}",
+            given_name=given[i % len(given)],
+            family_name=family[i % len(family)],
+            birth_date=birth_date(i),
             postcode="LS6 2AB",
         )
-        for i in range(24)
+        for i in range(count)
     ]
-    load_batch(conn, ctx, system, people)
+    load_batch(conn, ctx, systems.get_system(conn, "GP"), people)
+
+
+def test_match_view_equals_the_separate_reads(conn, ctx, caplog):
+    _load_gp(
+        conn,
+        ctx,
+        24,
+        ["Sarah", "Sara", "Priya", "Tom"],
+        ["Smith", "Smyth", "Okafor"],
+        lambda i: f"19{60 + i % 5}-02-0{1 + i % 3}",
+    )
     ids = {
         r[0]: frozenset(r[1])
         for r in conn.execute("SELECT id, blocking_keys FROM source_record ORDER BY id")
@@ -70,20 +89,7 @@ def test_match_view_equals_the_separate_reads(conn, ctx, caplog):
 
 def test_the_registration_read_equals_match_view(conn, ctx):
     """store_and_view's read (the record named by system and local ID) equals match_view."""
-    systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
-    system = systems.get_system(conn, "GP")
-    people = [
-        row(
-            ctx,
-            f"G{i}",
-            given_name=["Sarah", "Priya"][i % 2],
-            family_name="Smith",
-            birth_date=f"196{i % 3}-02-01",
-            postcode="LS6 2AB",
-        )
-        for i in range(8)
-    ]
-    load_batch(conn, ctx, system, people)
+    _load_gp(conn, ctx, 8, ["Sarah", "Priya"], ["Smith"], lambda i: f"196{i % 3}-02-01")
     new = row(
         ctx,
         "N1",

@@ -15,6 +15,14 @@ from tests.helpers import row, synthetic_nhs_number
 
 NHS_A = synthetic_nhs_number(1)
 NHS_B = synthetic_nhs_number(2)
+#: A same-name father and son share it (each test adds their NHS numbers and birth dates).
+_MURPHY_HOME = dict(
+    given_name="John",
+    family_name="Murphy",
+    sex="male",
+    address_line="9 Station Road",
+    postcode="HX1 5QT",
+)
 
 
 def _systems(conn: psycopg.Connection[Any]) -> None:
@@ -163,13 +171,7 @@ def test_twins_are_not_auto_linked(conn, ctx):
 
 def test_same_name_parent_and_child_are_not_merged(conn, ctx):
     _systems(conn)
-    home = dict(
-        given_name="John",
-        family_name="Murphy",
-        sex="male",
-        address_line="9 Station Road",
-        postcode="HX1 5QT",
-    )
+    home = _MURPHY_HOME
     father = register(
         conn, ctx, "GP", row(ctx, "G1", nhs_number=NHS_A, birth_date="1961-02-11", **home)
     )
@@ -246,14 +248,7 @@ def test_a_same_name_son_with_his_own_nhs_number_opens_no_review_item(conn, ctx)
     # the review band, but two valid, different NHS numbers and birth dates decades apart
     # are two independent contradictions: no reviewer needs to see it.
     _systems(conn)
-    home = dict(
-        given_name="John",
-        family_name="Murphy",
-        sex="male",
-        address_line="9 Station Road",
-        postcode="HX1 5QT",
-        phone="07700 900456",
-    )
+    home = dict(_MURPHY_HOME, phone="07700 900456")
     father = register(
         conn, ctx, "GP", row(ctx, "G1", nhs_number=NHS_A, birth_date="1961-02-11", **home)
     )

@@ -8,31 +8,51 @@ people); what must never move is the false-merge side: no trap merged.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import psycopg
 import pytest
 
 from matching.evaluation import evaluate
+from matching.model import MatchModel
+from mpi.config import Settings
 from mpi.demo import load_dataset
-from mpi.evaluation import crossref, merged_traps, read_truth
-from mpi.synthetic import generate, write_dataset
+from mpi.evaluation import RecordKey, crossref, merged_traps, read_truth
+from mpi.records import MatchContext
+from mpi.synthetic import SyntheticDataset, generate, write_dataset
+from tests.conftest import truncate_all
+
+
+def load_and_crossref(
+    database_url: str,
+    model: MatchModel,
+    folder: Path,
+    persons: int,
+    seed: int,
+    **options: Any,
+) -> tuple[SyntheticDataset, dict[RecordKey, str], dict[RecordKey, str]]:
+    """A synthetic world loaded through the whole pipeline into the emptied database.
+
+    Returns:
+        The dataset, the cross-reference read back and the truth, as ``evaluate`` takes
+        them. ``options`` go to :func:`mpi.demo.load_dataset`.
+    """
+    truncate_all(database_url)
+    dataset = generate(persons, seed=seed)
+    paths = write_dataset(dataset, folder)
+    ctx = MatchContext.build(Settings(), model)
+    for _ in load_dataset(database_url, ctx, dataset, paths, **options):
+        pass
+    with psycopg.connect(database_url) as conn:
+        predicted = crossref(conn)
+    return dataset, predicted, read_truth(folder / "truth.csv")
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory, database_url, model):
-    from mpi.config import Settings
-    from mpi.records import MatchContext
-    from tests.conftest import truncate_all
-
-    truncate_all(database_url)
     folder = tmp_path_factory.mktemp("synthetic")
-    dataset = generate(1500, seed=5)
-    paths = write_dataset(dataset, folder)
-    ctx = MatchContext.build(Settings(), model)
-    for _ in load_dataset(database_url, ctx, dataset, paths, batch_size=400):
-        pass
-    with psycopg.connect(database_url) as conn:
-        predicted = crossref(conn)
-    yield dataset, predicted, read_truth(folder / "truth.csv")
+    yield load_and_crossref(database_url, model, folder, 1500, 5, batch_size=400)
     truncate_all(database_url)
 
 

@@ -8,31 +8,19 @@ borrowed NHS numbers. No trap may be merged at any size, and the pairwise floors
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from matching.evaluation import evaluate
-from mpi.config import Settings
-from mpi.demo import load_dataset
-from mpi.evaluation import crossref, merged_traps, read_truth
-from mpi.records import MatchContext
-from mpi.synthetic import generate, write_dataset
+from mpi.evaluation import merged_traps
 from tests.conftest import truncate_all
+from tests.quality.test_accuracy import load_and_crossref
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("persons", [20_000, 42_000])
 def test_floors_and_no_trap_merged_at_scale(persons, tmp_path, database_url, model):
-    truncate_all(database_url)
-    dataset = generate(persons, seed=11)
-    paths = write_dataset(dataset, tmp_path)
-    ctx = MatchContext.build(Settings(), model)
-    for _ in load_dataset(database_url, ctx, dataset, paths):
-        pass
-    with psycopg.connect(database_url) as conn:
-        predicted = crossref(conn)
-    truth = read_truth(tmp_path / "truth.csv")
+    dataset, predicted, truth = load_and_crossref(database_url, model, tmp_path, persons, 11)
     result = evaluate(predicted, truth)
     traps = [(t.kind, t.person_ids) for t in dataset.traps]
     merged = merged_traps(predicted, truth, traps)
