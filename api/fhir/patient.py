@@ -475,8 +475,10 @@ def _wanted_domains(conn: Any, tokens: list[tuple[str, str]]) -> list[str]:
     """
     wanted = list(dict.fromkeys(system for system, value in tokens if not value))
     asked = [u for u in wanted if u != NHS_NUMBER_SYSTEM]
-    if asked and any(u not in _domains(conn, *asked) for u in asked):
-        raise _unknown_domain()
+    if asked:
+        known = _domains(conn, *asked)
+        if any(u not in known for u in asked):
+            raise _unknown_domain()
     return wanted
 
 
