@@ -410,10 +410,8 @@ FORM = "application/x-www-form-urlencoded"
 def search_post() -> Response:
     """PDQm search by POST: the parameters form-encoded in the body (and the query)."""
     require_media_type(lambda t: t == FORM, FORM)
-    params = MultiDict(request.args)
-    for key, values in request.form.lists():
-        params.setlist(key, params.getlist(key) + values)
-    return _search(params)
+    # request.values is the query then the form; a MultiDict keeps their keys in order
+    return _search(MultiDict(request.values.items(multi=True)))
 
 
 #: Most tokens in one ``identifier`` search value (``a|1,b|2,c|``).
