@@ -17,7 +17,7 @@ from api.fhir.input import RESOURCE_FIELDS, SEARCH_FIELDS, patient_resource, ren
 from api.fhir.render import MATCH_GRADE, base_url, fhir, identifier_system, outcome, patient
 from api.fhir.render import searchset as make_searchset
 from api.requests import audited, caller, draft
-from api.v1.common import golden, match_context
+from api.v1.common import golden, match_context, result_records
 from api.validation import int_param, json_object, require_media_type, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
 from matching.types import Demographics
@@ -340,29 +340,22 @@ def _entries(
     withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
     entries: list[dict[str, Any]] = []
     for pk, person_id, grade, score in found:
-        if pk not in allowed or (limit is not None and len(entries) >= limit):
+        if limit is not None and len(entries) >= limit:
+            break
+        if pk not in allowed or (grades is not None and grade not in grades):
             continue
-        if grades is not None and grade not in grades:
-            continue
-        view: dict[str, str] = {}
-        if pk in withheld:
-            if keep is not None:  # a withheld name cannot be compared
-                continue
-            seen = access.own_records(conn, who, pk) if pk in related else []
-        else:
-            view = golden(conn, pk)
-            if keep is not None and not keep(patient(person_id, golden=view)):
-                continue
-            seen = (
-                access_store.linked_records(conn, pk) if (pk in related or who.is_emergency) else []
-            )
+        is_withheld = pk in withheld
+        view = {} if is_withheld else golden(conn, pk)
+        if keep is not None and (is_withheld or not keep(patient(person_id, golden=view))):
+            continue  # a withheld name cannot be compared
+        seen = result_records(conn, who, pk, related=related, withheld=withheld)
         if domains is not None:
             view, seen = _in_domains(domains, view, seen)
             if not seen and not view.get("nhs_number"):
                 continue  # nothing of the requested domains that this caller may see
         for r in seen:
             draft().record(r.system_code, r.local_id)
-        if pk in withheld:
+        if is_withheld:
             resource = patient(person_id, records=seen, withheld=optout.WITHHELD_MESSAGE)
             note = (note + "; " if note else "") + optout.WITHHELD_MESSAGE
         else:
