@@ -568,7 +568,6 @@ def _search(params: MultiDict[str, str]) -> Response:
                 " _id or system|value to search",
             )
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
-    exact = args["family:exact"] is not None or args["given:exact"] is not None
     with renamed(SEARCH_FIELDS):
         # the whole result (up to 50), so that ``_count`` cannot turn several candidates
         # into "a single certain match"; exact names and domains filter it, count after
@@ -578,11 +577,12 @@ def _search(params: MultiDict[str, str]) -> Response:
     if args["_count"]:
         used.append(("_count", str(count)))
     fam, giv = args["family:exact"], args["given:exact"]
+    exact = None if fam is None and giv is None else (lambda r: _exact_name(r, fam, giv))
     return fhir(
         _entries(
             found,
             scored=True,
-            keep=(lambda r: _exact_name(r, fam, giv)) if exact else None,
+            keep=exact,
             limit=count,
             domains=domains,
             self_url=_self_url(used),
