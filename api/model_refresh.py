@@ -23,7 +23,7 @@ _lock = threading.Lock()
 
 def init_app(app: Flask) -> None:
     """Check for a newly activated model before requests, at most every few seconds."""
-    interval = float(app.config.get("MODEL_REFRESH_SECONDS", 10.0))
+    interval = float(app.config["MODEL_REFRESH_SECONDS"])
     if interval < 0:
         return
     app.extensions["mpi_model_checked"] = time.monotonic()

@@ -83,8 +83,8 @@ def _environ_key(name: str) -> str:
     return "HTTP_" + name.upper().replace("-", "_")
 
 
-def _header(name: str, environ: dict[str, Any] | None = None) -> str | None:
-    value = (request.environ if environ is None else environ).get(_environ_key(name))
+def _header(name: str, environ: dict[str, Any]) -> str | None:
+    value = environ.get(_environ_key(name))
     if value is None or value == "":
         return None
     if not _HEADER_TEXT.match(value):

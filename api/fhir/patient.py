@@ -17,7 +17,7 @@ from api.fhir.input import RESOURCE_FIELDS, SEARCH_FIELDS, patient_resource, ren
 from api.fhir.render import MATCH_GRADE, base_url, fhir, identifier_system, outcome, patient
 from api.fhir.render import searchset as make_searchset
 from api.requests import audited, caller, draft
-from api.v1.common import golden, match_context
+from api.v1.common import golden, match_context, result_records
 from api.validation import int_param, json_object, require_media_type, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
 from matching.types import Demographics
@@ -340,29 +340,22 @@ def _entries(
     withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
     entries: list[dict[str, Any]] = []
     for pk, person_id, grade, score in found:
-        if pk not in allowed or (limit is not None and len(entries) >= limit):
+        if limit is not None and len(entries) >= limit:
+            break
+        if pk not in allowed or (grades is not None and grade not in grades):
             continue
-        if grades is not None and grade not in grades:
-            continue
-        view: dict[str, str] = {}
-        if pk in withheld:
-            if keep is not None:  # a withheld name cannot be compared
-                continue
-            seen = access.own_records(conn, who, pk) if pk in related else []
-        else:
-            view = golden(conn, pk)
-            if keep is not None and not keep(patient(person_id, golden=view)):
-                continue
-            seen = (
-                access_store.linked_records(conn, pk) if (pk in related or who.is_emergency) else []
-            )
+        is_withheld = pk in withheld
+        view = {} if is_withheld else golden(conn, pk)
+        if keep is not None and (is_withheld or not keep(patient(person_id, golden=view))):
+            continue  # a withheld name cannot be compared
+        seen = result_records(conn, who, pk, related=related, withheld=withheld)
         if domains is not None:
             view, seen = _in_domains(domains, view, seen)
             if not seen and not view.get("nhs_number"):
                 continue  # nothing of the requested domains that this caller may see
         for r in seen:
             draft().record(r.system_code, r.local_id)
-        if pk in withheld:
+        if is_withheld:
             resource = patient(person_id, records=seen, withheld=optout.WITHHELD_MESSAGE)
             note = (note + "; " if note else "") + optout.WITHHELD_MESSAGE
         else:
@@ -410,10 +403,8 @@ FORM = "application/x-www-form-urlencoded"
 def search_post() -> Response:
     """PDQm search by POST: the parameters form-encoded in the body (and the query)."""
     require_media_type(lambda t: t == FORM, FORM)
-    params = MultiDict(request.args)
-    for key, values in request.form.lists():
-        params.setlist(key, params.getlist(key) + values)
-    return _search(params)
+    # request.values is the query then the form; a MultiDict keeps their keys in order
+    return _search(MultiDict(request.values.items(multi=True)))
 
 
 #: Most tokens in one ``identifier`` search value (``a|1,b|2,c|``).
@@ -475,8 +466,10 @@ def _wanted_domains(conn: Any, tokens: list[tuple[str, str]]) -> list[str]:
     """
     wanted = list(dict.fromkeys(system for system, value in tokens if not value))
     asked = [u for u in wanted if u != NHS_NUMBER_SYSTEM]
-    if asked and any(u not in _domains(conn, *asked) for u in asked):
-        raise _unknown_domain()
+    if asked:
+        known = _domains(conn, *asked)
+        if any(u not in known for u in asked):
+            raise _unknown_domain()
     return wanted
 
 
@@ -575,7 +568,6 @@ def _search(params: MultiDict[str, str]) -> Response:
                 " _id or system|value to search",
             )
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
-    exact = args["family:exact"] is not None or args["given:exact"] is not None
     with renamed(SEARCH_FIELDS):
         # the whole result (up to 50), so that ``_count`` cannot turn several candidates
         # into "a single certain match"; exact names and domains filter it, count after
@@ -585,11 +577,12 @@ def _search(params: MultiDict[str, str]) -> Response:
     if args["_count"]:
         used.append(("_count", str(count)))
     fam, giv = args["family:exact"], args["given:exact"]
+    exact = None if fam is None and giv is None else (lambda r: _exact_name(r, fam, giv))
     return fhir(
         _entries(
             found,
             scored=True,
-            keep=(lambda r: _exact_name(r, fam, giv)) if exact else None,
+            keep=exact,
             limit=count,
             domains=domains,
             self_url=_self_url(used),

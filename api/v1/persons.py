@@ -10,7 +10,7 @@ from flask import request
 from api.db import get_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
-from api.v1.common import disclosure_json, golden, match_context
+from api.v1.common import disclosure_json, golden, match_context, result_records
 from api.v1.records import demographics_problems
 from api.validation import int_param, json_object, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
@@ -58,20 +58,18 @@ def _results(
     withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
     matches = []
     for pk, person_id, grade, score in found:
-        if pk not in allowed or (limit is not None and len(matches) >= limit):
+        if limit is not None and len(matches) >= limit:
+            break
+        if pk not in allowed:
             continue
         item: dict[str, Any] = {"person_id": person_id, "grade": grade}
         if score is not None:
             item["score"] = round(score, 6)
-        shown = []
         if pk in withheld:
             item["withheld"] = {"reason": optout.WITHHELD_REASON, "detail": optout.WITHHELD_MESSAGE}
-            if pk in related:  # the caller's own records are never withheld from it
-                shown = access.own_records(conn, who, pk)
         else:
             item["golden"] = golden(conn, pk)
-            if pk in related or who.is_emergency:
-                shown = access_store.linked_records(conn, pk)
+        shown = result_records(conn, who, pk, related=related, withheld=withheld)
         if shown:
             item["records"] = [{"system": r.system_code, "local_id": r.local_id} for r in shown]
             for r in shown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.api.conftest import alice, count
+from tests.api.test_fhir import _match_body
 
 
 def _two_records(client, systems) -> str:
@@ -272,16 +273,6 @@ def _alice_and_alison(client, systems) -> str:
     return pid
 
 
-def _match_body(query: dict, **params) -> dict:
-    return {
-        "resourceType": "Parameters",
-        "parameter": [
-            {"name": "resource", "resource": query},
-            *({"name": k, **v} for k, v in params.items()),
-        ],
-    }
-
-
 def test_a_page_size_of_one_does_not_make_a_single_match(client, systems):
     """Two plausible people for an unrelated viewer: nothing, whatever the page size (a
     page of one used to be judged as "the search found a single certain match")."""
@@ -300,14 +291,14 @@ def test_a_page_size_of_one_does_not_make_a_single_match(client, systems):
         "birthDate": "1980-03-15",
         "address": [{"postalCode": "LS1 4AP"}],
     }
-    for params in (
-        {},
-        {"count": {"valueInteger": 1}},
-        {"onlyCertainMatches": {"valueBoolean": True}},
+    for match in (
+        _match_body(query),
+        _match_body(query, count_=1),
+        _match_body(query, only_certain=True),
     ):
-        r = client.post("/fhir/Patient/$match", json=_match_body(query, **params), headers=viewer)
+        r = client.post("/fhir/Patient/$match", json=match, headers=viewer)
         assert r.status_code == 200
-        assert [e for e in r.json.get("entry", []) if e["search"]["mode"] == "match"] == [], params
+        assert [e for e in r.json.get("entry", []) if e["search"]["mode"] == "match"] == [], match
     # the hospital holds both: a page of one is the best of them
     hosp = systems.headers("HOSP")
     r = client.post("/v1/persons/search", json={**body, "limit": 1}, headers=hosp)

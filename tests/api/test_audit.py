@@ -322,24 +322,9 @@ def test_the_work_is_undone_when_its_audit_event_cannot_be_written(
 
 
 @pytest.mark.parametrize(("hops", "recorded"), [(0, "127.0.0.1"), (1, "203.0.113.7")])
-def test_the_client_address_behind_a_proxy(db_url, systems, hops, recorded):
-    from api import create_app
-    from mpi.config import Settings
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SETTINGS": Settings(database_url=db_url, environment="test"),
-            "POOL_MIN_SIZE": 1,
-            "POOL_MAX_SIZE": 2,
-            "PROXY_HOPS": hops,
-        }
-    )
-    try:
-        headers = systems.headers("GP", **{"X-Forwarded-For": "203.0.113.7"})
-        app.test_client().get("/v1/systems/GP/records/NOPE", headers=headers)
-    finally:
-        app.extensions["mpi_pool"].close()
+def test_the_client_address_behind_a_proxy(make_app, db_url, systems, hops, recorded):
+    headers = systems.headers("GP", **{"X-Forwarded-For": "203.0.113.7"})
+    make_app(PROXY_HOPS=hops).test_client().get("/v1/systems/GP/records/NOPE", headers=headers)
     with psycopg.connect(db_url) as conn:
         row = conn.execute("SELECT client_address FROM audit_event").fetchone()
     assert row == (recorded,)
