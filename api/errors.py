@@ -120,12 +120,13 @@ def render(
 
 
 def rollback() -> None:
-    """Discard the request's work (its audit event is written afterwards, on its own)."""
+    """Undo the request's work; its audit event is written afterwards and committed, in
+    the same transaction when the request had written nothing (:func:`mpi.store.db.undo`)."""
     from api.db import get_conn, has_conn
-    from mpi.store.db import discard
+    from mpi.store.db import undo
 
     if has_conn():
-        discard(get_conn())
+        undo(get_conn())
 
 
 def handle_mpi_error(exc: MPIError | ApiError) -> Response:

@@ -99,28 +99,35 @@ def server_version(url: str) -> str:
     return str(row[0]) if row else "unknown"
 
 
-def discard(conn: psycopg.Connection[Any]) -> None:
-    """End the connection's transaction without keeping its work.
+def undo(conn: psycopg.Connection[Any]) -> None:
+    """Undo the work of the connection's transaction; one that wrote nothing stays open.
 
-    A lost connection is left alone. A transaction that wrote nothing (no transaction ID
-    assigned: reads only, advisory locks included) is committed, which keeps the same
-    nothing, instead of rolled back: psycopg deallocates every prepared statement of the
-    connection on a ROLLBACK (it cannot tell a rolled-back DROP from a plain read), and
-    the next requests on that connection then prepare and plan their statements again. A
-    failed lookup (an unknown identifier, a refused caller) would otherwise make several
-    later lookups cost several times as much.
+    A transaction that wrote nothing (no transaction ID assigned: reads only, advisory
+    locks included) has nothing to undo and is kept, so what follows (an error's audit
+    event) goes into it and one COMMIT ends both. It is not rolled back: psycopg
+    deallocates every prepared statement of the connection on a ROLLBACK (it cannot tell
+    a rolled-back DROP from a plain read), and the next requests on that connection would
+    prepare and plan their statements again; a failed lookup (an unknown identifier, a
+    refused caller) would make several later lookups cost several times as much. A
+    transaction that wrote, or failed, is rolled back. A lost connection is left alone.
     """
     from psycopg.pq import TransactionStatus
 
     if conn.broken or conn.closed:
-        return  # nothing to end: the connection is gone (its pool discards it)
+        return  # nothing to undo: the connection is gone (its pool discards it)
     try:
         if conn.info.transaction_status == TransactionStatus.INTRANS:
             row = conn.execute("SELECT pg_current_xact_id_if_assigned() IS NULL").fetchone()
             if row is not None and row[0]:
-                conn.commit()
                 return
         conn.rollback()
     except psycopg.OperationalError:
         if not conn.broken:
             raise  # lost just now, the transaction with it; anything else is not ours
+
+
+def discard(conn: psycopg.Connection[Any]) -> None:
+    """End the connection's transaction without keeping its work (see :func:`undo`)."""
+    undo(conn)
+    if not conn.broken and not conn.closed:
+        conn.commit()  # what is left wrote nothing; a no-op when no transaction is open
