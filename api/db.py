@@ -10,7 +10,7 @@ import atexit
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from mpi.errors import ConfigError
 from mpi.store import db as store_db
@@ -74,6 +74,12 @@ def release(exc: BaseException | None = None) -> None:
         store_db.discard(conn)
     finally:
         pool().putconn(conn)
+
+
+def database_lost(exc: BaseException) -> bool:
+    """Whether an error means the database went away (a restart, a failover) or the pool
+    had no connection to give within ``POOL_TIMEOUT``."""
+    return isinstance(exc, PoolTimeout) or (has_conn() and get_conn().broken)
 
 
 def is_ready() -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from api.db import database_lost
 from mpi.access import Unauthenticated
 from mpi.errors import Conflict, Forbidden, InvalidInput, MPIError, NotFound
 from mpi.optout import WITHHELD_REASON, Withheld
@@ -159,18 +160,6 @@ def handle_http(exc: HTTPException) -> Response:
     return response
 
 
-def _database_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database went away (a restart, a failover, a full pool)."""
-    import psycopg
-    from psycopg_pool import PoolTimeout
-
-    from api.db import get_conn, has_conn
-
-    if isinstance(exc, PoolTimeout):
-        return True
-    return isinstance(exc, psycopg.OperationalError) and has_conn() and get_conn().broken
-
-
 def handle_unexpected(exc: BaseException) -> Response:
     """A 500 without patient data: the log names the exception class and frames only.
 
@@ -179,7 +168,7 @@ def handle_unexpected(exc: BaseException) -> Response:
     ``Retry-After``: nothing was disclosed, and a registration is safe to send again.
     """
     rollback()
-    if _database_lost(exc):
+    if database_lost(exc):
         log.warning(
             "database unavailable: %s (request %s)", type(exc).__name__, g.get("request_id")
         )
