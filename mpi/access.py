@@ -403,7 +403,11 @@ def disclose(conn: psycopg.Connection[Any], caller: Caller, person_id: str) -> D
 
 
 def searchable(
-    conn: psycopg.Connection[Any], caller: Caller, person_pks: Sequence[int], grades: Sequence[str]
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    person_pks: Sequence[int],
+    grades: Sequence[str],
+    related: set[int] | None = None,
 ) -> tuple[list[int], str | None]:
     """Which search results a caller may receive, best first, and a note if any were held back.
 
@@ -412,11 +416,13 @@ def searchable(
     gets the results it is related to, plus an unrelated one only when it is the search's
     single plausible result and ``certain``: a single confident match, never a list to
     browse. ``possible`` results (below the review threshold) are no rivals to it, and are
-    not returned to such a caller either.
+    not returned to such a caller either. ``related`` is :func:`related_persons` of these
+    results when the caller has it already (it is read otherwise).
     """
     if caller.is_admin or caller.is_emergency:
         return list(person_pks), None
-    related = related_persons(conn, caller, person_pks)
+    if related is None:
+        related = related_persons(conn, caller, person_pks)
     plausible = [(pk, g) for pk, g in zip(person_pks, grades, strict=True) if g != "possible"]
     single = plausible[0][0] if len(plausible) == 1 and plausible[0][1] == "certain" else None
     allowed = [pk for pk in person_pks if pk in related or pk == single]

@@ -335,8 +335,9 @@ def _entries(
     """
     who = caller()
     conn = get_conn()
-    allowed, note = access.searchable(conn, who, [f[0] for f in found], [f[2] for f in found])
-    related = access.related_persons(conn, who, allowed)
+    pks = [f[0] for f in found]
+    related = access.related_persons(conn, who, pks)  # one read, for the rule and the records
+    allowed, note = access.searchable(conn, who, pks, [f[2] for f in found], related)
     withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
     entries: list[dict[str, Any]] = []
     for pk, person_id, grade, score in found:

@@ -53,8 +53,9 @@ def _results(
     """
     who = caller()
     conn = get_conn()
-    allowed, note = access.searchable(conn, who, [f[0] for f in found], [f[2] for f in found])
-    related = access.related_persons(conn, who, allowed)
+    pks = [f[0] for f in found]
+    related = access.related_persons(conn, who, pks)  # one read, for the rule and the records
+    allowed, note = access.searchable(conn, who, pks, [f[2] for f in found], related)
     withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
     matches = []
     for pk, person_id, grade, score in found:
