@@ -74,6 +74,15 @@ def truncate_all(url: str) -> None:
         c.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
 
 
+#: The test-only reset of the audit chains' tails, after their events were emptied. The
+#: service never does this: a tail keeps its count and hash whatever happens to the events,
+#: so that ``mpi audit verify`` reports the loss (migration 0040).
+RESET_AUDIT_TAILS = (
+    "INSERT INTO audit_chain (chain) SELECT generate_series(0, 63) ON CONFLICT DO NOTHING;"
+    " UPDATE audit_chain SET last_id = NULL, last_hash = '', events = 0"
+)
+
+
 @pytest.fixture
 def committed_db(database_url: str) -> Iterator[str]:
     """The database URL for tests whose work must commit; tables are emptied afterwards."""

@@ -23,7 +23,7 @@ from mpi import access
 from mpi.config import Settings
 from mpi.store import systems as system_store
 from mpi.store import tokens as token_store
-from tests.conftest import _TABLES
+from tests.conftest import _TABLES, RESET_AUDIT_TAILS
 from tests.helpers import synthetic_nhs_number
 
 SYSTEMS = {
@@ -56,7 +56,7 @@ def reset_service_tables(url: str) -> None:
         c.execute("SET LOCAL session_replication_role = replica")
         for table in RESET_TABLES:
             c.execute(f"DELETE FROM {table}")
-        c.execute("UPDATE audit_chain SET last_id = NULL, last_hash = '', events = 0")
+        c.execute(RESET_AUDIT_TAILS)
         sequences = c.execute(
             "SELECT DISTINCT d.objid::regclass::text FROM pg_depend d"
             " JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
