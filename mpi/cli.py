@@ -861,9 +861,10 @@ def webhooks_deliver(env: Env, loop: bool, interval: float) -> None:
 
     from mpi import webhooks
 
+    policy = webhooks.WebhookPolicy.from_settings(env.settings)
     while True:
         with env.connection() as conn:
-            report = webhooks.deliver_due(conn)
+            report = webhooks.deliver_due(conn, policy=policy)
         click.echo(f"delivered {report.delivered}, retrying {report.retrying}, dead {report.dead}")
         if not loop:
             return
