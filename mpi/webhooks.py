@@ -147,21 +147,22 @@ class WebhookPolicy:
             )
             raise InvalidInput.single("url", f"must be {need}")
         host = parts.hostname.rstrip(".")
+        shown = host if len(host) <= 100 else host[:100] + "..."
         port = port or (443 if parts.scheme == "https" else 80)
         resolver = self.resolver or resolve_host
         try:
             addresses = resolver(host, port)
-        except (OSError, UnicodeError):
+        except (OSError, UnicodeError, ValueError):
             addresses = []
         if not addresses:
-            raise InvalidInput.single("url", f"host {host!r} does not resolve")
+            raise InvalidInput.single("url", f"host {shown!r} does not resolve")
         if host.lower() not in self.allow_hosts:
             for address in addresses:
                 problem = address_problem(address)
                 if problem:
                     raise InvalidInput.single(
                         "url",
-                        f"host {host!r} {problem}; an administrator may allow internal"
+                        f"host {shown!r} {problem}; an administrator may allow internal"
                         " hosts by name (MPI_WEBHOOK_ALLOW_HOSTS)",
                     )
         path = parts.path or "/"
