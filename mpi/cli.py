@@ -131,6 +131,72 @@ def db_upgrade(env: Env) -> None:
         click.echo(f"schema version {migrate.applied_version(conn)}")
 
 
+@db_group.command("roles")
+@click.option("--owner", default="mpi_owner", show_default=True, help="Role owning the schema.")
+@click.option(
+    "--service", default="mpi_service", show_default=True, help="Role of the service and loads."
+)
+@click.option(
+    "--owner-password-env",
+    metavar="VAR",
+    default=None,
+    help="Environment variable holding the owner's password (default: no password set).",
+)
+@click.option(
+    "--service-password-env",
+    metavar="VAR",
+    default=None,
+    help="Environment variable holding the service role's password (default: none set).",
+)
+@pass_env
+@_fail_cleanly
+def db_roles(
+    env: Env,
+    owner: str,
+    service: str,
+    owner_password_env: str | None,
+    service_password_env: str | None,
+) -> None:
+    """Create the least-privilege roles (again: idempotent), as a superuser.
+
+    The owner role owns the schema and runs `mpi db upgrade`; the service role runs `mpi
+    serve`, loads and the webhook worker, and may INSERT and SELECT the audit trail but
+    never UPDATE, DELETE or TRUNCATE it. Passwords are read from the named environment
+    variables (never from the command line) and sent only as SCRAM hashes; without one,
+    the role logs in however pg_hba.conf allows (certificate, peer, a password set by
+    you). Run it again after every `mpi db upgrade`.
+
+    Example: MPI_SERVICE_PW=... mpi db roles --service-password-env MPI_SERVICE_PW
+    """
+    import os
+
+    from mpi.errors import ConfigError
+    from mpi.store import roles
+
+    def password(var: str | None) -> str | None:
+        if var is None:
+            return None
+        value = os.environ.get(var)
+        if not value:
+            raise ConfigError(f"environment variable {var} is not set or empty")
+        return value
+
+    owner_password, service_password = password(owner_password_env), password(service_password_env)
+    with env.connection() as conn:
+        report = roles.ensure_roles(
+            conn,
+            owner,
+            service,
+            owner_password=owner_password,
+            service_password=service_password,
+        )
+    made = f"created {', '.join(report.created)}; " if report.created else ""
+    click.echo(
+        f"{made}{owner} owns the schema ({report.reassigned} objects given to it now);"
+        f" {service} may use it, and only INSERT and SELECT the audit trail"
+    )
+
+
 @main.group("systems")
 def systems_group() -> None:
     """Connected source systems.
