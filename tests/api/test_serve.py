@@ -47,12 +47,19 @@ def _call(
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-@pytest.fixture
-def served(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`mpi serve --workers 2` on a free port; yields the base URL and the log file."""
+@pytest.fixture(params=["superuser", "service-role"])
+def served(
+    db_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Path]]:
+    """`mpi serve --workers 2` on a free port; yields the base URL and the log file. It
+    runs twice: connected as the test database's superuser, and as the least-privilege
+    service role of `mpi db roles`, as a deployment should run it."""
     port = _free_port()
     log = tmp_path / "serve.log"
-    env = {**os.environ, "DATABASE_URL": db_url, "MPI_ENVIRONMENT": "test"}
+    url = db_url
+    if request.param == "service-role":
+        url = request.getfixturevalue("db_roles").service_url
+    env = {**os.environ, "DATABASE_URL": url, "MPI_ENVIRONMENT": "test"}
     env["MPI_POOL_MIN_SIZE"] = "1"
     with log.open("wb") as out:
         process = subprocess.Popen(
