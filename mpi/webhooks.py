@@ -219,13 +219,18 @@ def backoff(attempts: int, *, base: float = 5.0, cap: float = 3600.0) -> float:
     return float(min(cap, base * 2 ** max(attempts - 1, 0)))
 
 
-def http_sender(target: Target, body: bytes, headers: Mapping[str, str]) -> int:
+def http_sender(
+    target: Target, body: bytes, headers: Mapping[str, str], *, ca_certs: str | None = None
+) -> int:
     """POST to the checked address of the target (5 s timeouts, no redirects followed, TLS
     verified against the host name); return the HTTP status.
 
     urllib3 connects to a given address while sending the host's name for TLS (SNI and
     certificate check) and in ``Host``, which the standard library's clients cannot do
     without subclassing.
+
+    Args:
+        ca_certs: a CA bundle file to trust instead of the system's (tests, private CAs).
 
     Raises:
         DeliveryError: no HTTP status came back (refused, timed out, TLS failed ...).
@@ -245,6 +250,7 @@ def http_sender(target: Target, body: bytes, headers: Mapping[str, str]) -> int:
             timeout=timeout,
             retries=False,
             cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs,
             server_hostname=target.host,
             assert_hostname=target.host,
         )

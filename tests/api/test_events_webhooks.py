@@ -489,3 +489,55 @@ def test_an_unreachable_receiver_is_a_delivery_error():
     )
     with pytest.raises(webhooks.DeliveryError, match="Error"):
         webhooks.http_sender(target, b"{}", {})
+
+
+@pytest.fixture
+def tls_receiver():
+    """A real HTTPS receiver on 127.0.0.1 with a certificate for ``hooks.test`` from a test
+    CA (trustme); yields (port, CA bundle path, requests seen)."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import trustme
+
+    ca = trustme.CA()
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("hooks.test").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with ca.cert_pem.tempfile() as bundle:
+        try:
+            yield server.server_address[1], bundle, seen
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def test_tls_is_verified_against_the_host_name_at_the_checked_address(tls_receiver):
+    """Connected to the checked address, the certificate must still be the host's."""
+    port, bundle, seen = tls_receiver
+
+    def target(host: str) -> webhooks.Target:
+        return webhooks.Target(f"https://{host}:{port}/h", "https", host, port, "127.0.0.1", "/h")
+
+    assert webhooks.http_sender(target("hooks.test"), b"{}", {}, ca_certs=bundle) == 204
+    assert seen == [f"hooks.test:{port}"]
+    with pytest.raises(webhooks.DeliveryError):  # another name at the same address
+        webhooks.http_sender(target("other.test"), b"{}", {}, ca_certs=bundle)
+    with pytest.raises(webhooks.DeliveryError):  # a CA the system does not trust
+        webhooks.http_sender(target("hooks.test"), b"{}", {})
+    assert len(seen) == 1
