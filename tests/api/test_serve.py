@@ -117,6 +117,14 @@ def test_served_app_works_and_logs_no_patient_data(served, systems):
     )
     assert status == 400
     assert _call(base, "GET", "/v1/systems/GP/records/LOCAL-77")[0] == 401
+    # issue 10: no webhook into the service's own network; a CapabilityStatement as served
+    for url in ("http://127.0.0.1:8080/", "https://169.254.169.254/latest/meta-data/"):
+        status, problem = _call(base, "POST", "/v1/subscriptions", hosp, {"url": url})
+        assert status == 400 and problem["errors"][0]["field"] == "url", problem
+    status, statement = _call(base, "GET", "/fhir/metadata")
+    patient = statement["rest"][0]["resource"][0]
+    assert {i["code"] for i in patient["interaction"]} == {"read", "search-type", "create"}
+    assert "service" not in statement["rest"][0]["security"]
     text = log.read_text()
     assert text.count("Booting worker") >= 2  # several workers
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
