@@ -8,21 +8,28 @@ removing or reordering any event breaks its chain from there on, and each chain'
 were cut off (:func:`verify`). A chain is held by one transaction at a time, from the
 append until commit, so each chain is in commit order; event IDs order events across
 chains. The database refuses UPDATE, DELETE and TRUNCATE on the events, and lets a tail
-only move forward one event at a time. Events hold identifiers only (person IDs, system
-and local IDs), never demographics.
+only move forward one event at a time; emptying the events (with the triggers bypassed)
+leaves the tails, so the loss shows. Events hold identifiers only (person IDs, system and
+local IDs), never demographics.
+
+Whoever can bypass the triggers can also rewrite the tails. A :class:`Checkpoint` (the
+chains' heads with their lengths, :func:`checkpoint`) kept outside the database anchors
+the trail: :func:`verify` given checkpoints proves that every event up to each
+checkpointed head is still there and hashes to it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
+from mpi.errors import Conflict, InvalidInput
 from mpi.store import audit as audit_store
 
 OUTCOMES = ("success", "withheld", "denied", "not-found", "invalid", "error")
@@ -58,12 +65,105 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The result of walking the chain: ``broken_at`` is the first bad event ID, if any."""
+    """The result of walking the chain: ``broken_at`` is the first bad event ID, if any.
+
+    ``anchors`` is how many checkpointed chain heads were found in place.
+    """
 
     events: int
     is_intact: bool
     broken_at: int | None = None
     reason: str | None = None
+    anchors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """One chain's newest event at a moment: its ID and hash, and the chain's length."""
+
+    chain: int
+    events: int
+    last_id: int
+    last_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The heads of every non-empty chain at ``taken_at``: an anchor kept outside the
+    database (one JSON line, :meth:`to_json`), against which :func:`verify` proves that
+    nothing up to these heads was lost or rewritten."""
+
+    taken_at: datetime
+    heads: tuple[ChainHead, ...]
+
+    @property
+    def events(self) -> int:
+        """How many events the trail held at the checkpoint."""
+        return sum(h.events for h in self.heads)
+
+    def to_json(self) -> str:
+        """The checkpoint as one line of JSON."""
+        return json.dumps(
+            {
+                "checkpoint_at": self.taken_at.astimezone(UTC).isoformat(),
+                "events": self.events,
+                "chains": [
+                    {
+                        "chain": h.chain,
+                        "events": h.events,
+                        "last_id": h.last_id,
+                        "last_hash": h.last_hash,
+                    }
+                    for h in self.heads
+                ],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Checkpoint:
+        """Parse one line written by :meth:`to_json`.
+
+        Raises:
+            ValueError: the line is not a checkpoint; the message says what is wrong.
+        """
+        try:
+            body = json.loads(text)
+            taken_at = datetime.fromisoformat(body["checkpoint_at"])
+            heads = tuple(
+                ChainHead(int(c["chain"]), int(c["events"]), int(c["last_id"]), c["last_hash"])
+                for c in body["chains"]
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"not an audit checkpoint ({type(exc).__name__}: {exc})") from None
+        for h in heads:
+            if not (
+                0 <= h.chain < audit_store.CHAINS
+                and h.events > 0
+                and isinstance(h.last_hash, str)
+                and len(h.last_hash) == 64
+            ):
+                raise ValueError(f"chain {h.chain}: not a valid chain head")
+        if "events" in body and body["events"] != sum(h.events for h in heads):
+            raise ValueError("its event count is not the sum of its chains' lengths")
+        return cls(taken_at, heads)
+
+
+def read_checkpoints(lines: Iterable[str]) -> list[Checkpoint]:
+    """Parse a checkpoint file (one JSON line each; blank lines are skipped).
+
+    Raises:
+        InvalidInput: a line is not a checkpoint (field ``checkpoint``, naming the line).
+    """
+    found = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            found.append(Checkpoint.from_json(line))
+        except ValueError as exc:
+            raise InvalidInput.single("checkpoint", f"line {n}: {exc}") from None
+    return found
 
 
 _ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
@@ -97,24 +197,66 @@ def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> None:
     audit_store.append(conn, values, _canonical(values))
 
 
-def verify(conn: psycopg.Connection[Any]) -> VerifyReport:
-    """Walk every chain and recompute every hash; check each chain against its tail.
+def checkpoint(conn: psycopg.Connection[Any]) -> Checkpoint:
+    """The heads of every non-empty chain now, to keep outside the database.
+
+    Each head is checked to be an event in the trail with the hash its tail records (a
+    cheap check; :func:`verify` walks the whole trail).
+
+    Raises:
+        Conflict: a chain does not end where its tail says (run ``mpi audit verify``).
+
+    Example:
+        >>> print(checkpoint(conn).to_json())  # doctest: +SKIP
+        {"checkpoint_at":"2026-12-03T12:00:00+00:00","events":3,"chains":[...]}
+    """
+    taken_at = datetime.now(UTC)
+    heads = tuple(
+        ChainHead(chain, events, last_id, last_hash)
+        for chain, (last_id, last_hash, events) in sorted(audit_store.tails(conn).items())
+        if events and last_id is not None
+    )
+    found = audit_store.heads(conn, [h.last_id for h in heads])
+    for h in heads:
+        if found.get(h.last_id) != (h.chain, h.last_hash):
+            raise Conflict(
+                f"audit chain {h.chain} does not end where its tail says (event {h.last_id});"
+                " run mpi audit verify"
+            )
+    return Checkpoint(taken_at, heads)
+
+
+def verify(conn: psycopg.Connection[Any], checkpoints: Iterable[Checkpoint] = ()) -> VerifyReport:
+    """Walk every chain and recompute every hash; check each chain against its tail, and
+    against the heads of the given checkpoints.
 
     Within a chain each event must name its predecessor's hash (the first names ``''``)
     and hash to its stored value; the chain's newest event and length must be those its
-    tail records. So a changed, removed, inserted or reordered event, or the removal of a
-    chain's newest events, is found. The break reported is the lowest event ID at fault.
+    tail records, and every chain must have its tail. So a changed, removed, inserted or
+    reordered event is found wherever it is (first, last, in between, or all of them),
+    however it went. A checkpointed head must still be in its chain, at the position and
+    with the hash the checkpoint recorded: as each hash covers all before it, nothing up
+    to the checkpoint was lost or rewritten, even by someone who rewrote the tails. The
+    break reported is the lowest event ID at fault (``None`` for a missing tail).
 
     Returns:
-        The number of events checked and the first event where a chain breaks.
+        The number of events checked, the checkpointed heads found, and the first event
+        where a chain breaks.
 
     Example:
         >>> verify(conn).is_intact  # doctest: +SKIP
         True
     """
     tails = audit_store.tails(conn)
+    anchors: dict[tuple[int, int], list[tuple[ChainHead, datetime]]] = {}
+    for cp in checkpoints:
+        for head in cp.heads:
+            anchors.setdefault((head.chain, head.last_id), []).append((head, cp.taken_at))
     breaks: list[tuple[int, str]] = []
+    for missing in sorted(set(range(audit_store.CHAINS)) - set(tails)):
+        breaks.append((0, f"chain {missing} has lost its tail"))
     n = 0
+    anchored = 0
     chain: int | None = None
     prev = ""
     length = 0
@@ -134,7 +276,9 @@ def verify(conn: psycopg.Connection[Any]) -> VerifyReport:
             breaks.append((last_id or 0, f"chain {chain_} is not a known chain"))
         elif (tail[0], tail[1], tail[2]) != (last_id, prev, length):
             at = tail[0] if tail[0] is not None else last_id or 0
-            breaks.append((at, f"chain {chain_} does not end where its tail says"))
+            lost = tail[2] - length
+            what = f" ({lost} events lost)" if lost > 0 else ""
+            breaks.append((at, f"chain {chain_} does not end where its tail says{what}"))
 
     for row in audit_store.all_events(conn):
         n += 1
@@ -143,6 +287,13 @@ def verify(conn: psycopg.Connection[Any]) -> VerifyReport:
             chain, prev, length, last_id, broken = row["chain"], "", 0, None, False
         length += 1
         last_id = row["id"]
+        for head, taken_at in anchors.pop((row["chain"], row["id"]), ()):
+            if (head.events, head.last_hash) != (length, row["hash"]):
+                breaks.append(
+                    (row["id"], f"event {row['id']} is not the head checkpointed at {taken_at}")
+                )
+            else:
+                anchored += 1
         if broken:
             continue
         values = {c: row[c] for c in audit_store.COLUMNS}
@@ -156,11 +307,19 @@ def verify(conn: psycopg.Connection[Any]) -> VerifyReport:
     close(chain)
     for other, (tail_id, _, events) in sorted(tails.items()):
         if other not in seen and events:
-            breaks.append((tail_id or 0, f"chain {other} has lost its events"))
+            breaks.append((tail_id or 0, f"chain {other} has lost its {events} events"))
+    for (chain_, head_id), heads in anchors.items():
+        breaks.append(
+            (
+                head_id,
+                f"event {head_id} of chain {chain_}, its head at checkpoint {heads[0][1]},"
+                " is missing",
+            )
+        )
     if breaks:
         at, reason = min(breaks)
-        return VerifyReport(n, False, at, reason)
-    return VerifyReport(n, True)
+        return VerifyReport(n, False, at or None, reason, anchored)
+    return VerifyReport(n, True, anchors=anchored)
 
 
 def of_person(

@@ -131,6 +131,72 @@ def db_upgrade(env: Env) -> None:
         click.echo(f"schema version {migrate.applied_version(conn)}")
 
 
+@db_group.command("roles")
+@click.option("--owner", default="mpi_owner", show_default=True, help="Role owning the schema.")
+@click.option(
+    "--service", default="mpi_service", show_default=True, help="Role of the service and loads."
+)
+@click.option(
+    "--owner-password-env",
+    metavar="VAR",
+    default=None,
+    help="Environment variable holding the owner's password (default: no password set).",
+)
+@click.option(
+    "--service-password-env",
+    metavar="VAR",
+    default=None,
+    help="Environment variable holding the service role's password (default: none set).",
+)
+@pass_env
+@_fail_cleanly
+def db_roles(
+    env: Env,
+    owner: str,
+    service: str,
+    owner_password_env: str | None,
+    service_password_env: str | None,
+) -> None:
+    """Create the least-privilege roles (again: idempotent), as a superuser.
+
+    The owner role owns the schema and runs `mpi db upgrade`; the service role runs `mpi
+    serve`, loads and the webhook worker, and may INSERT and SELECT the audit trail but
+    never UPDATE, DELETE or TRUNCATE it. Passwords are read from the named environment
+    variables (never from the command line) and sent only as SCRAM hashes; without one,
+    the role logs in however pg_hba.conf allows (certificate, peer, a password set by
+    you). Run it again after every `mpi db upgrade`.
+
+    Example: MPI_SERVICE_PW=... mpi db roles --service-password-env MPI_SERVICE_PW
+    """
+    import os
+
+    from mpi.errors import ConfigError
+    from mpi.store import roles
+
+    def password(var: str | None) -> str | None:
+        if var is None:
+            return None
+        value = os.environ.get(var)
+        if not value:
+            raise ConfigError(f"environment variable {var} is not set or empty")
+        return value
+
+    owner_password, service_password = password(owner_password_env), password(service_password_env)
+    with env.connection() as conn:
+        report = roles.ensure_roles(
+            conn,
+            owner,
+            service,
+            owner_password=owner_password,
+            service_password=service_password,
+        )
+    made = f"created {', '.join(report.created)}; " if report.created else ""
+    click.echo(
+        f"{made}{owner} owns the schema ({report.reassigned} objects given to it now);"
+        f" {service} may use it, and only INSERT and SELECT the audit trail"
+    )
+
+
 @main.group("systems")
 def systems_group() -> None:
     """Connected source systems.
@@ -774,22 +840,69 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="A file of checkpoints (mpi audit checkpoint -o): prove nothing before them was lost.",
+)
 @pass_env
 @_fail_cleanly
-def audit_verify(env: Env) -> None:
-    """Recompute the audit trail's hash chain; exit 1 if it is broken.
+def audit_verify(env: Env, checkpoint_file: TextIO | None) -> None:
+    """Recompute the audit trail's hash chains; exit 1 if one is broken.
 
-    Example: mpi audit verify
+    Every chain must end where its tail says, so events missing at the start, the end or in
+    between are found, however they went. With --checkpoint, each checkpointed chain head
+    must still be in place with its hash: whoever rewrote the trail and its tails in the
+    database cannot hide it from a checkpoint kept elsewhere.
+
+    Example: mpi audit verify --checkpoint /secure/mpi-audit.checkpoints
+    """
+    from mpi import audit
+
+    checkpoints = audit.read_checkpoints(checkpoint_file) if checkpoint_file else []
+    with env.connection() as conn:
+        report = audit.verify(conn, checkpoints)
+    if not report.is_intact:
+        where = f" at event {report.broken_at}" if report.broken_at is not None else ""
+        raise click.ClickException(f"audit chain broken{where}: {report.reason}")
+    held = ""
+    if checkpoint_file:
+        held = f"; {len(checkpoints)} checkpoint(s) hold ({report.anchors} chain heads)"
+    click.echo(f"audit chain intact: {report.events} events{held}")
+
+
+@audit_group.command("checkpoint")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append the checkpoint to this file (default: print it).",
+)
+@pass_env
+@_fail_cleanly
+def audit_checkpoint(env: Env, output: Path | None) -> None:
+    """Print the audit chains' heads with their lengths, as one JSON line with the time.
+
+    Keep the lines outside the database (another host, write-once storage, a ticket):
+    `mpi audit verify --checkpoint FILE` then proves that every event up to each
+    checkpointed head is still there and unchanged. -o appends to FILE.
+
+    Example: mpi audit checkpoint -o /secure/mpi-audit.checkpoints
     """
     from mpi import audit
 
     with env.connection() as conn:
-        report = audit.verify(conn)
-    if not report.is_intact:
-        raise click.ClickException(
-            f"audit chain broken at event {report.broken_at}: {report.reason}"
-        )
-    click.echo(f"audit chain intact: {report.events} events")
+        cp = audit.checkpoint(conn)
+    line = cp.to_json()
+    if output is None:
+        click.echo(line)
+        return
+    with output.open("a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    click.echo(f"checkpoint of {cp.events} events in {len(cp.heads)} chains appended to {output}")
 
 
 @main.group("webhooks")
@@ -814,9 +927,10 @@ def webhooks_deliver(env: Env, loop: bool, interval: float) -> None:
 
     from mpi import webhooks
 
+    policy = webhooks.WebhookPolicy.from_settings(env.settings)
     while True:
         with env.connection() as conn:
-            report = webhooks.deliver_due(conn)
+            report = webhooks.deliver_due(conn, policy=policy)
         click.echo(f"delivered {report.delivered}, retrying {report.retrying}, dead {report.dead}")
         if not loop:
             return

@@ -27,6 +27,10 @@ class Settings:
             review item; ``None`` takes the model's own threshold.
         blocking_cap: a blocking key shared by more records than this is skipped (logged).
         batch_size: records per transaction in bulk loads.
+        webhook_allow_hosts: host names (lower case) that webhooks may reach although they
+            resolve to internal addresses (``MPI_WEBHOOK_ALLOW_HOSTS``, comma-separated).
+        webhook_allow_http: plain http webhooks are accepted (``MPI_WEBHOOK_ALLOW_HTTP``;
+            development only).
     """
 
     database_url: str | None = None
@@ -36,6 +40,8 @@ class Settings:
     review_threshold: float | None = None
     blocking_cap: int = 200
     batch_size: int = 1000
+    webhook_allow_hosts: frozenset[str] = frozenset()
+    webhook_allow_http: bool = False
 
     @property
     def allow_test_nhs_numbers(self) -> bool:
@@ -80,6 +86,22 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return number
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if value in ("", "false", "0", "no", "off"):
+        return False
+    if value in ("true", "1", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, not {env.get(name)!r}")
+
+
+def _hosts(env: Mapping[str, str], name: str) -> frozenset[str]:
+    hosts = [h.strip().lower().rstrip(".") for h in (env.get(name) or "").split(",")]
+    if any(h and ("/" in h or " " in h) for h in hosts):
+        raise ConfigError(f"{name} must be comma-separated host names, not {env.get(name)!r}")
+    return frozenset(h for h in hosts if h)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from environment variables.
 
@@ -115,4 +137,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         review_threshold=review,
         blocking_cap=_int(env, "MPI_BLOCKING_CAP", 200),
         batch_size=_int(env, "MPI_BATCH_SIZE", 1000),
+        webhook_allow_hosts=_hosts(env, "MPI_WEBHOOK_ALLOW_HOSTS"),
+        webhook_allow_http=_bool(env, "MPI_WEBHOOK_ALLOW_HTTP"),
     )

@@ -24,6 +24,25 @@ IDENTIFIER = (
     " caller may see is not returned. An unknown domain is a 404 OperationOutcome (warning,"
     " not-found, 'targetSystem not found'). The Bundle self link names the parameters used."
 )
+SECURITY = (
+    "Static bearer tokens, one or more per connected system, issued by the operator"
+    " (mpi systems add --scope, mpi systems token; stored only as a SHA-256 hash, revoked"
+    " with mpi systems revoke) and sent as 'Authorization: Bearer <token>'. Not OAuth or"
+    " SMART on FHIR: there is no authorization server, no token endpoint, no expiry and no"
+    " end-user consent. Scopes per token: register, lookup, review, admin. Without a valid"
+    " token: 401. A system sees a Patient only through a care relationship (a record of its"
+    " own linked to it) or a declared emergency purpose (X-Purpose-Of-Use: ETREAT with"
+    " X-Emergency-Reason). The X-User-Id, X-User-Role and X-User-Org headers are recorded in"
+    " the audit trail as the calling system asserts them; they are not authenticated."
+    " Transport security (TLS) is the deployment's reverse proxy's."
+)
+PATIENT = (
+    "Records are registered and withdrawn by the calling system's own identifier only:"
+    " conditional update PUT Patient?identifier=system|value and conditional delete DELETE"
+    " Patient?identifier=system|value (conditionalUpdate, conditionalDelete), or create POST"
+    " Patient. The golden Patient (Patient/[id]) is the MPI's own and is not updated or"
+    " deleted directly: PUT and DELETE on Patient/[id] answer 405."
+)
 #: Search parameters (modifiers such as ``:exact`` are not parameters of their own).
 PATIENT_SEARCH = tuple(n for n in SEARCH_PARAMS if ":" not in n and n not in ("_count", "_format"))
 DOCUMENTATION = {"family": EXACT, "given": EXACT, "identifier": IDENTIFIER}
@@ -49,30 +68,17 @@ def metadata() -> Response:
                 {
                     "mode": "server",
                     "security": {
-                        "service": [
-                            {
-                                "coding": [
-                                    {
-                                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                        "code": "OAuth",
-                                    }
-                                ]
-                            }
-                        ],
-                        "description": "Bearer token per connected system (mpi systems token); "
-                        "X-User-Id, X-User-Role, X-User-Org and X-Purpose-Of-Use "
-                        "headers are recorded in the audit trail.",
+                        "description": SECURITY,
                     },
                     "resource": [
                         {
                             "type": "Patient",
                             "supportedProfile": [UKCORE_PATIENT],
+                            "documentation": PATIENT,
                             "interaction": [
                                 {"code": "read"},
                                 {"code": "search-type"},
                                 {"code": "create"},
-                                {"code": "update"},
-                                {"code": "delete"},
                             ],
                             "conditionalCreate": False,
                             "conditionalUpdate": True,

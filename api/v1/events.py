@@ -69,7 +69,10 @@ def subscribe() -> tuple[dict[str, Any], int]:
     unknown = [FieldProblem(k, "is not a known field") for k in body if k != "url"]
     if unknown:
         raise InvalidInput(unknown)
-    sub = webhooks.subscribe(get_conn(), who.system_id, body.get("url"), all_events=who.is_admin)
+    policy = webhooks.WebhookPolicy.from_settings(current_app.config["SETTINGS"])
+    sub = webhooks.subscribe(
+        get_conn(), who.system_id, body.get("url"), all_events=who.is_admin, policy=policy
+    )
     return _subscription_json(sub, secret=True), 201
 
 

@@ -240,7 +240,14 @@ def document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["url"],
-                                    "properties": {"url": {"type": "string"}},
+                                    "properties": {
+                                        "url": {
+                                            "type": "string",
+                                            "description": "https:// URL whose host resolves"
+                                            " only to public addresses (see the README's"
+                                            " webhook rules); refused: 400 naming url",
+                                        }
+                                    },
                                 }
                             }
                         },

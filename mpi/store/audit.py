@@ -80,6 +80,14 @@ def tails(conn: psycopg.Connection[Any]) -> dict[int, tuple[int | None, str, int
     return {int(r[0]): (r[1], str(r[2]), int(r[3])) for r in rows}
 
 
+def heads(conn: psycopg.Connection[Any], event_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """The chain and hash of each of these events that exists: ID -> (chain, hash)."""
+    rows = conn.execute(
+        "SELECT id, chain, hash FROM audit_event WHERE id = ANY(%s)", (event_ids,)
+    ).fetchall()
+    return {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
+
+
 _SELECT = f"SELECT id, {', '.join(COLUMNS)}, chain, prev_hash, hash FROM audit_event"
 
 

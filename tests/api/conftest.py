@@ -7,6 +7,7 @@ tokens: ``GP`` (register, lookup), ``HOSP`` (register, lookup), ``SOCIAL`` (look
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from mpi import access
 from mpi.config import Settings
 from mpi.store import systems as system_store
 from mpi.store import tokens as token_store
-from tests.conftest import _TABLES
+from tests.conftest import _TABLES, RESET_AUDIT_TAILS
 from tests.helpers import synthetic_nhs_number
 
 SYSTEMS = {
@@ -56,7 +57,7 @@ def reset_service_tables(url: str) -> None:
         c.execute("SET LOCAL session_replication_role = replica")
         for table in RESET_TABLES:
             c.execute(f"DELETE FROM {table}")
-        c.execute("UPDATE audit_chain SET last_id = NULL, last_hash = '', events = 0")
+        c.execute(RESET_AUDIT_TAILS)
         sequences = c.execute(
             "SELECT DISTINCT d.objid::regclass::text FROM pg_depend d"
             " JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
@@ -103,16 +104,22 @@ AppFactory = Callable[..., Flask]
 
 
 @pytest.fixture
-def make_app(db_url: str) -> Iterator[AppFactory]:
+def make_app(db_url: str, request: pytest.FixtureRequest) -> Iterator[AppFactory]:
     """Build the app on the test database with settings of a test's own (``environment``,
-    and config keys such as ``POOL_MAX_SIZE=1``); every pool is closed afterwards."""
+    and config keys such as ``POOL_MAX_SIZE=1``); every pool is closed afterwards.
+
+    With ``MPI_TEST_AS_SERVICE_ROLE=1`` the app connects as the least-privilege service
+    role (``mpi db roles``), so the whole API suite shows the service works as it."""
     made: list[Flask] = []
+    app_url = db_url
+    if os.environ.get("MPI_TEST_AS_SERVICE_ROLE"):
+        app_url = request.getfixturevalue("db_roles").service_url
 
     def build(environment: str = "test", **config: Any) -> Flask:
         application = create_app(
             {
                 "TESTING": True,
-                "SETTINGS": Settings(database_url=db_url, environment=environment),
+                "SETTINGS": Settings(database_url=app_url, environment=environment),
                 "POOL_MIN_SIZE": 1,
                 "POOL_MAX_SIZE": 2,
                 **config,

@@ -9,6 +9,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from mpi import audit
 from mpi.cli import main
+from mpi.store import audit as audit_store
 from tests.api.conftest import alice, count
 
 
@@ -328,3 +329,159 @@ def test_the_client_address_behind_a_proxy(make_app, db_url, systems, hops, reco
     with psycopg.connect(db_url) as conn:
         row = conn.execute("SELECT client_address FROM audit_event").fetchone()
     assert row == (recorded,)
+
+
+# Finding 4 (issue 10): an audit that proves itself. A superuser who bypasses the triggers
+# (session_replication_role = replica) can remove events however they like; every way
+# must make `mpi audit verify` fail, and a checkpoint kept outside the database must catch
+# even a trail rewritten together with its tails.
+
+
+def _register(client, systems, n: int) -> None:
+    for i in range(n):
+        r = client.put(
+            f"/v1/systems/GP/records/G{i}", json=alice(i + 1), headers=systems.headers("GP")
+        )
+        assert r.status_code in (200, 201), r.get_data(as_text=True)
+
+
+def _as_superuser(url: str, *statements: str) -> None:
+    """Run statements with every ordinary trigger bypassed, as a superuser could."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _verify_cli(url: str, *args: str):
+    return CliRunner().invoke(main, ["audit", "verify", *args], env={"DATABASE_URL": url})
+
+
+def test_truncating_the_trail_is_not_an_intact_empty_trail(client, systems, db_url):
+    _register(client, systems, 3)
+    _as_superuser(db_url, "TRUNCATE audit_event")
+    result = _verify_cli(db_url)
+    assert result.exit_code == 1, result.output
+    assert "intact" not in result.output and "lost its 3 events" in result.output
+
+
+@pytest.mark.parametrize(
+    ("where", "deleted", "broken_at"),
+    [
+        ("the first event", "id = 1", 2),
+        ("the newest event", "id = 4", 4),
+        ("the two newest events", "id >= 3", 4),
+        ("an event in between", "id = 2", 3),
+        ("every event", "true", 4),
+    ],
+    ids=lambda v: v if isinstance(v, str) and " " in v else None,
+)
+def test_events_deleted_with_the_triggers_bypassed_are_found(
+    client, systems, db_url, where, deleted, broken_at
+):
+    _register(client, systems, 4)
+    _as_superuser(db_url, f"DELETE FROM audit_event WHERE {deleted}")
+    with psycopg.connect(db_url) as conn:
+        report = audit.verify(conn)
+    assert not report.is_intact and report.broken_at == broken_at, (where, report)
+    assert _verify_cli(db_url).exit_code == 1
+
+
+def test_a_removed_tail_is_found(client, systems, db_url):
+    _register(client, systems, 2)
+    _as_superuser(db_url, "DELETE FROM audit_event", "DELETE FROM audit_chain WHERE chain = 0")
+    with psycopg.connect(db_url) as conn:
+        report = audit.verify(conn)
+    assert not report.is_intact and report.reason == "chain 0 has lost its tail"
+    result = _verify_cli(db_url)
+    assert result.exit_code == 1 and "chain 0 has lost its tail" in result.output
+
+
+def _checkpoint(url: str, path=None):
+    args = ["audit", "checkpoint"] + (["-o", str(path)] if path else [])
+    result = CliRunner().invoke(main, args, env={"DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_checkpoints_are_json_lines_of_the_chain_heads(client, systems, db_url, tmp_path):
+    import json
+    from datetime import datetime
+
+    _register(client, systems, 2)
+    printed = json.loads(_checkpoint(db_url).output)
+    assert datetime.fromisoformat(printed["checkpoint_at"]).tzinfo is not None
+    with psycopg.connect(db_url) as conn:
+        head = conn.execute(
+            "SELECT chain, id, hash FROM audit_event ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert printed["events"] == 2
+    assert printed["chains"] == [
+        {"chain": head[0], "events": 2, "last_id": head[1], "last_hash": head[2]}
+    ]
+    file = tmp_path / "audit.checkpoints"
+    _checkpoint(db_url, file)
+    _register(client, systems, 3)  # G0, G1 again (updates) and G2: three more events
+    appended = _checkpoint(db_url, file)
+    assert "5 events" in appended.output
+    lines = file.read_text().splitlines()
+    assert [json.loads(line)["events"] for line in lines] == [2, 5]
+    ok = _verify_cli(db_url, "--checkpoint", str(file))
+    assert ok.exit_code == 0 and "2 checkpoint(s) hold" in ok.output, ok.output
+
+
+def test_a_checkpoint_catches_a_wipe_with_the_tails_reset(client, systems, db_url, tmp_path):
+    _register(client, systems, 3)
+    file = tmp_path / "audit.checkpoints"
+    _checkpoint(db_url, file)
+    # Everything gone, tails too, and new events since: the database alone looks intact.
+    _as_superuser(
+        db_url,
+        "TRUNCATE audit_event",
+        "UPDATE audit_chain SET last_id = NULL, last_hash = '', events = 0",
+    )
+    _register(client, systems, 1)
+    assert _verify_cli(db_url).exit_code == 0
+    result = _verify_cli(db_url, "--checkpoint", str(file))
+    assert result.exit_code == 1, result.output
+    assert "is missing" in result.output and "checkpoint" in result.output
+
+
+def test_a_checkpoint_catches_a_trail_rewritten_with_consistent_hashes(
+    client, systems, db_url, tmp_path
+):
+    """A forger changes an early event, recomputes every hash after it and moves the tail:
+    the chain verifies on its own, but not against the checkpoint taken before."""
+    _register(client, systems, 3)
+    file = tmp_path / "audit.checkpoints"
+    _checkpoint(db_url, file)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        rows = [
+            dict(zip(("id", *audit_store.COLUMNS), r, strict=True))
+            for r in conn.execute(
+                f"SELECT id, {', '.join(audit_store.COLUMNS)} FROM audit_event ORDER BY id"
+            ).fetchall()
+        ]
+        rows[0]["user_id"] = "someone-else"
+        prev = ""
+        for row in rows:
+            values = {c: row[c] for c in audit_store.COLUMNS}
+            digest = audit.chain_hash(prev, values)
+            conn.execute(
+                "UPDATE audit_event SET user_id = %s, prev_hash = %s, hash = %s WHERE id = %s",
+                (row["user_id"], prev, digest, row["id"]),
+            )
+            prev = digest
+        conn.execute("UPDATE audit_chain SET last_hash = %s WHERE chain = 0", (prev,))
+    assert _verify_cli(db_url).exit_code == 0  # a perfect forgery, as far as the database goes
+    result = _verify_cli(db_url, "--checkpoint", str(file))
+    assert result.exit_code == 1 and "not the head checkpointed" in result.output, result.output
+
+
+def test_a_bad_checkpoint_file_is_a_clear_error(client, systems, db_url, tmp_path):
+    file = tmp_path / "audit.checkpoints"
+    file.write_text('{"checkpoint_at": "2026-12-03T12:00:00+00:00", "chains": []}\nnot json\n')
+    result = _verify_cli(db_url, "--checkpoint", str(file))
+    assert result.exit_code == 1 and "checkpoint: line 2: not an audit checkpoint" in result.output
+    assert "Traceback" not in result.output

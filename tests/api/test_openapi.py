@@ -56,9 +56,9 @@ def test_every_fhir_route_is_in_the_capability_statement(app, client):
         ("GET", "/fhir/Patient/<person_id>"): ("Patient", "read"),
         ("GET", "/fhir/Patient"): ("Patient", "search-type"),
         ("POST", "/fhir/Patient/_search"): ("Patient", "search-type"),
-        ("PUT", "/fhir/Patient"): ("Patient", "update"),  # conditional update
+        ("PUT", "/fhir/Patient"): ("Patient", "conditionalUpdate"),
         ("POST", "/fhir/Patient"): ("Patient", "create"),
-        ("DELETE", "/fhir/Patient"): ("Patient", "delete"),  # conditional delete
+        ("DELETE", "/fhir/Patient"): ("Patient", "conditionalDelete"),
         ("POST", "/fhir/Patient/$match"): ("Patient", "$match"),
         ("GET", "/fhir/Patient/$ihe-pix"): ("Patient", "$ihe-pix"),
         ("GET", "/fhir/AuditEvent"): ("AuditEvent", "search-type"),
@@ -71,9 +71,15 @@ def test_every_fhir_route_is_in_the_capability_statement(app, client):
         if m not in ("HEAD", "OPTIONS")
     }
     assert routes == set(expected)
+    flags = {
+        (t, flag)
+        for t, r in resources.items()
+        for flag in ("conditionalUpdate", "conditionalDelete")
+        if r.get(flag) not in (None, False, "not-supported")
+    }
     for capability in expected.values():
         if capability is not None:
-            assert capability in interactions | operations, capability
+            assert capability in interactions | operations | flags, capability
     assert resources["Patient"]["conditionalUpdate"] is True
     assert resources["Patient"]["conditionalDelete"] == "single"
 

@@ -47,12 +47,19 @@ def _call(
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-@pytest.fixture
-def served(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`mpi serve --workers 2` on a free port; yields the base URL and the log file."""
+@pytest.fixture(params=["superuser", "service-role"])
+def served(
+    db_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Path]]:
+    """`mpi serve --workers 2` on a free port; yields the base URL and the log file. It
+    runs twice: connected as the test database's superuser, and as the least-privilege
+    service role of `mpi db roles`, as a deployment should run it."""
     port = _free_port()
     log = tmp_path / "serve.log"
-    env = {**os.environ, "DATABASE_URL": db_url, "MPI_ENVIRONMENT": "test"}
+    url = db_url
+    if request.param == "service-role":
+        url = request.getfixturevalue("db_roles").service_url
+    env = {**os.environ, "DATABASE_URL": url, "MPI_ENVIRONMENT": "test"}
     env["MPI_POOL_MIN_SIZE"] = "1"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -110,6 +117,14 @@ def test_served_app_works_and_logs_no_patient_data(served, systems):
     )
     assert status == 400
     assert _call(base, "GET", "/v1/systems/GP/records/LOCAL-77")[0] == 401
+    # issue 10: no webhook into the service's own network; a CapabilityStatement as served
+    for url in ("http://127.0.0.1:8080/", "https://169.254.169.254/latest/meta-data/"):
+        status, problem = _call(base, "POST", "/v1/subscriptions", hosp, {"url": url})
+        assert status == 400 and problem["errors"][0]["field"] == "url", problem
+    status, statement = _call(base, "GET", "/fhir/metadata")
+    patient = statement["rest"][0]["resource"][0]
+    assert {i["code"] for i in patient["interaction"]} == {"read", "search-type", "create"}
+    assert "service" not in statement["rest"][0]["security"]
     text = log.read_text()
     assert text.count("Booting worker") >= 2  # several workers
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
