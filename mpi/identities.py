@@ -249,7 +249,7 @@ def merge_persons(
     moves = _move(conn, theirs, survivor, reviewer, reason)
     closed = decision_store.supersede_between(conn, [survivor, other], reviewer)
     decision_store.retarget_items(conn, other, survivor, reviewer)
-    person_store.mark_merged(conn, other, survivor)
+    repointed = person_store.mark_merged(conn, other, survivor)
     event_store.append(
         conn,
         [
@@ -263,7 +263,8 @@ def merge_persons(
             )
         ],
     )
-    return {"moves": moves, "merged": [{"person": other, "into": survivor}], "items_closed": closed}
+    merged = {"person": other, "into": survivor, "repointed": repointed}
+    return {"moves": moves, "merged": [merged], "items_closed": closed}
 
 
 def merge(
@@ -467,6 +468,8 @@ def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer
             )
     for merged in changes.get("merged", []):
         decision_store.restore_person(conn, merged["person"])
+        if merged.get("repointed"):  # persons that pointed at it point at it again
+            person_store.repoint(conn, merged["into"], merged["person"], merged["repointed"])
     restore = [
         LinkState(
             m["record"],

@@ -112,12 +112,31 @@ def enterprise_ids(conn: psycopg.Connection[Any], pks: Sequence[int]) -> dict[in
     return {r[0]: r[1] for r in rows}
 
 
-def mark_merged(conn: psycopg.Connection[Any], pk: int, into: int) -> None:
-    """Mark a person as merged into another (the merged one keeps its ID as a pointer)."""
+def mark_merged(conn: psycopg.Connection[Any], pk: int, into: int) -> list[int]:
+    """Mark a person as merged into another (the merged one keeps its ID as a pointer).
+
+    Persons merged into ``pk`` before now point at ``into`` too, so that every pointer
+    leads straight to a survivor (no chains). Returns those persons, for an undo to point
+    them back (:func:`repoint`).
+    """
     conn.execute(
         "UPDATE person SET status = 'merged', merged_into = %s, updated_at = now() WHERE id = %s",
         (into, pk),
     )
+    return repoint(conn, pk, into)
+
+
+def repoint(
+    conn: psycopg.Connection[Any], old: int, new: int, only: Sequence[int] = ()
+) -> list[int]:
+    """Point persons merged into ``old`` at ``new`` (all of them, or ``only`` these)."""
+    rows = conn.execute(
+        "UPDATE person SET merged_into = %s, updated_at = now()"
+        " WHERE merged_into = %s AND (cardinality(%s::bigint[]) = 0 OR id = ANY(%s))"
+        " RETURNING id",
+        (new, old, list(only), list(only)),
+    ).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 #: How writing a record's link replaces the one it has (:func:`write_links`, :func:`write_all`).
@@ -281,6 +300,9 @@ _WRITE_ALL = (
     "  updated_at = now() FROM x, jsonb_to_recordset(x.j -> 'merged')"
     "  AS g (gone bigint, dest bigint) LEFT JOIN m ON m.tid = g.dest"
     "  WHERE person.id = g.gone),"
+    " rp AS (UPDATE person SET merged_into = coalesce(m.id, g.dest), updated_at = now()"
+    "  FROM x, jsonb_to_recordset(x.j -> 'merged') AS g (gone bigint, dest bigint)"
+    "  LEFT JOIN m ON m.tid = g.dest WHERE person.merged_into = g.gone),"
     " rv AS (INSERT INTO review_item (record_id, candidate_person_id, candidate_record_id,"
     "  probability, weight, reason, explanation)"
     "  SELECT v.r, coalesce(m.id, v.p), v.cr, v.prob, v.weight, v.reason, v.explanation"

@@ -209,3 +209,27 @@ def test_demo_loads_measures_and_can_go_on_serving(runner, monkeypatch, server_u
         assert served["bind"] == "x:1" and name in str(served["url"])
     finally:
         db.drop_database(server_url, name)
+
+
+def test_db_check_passes_a_loaded_store_and_names_a_breach(runner, tmp_path, committed_db):
+    import psycopg
+
+    gp = _write(
+        tmp_path / "gp.csv",
+        [
+            f"G1,{synthetic_nhs_number(5)},Robert,Smith,male,1970-05-01,1 High Street,LS1 4AP,",
+            "G2,,Priya,Patel,female,1992-12-12,3 Mill Lane,BD7 1DP,",
+        ],
+    )
+    assert (
+        runner.invoke(main, ["load", "GP_TEST", str(gp), "--kind", "gp", "--quiet"]).exit_code == 0
+    )
+    result = runner.invoke(main, ["db", "check"])
+    assert result.exit_code == 0, result.output
+    assert "store sound" in result.output and "audit_chain" in result.output
+    with psycopg.connect(committed_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM link WHERE record_id = (SELECT min(id) FROM source_record)")
+    result = runner.invoke(main, ["db", "check"])
+    assert result.exit_code == 1
+    assert "active_record_unlinked" in result.output and "BREACHED (1)" in result.output
+    assert "Priya" not in result.output and "Smith" not in result.output  # IDs, not patients
