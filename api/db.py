@@ -10,6 +10,7 @@ import atexit
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g
+from psycopg import errors as psycopg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from mpi.errors import ConfigError
@@ -76,10 +77,21 @@ def release(exc: BaseException | None = None) -> None:
         pool().putconn(conn)
 
 
+#: SQLSTATEs of a database that cannot take the request for now: a read-only server (a
+#: standby, ``default_transaction_read_only``); class 53, a full disk or another exhausted
+#: resource; a server shutting down, crashed or starting up.
+_UNAVAILABLE = ("25006", "53", "57P01", "57P02", "57P03")
+
+
 def database_lost(exc: BaseException) -> bool:
-    """Whether an error means the database went away (a restart, a failover) or the pool
-    had no connection to give within ``POOL_TIMEOUT``."""
-    return isinstance(exc, PoolTimeout) or (has_conn() and get_conn().broken)
+    """Whether an error means the database went away (a restart, a failover), cannot take
+    writes for now (read-only, disk full), or the pool had no connection to give within
+    ``POOL_TIMEOUT``. The request's transaction is rolled back whole."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, psycopg_errors.Error) and (exc.sqlstate or "").startswith(_UNAVAILABLE):
+        return True
+    return has_conn() and get_conn().broken
 
 
 def is_ready() -> bool:
