@@ -53,7 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.extensions["mpi_ctx"] = MatchContext.build(settings, active_model_at(settings.database_url))
 
-    from api import db, errors, model_refresh, requests, review
+    from api import db, errors, metrics, model_refresh, requests, review
     from api.fhir import bp as fhir_bp
     from api.v1 import bp as v1_bp
 
@@ -61,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     requests.init_app(app)  # checks MPI_LOG_LEVEL before the pool is opened
     db.init_app(app)
     model_refresh.init_app(app)
+    metrics.init_app(app)
     app.register_blueprint(v1_bp)
     app.register_blueprint(fhir_bp)
     review.init_app(app)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
+from api import metrics
 from api.db import get_conn
 from mpi import access, audit
 from mpi.access import Caller
@@ -188,17 +189,22 @@ def _after(response: Response) -> Response:
     ctx = g._get_current_object()
     draft_: AuditDraft | None = ctx.pop("audit", None)
     conn = ctx.get("db")
+    committed = False
     if conn is not None:
         try:
             if draft_ is not None:
                 _write_audit(conn, draft_, response.status_code)
             conn.commit()
+            committed = True
         except Exception as exc:  # noqa: BLE001 - the work is undone and a 500 returned
             from api.errors import handle_unexpected
 
             response = handle_unexpected(exc)  # which ends the transaction without its work
     response.headers["X-Request-Id"] = ctx.get("request_id", "")
     _log(response, ctx)
+    if committed and draft_ is not None:
+        metrics.audit_appended()
+    metrics.observe(response, draft_.detail.get("decision") if draft_ else None, committed)
     return response
 
 

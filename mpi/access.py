@@ -3,7 +3,8 @@
 Every connected system authenticates with its own bearer token. Only the SHA-256 of a
 token is stored; the token itself is shown once, when it is issued. A token carries
 scopes: ``register`` (write the system's own records), ``lookup`` (resolve, search,
-events), ``review`` (data-quality decisions) and ``admin`` (opt-outs, audit, everything).
+events), ``review`` (data-quality decisions), ``metrics`` (``/metrics``, no patient data)
+and ``admin`` (opt-outs, audit, everything).
 
 Care relationship: a system sees a person's cross-reference and golden view only where
 it holds an active record linked to that person, unless it declares an emergency purpose
@@ -28,7 +29,7 @@ from mpi.store import access as access_store
 from mpi.store import systems as system_store
 from mpi.store import tokens as token_store
 
-SCOPES = ("register", "lookup", "review", "admin")
+SCOPES = ("register", "lookup", "review", "metrics", "admin")
 TOKEN_PREFIX = "mpi_"
 
 

@@ -1041,9 +1041,18 @@ def serve(env: Env, bind: str, workers: int, threads: int) -> None:
 def _exec_gunicorn(url: str, *, bind: str, workers: int, threads: int = 1) -> None:
     """Replace this process with gunicorn serving ``api:create_app()`` on ``url``."""
     import os
+    import tempfile
 
     os.environ["DATABASE_URL"] = url
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:  # the figures of this run's workers only (prometheus_client's rule)
+        os.makedirs(metrics_dir, exist_ok=True)
+        for old in Path(metrics_dir).glob("*.db"):
+            old.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mpi-metrics-")
     args = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers)]
+    args += ["--config", "python:api.gunicorn_conf"]
     args += ["--threads", str(threads), "--access-logfile", "-"]
     args += ["--access-logformat", "%(m)s %(s)s %(L)ss"]  # no path: it may hold local IDs
     os.execv(sys.executable, [*args, "api:create_app()"])

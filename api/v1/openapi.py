@@ -123,6 +123,18 @@ def document() -> dict[str, Any]:
                 {"200": _json(_STATUS), "503": _json(_STATUS, "not ready")},
             ),
             "/openapi.json": _public("This document", {"200": _json(_OBJECT)}),
+            "/metrics": {
+                "get": {
+                    "summary": "Service figures in Prometheus text format (scope metrics)",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus exposition format, no patient data",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401, 403, 503),
+                    },
+                }
+            },
             "/v1/systems/{system}/records/{local_id}": {
                 "parameters": _PATH_PARAMS,
                 "put": {

@@ -309,7 +309,7 @@ def test_every_endpoint_that_touches_a_patient_writes_exactly_one_event(
 def test_the_work_is_undone_when_its_audit_event_cannot_be_written(
     client, systems, db_url, monkeypatch
 ):
-    """Same transaction: no audit event, no work (the request answers 500)."""
+    """Same transaction: no audit event, no work (a full disk answers 503 to retry)."""
     import mpi.audit
 
     def fail(*args, **kwargs):
@@ -317,7 +317,7 @@ def test_the_work_is_undone_when_its_audit_event_cannot_be_written(
 
     monkeypatch.setattr(mpi.audit, "record", fail)
     r = client.put("/v1/systems/GP/records/G1", json=alice(), headers=systems.headers("GP"))
-    assert r.status_code == 500
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     for table in ("source_record", "person", "link", "identity_event", "audit_event"):
         assert count(db_url, table) == 0, table
 
