@@ -85,7 +85,7 @@ def test_twins_are_flagged() -> None:
     twin_a = {"nhs_number": None, "given_name": "Mary"}
     twin_b = {"nhs_number": None, "given_name": "Susan"}
     result = _score(twin_a, twin_b)
-    assert result.flags == ("twin_risk",)
+    assert result.flags == ("twin_risk", "sparse_evidence")  # another given name: not strong
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_an_initial_needs_an_unambiguous_match_instead_of_twin_risk() -> None:
 
 def test_twins_with_different_nhs_numbers_have_both_flags() -> None:
     result = _score({"given_name": "Mary"}, {"given_name": "Susan", "nhs_number": NHS_B})
-    assert result.flags == ("nhs_number_conflict", "twin_risk")
+    assert result.flags == ("nhs_number_conflict", "twin_risk", "sparse_evidence")
 
 
 def test_same_nhs_number_is_not_twin_risk() -> None:
