@@ -27,6 +27,7 @@ from matching import nhs_number
 from matching.errors import InvalidDemographics, Problem
 from matching.similarity import phonetic
 from matching.types import Demographics, NormalisedRecord
+from matching.vital import vital_status
 
 __all__ = [
     "EARLIEST_BIRTH_DATE",
@@ -455,7 +456,8 @@ def normalise(
         InvalidDemographics: with every problem found: a birth date that is not
             ``YYYY-MM-DD``, not a real date, in the future or before 1880; a sex code
             that is not a FHIR administrative gender or a common code for one; a test-range
-            NHS number when those are refused.
+            NHS number when those are refused; a multiple-birth or death field that
+            :func:`matching.vital.vital_status` refuses.
 
     Example:
         >>> rec = normalise(Demographics(given_name="Zoë", family_name="O'Brien"))
@@ -503,6 +505,16 @@ def normalise(
     except ValueError as exc:
         problems.append(Problem("sex", str(exc)))
 
+    vital, vital_problems = vital_status(
+        demo.multiple_birth,
+        demo.birth_order,
+        demo.deceased,
+        demo.deceased_at,
+        birth_date=birth_date,
+        today=today,
+    )
+    problems.extend(vital_problems)
+
     if problems:
         raise InvalidDemographics(problems)
 
@@ -526,4 +538,8 @@ def normalise(
         given_phonetic=given_phonetic,
         family_phonetic=family_phonetic,
         issues=tuple(issues),
+        multiple_birth=vital.multiple_birth,
+        birth_order=vital.birth_order,
+        deceased=vital.deceased,
+        deceased_at=vital.deceased_at,
     )

@@ -15,7 +15,9 @@ Safety flags forbid an automatic link whatever the probability (see
   month. No parent, child or sibling carries the same given name and such a date. Also
   the same NHS number with no birth date on one side, ``different`` given names and
   family names neither ``exact`` nor ``shares_part``, or another sex: nothing but the
-  number (and perhaps the home) says it is one person;
+  number (and perhaps the home) says it is one person. Also the same NHS number with
+  another sex and another given name (``jaro_winkler_medium``, ``phonetic``, ``initial``
+  or ``different``): a co-twin's or sibling's number on the wrong record;
 - ``twin_risk``: family name alike (``exact``, ``shares_part``, Jaro-Winkler or
   phonetic: a typo in it hides no twin), birth date ``exact``, given
   name ``jaro_winkler_medium``, ``phonetic``, ``initial`` or ``different``, and NHS number
@@ -43,6 +45,16 @@ Safety flags forbid an automatic link whatever the probability (see
   ``RARE_NAMES_WEIGHT``): name and birth date alone are
   not enough to merge two records automatically (strangers share common names and
   birthdays; a same-name parent and child share everything but the birth date).
+
+- ``birth_order_conflict``: both records give a birth order, and they differ;
+- ``multiple_birth_conflict``: either record is of a multiple birth, and the first given
+  names are neither the same nor a name and its canonical form (or one side has none and
+  the birth orders do not agree): twins are told apart by name or birth order only;
+- ``sparse_evidence``: not the evidence a link needs to disclose a person to the system
+  that sent the record. A pair is strong (not sparse) when both records have a birth
+  date and either the NHS numbers agree and so does a given or a family name, or given
+  name, family name and birth date agree and so does a postcode (unit, sector or
+  district), an address or a phone (see ``_strong_evidence``).
 
 Three informational flags, not safety flags:
 
@@ -86,6 +98,9 @@ _GIVEN = _INDEX["given_name"]
 _FAMILY = _INDEX["family_name"]
 _BIRTH = _INDEX["birth_date"]
 _SEX = _INDEX["sex"]
+_POSTCODE = _INDEX["postcode"]
+_ADDRESS = _INDEX["address"]
+_PHONE = _INDEX["phone"]
 
 
 def _levels(name: str, *labels: str) -> frozenset[int]:
@@ -192,10 +207,15 @@ def safety_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
     if nhs in _NHS_DIFFERENT:
         flags.append("nhs_number_conflict")
     elif nhs in _NHS_SAME:
-        if levels[_BIRTH] in _BIRTH_CONFLICT or (
-            levels[_BIRTH] == 0
-            and levels[_GIVEN] in _GIVEN_NOTHING_IN_COMMON
-            and (levels[_FAMILY] not in _FAMILY_SHARED or levels[_SEX] in _SEX_DIFFERENT)
+        if (
+            levels[_BIRTH] in _BIRTH_CONFLICT
+            or (
+                levels[_BIRTH] == 0
+                and levels[_GIVEN] in _GIVEN_NOTHING_IN_COMMON
+                and (levels[_FAMILY] not in _FAMILY_SHARED or levels[_SEX] in _SEX_DIFFERENT)
+            )
+            # a co-twin's number: another sex and another given name outweigh the number
+            or (levels[_SEX] in _SEX_DIFFERENT and levels[_GIVEN] in _GIVEN_DIFFERENT)
         ):
             flags.append("nhs_number_shared_conflict")
     if (
@@ -312,6 +332,9 @@ def score(
         flags = tuple("given_name_initial" if f == "twin_risk" else f for f in flags)
     if flags and "nhs_number_shared_conflict" in flags and _is_keying_slip(levels, a, b):
         flags = tuple(f for f in flags if f != "nhs_number_shared_conflict")
+    flags = (*flags, *_multiple_birth_flags(levels, a, b))
+    if not _strong_evidence(levels):
+        flags = (*flags, "sparse_evidence")
     return MatchScore(
         weight=total,
         probability=match_probability(
@@ -488,3 +511,75 @@ def _is_keying_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedR
         and (x.month, x.day) == (y.month, y.day)
         and abs(x.year - y.year) <= 10
     )
+
+
+#: Given names that agree, for strong evidence: anything but an initial or nothing alike.
+_GIVEN_ALIKE = _levels(
+    "given_name", "exact", "nickname", "jaro_winkler_high", "jaro_winkler_medium", "phonetic"
+)
+#: Family names that agree, for strong evidence.
+_FAMILY_ALIKE = _levels(
+    "family_name", "exact", "shares_part", "jaro_winkler_high", "jaro_winkler_medium", "phonetic"
+)
+#: Birth dates that agree, for strong evidence without an agreeing NHS number.
+_BIRTH_ALIKE = _levels(
+    "birth_date", "exact", "day_month_swapped", "one_digit_or_day", "same_year_month"
+)
+
+
+def _strong_evidence(levels: tuple[int, ...]) -> bool:
+    """Whether a pair carries the evidence a link needs to disclose a person (not sparse).
+
+    Both records have a birth date, and either the NHS numbers agree and so does a given
+    or a family name, or (full demographics) given name, family name and birth date
+    agree, and so does one of postcode (unit, sector or district), address or phone.
+    "Agree" means any level but missing and ``different`` (an initial is no given name;
+    a birth date under one NHS number is judged by ``nhs_number_shared_conflict``).
+    Without it the pair is ``sparse_evidence``: an NHS number with one name, or with a
+    birth date only, or names and a birth date alone, or no birth date, never open a
+    person's record to the system that sent them.
+    """
+    if levels[_BIRTH] == 0:
+        return False
+    given = levels[_GIVEN] in _GIVEN_ALIKE
+    family = levels[_FAMILY] in _FAMILY_ALIKE
+    if levels[_NHS] in _NHS_SAME:
+        return given or family
+    home = levels[_POSTCODE] in _CORROBORATES[_POSTCODE] or (
+        levels[_ADDRESS] in _CORROBORATES[_ADDRESS]
+    )
+    phone = levels[_PHONE] in _CORROBORATES[_PHONE]
+    given = given or levels[_GIVEN] in _GIVEN_INITIAL  # "P" for PAUL, with all the rest
+    return given and levels[_BIRTH] in _BIRTH_ALIKE and family + home + phone >= 2
+
+
+def _multiple_birth_flags(
+    levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord
+) -> tuple[str, ...]:
+    """``birth_order_conflict`` and ``multiple_birth_conflict`` of a pair.
+
+    ``birth_order_conflict``: both records give a birth order, and they differ (twin 1 is
+    never twin 2, whatever else agrees, NHS number included). ``multiple_birth_conflict``:
+    either record is of a multiple birth and the given names do not agree exactly or as a
+    name and its canonical form (a typo, an initial or a middle name is not enough to
+    tell twins apart), or one has no given name and the birth orders do not agree.
+    """
+    flags: list[str] = []
+    if a.birth_order is not None and b.birth_order is not None and a.birth_order != b.birth_order:
+        flags.append("birth_order_conflict")
+    if not (a.multiple_birth or b.multiple_birth):
+        return tuple(flags)
+    if levels[_GIVEN] == 0:
+        if a.birth_order is None or a.birth_order != b.birth_order:
+            flags.append("multiple_birth_conflict")
+    elif not _twin_names_agree(levels, a, b):
+        flags.append("multiple_birth_conflict")
+    return tuple(flags)
+
+
+def _twin_names_agree(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedRecord) -> bool:
+    """Whether first given names are one name: the same, or a name and its canonical form."""
+    if levels[_GIVEN] not in _GIVEN_AGREES:
+        return False
+    x, y = a.given_names[0], b.given_names[0]
+    return x == y or are_direct_variants(x, y)

@@ -18,6 +18,10 @@ class Demographics:
     ``None`` or an empty string means the system did not send the field.
     ``given_name`` may hold several given names separated by spaces ("Mary Anne").
     ``nhs_number_status`` is the UK Core NHS number verification status code ("01".."08").
+    ``multiple_birth`` (part of a multiple birth), ``birth_order`` (1 for the first-born
+    twin, 2 for the second, ...), ``deceased`` and ``deceased_at`` (an ISO date or
+    date-time) come as the system sent them too: a JSON boolean or number, or text
+    ("true", "Y", "2") from a file.
     """
 
     nhs_number: str | None = None
@@ -29,6 +33,10 @@ class Demographics:
     address_line: str | None = None
     postcode: str | None = None
     phone: str | None = None
+    multiple_birth: bool | str | None = None
+    birth_order: int | str | None = None
+    deceased: bool | str | None = None
+    deceased_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,10 @@ class NormalisedRecord:
 
     Only evidence that may be used for matching is kept: an invalid NHS number is ``None``
     here (and reported in ``issues``), a pseudo-postcode (ZZ99) is ``None``.
+    ``multiple_birth`` and ``birth_order`` are safety evidence only (never weighed): two
+    different birth orders, or a multiple birth and another given name, are never linked
+    automatically. ``deceased`` and ``deceased_at`` are kept for the golden view and not
+    compared.
     """
 
     nhs_number: str | None = None
@@ -52,6 +64,10 @@ class NormalisedRecord:
     given_phonetic: str | None = None
     family_phonetic: str | None = None
     issues: tuple[str, ...] = ()
+    multiple_birth: bool | None = None
+    birth_order: int | None = None
+    deceased: bool | None = None
+    deceased_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,10 @@ def local_identifier(patient: dict[str, Any], system_uri: str | None) -> str | N
 def demographics_from_patient(patient: Any) -> Demographics:
     """Extract the demographics the MPI matches on from a FHIR Patient resource.
 
+    ``multipleBirthBoolean`` / ``multipleBirthInteger`` give ``multiple_birth`` /
+    ``birth_order``, ``deceasedBoolean`` / ``deceasedDateTime`` give ``deceased`` /
+    ``deceased_at``.
+
     Raises:
         InvalidInput: the resource is not a Patient, or a field has the wrong type.
     """
@@ -81,9 +85,15 @@ def demographics_from_patient(patient: Any) -> Demographics:
         if isinstance(telecom, dict) and telecom.get("system") == "phone":
             phone = _text(telecom.get("value"))
             break
-    for field in ("gender", "birthDate"):
+    for field in ("gender", "birthDate", "deceasedDateTime"):
         if patient.get(field) is not None and not isinstance(patient.get(field), str):
             problems.append(FieldProblem(field, "must be a string"))
+    for field in ("multipleBirthBoolean", "deceasedBoolean"):
+        if patient.get(field) is not None and not isinstance(patient.get(field), bool):
+            problems.append(FieldProblem(field, "must be true or false"))
+    order = patient.get("multipleBirthInteger")
+    if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
+        problems.append(FieldProblem("multipleBirthInteger", "must be a whole number"))
     if problems:
         raise InvalidInput(problems)
     return Demographics(
@@ -96,4 +106,8 @@ def demographics_from_patient(patient: Any) -> Demographics:
         address_line=line,
         postcode=postcode,
         phone=phone,
+        multiple_birth=patient.get("multipleBirthBoolean"),
+        birth_order=order,
+        deceased=patient.get("deceasedBoolean"),
+        deceased_at=_text(patient.get("deceasedDateTime")),
     )

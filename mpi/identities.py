@@ -7,7 +7,8 @@ Survivorship (which record supplies each golden field), in order:
 3. then the most recently updated record.
 
 For each field the first record in that order that has a value supplies it, so a missing
-field never hides a value another record holds.
+field never hides a value another record holds. A birth order comes with its multiple-birth
+flag, and a death date with its deceased flag, from one record.
 
 Reviewers change identities by hand (:func:`merge`, :func:`split`, and "same person" on a
 review item, in :mod:`mpi.review`). Each change runs in one transaction holding the
@@ -46,7 +47,15 @@ GOLDEN_FIELDS = (
     "address_line",
     "postcode",
     "phone",
+    "multiple_birth",
+    "birth_order",
+    "deceased",
+    "deceased_at",
 )
+#: Golden fields that come from the same record as another (the first field), so that
+#: they never contradict each other: a birth order with its multiple-birth flag, a death
+#: date with its deceased flag.
+COMPANION_FIELDS = {"birth_order": "multiple_birth", "deceased_at": "deceased"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +98,7 @@ def sent_demographics(record: RecordDetail) -> Demographics:
         return demographics_from_patient(raw)
     from mpi.loading import demographics_from_row
 
-    return demographics_from_row({k: v for k, v in raw.items() if isinstance(v, str)})
+    return demographics_from_row(raw)
 
 
 def display_value(record: RecordDetail, name: str) -> str | None:
@@ -103,6 +112,13 @@ def display_value(record: RecordDetail, name: str) -> str | None:
         return norm.sex
     if name == "postcode":
         return norm.postcode
+    if name in ("multiple_birth", "deceased"):
+        flag = getattr(norm, name)
+        return None if flag is None else ("true" if flag else "false")
+    if name == "birth_order":
+        return str(norm.birth_order) if norm.birth_order is not None else None
+    if name == "deceased_at":
+        return norm.deceased_at
     value = getattr(sent_demographics(record), name)
     return value.strip() if isinstance(value, str) and value.strip() else None
 
@@ -121,14 +137,23 @@ def survivorship_order(records: list[RecordDetail]) -> list[RecordDetail]:
 
 
 def golden_view(records: list[RecordDetail]) -> dict[str, GoldenField]:
-    """The golden demographics of a person's active records."""
+    """The golden demographics of a person's active records.
+
+    Each field comes from the first record in survivorship order that has it, except a
+    companion (:data:`COMPANION_FIELDS`), which comes from the record that supplied its
+    lead field, or not at all.
+    """
     ordered = survivorship_order([r for r in records if r.status == "active"])
     golden: dict[str, GoldenField] = {}
+    source: dict[str, RecordDetail] = {}
     for name in GOLDEN_FIELDS:
-        for record in ordered:
+        lead = COMPANION_FIELDS.get(name)
+        candidates = ordered if lead is None else [source[lead]] if lead in source else []
+        for record in candidates:
             value = display_value(record, name)
             if value:
                 golden[name] = GoldenField(value, record.system_code, record.local_id)
+                source[name] = record
                 break
     return golden
 

@@ -14,8 +14,19 @@ any record of the candidate person:
   names that share nothing (a parent and child sharing a first name). Both go to review
   as a ``possible_match``;
 - ``weak_evidence``: nothing beyond name and birth date agrees (no NHS number, postcode,
-  address or phone), or there is no birth date to compare (except with the same names,
-  postcode and address, and then only when no other identity is a plausible match).
+  address or phone), or there is no birth date to compare;
+- ``sparse_evidence``: not the evidence a link needs to open a person's record to the
+  system that sent this one (it would then see the other systems' data): an agreeing NHS
+  number needs a birth date on both sides and an agreeing name, and without one, given
+  name, family name, birth date and a postcode, address or phone must agree. So a record
+  with only an NHS number and a name, an NHS number and a birth date, or no birth date
+  is stored and goes to review or to a new person, never into an existing identity
+  (unless its own system already holds a record of that identity, which it then sees
+  already: :func:`blocking_findings`);
+- ``birth_order_conflict``: two different birth orders (twin 1 and twin 2), counted from
+  any record; ``multiple_birth_conflict``: a multiple birth and first given names that
+  are not one name (or no given name and no agreeing birth order). Both go to review
+  as a ``twin_risk``.
 
 Below the link threshold and at or above the review threshold, the record gets a new
 person and a review item against each plausible candidate (at most ``max_review``),
@@ -43,12 +54,19 @@ SAFETY_FLAGS = frozenset(
         "weak_evidence",
         "sex_conflict",
         "middle_name_conflict",
+        "sparse_evidence",
+        "birth_order_conflict",
+        "multiple_birth_conflict",
     }
 )
 #: Findings that allow an automatic link only when no other identity is plausible.
 UNIQUE_ONLY_FLAGS = frozenset({"birth_date_missing", "given_name_initial"})
 #: Findings that count against a person only when every plausible record of it has them.
-PERSON_WIDE_FLAGS = frozenset({"twin_risk", "weak_evidence", "sex_conflict"})
+PERSON_WIDE_FLAGS = frozenset(
+    {"twin_risk", "weak_evidence", "sex_conflict", "sparse_evidence", "multiple_birth_conflict"}
+)
+#: Findings that say two records are twins of one birth (reviewed as ``twin_risk``).
+MULTIPLE_BIRTH_FLAGS = frozenset({"birth_order_conflict", "multiple_birth_conflict"})
 
 #: Review reasons, most urgent first.
 REVIEW_REASONS = (
@@ -115,7 +133,7 @@ def review_reason(match: PersonMatch, probe_issues: Iterable[str] = ()) -> str:
     """The most urgent reason a human should look at this candidate."""
     if "nhs_number_shared_conflict" in match.flags:
         return "nhs_number_shared_conflict"
-    if "twin_risk" in match.flags:
+    if "twin_risk" in match.flags or match.flags & MULTIPLE_BIRTH_FLAGS:
         return "twin_risk"
     if "nhs_number_conflict" in match.flags:
         return "nhs_number_conflict"
@@ -291,6 +309,19 @@ def is_rival(match: PersonMatch, thresholds: Thresholds, *, has_birth_date: bool
     return not any((f.comparison, f.level) in _OTHER_PERSON for f in match.score.fields)
 
 
+def blocking_findings(match: PersonMatch) -> frozenset[str]:
+    """The safety findings that stop an automatic link to this candidate.
+
+    ``sparse_evidence`` does not, when the record's system already holds a record of the
+    candidate: the link opens nothing that system does not see already (other findings
+    still guard against a false merge).
+    """
+    found = match.flags & SAFETY_FLAGS
+    if match.same_system:
+        found -= {"sparse_evidence"}
+    return found
+
+
 def decide(
     matches: Iterable[PersonMatch],
     thresholds: Thresholds,
@@ -319,7 +350,7 @@ def decide(
     for match in ranked:
         if match.score.probability < thresholds.link:
             break
-        if not match.flags & SAFETY_FLAGS:
+        if not blocking_findings(match):
             chosen = match
             break
     if chosen is not None and chosen.flags & UNIQUE_ONLY_FLAGS:

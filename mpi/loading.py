@@ -32,6 +32,8 @@ CSV_COLUMNS = (
     "postcode",
     "phone",
 )
+#: Columns a CSV may add after :data:`CSV_COLUMNS`, any of them, in any order.
+OPTIONAL_CSV_COLUMNS = ("multiple_birth", "birth_order", "deceased", "deceased_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +62,22 @@ class LoadReport:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def _clean(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
+def _clean(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
 
 
-def demographics_from_row(row: dict[str, str]) -> Demographics:
-    """The demographics of one CSV row (empty cell = missing)."""
+def _as_sent(value: object) -> Any:
+    """A multiple-birth or death value as sent: text trimmed (empty = missing), a JSON
+    boolean or number as it is (normalisation checks it)."""
+    return _clean(value) if isinstance(value, str) else value
+
+
+def demographics_from_row(row: dict[str, Any]) -> Demographics:
+    """The demographics of one CSV row or /v1 body (empty cell = missing).
+
+    Text fields count only as text; ``multiple_birth``, ``birth_order``, ``deceased`` and
+    ``deceased_at`` may also be JSON booleans and numbers (the /v1 body).
+    """
     return Demographics(
         nhs_number=_clean(row.get("nhs_number")),
         nhs_number_status=_clean(row.get("nhs_number_status")),
@@ -76,6 +88,10 @@ def demographics_from_row(row: dict[str, str]) -> Demographics:
         address_line=_clean(row.get("address_line")),
         postcode=_clean(row.get("postcode")),
         phone=_clean(row.get("phone")),
+        multiple_birth=_as_sent(row.get("multiple_birth")),
+        birth_order=_as_sent(row.get("birth_order")),
+        deceased=_as_sent(row.get("deceased")),
+        deceased_at=_as_sent(row.get("deceased_at")),
     )
 
 
@@ -85,18 +101,24 @@ def _csv_rows(handle: TextIO) -> Iterator[tuple[int, str, dict[str, Any] | None,
     if header is None:
         return
     header = [h.strip().lstrip("\ufeff") for h in header]
-    if tuple(header) != CSV_COLUMNS:
+    extra = header[len(CSV_COLUMNS) :]
+    if (
+        tuple(header[: len(CSV_COLUMNS)]) != CSV_COLUMNS
+        or not set(extra) <= set(OPTIONAL_CSV_COLUMNS)
+        or len(set(extra)) != len(extra)
+    ):
         raise InvalidInput.single(
             "header",
-            "the CSV header must be exactly " + ",".join(CSV_COLUMNS) + f", not {','.join(header)}",
+            "the CSV header must be exactly " + ",".join(CSV_COLUMNS) + ", optionally followed"
+            " by any of " + ",".join(OPTIONAL_CSV_COLUMNS) + f", not {','.join(header)}",
         )
     for values in reader:
         line = reader.line_num
         text = ",".join(values)
-        if len(values) != len(CSV_COLUMNS):
+        if len(values) != len(header):
             yield line, values[0] if values else "", None, text
             continue
-        yield line, values[0].strip(), dict(zip(CSV_COLUMNS, values, strict=True)), text
+        yield line, values[0].strip(), dict(zip(header, values, strict=True)), text
 
 
 def _ndjson_rows(

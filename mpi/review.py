@@ -65,6 +65,10 @@ FIELD_LABELS = {
     "address_line": "Address",
     "postcode": "Postcode",
     "phone": "Phone",
+    "multiple_birth": "Multiple birth",
+    "birth_order": "Birth order",
+    "deceased": "Deceased",
+    "deceased_at": "Date of death",
 }
 
 

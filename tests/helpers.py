@@ -34,8 +34,10 @@ def row(
     address_line: str = "",
     postcode: str = "",
     phone: str = "",
+    **extra: Any,
 ) -> RecordRow:
-    """A prepared record as a CSV row would give it."""
+    """A prepared record as a CSV row would give it (``extra``: the optional columns,
+    ``multiple_birth``, ``birth_order``, ``deceased``, ``deceased_at``)."""
     raw: dict[str, Any] = {
         "local_id": local_id,
         "nhs_number": nhs_number,
@@ -46,5 +48,6 @@ def row(
         "address_line": address_line,
         "postcode": postcode,
         "phone": phone,
+        **extra,
     }
     return prepare(ctx, local_id, raw, demographics_from_row(raw))

@@ -31,6 +31,10 @@ RESOURCE_FIELDS = {
     "address_line": "Patient.address.line",
     "postcode": "Patient.address.postalCode",
     "phone": "Patient.telecom",
+    "multiple_birth": "Patient.multipleBirthBoolean",
+    "birth_order": "Patient.multipleBirthInteger",
+    "deceased": "Patient.deceasedBoolean",
+    "deceased_at": "Patient.deceasedDateTime",
     "demographics": "Patient",
     "local_id": "Patient.identifier",
 }

@@ -83,7 +83,7 @@ def patient(
     person_id: str,
     *,
     active: bool = True,
-    golden: dict[str, str] | None = None,
+    golden: dict[str, Any] | None = None,
     records: tuple[LinkedRecord, ...] | list[LinkedRecord] = (),
     replaced_by: str | None = None,
     withheld: str | None = None,
@@ -125,6 +125,10 @@ def patient(
         resource["gender"] = golden["sex"]
     if golden.get("birth_date"):
         resource["birthDate"] = golden["birth_date"]
+    if golden.get("deceased_at"):
+        resource["deceasedDateTime"] = fhir_date_time(golden["deceased_at"])
+    elif golden.get("deceased") is not None:
+        resource["deceasedBoolean"] = golden["deceased"]
     address: dict[str, Any] = {}
     if golden.get("address_line"):
         address["line"] = [p.strip() for p in golden["address_line"].split(",") if p.strip()]
@@ -132,11 +136,24 @@ def patient(
         address["postalCode"] = golden["postcode"]
     if address:
         resource["address"] = [{"use": "home", **address}]
+    if golden.get("birth_order") is not None:
+        resource["multipleBirthInteger"] = golden["birth_order"]
+    elif golden.get("multiple_birth") is not None:
+        resource["multipleBirthBoolean"] = golden["multiple_birth"]
     if replaced_by:
         resource["link"] = [
             {"other": {"reference": f"Patient/{replaced_by}"}, "type": "replaced-by"}
         ]
     return resource
+
+
+def fhir_date_time(value: str) -> str:
+    """A stored date or date-time as a FHIR ``dateTime``: one with a time but no zone
+    (which FHIR does not allow) gives its date only."""
+    date_part, _, time_part = value.partition("T")
+    if time_part and not (time_part.endswith("Z") or "+" in time_part or "-" in time_part):
+        return date_part
+    return value
 
 
 def outcome(code: str, diagnostics: str, severity: str = "information") -> dict[str, Any]:

@@ -21,15 +21,28 @@ def match_context() -> MatchContext:
     return current_app.extensions["mpi_ctx"]  # type: ignore[no-any-return]
 
 
-def golden(conn: Any, person_pk: int) -> dict[str, str]:
+#: Golden fields that are JSON booleans, and the one that is a number.
+_FLAGS = ("multiple_birth", "deceased")
+
+
+def _json_value(name: str, value: str) -> Any:
+    if name in _FLAGS:
+        return value == "true"
+    if name == "birth_order":
+        return int(value)
+    return value
+
+
+def golden(conn: Any, person_pk: int) -> dict[str, Any]:
     """The golden demographics of a person, as plain values.
 
     ``nhs_number_status`` is the England verification code (``01`` … ``08``) that the
-    record supplying the golden NHS number sent, when it sent one.
+    record supplying the golden NHS number sent, when it sent one. ``multiple_birth`` and
+    ``deceased`` are booleans, ``birth_order`` a number.
     """
     details = record_store.record_details_of_person(conn, person_pk)
     view = golden_view(details)
-    values = {name: field.value for name, field in view.items()}
+    values = {name: _json_value(name, field.value) for name, field in view.items()}
     source = view.get("nhs_number")
     if source is not None:
         for record in details:

@@ -25,6 +25,17 @@ _DEMOGRAPHICS = {
             "postcode",
             "phone",
         )
+    }
+    | {
+        "multiple_birth": {"type": "boolean", "nullable": True},
+        "birth_order": {"type": "integer", "minimum": 1, "maximum": 16, "nullable": True},
+        "deceased": {"type": "boolean", "nullable": True},
+        "deceased_at": {
+            "type": "string",
+            "maxLength": 40,
+            "nullable": True,
+            "description": "ISO date (YYYY, YYYY-MM, YYYY-MM-DD) or date-time",
+        },
     },
 }
 #: A synthetic patient (NHS number from the 999 test range), as the documented example.

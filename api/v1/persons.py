@@ -115,7 +115,7 @@ def search_by_demographics() -> tuple[dict[str, Any], int]:
     problems = demographics_problems(body)
     if problems:
         raise InvalidInput(problems)
-    raw = {k: v for k, v in body.items() if isinstance(v, str)}
+    raw = {k: v for k, v in body.items() if v is not None}
     candidates = find_matches(
         get_conn(), match_context(), demographics_from_row(raw), limit=SEARCH_CANDIDATES
     )

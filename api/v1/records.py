@@ -27,7 +27,14 @@ FIELDS = (
     "address_line",
     "postcode",
     "phone",
+    "multiple_birth",
+    "birth_order",
+    "deceased",
+    "deceased_at",
 )
+#: Fields that are JSON booleans (or null), and the one that is a whole number.
+BOOLEAN_FIELDS = ("multiple_birth", "deceased")
+INTEGER_FIELDS = ("birth_order",)
 #: A record must carry at least one of these, or there is nothing to match it on.
 IDENTIFYING = ("nhs_number", "family_name", "given_name", "birth_date")
 ROUTE = "/systems/<system>/records/<local_id>"
@@ -38,7 +45,13 @@ def demographics_problems(body: dict[str, object]) -> list[FieldProblem]:
     problems = [FieldProblem(k, "is not a known field") for k in body if k not in FIELDS]
     for key in FIELDS:
         value = body.get(key)
-        if value is not None and not isinstance(value, str):
+        if key in BOOLEAN_FIELDS:
+            if value is not None and not isinstance(value, bool):
+                problems.append(FieldProblem(key, "must be true, false or null"))
+        elif key in INTEGER_FIELDS:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                problems.append(FieldProblem(key, "must be a whole number or null"))
+        elif value is not None and not isinstance(value, str):
             problems.append(FieldProblem(key, "must be a string or null"))
         elif isinstance(value, str) and len(value) > 200:
             problems.append(FieldProblem(key, "must be at most 200 characters"))
@@ -59,7 +72,7 @@ def _demographics_body() -> dict[str, str]:
         problems.append(FieldProblem("body", "give at least one of " + ", ".join(IDENTIFYING)))
     if problems:
         raise InvalidInput(problems)
-    return {k: body[k] for k in FIELDS if isinstance(body.get(k), str)}
+    return {k: body[k] for k in FIELDS if body.get(k) is not None}
 
 
 def _path(system: str, local_id: str) -> tuple[str, str]:

@@ -43,11 +43,14 @@ class Upserted:
 
 _NORM_COLUMNS = (
     "nhs_number, nhs_verified, given_names, family_name, family_parts, birth_date, sex,"
-    " postcode, address, phone, given_phonetic, family_phonetic, issues"
+    " postcode, address, phone, given_phonetic, family_phonetic, issues,"
+    " multiple_birth, birth_order, deceased, deceased_at"
 )
 
 
 _NORM_NAMES = tuple(c.strip() for c in _NORM_COLUMNS.split(","))
+#: How many columns :data:`_NORM_COLUMNS` has: the columns after them in a select follow.
+_N = len(_NORM_NAMES)
 
 
 def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
@@ -66,11 +69,15 @@ def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) 
         norm.given_phonetic,
         norm.family_phonetic,
         array(norm.issues),
+        norm.multiple_birth,
+        norm.birth_order,
+        norm.deceased,
+        norm.deceased_at,
     )
 
 
 def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
-    r = row[start : start + 13]
+    r = row[start : start + _N]
     return NormalisedRecord(
         nhs_number=r[0],
         nhs_verified=r[1],
@@ -85,6 +92,10 @@ def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
         given_phonetic=r[10],
         family_phonetic=r[11],
         issues=tuple(r[12]),
+        multiple_birth=r[13],
+        birth_order=r[14],
+        deceased=r[15],
+        deceased_at=r[16],
     )
 
 
@@ -148,6 +159,8 @@ _UPSERT_SET = (
     " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
     " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
     " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
+    " multiple_birth = excluded.multiple_birth, birth_order = excluded.birth_order,"
+    " deceased = excluded.deceased, deceased_at = excluded.deceased_at,"
     " blocking_keys = excluded.blocking_keys, status = 'active',"
     " version = source_record.version + 1, updated_at = now()"
     " WHERE source_record.content_hash <> excluded.content_hash"
@@ -279,6 +292,7 @@ def upsert_records(
         " nhs_number text, nhs_verified boolean, given_names text[], family_name text,"
         " family_parts text[], birth_date date, sex text, postcode text, address text,"
         " phone text, given_phonetic text, family_phonetic text, issues text[],"
+        " multiple_birth boolean, birth_order smallint, deceased boolean, deceased_at text,"
         " blocking_keys text[]) ON COMMIT DELETE ROWS"
     )
     conn.execute("TRUNCATE staging_record")
@@ -414,10 +428,10 @@ def _stored(row: Sequence[Any]) -> StoredRecord:
         system_code=row[2],
         local_id=row[3],
         norm=_norm_from(row, 4),
-        person=row[17],
-        link_method=row[18],
-        trust_rank=row[19],
-        updated_at=row[20],
+        person=row[4 + _N],
+        link_method=row[5 + _N],
+        trust_rank=row[6 + _N],
+        updated_at=row[7 + _N],
     )
 
 
@@ -478,8 +492,8 @@ def _matching(row: Sequence[Any]) -> StoredRecord:
         system_code="",
         local_id="",
         norm=_norm_from(r, 2),
-        person=r[15],
-        link_method=r[16],
+        person=r[2 + _N],
+        link_method=r[3 + _N],
     )
 
 
@@ -579,16 +593,20 @@ _VIEW_OF_ONE = _view_sql(
 )
 
 
+#: Columns of :func:`_view_sql` after those of :data:`_STORED_SELECT`.
+_PARTNERS, _HELD, _CAPPED, _ENTERPRISE, _COUNTS = range(8 + _N, 13 + _N)
+
+
 def _match_view_of(
     rows: Sequence[Sequence[Any]], keys_by_record: dict[int, frozenset[str]], cap: int
 ) -> MatchView:
     holders: dict[str, list[int]] = {}
     for r in rows:
-        for key in r[22] or ():
+        for key in r[_HELD] or ():
             holders.setdefault(key, []).append(r[0])
     asked = {key for keys in keys_by_record.values() for key in keys}
     if rows:
-        for key in rows[0][23]:
+        for key in rows[0][_CAPPED]:
             if key in asked:
                 log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
     candidates: dict[int, set[int]] = {}
@@ -597,11 +615,11 @@ def _match_view_of(
         for key in keys:
             bucket.update(holders.get(key, ()))
         bucket.discard(record_id)
-    partners = {r[0]: set(r[21]) for r in rows if r[21]}
+    partners = {r[0]: set(r[_PARTNERS]) for r in rows if r[_PARTNERS]}
     total = 0
     counts: dict[str, dict[str, int]] = {"given": {}, "family": {}, "postcode": {}}
     for r in rows:
-        for kind, name, n in r[25] or ():
+        for kind, name, n in r[_COUNTS] or ():
             if kind == "total":
                 total = int(n)
             elif int(n):
@@ -611,7 +629,7 @@ def _match_view_of(
         [_stored(r) for r in rows],
         partners,
         TermCounts(total, counts["given"], counts["family"], counts["postcode"]),
-        {r[17]: r[24] for r in rows if r[17] is not None},
+        {r[4 + _N]: r[_ENTERPRISE] for r in rows if r[4 + _N] is not None},
     )
 
 
@@ -690,15 +708,15 @@ def _detail(row: Sequence[Any]) -> RecordDetail:
         local_id=row[5],
         raw=raw,
         norm=_norm_from(row, 7),
-        status=row[20],
-        version=row[21],
-        created_at=row[22],
-        updated_at=row[23],
-        person_id=row[24],
-        link_method=row[25],
-        probability=row[26],
-        linked_at=row[27],
-        linked_by=row[28],
+        status=row[7 + _N],
+        version=row[8 + _N],
+        created_at=row[9 + _N],
+        updated_at=row[10 + _N],
+        person_id=row[11 + _N],
+        link_method=row[12 + _N],
+        probability=row[13 + _N],
+        linked_at=row[14 + _N],
+        linked_by=row[15 + _N],
     )
 
 

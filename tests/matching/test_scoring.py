@@ -85,7 +85,7 @@ def test_twins_are_flagged() -> None:
     twin_a = {"nhs_number": None, "given_name": "Mary"}
     twin_b = {"nhs_number": None, "given_name": "Susan"}
     result = _score(twin_a, twin_b)
-    assert result.flags == ("twin_risk",)
+    assert result.flags == ("twin_risk", "sparse_evidence")  # another given name: not strong
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_an_initial_needs_an_unambiguous_match_instead_of_twin_risk() -> None:
 
 def test_twins_with_different_nhs_numbers_have_both_flags() -> None:
     result = _score({"given_name": "Mary"}, {"given_name": "Susan", "nhs_number": NHS_B})
-    assert result.flags == ("nhs_number_conflict", "twin_risk")
+    assert result.flags == ("nhs_number_conflict", "twin_risk", "sparse_evidence")
 
 
 def test_same_nhs_number_is_not_twin_risk() -> None:
@@ -488,3 +488,63 @@ def test_spellings_and_shortenings_of_one_name_are_no_twin_risk() -> None:
     for x, y in (("Mohammad", "Muhammad"), ("Dai", "Dafydd"), ("Bella", "Isabella")):
         result = score(MODEL, record(given_name=x, **base), record(given_name=y, **base))
         assert "twin_risk" not in result.flags, (x, y)
+
+
+# Issue 10: sparse evidence, a co-twin's NHS number, birth order -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "sparse"),
+    [
+        pytest.param({}, {}, False, id="everything"),
+        pytest.param({}, {"given_name": None, "birth_date": None}, True, id="nhs-and-family"),
+        pytest.param({}, {"given_name": None, "family_name": None}, True, id="nhs-and-birth-date"),
+        pytest.param({}, {"given_name": None}, False, id="nhs-birth-date-and-family"),
+        pytest.param({}, {"birth_date": None}, True, id="no-birth-date"),
+        pytest.param({}, {"nhs_number": None}, False, id="full-demographics"),
+        pytest.param(
+            {},
+            {"nhs_number": None, "postcode": None, "address_line": None, "phone": None},
+            True,
+            id="names-and-birth-date-only",
+        ),
+        pytest.param(
+            {},
+            {"nhs_number": None, "family_name": "Okafor"},
+            False,
+            id="given-birth-date-home-and-phone",
+        ),
+        pytest.param(
+            {},
+            {"nhs_number": None, "family_name": "Okafor", "phone": None},
+            True,
+            id="given-birth-date-and-home-only",
+        ),
+    ],
+)
+def test_sparse_evidence(a: dict[str, Any], b: dict[str, Any], sparse: bool) -> None:
+    assert ("sparse_evidence" in _score(a, b).flags) is sparse
+
+
+def test_a_co_twins_nhs_number_is_a_shared_conflict() -> None:
+    twin = {"given_name": "Oliver", "sex": "male", "postcode": "LS1 4AP", "address_line": "1 Rd"}
+    result = _score({}, twin)
+    assert "nhs_number_shared_conflict" in result.flags
+    assert "nhs_number_shared_conflict" not in _score({}, {"sex": "male"}).flags  # a slip
+    assert "nhs_number_shared_conflict" not in _score({}, {"given_name": "Olive"}).flags
+
+
+def test_birth_orders_and_multiple_births() -> None:
+    assert "birth_order_conflict" in _score({"birth_order": "1"}, {"birth_order": "2"}).flags
+    same = _score({"birth_order": "1"}, {"multiple_birth": "Y", "birth_order": "1"})
+    assert not {"birth_order_conflict", "multiple_birth_conflict"} & set(same.flags)
+    other = _score({"multiple_birth": "Y"}, {"given_name": "Susan"})
+    assert "multiple_birth_conflict" in other.flags
+    assert "multiple_birth_conflict" in _score({"multiple_birth": "Y"}, {"given_name": "M"}).flags
+    nameless = {"multiple_birth": "Y", "given_name": None}
+    assert "multiple_birth_conflict" in _score(nameless, {}).flags
+    told_apart = _score({**nameless, "birth_order": "2"}, {"birth_order": "2"})
+    assert "multiple_birth_conflict" not in told_apart.flags
+    assert (
+        "multiple_birth_conflict" not in _score({"multiple_birth": "N"}, {"given_name": "S"}).flags
+    )

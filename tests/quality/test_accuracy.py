@@ -60,7 +60,10 @@ def test_pairwise_precision_and_recall_floors(loaded):
     _, predicted, truth = loaded
     result = evaluate(predicted, truth)
     assert result.precision >= 0.998
-    assert result.recall >= 0.97
+    # 0.97 before issue 10: records without a birth date (or with an NHS number and one
+    # name only) no longer link into another system's identity (``sparse_evidence``),
+    # which costs about 0.02 of recall here (bench/RESULTS.md, issue 10)
+    assert result.recall >= 0.96
     assert result.missing == 0
 
 
