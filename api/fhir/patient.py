@@ -565,8 +565,8 @@ def _search(params: MultiDict[str, str]) -> Response:
             )
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
     with renamed(SEARCH_FIELDS):
-        # the whole result (up to 50), so that ``_count`` cannot turn several candidates
-        # into "a single certain match"; exact names and domains filter it, count after
+        # the whole result (up to 50): the disclosure rule, exact names and domains filter
+        # it, ``_count`` after them
         candidates = find_matches(conn, match_context(), demographics, limit=SEARCH_CANDIDATES)
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
     used = [(k, v) for k in _DEMOGRAPHIC_PARAMS if (v := args[k])] + filtering
@@ -683,8 +683,7 @@ def pix() -> Response:
         ]
     for facts in found:
         draft().persons([facts.person_id])
-    seen_all = [(f, access.decide(conn, who, f)) for f in found]
-    disclosed = [seen for _, seen in seen_all if seen is not None]
+    disclosed = [seen for f in found if (seen := access.decide(conn, who, f)) is not None]
     if not disclosed:
         if found:  # answered as an unknown identifier; the audit keeps what happened
             draft().outcome = "denied"
