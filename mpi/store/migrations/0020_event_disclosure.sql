@@ -1,24 +1,12 @@
 -- 0020: identity events under the disclosure rule (mpi.access.rule). An event stream has
 -- no emergency purpose, so a system may see a person in an event only where it holds an
 -- active record linked to that person, or to the person it was merged into. Any other
--- person's enterprise ID in an event is left out (a review opened on another system's
--- patient, a record moved away from a person the system no longer holds), for webhooks
--- here and for GET /v1/events in mpi.store.access.events_for_system.
-
-CREATE FUNCTION system_sees_person(system integer, person bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE chain(id, merged_into, depth) AS (
-        SELECT p.id, p.merged_into, 0 FROM person p WHERE p.id = person
-        UNION ALL
-        SELECT p.id, p.merged_into, c.depth + 1
-        FROM person p JOIN chain c ON p.id = c.merged_into
-        WHERE c.depth < 20)
-    SELECT EXISTS (
-        SELECT 1 FROM chain
-        JOIN link l ON l.person_id = chain.id
-        JOIN source_record r ON r.id = l.record_id
-        WHERE r.system_id = system AND r.status = 'active')
-$$;
+-- person's enterprise ID is left out of the event (a review opened on another system's
+-- patient, a record moved away from a person the system no longer holds). The same test
+-- is made for GET /v1/events in mpi.store.access.events_for_system.
+--
+-- Set-based: the persons a batch of events names, each with the persons it was merged
+-- into, and the systems holding an active record of any of them, in one statement.
 
 CREATE OR REPLACE FUNCTION enqueue_webhooks_for_statement() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -27,26 +15,42 @@ BEGIN
         RETURN NULL;
     END IF;
     INSERT INTO webhook_outbox (subscription_id, event_id, payload)
+    WITH RECURSIVE named(person) AS (
+        SELECT person_id FROM new_events WHERE person_id IS NOT NULL
+        UNION SELECT other_person_id FROM new_events WHERE other_person_id IS NOT NULL
+    ), chain(person, id, depth) AS (
+        SELECT person, person, 0 FROM named
+        UNION ALL
+        SELECT c.person, p.merged_into, c.depth + 1
+        FROM chain c JOIN person p ON p.id = c.id
+        WHERE p.merged_into IS NOT NULL AND c.depth < 20
+    ), seen(person, systems) AS (
+        SELECT c.person, array_agg(DISTINCT r.system_id)
+        FROM chain c JOIN link l ON l.person_id = c.id
+        JOIN source_record r ON r.id = l.record_id AND r.status = 'active'
+        GROUP BY c.person
+    )
     SELECT w.id, e.id, jsonb_strip_nulls(jsonb_build_object(
         'id', e.id,
         'type', e.event_type,
-        'person_id', CASE WHEN w.all_events OR seen.person
+        'person_id', CASE WHEN w.all_events OR sees.person
             THEN (SELECT person_id FROM person WHERE id = e.person_id) END,
-        'other_person_id', CASE WHEN w.all_events OR seen.other
+        'other_person_id', CASE WHEN w.all_events OR sees.other
             THEN (SELECT person_id FROM person WHERE id = e.other_person_id) END,
-        'record', (SELECT jsonb_build_object('system', s.code, 'local_id', r.local_id)
-                   FROM source_record r JOIN source_system s ON s.id = r.system_id
-                   WHERE r.id = e.record_id AND (r.system_id = w.system_id OR w.all_events)),
+        'record', CASE WHEN sees.own OR w.all_events THEN (
+            SELECT jsonb_build_object('system', s.code, 'local_id', er.local_id)
+            FROM source_system s WHERE s.id = er.system_id) END,
         'occurred_at', e.occurred_at))
     FROM new_events e
+    LEFT JOIN seen sp ON sp.person = e.person_id
+    LEFT JOIN seen so ON so.person = e.other_person_id
+    LEFT JOIN source_record er ON er.id = e.record_id
     JOIN webhook_subscription w ON w.active
     CROSS JOIN LATERAL (SELECT
-        e.person_id IS NOT NULL AND system_sees_person(w.system_id, e.person_id) AS person,
-        e.other_person_id IS NOT NULL
-            AND system_sees_person(w.system_id, e.other_person_id) AS other,
-        EXISTS (SELECT 1 FROM source_record r
-                WHERE r.id = e.record_id AND r.system_id = w.system_id) AS own) seen
-    WHERE w.all_events OR seen.person OR seen.other OR seen.own
+        coalesce(w.system_id = ANY (sp.systems), false) AS person,
+        coalesce(w.system_id = ANY (so.systems), false) AS other,
+        coalesce(er.system_id = w.system_id, false) AS own) sees
+    WHERE w.all_events OR sees.person OR sees.other OR sees.own
     ORDER BY e.id, w.id;
     RETURN NULL;
 END $$;
