@@ -230,6 +230,7 @@ NO_PERSON: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "process health: no patient data",
     ("GET", "/readyz"): "database readiness: no patient data",
     ("GET", "/openapi.json"): "the API description: no patient data",
+    ("GET", "/metrics"): "counts and latencies by route template and status: no path values",
     ("GET", "/static/<path:filename>"): "Flask's static files (none are served)",
     ("GET", "/review/assets/<name>"): "the review UI's CSS and JavaScript",
     ("GET", "/review/login"): "the sign-in form",
