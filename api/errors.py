@@ -14,7 +14,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from api.db import database_lost
-from mpi.access import Unauthenticated
+from mpi.access import NotDisclosed, Unauthenticated
 from mpi.errors import Conflict, Forbidden, InvalidInput, MPIError, NotFound
 from mpi.optout import WITHHELD_REASON, Withheld
 
@@ -139,6 +139,10 @@ def handle_mpi_error(exc: MPIError | ApiError) -> Response:
     draft = g.get("audit")
     if draft is not None and isinstance(exc, Withheld):
         draft.outcome = "withheld"
+    if draft is not None and isinstance(exc, NotDisclosed):
+        # answered as an unknown person; the audit keeps what really happened
+        draft.outcome = "denied"
+        draft.detail["basis"] = "none"
     severity = exc.severity if isinstance(exc, ApiError) else "error"
     slug = WITHHELD_REASON if isinstance(exc, Withheld) else None
     response = render(status, code, title, str(exc), problems, severity=severity, slug=slug)

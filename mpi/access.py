@@ -6,9 +6,13 @@ scopes: ``register`` (write the system's own records), ``lookup`` (resolve, sear
 events), ``review`` (data-quality decisions), ``metrics`` (``/metrics``, no patient data)
 and ``admin`` (opt-outs, audit, everything).
 
-Care relationship: a system sees a person's cross-reference and golden view only where
-it holds an active record linked to that person, unless it declares an emergency purpose
-(``ETREAT``) with a reason, which is flagged in the audit. ``admin`` is exempt.
+The disclosure rule (:func:`rule`, the one place that decides what a caller may see of a
+person): a system sees a person's cross-reference and golden view only where it holds an
+active record linked to that person (a care relationship), unless it declares an emergency
+purpose (``ETREAT``) with a reason, which is flagged in the audit. Of a patient who
+objected, a system sees only its own records, and a system holding none sees nothing.
+Where the rule shows nothing, every surface answers as for a person who does not exist.
+``admin`` is exempt.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from mpi.errors import Forbidden, InvalidInput
+from mpi.errors import Forbidden, InvalidInput, NotFound
 from mpi.store import access as access_store
 from mpi.store import systems as system_store
 from mpi.store import tokens as token_store
@@ -219,43 +223,108 @@ def require_own_system(caller: Caller, system_code: str) -> None:
         )
 
 
-def related_persons(
+# -- the disclosure rule -----------------------------------------------------------------
+
+
+class NotDisclosed(NotFound):
+    """Raised when the disclosure rule shows a caller nothing of a person.
+
+    It is a :class:`~mpi.errors.NotFound` with the very message an unknown person gets,
+    so that the answer cannot tell the two apart; only the audit records the difference.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Sight:
+    """What the disclosure rule lets a caller see of one person (see :func:`rule`).
+
+    ``basis`` is ``record`` (the caller holds a linked record), ``admin`` or
+    ``emergency``. ``withheld`` is :data:`mpi.optout.WITHHELD_REASON` when the patient
+    objected: the caller then sees its own records of the person and nothing else.
+    """
+
+    basis: str
+    withheld: str | None = None
+
+
+def rule(caller: Caller, *, held: bool, objected: bool, emergency: bool = True) -> Sight | None:
+    """The disclosure rule: what a caller may see of one person, or ``None`` for nothing.
+
+    Every surface that can disclose a person asks this one function (directly, through
+    :func:`decide`, :func:`disclose` or :func:`visible`), and renders ``None`` exactly as
+    it renders a person who does not exist: an empty searchset, a 404, no stub.
+
+    1. ``admin`` sees everything.
+    2. A patient who objected (``objected``): a caller holding a record of its own (``held``)
+       sees those records only (system and local ID: its own data), never the golden view
+       or another system's records; any other caller sees nothing, in an emergency too.
+    3. A caller holding an active record linked to the person (a care relationship) sees
+       the golden view and every system's records.
+    4. A caller declaring the emergency purpose (``ETREAT`` with a reason, flagged in the
+       audit) sees the same, where ``emergency`` allows it (a request about a patient;
+       not the event stream, which discloses only persons the caller holds).
+    5. Anyone else sees nothing.
+
+    Args:
+        caller: who asks.
+        held: the caller's system holds an active record linked to the person (or, for a
+            merged person, to the person it was merged into).
+        objected: the person, or a person merged into it, objected to sharing.
+        emergency: whether a declared emergency purpose counts here (default ``True``).
+
+    Returns:
+        The :class:`Sight`, or ``None``: the caller is shown nothing of the person.
+
+    Example:
+        >>> rule(caller, held=False, objected=False) is None  # no relationship: nothing
+    """
+    from mpi.optout import WITHHELD_REASON
+
+    if caller.is_admin:
+        return Sight("admin")
+    if objected:
+        return Sight("record", WITHHELD_REASON) if held else None
+    if held:
+        return Sight("record")
+    if emergency and caller.is_emergency:
+        return Sight("emergency")
+    return None
+
+
+def visible(
     conn: psycopg.Connection[Any], caller: Caller, person_pks: Iterable[int]
-) -> set[int]:
-    """The persons the caller may see under the care-relationship rule (no emergency)."""
+) -> dict[int, Sight]:
+    """:func:`rule` for many active persons at once (searches): two reads.
+
+    Returns:
+        The persons among ``person_pks`` the caller may see, with what it may see; a
+        person missing from the result is shown nothing (it is left out of the search).
+    """
+    from mpi.store import optout as optout_store
+
     pks = set(person_pks)
-    if caller.is_admin:
-        return pks
-    return access_store.persons_held(conn, caller.system_id, pks)
+    if not pks:
+        return {}
+    held = pks if caller.is_admin else access_store.persons_held(conn, caller.system_id, pks)
+    objected = optout_store.opted_out(conn, pks)
+    seen = {pk: rule(caller, held=pk in held, objected=pk in objected) for pk in pks}
+    return {pk: s for pk, s in seen.items() if s is not None}
 
 
-def own_records(
-    conn: psycopg.Connection[Any], caller: Caller, person_pk: int
+def records_shown(
+    conn: psycopg.Connection[Any], caller: Caller, person_pk: int, sight: Sight
 ) -> list[access_store.LinkedRecord]:
-    """The caller's own active records of a person: all that a withheld person discloses.
-
-    A patient's objection withholds the cross-reference and the golden view, never the
-    caller's own records (as :func:`decide` keeps them).
-    """
-    return [
-        r for r in access_store.linked_records(conn, person_pk) if r.system_id == caller.system_id
-    ]
-
-
-def check_relationship(conn: psycopg.Connection[Any], caller: Caller, person_pk: int) -> str:
-    """The basis on which the caller may see a person: ``record``, ``admin`` or ``emergency``.
-
-    Raises:
-        Forbidden: no record linked to the person and no emergency purpose declared.
-    """
-    if caller.is_admin:
-        return "admin"
-    return _basis(caller, bool(access_store.persons_held(conn, caller.system_id, [person_pk])))
+    """The active records of a person that a :class:`Sight` shows: every system's, or
+    the caller's own only when the patient objected."""
+    records = access_store.linked_records(conn, person_pk)
+    if sight.withheld:
+        return [r for r in records if r.system_id == caller.system_id]
+    return records
 
 
 @dataclass(frozen=True, slots=True)
 class Disclosure:
-    """What a caller may see of one person, and why.
+    """What a caller may see of one person, and why (the :func:`rule` applied).
 
     ``basis`` is ``record`` (the caller holds a linked record), ``admin`` or ``emergency``.
     ``withheld`` is set (to :data:`mpi.optout.WITHHELD_REASON`) when the patient objected:
@@ -300,19 +369,6 @@ def golden_nhs_number(records: Iterable[access_store.DisclosedRecord]) -> str | 
     return next((r.nhs_number for r in ordered if r.nhs_number), None)
 
 
-def _basis(caller: Caller, held: bool) -> str:
-    if caller.is_admin:
-        return "admin"
-    if held:
-        return "record"
-    if caller.is_emergency:
-        return "emergency"
-    raise Forbidden(
-        "no care relationship: this system holds no record of this person; register the "
-        "record first, or declare an emergency (X-Purpose-Of-Use: ETREAT with a reason)"
-    )
-
-
 def person_facts(
     conn: psycopg.Connection[Any], caller: Caller, person_id: str
 ) -> access_store.PersonFacts | None:
@@ -329,39 +385,34 @@ def record_facts(
 
 def decide(
     conn: psycopg.Connection[Any], caller: Caller, facts: access_store.PersonFacts
-) -> Disclosure:
-    """Open a person for a caller under the care-relationship and opt-out rules.
+) -> Disclosure | None:
+    """Open a person for a caller under :func:`rule`, or ``None`` (shown nothing).
 
-    A merged person is checked against its survivor and disclosed as a pointer.
-
-    Raises:
-        Forbidden: no care relationship and no emergency purpose.
+    A merged person is judged by its survivor and disclosed as a pointer to it.
     """
-    from mpi.optout import WITHHELD_REASON
-
     if facts.status != "active":
         return _disclose_merged(conn, caller, facts)
-    basis = _basis(caller, facts.held)
-    withheld = WITHHELD_REASON if facts.opted_out and not caller.is_admin else None
+    sight = rule(caller, held=facts.held, objected=facts.opted_out)
+    if sight is None:
+        return None
     records = facts.records
-    if withheld:
+    if sight.withheld:
         records = tuple(r for r in records if r.system_id == caller.system_id)
     return Disclosure(
         person_pk=facts.pk,
         person_id=facts.person_id,
         status=facts.status,
         merged_into=None,
-        basis=basis,
-        withheld=withheld,
+        basis=sight.basis,
+        withheld=sight.withheld,
         records=tuple(r.linked() for r in records),
-        nhs_number=golden_nhs_number(facts.records),
+        nhs_number=None if sight.withheld else golden_nhs_number(facts.records),
     )
 
 
 def _disclose_merged(
     conn: psycopg.Connection[Any], caller: Caller, facts: access_store.PersonFacts
-) -> Disclosure:
-    from mpi.optout import WITHHELD_REASON, is_opted_out
+) -> Disclosure | None:
     from mpi.store import persons as person_store
 
     survivor = person_store.get_person_by_pk(conn, facts.pk)
@@ -373,19 +424,35 @@ def _disclose_merged(
         if following is None:
             break
         survivor = following
-    basis = check_relationship(conn, caller, survivor.id)
-    withheld = None
-    if not caller.is_admin and is_opted_out(conn, survivor.id):
-        withheld = WITHHELD_REASON
+    judged = access_store.person_facts(conn, survivor.person_id, caller.system_id)
+    if judged is None:
+        return None
+    sight = rule(caller, held=judged.held, objected=judged.opted_out)
+    if sight is None:
+        return None
     return Disclosure(
         person_pk=facts.pk,
         person_id=facts.person_id,
         status=facts.status,
         merged_into=survivor.person_id if survivor.id != facts.pk else None,
-        basis=basis,
-        withheld=withheld,
+        basis=sight.basis,
+        withheld=sight.withheld,
         records=(),
     )
+
+
+def sees_in_full(conn: psycopg.Connection[Any], caller: Caller, person_id: str) -> bool:
+    """Whether :func:`rule` shows the caller this active person's golden view and records.
+
+    A registration reply explains its score (field by field, against the scored person's
+    records) only for such a person, so that registering is no way to test a guess about
+    someone the caller may not see.
+    """
+    facts = person_facts(conn, caller, person_id)
+    if facts is None or facts.status != "active":
+        return False
+    sight = rule(caller, held=facts.held, objected=facts.opted_out)
+    return sight is not None and sight.withheld is None
 
 
 def disclose(conn: psycopg.Connection[Any], caller: Caller, person_id: str) -> Disclosure:
@@ -393,44 +460,17 @@ def disclose(conn: psycopg.Connection[Any], caller: Caller, person_id: str) -> D
 
     Raises:
         NotFound: no such person.
-        Forbidden: no care relationship and no emergency purpose.
+        NotDisclosed: the caller may see nothing of the person (the same message).
     """
-    from mpi.errors import NotFound
-
     facts = person_facts(conn, caller, person_id)
     if facts is None:
-        raise NotFound(f"no person {person_id!r}")
-    return decide(conn, caller, facts)
+        raise NotFound(unknown_person(person_id))
+    seen = decide(conn, caller, facts)
+    if seen is None:
+        raise NotDisclosed(unknown_person(person_id))
+    return seen
 
 
-def searchable(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    person_pks: Sequence[int],
-    grades: Sequence[str],
-    related: set[int] | None = None,
-) -> tuple[list[int], str | None]:
-    """Which search results a caller may receive, best first, and a note if any were held back.
-
-    ``person_pks`` and ``grades`` are the whole search's result, not a page of it. A caller
-    related to every result (or admin, or in an emergency) gets them all. Otherwise it
-    gets the results it is related to, plus an unrelated one only when it is the search's
-    single plausible result and ``certain``: a single confident match, never a list to
-    browse. ``possible`` results (below the review threshold) are no rivals to it, and are
-    not returned to such a caller either. ``related`` is :func:`related_persons` of these
-    results when the caller has it already (it is read otherwise).
-    """
-    if caller.is_admin or caller.is_emergency:
-        return list(person_pks), None
-    if related is None:
-        related = related_persons(conn, caller, person_pks)
-    plausible = [(pk, g) for pk, g in zip(person_pks, grades, strict=True) if g != "possible"]
-    single = plausible[0][0] if len(plausible) == 1 and plausible[0][1] == "certain" else None
-    allowed = [pk for pk in person_pks if pk in related or pk == single]
-    note = None
-    if len(allowed) < len(person_pks):
-        note = (
-            "results about persons this system holds no record of are returned only when "
-            "the search finds a single certain match; give more demographics"
-        )
-    return allowed, note
+def unknown_person(person_id: str) -> str:
+    """The message of a person that does not exist (or that the caller may not see)."""
+    return f"no person {person_id!r}"

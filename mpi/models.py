@@ -121,6 +121,8 @@ class RegisterResult:
     ``decision`` is one of ``linked`` (to an existing person), ``new_person``,
     ``review`` (new person plus open review items), ``unchanged`` (same data again),
     ``kept_manual`` (a manual decision stands), ``kept`` (re-evaluated, link unchanged).
+    ``score`` is the best candidate's score, and ``scored_person_id`` that candidate (the
+    person the record was linked to, or another one it was not linked to).
     """
 
     system: str
@@ -130,4 +132,5 @@ class RegisterResult:
     decision: str
     score: MatchScore | None = None
     candidate_person_ids: tuple[str, ...] = ()
+    scored_person_id: str | None = None
     issues: tuple[str, ...] = field(default_factory=tuple)

@@ -288,13 +288,19 @@ class _Linker:
         self.adjuster = self.name_counts.frequencies(
             self.conn, self.ctx.model, self.records.values(), new=inserted, counts=counts
         )
-        outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...]]] = {}
+        outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...], int | None]] = {}
         # a batch's key rows are written by the server while its records are scored here
         with self.conn.pipeline() if pending else contextlib.nullcontext():
             record_store.insert_blocking_keys(self.conn, pending)
             for u in upserted:
                 if u.outcome == "unchanged" and u.record_id in self.person_of:
-                    outcomes[u.record_id] = ("unchanged", self.person_of[u.record_id], None, ())
+                    outcomes[u.record_id] = (
+                        "unchanged",
+                        self.person_of[u.record_id],
+                        None,
+                        (),
+                        None,
+                    )
                     continue
                 if u.record_id in updated:
                     self.events.append(
@@ -310,10 +316,16 @@ class _Linker:
                     candidates.get(u.record_id, set()),
                     self.no_match.get(u.record_id, set()),
                 )
-        mapping, names = self._flush({p for (_, p, _, c) in outcomes.values() for p in (p, *c)})
+        mapping, names = self._flush(
+            {
+                p
+                for (_, p, _, c, s) in outcomes.values()
+                for p in (p, *c, *([s] if s is not None else []))
+            }
+        )
         results = []
         for u in upserted:
-            decision, person, best, cands = outcomes[u.record_id]
+            decision, person, best, cands, scored = outcomes[u.record_id]
             record = self.records[u.record_id]
             results.append(
                 RegisterResult(
@@ -323,6 +335,9 @@ class _Linker:
                     person_id=names[mapping.get(person, person)],
                     decision=decision,
                     score=best,
+                    scored_person_id=names[mapping.get(scored, scored)]
+                    if scored is not None
+                    else None,
                     candidate_person_ids=tuple(names[mapping.get(c, c)] for c in cands),
                     issues=record.norm.issues,
                 )
@@ -347,11 +362,11 @@ class _Linker:
 
     def _match(
         self, record_id: int, candidate_ids: set[int], exclude: set[int]
-    ) -> tuple[str, int, MatchScore | None, tuple[int, ...]]:
+    ) -> tuple[str, int, MatchScore | None, tuple[int, ...], int | None]:
         probe = self.records[record_id]
         current = self.person_of.get(record_id)
         if record_id in self.manual and current is not None:
-            return ("kept_manual", current, None, ())
+            return ("kept_manual", current, None, (), None)
         matches = self._score_persons(probe, candidate_ids, exclude)
         decision = decide(matches, self.ctx.thresholds, probe_issues=probe.norm.issues)
         person, outcome = self._apply(probe, current, decision)
@@ -383,8 +398,9 @@ class _Linker:
                 )
             )
         best = decision.match.score if decision.match else None
+        scored = decision.match.person if decision.match else None
         review = tuple(m.person for m, _ in decision.review if m.person not in bridged)
-        return (outcome, person, best, review)
+        return (outcome, person, best, review, scored)
 
     def _bridge(self, target: int, decision: Decision, matches: list[PersonMatch]) -> set[int]:
         """Merge into ``target`` the other identities the record also links to cleanly.

@@ -17,7 +17,7 @@ from api.fhir.input import RESOURCE_FIELDS, SEARCH_FIELDS, patient_resource, ren
 from api.fhir.render import MATCH_GRADE, base_url, fhir, identifier_system, outcome, patient
 from api.fhir.render import searchset as make_searchset
 from api.requests import audited, caller, draft
-from api.v1.common import golden, match_context, result_records
+from api.v1.common import golden, match_context
 from api.validation import int_param, json_object, require_media_type, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
 from matching.types import Demographics
@@ -256,26 +256,23 @@ def conditional_delete() -> Response:
 
 
 def _patient_for(conn: Any, who: Caller, person_id: str) -> dict[str, Any]:
-    """The Patient as the caller may see it.
+    """The Patient as the caller may see it (:func:`mpi.access.disclose`).
 
     For a patient who objected, that is the caller's own records only (the golden view and
-    the other systems' records withheld, the reason stated); a caller holding none of its
-    own is refused.
+    the other systems' records withheld, the reason stated).
 
     Raises:
-        Withheld: the patient objected and the caller holds no record of its own.
+        NotFound: no such person, or none the caller may see (the same answer).
     """
     seen = access.disclose(conn, who, person_id)
     draft().detail["basis"] = seen.basis
     for r in seen.records:
         draft().record(r.system_code, r.local_id)
-    if seen.withheld:
-        if not seen.records:
-            raise Withheld()
-        draft().outcome = "withheld"
-        return patient(seen.person_id, records=seen.records, withheld=optout.WITHHELD_MESSAGE)
     if seen.status != "active":
         return patient(seen.person_id, active=False, replaced_by=seen.merged_into)
+    if seen.withheld:
+        draft().outcome = "withheld"
+        return patient(seen.person_id, records=seen.records, withheld=optout.WITHHELD_MESSAGE)
     return patient(seen.person_id, golden=golden(conn, seen.person_pk), records=seen.records)
 
 
@@ -323,33 +320,31 @@ def _entries(
     self_url: str | None = None,
     grades: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """A searchset of persons under the access rules, with score and match grade.
+    """A searchset of persons under the disclosure rule, with score and match grade.
 
-    ``found`` is the whole search's result: the access rules (a single certain match for
-    a caller related to none) judge it whole, before anything is left out. ``keep``
-    filters the disclosed Patients (the ``:exact`` modifiers), ``grades`` keeps only those
-    match grades (``onlyCertainMatches``); ``limit`` is the most entries returned after
-    them. ``domains`` (PDQm domain filtering) keeps only the
+    A person the caller may see nothing of (:func:`mpi.access.visible`) is left out, as if
+    it did not exist. ``keep`` filters the disclosed Patients (the ``:exact`` modifiers),
+    ``grades`` keeps only those match grades (``onlyCertainMatches``); ``limit`` is the
+    most entries returned after them. ``domains`` (PDQm domain filtering) keeps only the
     identifiers of those systems, and only the persons left with at least one of them.
     ``self_url`` is the Bundle's self link.
     """
     who = caller()
     conn = get_conn()
-    pks = [f[0] for f in found]
-    related = access.related_persons(conn, who, pks)  # one read, for the rule and the records
-    allowed, note = access.searchable(conn, who, pks, [f[2] for f in found], related)
-    withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
+    sights = access.visible(conn, who, (f[0] for f in found))
+    note = None
     entries: list[dict[str, Any]] = []
     for pk, person_id, grade, score in found:
         if limit is not None and len(entries) >= limit:
             break
-        if pk not in allowed or (grades is not None and grade not in grades):
+        sight = sights.get(pk)
+        if sight is None or (grades is not None and grade not in grades):
             continue
-        is_withheld = pk in withheld
+        is_withheld = sight.withheld is not None
         view = {} if is_withheld else golden(conn, pk)
         if keep is not None and (is_withheld or not keep(patient(person_id, golden=view))):
             continue  # a withheld name cannot be compared
-        seen = result_records(conn, who, pk, related=related, withheld=withheld)
+        seen = access.records_shown(conn, who, pk, sight)
         if domains is not None:
             view, seen = _in_domains(domains, view, seen)
             if not seen and not view.get("nhs_number"):
@@ -570,8 +565,8 @@ def _search(params: MultiDict[str, str]) -> Response:
             )
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
     with renamed(SEARCH_FIELDS):
-        # the whole result (up to 50), so that ``_count`` cannot turn several candidates
-        # into "a single certain match"; exact names and domains filter it, count after
+        # the whole result (up to 50): the disclosure rule, exact names and domains filter
+        # it, ``_count`` after them
         candidates = find_matches(conn, match_context(), demographics, limit=SEARCH_CANDIDATES)
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
     used = [(k, v) for k in _DEMOGRAPHIC_PARAMS if (v := args[k])] + filtering
@@ -686,7 +681,13 @@ def pix() -> Response:
             for _, person_id in _persons_for_identifier(conn, system, value) or []
             if (f := access.person_facts(conn, who, person_id)) is not None
         ]
-    if not found:
+    for facts in found:
+        draft().persons([facts.person_id])
+    disclosed = [seen for f in found if (seen := access.decide(conn, who, f)) is not None]
+    if not disclosed:
+        if found:  # answered as an unknown identifier; the audit keeps what happened
+            draft().outcome = "denied"
+            draft().detail["basis"] = "none"
         raise ApiError(
             404,
             "not-found",
@@ -694,12 +695,10 @@ def pix() -> Response:
             field="sourceIdentifier",
         )
     params: list[dict[str, Any]] = []
-    for facts in found:
-        draft().persons([facts.person_id])
-        seen = access.decide(conn, who, facts)
+    for seen in disclosed:
         draft().detail["basis"] = seen.basis
         if seen.withheld:
-            raise Withheld()
+            raise Withheld()  # a cross-reference, even to a system holding a record
         identifiers: list[dict[str, Any]] = []
         if seen.status == "active" and seen.nhs_number:
             identifiers.append({"system": NHS_NUMBER_SYSTEM, "value": seen.nhs_number})

@@ -7,12 +7,10 @@ from typing import Any
 from flask import current_app
 
 from matching.nhs_number import normalise_verification_status
-from mpi import access
-from mpi.access import Caller, Disclosure
+from mpi.access import Disclosure
 from mpi.identities import golden_view, sent_demographics
 from mpi.optout import WITHHELD_MESSAGE
 from mpi.records import MatchContext
-from mpi.store import access as access_store
 from mpi.store import records as record_store
 
 
@@ -52,27 +50,6 @@ def golden(conn: Any, person_pk: int) -> dict[str, Any]:
                     values["nhs_number_status"] = status
                 break
     return values
-
-
-def result_records(
-    conn: Any, who: Caller, person_pk: int, *, related: set[int], withheld: set[int]
-) -> list[access_store.LinkedRecord]:
-    """The records of one search result that the caller is shown (both surfaces' searches).
-
-    Args:
-        related: the results the caller holds a record of (or every one, for an admin).
-        withheld: the results whose patient objected.
-
-    Returns:
-        Every active record of a related person, or of any person in an emergency; of a
-        person who objected only the caller's own records (none to a caller holding
-        none, even in an emergency); otherwise none.
-    """
-    if person_pk in withheld:
-        return access.own_records(conn, who, person_pk) if person_pk in related else []
-    if person_pk in related or who.is_emergency:
-        return access_store.linked_records(conn, person_pk)
-    return []
 
 
 def disclosure_json(conn: Any, found: Disclosure, *, with_golden: bool) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from mpi.store import webhooks as webhook_store
 @bp.get("/events")
 @audited("events.read", "search")
 def events() -> tuple[dict[str, Any], int]:
-    """Identity events after a cursor, oldest first, about persons the caller holds."""
+    """Identity events after a cursor, oldest first, about persons the caller may see."""
     who = caller()
     access.require(who, "lookup")
     after = int_param("after", request.args.get("after"), default=0, low=0, high=2**62)
@@ -31,12 +31,10 @@ def events() -> tuple[dict[str, Any], int]:
     )
     items = []
     for row in rows:
-        item: dict[str, Any] = {
-            "id": row["id"],
-            "type": row["type"],
-            "person_id": row["person_id"],
-            "occurred_at": row["occurred_at"].astimezone(UTC).isoformat(),
-        }
+        item: dict[str, Any] = {"id": row["id"], "type": row["type"]}
+        if row["person_id"]:  # a person the caller may not see is left out
+            item["person_id"] = row["person_id"]
+        item["occurred_at"] = row["occurred_at"].astimezone(UTC).isoformat()
         if row["other_person_id"]:
             item["other_person_id"] = row["other_person_id"]
         if row["local_id"] is not None:

@@ -10,7 +10,7 @@ from flask import request
 from api.db import get_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
-from api.v1.common import disclosure_json, golden, match_context, result_records
+from api.v1.common import disclosure_json, golden, match_context
 from api.v1.records import demographics_problems
 from api.validation import int_param, json_object, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
@@ -46,31 +46,29 @@ def read_person(person_id: str) -> tuple[dict[str, Any], int]:
 def _results(
     found: list[tuple[int, str, str, float | None]], limit: int | None = None
 ) -> dict[str, Any]:
-    """Render (person pk, person ID, grade, score) results under the access rules.
+    """Render (person pk, person ID, grade, score) results under the disclosure rule.
 
-    ``found`` is the whole search's result (the access rules judge it whole); ``limit`` is
-    the most matches returned.
+    A person the caller may see nothing of (:func:`mpi.access.visible`) is left out, as
+    if it did not exist; ``limit`` is the most matches returned.
     """
     who = caller()
     conn = get_conn()
-    pks = [f[0] for f in found]
-    related = access.related_persons(conn, who, pks)  # one read, for the rule and the records
-    allowed, note = access.searchable(conn, who, pks, [f[2] for f in found], related)
-    withheld = optout.opted_out(conn, allowed) if not who.is_admin else set()
+    sights = access.visible(conn, who, (f[0] for f in found))
     matches = []
     for pk, person_id, grade, score in found:
         if limit is not None and len(matches) >= limit:
             break
-        if pk not in allowed:
+        sight = sights.get(pk)
+        if sight is None:
             continue
         item: dict[str, Any] = {"person_id": person_id, "grade": grade}
         if score is not None:
             item["score"] = round(score, 6)
-        if pk in withheld:
-            item["withheld"] = {"reason": optout.WITHHELD_REASON, "detail": optout.WITHHELD_MESSAGE}
+        if sight.withheld:
+            item["withheld"] = {"reason": sight.withheld, "detail": optout.WITHHELD_MESSAGE}
         else:
             item["golden"] = golden(conn, pk)
-        shown = result_records(conn, who, pk, related=related, withheld=withheld)
+        shown = access.records_shown(conn, who, pk, sight)
         if shown:
             item["records"] = [{"system": r.system_code, "local_id": r.local_id} for r in shown]
             for r in shown:
@@ -78,10 +76,7 @@ def _results(
         matches.append(item)
     draft().persons([m["person_id"] for m in matches])
     draft().detail["results"] = len(matches)
-    body: dict[str, Any] = {"matches": matches}
-    if note:
-        body["note"] = note
-    return body
+    return {"matches": matches}
 
 
 @bp.get("/persons")

@@ -96,15 +96,20 @@ def register(system: str, local_id: str) -> tuple[dict[str, Any], int]:
     result = records.register(get_conn(), ctx, system, row, actor=f"system:{system}")
     draft().persons([result.person_id])
     draft().detail["decision"] = result.decision
+    conn = get_conn()
+    candidates = [c for c in result.candidate_person_ids if access.sees_in_full(conn, who, c)]
     body: dict[str, Any] = {
         "person_id": result.person_id,
         "decision": result.decision,
         "record": {"system": system, "local_id": row.local_id},
         "score": None,
-        "review_candidates": len(result.candidate_person_ids),
+        "review_candidates": len(candidates),
         "issues": list(result.issues),
     }
-    if result.score is not None:
+    # the explanation compares the record field by field with the scored person's: shown
+    # only when the caller may see that person after the registration (no oracle)
+    scored = result.scored_person_id
+    if result.score is not None and scored and access.sees_in_full(conn, who, scored):
         body["score"] = {
             "probability": round(result.score.probability, 6),
             "weight": round(result.score.weight, 3),
@@ -123,10 +128,13 @@ def resolve(system: str, local_id: str) -> tuple[dict[str, Any], int]:
     access.require(who, "lookup")
     conn = get_conn()
     facts = access.record_facts(conn, who, system, local_id)
+    unknown = f"no record {local_id!r} in system {system!r}"
     if facts is None:
-        raise NotFound(f"no record {local_id!r} in system {system!r}")
+        raise NotFound(unknown)
     draft().persons([facts.person_id])
     seen = access.decide(conn, who, facts)
+    if seen is None:
+        raise access.NotDisclosed(unknown)  # as for a record that does not exist
     if seen.withheld:
         draft().outcome = "withheld"
     draft().detail["basis"] = seen.basis

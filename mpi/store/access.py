@@ -182,26 +182,40 @@ def persons_with_nhs_number(
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
+#: The persons a system may see in an event: those it holds an active record of, and the
+#: persons merged into them (migration 0020 makes the same test for webhooks).
+_SEEN = (
+    "WITH RECURSIVE seen(id, depth) AS ("
+    " SELECT DISTINCT l.person_id, 0 FROM link l JOIN source_record h ON h.id = l.record_id"
+    " WHERE h.system_id = %(system)s AND h.status = 'active' AND NOT %(all)s"
+    " UNION SELECT p.id, s.depth + 1 FROM person p JOIN seen s ON p.merged_into = s.id"
+    " WHERE s.depth < 20)"
+)
+
+
 def events_for_system(
     conn: psycopg.Connection[Any], system_id: int, after: int, limit: int, *, everything: bool
 ) -> list[dict[str, Any]]:
-    """Identity events after ``after`` about persons the system holds records of (or all).
+    """Identity events after ``after`` that the system may see (or all of them).
 
-    A record's local ID is given only when the record belongs to the system itself.
+    An event is the system's when it names a person the system may see (it holds an
+    active record linked to the person, or to the person it was merged into) or when its
+    record is the system's own. A person it may not see is ``None``; a record's local ID
+    is given only when the record belongs to the system itself.
     """
     rows = conn.execute(
-        "SELECT e.id, e.event_type, p.person_id, o.person_id, e.occurred_at,"
+        _SEEN + " SELECT e.id, e.event_type,"
+        " CASE WHEN %(all)s OR e.person_id IN (SELECT id FROM seen) THEN p.person_id END,"
+        " CASE WHEN %(all)s OR e.other_person_id IN (SELECT id FROM seen) THEN o.person_id END,"
+        " e.occurred_at,"
         " CASE WHEN r.system_id = %(system)s OR %(all)s THEN s.code END,"
         " CASE WHEN r.system_id = %(system)s OR %(all)s THEN r.local_id END"
         " FROM identity_event e"
         " LEFT JOIN person p ON p.id = e.person_id LEFT JOIN person o ON o.id = e.other_person_id"
         " LEFT JOIN source_record r ON r.id = e.record_id"
         " LEFT JOIN source_system s ON s.id = r.system_id"
-        " WHERE e.id > %(after)s AND (%(all)s OR EXISTS ("
-        "   SELECT 1 FROM link l JOIN source_record h ON h.id = l.record_id"
-        "   WHERE h.system_id = %(system)s AND h.status = 'active'"
-        "     AND l.person_id IN (e.person_id, e.other_person_id))"
-        "   OR r.system_id = %(system)s)"
+        " WHERE e.id > %(after)s AND (%(all)s OR r.system_id = %(system)s"
+        "   OR e.person_id IN (SELECT id FROM seen) OR e.other_person_id IN (SELECT id FROM seen))"
         " ORDER BY e.id LIMIT %(limit)s",
         {"system": system_id, "after": after, "limit": limit, "all": everything},
     ).fetchall()

@@ -12,13 +12,20 @@ def _two_records(client, systems) -> str:
     return str(r.json["person_id"])
 
 
-def test_without_a_record_a_system_sees_nothing(client, systems):
+def test_without_a_record_a_system_sees_nothing(client, systems, db_url):
+    """No care relationship: the answer of a person (or record) that does not exist."""
     pid = _two_records(client, systems)
-    assert (
-        client.get("/v1/systems/GP/records/G1", headers=systems.headers("SOCIAL")).status_code
-        == 403
-    )
-    assert client.get(f"/v1/persons/{pid}", headers=systems.headers("VIEWER")).status_code == 403
+    social, viewer = systems.headers("SOCIAL"), systems.headers("VIEWER")
+    held = client.get("/v1/systems/GP/records/G1", headers=social)
+    missing = client.get("/v1/systems/GP/records/G404", headers=social)
+    assert held.status_code == missing.status_code == 404
+    assert held.json["detail"].replace("G1", "G404") == missing.json["detail"]
+    person = client.get(f"/v1/persons/{pid}", headers=viewer)
+    nobody = client.get("/v1/persons/ZZZZ-ZZZZ-ZZZZ", headers=viewer)
+    assert person.status_code == nobody.status_code == 404
+    assert person.json["detail"].replace(pid, "ZZZZ-ZZZZ-ZZZZ") == nobody.json["detail"]
+    # the audit keeps what really happened
+    assert count(db_url, "audit_event", "outcome = 'denied' AND detail->>'basis' = 'none'") == 2
 
 
 def test_emergency_access_is_allowed_and_flagged(client, systems, db_url):
@@ -33,14 +40,16 @@ def test_emergency_access_is_allowed_and_flagged(client, systems, db_url):
     assert r.json["errors"][0]["field"] == "X-Emergency-Reason"
 
 
-def test_demographic_search_without_a_record_gives_only_a_single_certain_match(client, systems):
+def test_demographic_search_without_a_record_finds_nobody(client, systems):
+    """A search by a system holding no record of the person finds nobody, however certain
+    the match (it used to return a single certain match); in an emergency it finds them."""
     pid = _two_records(client, systems)
     body = {k: v for k, v in alice().items() if k != "nhs_number"}
     r = client.post("/v1/persons/search", json=body, headers=systems.headers("VIEWER"))
     assert r.status_code == 200
+    assert r.json == {"matches": []}  # no note either: the same as for nobody
+    r = client.post("/v1/persons/search", json=body, headers=systems.emergency("VIEWER"))
     assert [m["person_id"] for m in r.json["matches"]] == [pid]
-    assert "records" not in r.json["matches"][0]  # no cross-reference without a record
-    # a twin makes the search ambiguous: the unrelated viewer gets nothing to browse
     client.put(
         "/v1/systems/HOSP/records/H2",
         json=alice(2, given_name="Alison", phone="0113 496 0999"),
@@ -48,9 +57,7 @@ def test_demographic_search_without_a_record_gives_only_a_single_certain_match(c
     )
     vague = {"family_name": "Smith", "birth_date": "1980-03-15"}
     r = client.post("/v1/persons/search", json=vague, headers=systems.headers("VIEWER"))
-    assert r.status_code == 200
-    assert r.json["matches"] == []
-    assert "single certain match" in r.json["note"]
+    assert r.status_code == 200 and r.json == {"matches": []}
     # the hospital holds both: it sees both
     r = client.post("/v1/persons/search", json=vague, headers=systems.headers("HOSP"))
     assert len(r.json["matches"]) == 2
@@ -258,9 +265,9 @@ def test_opted_out_search_results_keep_the_callers_own_records(client, systems, 
         "action = 'person.match' AND records = '[[\"HOSP\", \"H1\"]]'::jsonb",
     )
     assert audited == 1  # what was shown is in the trail
-    # an emergency caller holding no record is shown no records at all
+    # an emergency does not override an objection: a caller holding no record finds nobody
     r = client.post("/v1/persons/search", json=body, headers=systems.emergency("VIEWER"))
-    assert "records" not in r.json["matches"][0]
+    assert r.json == {"matches": []}
 
 
 def _alice_and_alison(client, systems) -> str:

@@ -288,17 +288,25 @@ def test_a_bad_database_fails_at_start_up():
 
 
 def test_an_uncertain_match_is_sent_to_review_with_its_explanation(client, systems, db_url):
+    """The reply explains the score only to a system that may see the candidate; to any
+    other the decision alone (the explanation is in the review item, for reviewers)."""
     first = {k: v for k, v in alice().items() if k not in ("nhs_number", "phone")}
     client.put("/v1/systems/GP/records/G1", json=first, headers=systems.headers("GP"))
     unsure = {**first, "given_name": "Zelda", "postcode": "BD7 1DP", "address_line": None}
     r = client.put("/v1/systems/HOSP/records/H1", json=unsure, headers=systems.headers("HOSP"))
     assert r.status_code == 200
     assert r.json["decision"] == "review", r.json
+    assert r.json["score"] is None and r.json["review_candidates"] == 0, r.json
+    assert count(db_url, "review_item") == 1
+    assert count(db_url, "review_item", "jsonb_array_length(explanation) > 0") == 1
+    # the GP holds the candidate: its own uncertain record is explained
+    other = {**unsure, "given_name": "Zara", "postcode": "WF1 1AA"}
+    r = client.put("/v1/systems/GP/records/G2", json=other, headers=systems.headers("GP"))
+    assert r.json["decision"] == "review", r.json
     assert r.json["review_candidates"] >= 1
     levels = {e["comparison"]: e["level"] for e in r.json["score"]["explanation"]}
     assert levels["family_name"] == "exact" and levels["given_name"] != "exact"
     assert 0 < r.json["score"]["probability"] < 1
-    assert count(db_url, "review_item") == 1
 
 
 def test_readiness_fails_when_the_database_is_gone(app, client):
