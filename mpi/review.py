@@ -13,6 +13,14 @@ Queue priority (0 to 1, higher first) weighs:
 - 10 %: an urgent reason (a shared NHS number with conflicting details, twin risk, two
   different NHS numbers, birth dates years apart).
 
+A merge a reviewer asked for by hand (``merge_request``: two persons with different
+valid NHS numbers, merged from a person page) has priority 1: a colleague is waiting for
+the second review, and it has no match score to rank it by.
+
+An item whose record and candidate come to share a person (a bulk load bridging them, a
+merge, another decision) is closed as superseded by the database itself (migration 0080's
+triggers), so no decision can be taken inside one person.
+
 Four eyes: "same person" between two persons whose valid NHS numbers differ needs two
 different reviewers; the first review is recorded on the item, the second links.
 """
@@ -46,6 +54,10 @@ URGENT_REASONS = frozenset(
     {"nhs_number_shared_conflict", "twin_risk", "nhs_number_conflict", "birth_date_conflict"}
 )
 OUTCOMES = ("same", "different", "skip")
+#: A merge requested by hand from a person page (no match score), waiting for four eyes.
+MERGE_REQUEST = "merge_request"
+#: Every reason an open item can have (the queue's filter).
+QUEUE_REASONS = (*REVIEW_REASONS, MERGE_REQUEST)
 
 REASON_LABELS = {
     "possible_match": "possible match",
@@ -55,6 +67,7 @@ REASON_LABELS = {
     "twin_risk": "twin risk",
     "nhs_number_conflict": "different NHS numbers",
     "birth_date_conflict": "birth dates years apart",
+    MERGE_REQUEST: "merge requested by a reviewer",
 }
 FIELD_LABELS = {
     "nhs_number": "NHS number",
@@ -101,6 +114,8 @@ class DecisionView:
     item: ItemRow
     record: RecordDetail
     record_person: Person | None
+    #: The record is already linked to the candidate person: nothing to decide.
+    within_one_person: bool
     candidate: Person
     candidate_record: RecordDetail | None
     candidate_records: list[RecordDetail]
@@ -118,7 +133,11 @@ def priority(
     Example:
         >>> round(priority(0.999, Thresholds(0.999, 0.5), 0, 2, "possible_match"), 3)
         0.45
+        >>> priority(0.5, Thresholds(0.999, 0.5), 0, 2, MERGE_REQUEST)
+        1.0
     """
+    if reason == MERGE_REQUEST:
+        return 1.0
     span = max(thresholds.link - thresholds.review, 1e-9)
     distance = min(abs(probability - thresholds.link), abs(probability - thresholds.review))
     closeness = max(0.0, 1.0 - distance / (span / 2))
@@ -136,16 +155,19 @@ def work_queue(
     reason: str | None = None,
     now: datetime | None = None,
     limit: int = 200,
+    offered_to: str | None = None,
 ) -> list[QueueEntry]:
     """The top ``limit`` open items, highest priority first (ties: oldest first).
 
-    The database ranks every open item with the formula of :func:`priority`.
+    The database ranks every open item with the formula of :func:`priority`. With
+    ``offered_to``, only the items "claim next" may give that reviewer: none they skipped,
+    gave the first review of, or that another reviewer holds.
 
     Raises:
         InvalidInput: ``reason`` is not a known review reason.
     """
-    if reason and reason not in REVIEW_REASONS:
-        raise InvalidInput.single("reason", f"must be one of {', '.join(REVIEW_REASONS)}")
+    if reason and reason not in QUEUE_REASONS:
+        raise InvalidInput.single("reason", f"must be one of {', '.join(QUEUE_REASONS)}")
     now = now or datetime.now(UTC)
     rows = decision_store.queue(
         conn,
@@ -156,6 +178,9 @@ def work_queue(
         system=system,
         reason=reason,
         limit=limit,
+        offered_to=offered_to,
+        claim_seconds=CLAIM_SECONDS,
+        merge_request=MERGE_REQUEST,
     )
     entries = []
     for row in rows:
@@ -176,9 +201,13 @@ def work_queue(
     return entries
 
 
-def summary(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Counts for the top of the queue (open, claimed, second review, by reason, ages)."""
-    return decision_store.queue_summary(conn, CLAIM_SECONDS)
+def summary(
+    conn: psycopg.Connection[Any], *, system: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    """Counts for the top of the queue (open, claimed, second review, ages), with the
+    queue's filters; the counts by reason follow the system filter only (they choose the
+    reason)."""
+    return decision_store.queue_summary(conn, CLAIM_SECONDS, system=system, reason=reason)
 
 
 def _item(conn: psycopg.Connection[Any], item_id: int, *, for_update: bool = False) -> ItemRow:
@@ -201,6 +230,12 @@ def _active_person(conn: psycopg.Connection[Any], pk: int) -> Person:
 
 
 def _check_version(item: ItemRow, version: int) -> None:
+    if item.status == "superseded":
+        raise Conflict(
+            f"review item {item.id} was closed without a decision: its record and the"
+            " candidate now belong to one person, or one of them changed (matching ran"
+            " again). Your decision was not applied; nothing is left to decide here."
+        )
     if item.status != "open":
         who = f" by {item.decided_by}" if item.decided_by else ""
         raise Conflict(
@@ -283,6 +318,7 @@ def decision_view(conn: psycopg.Connection[Any], item_id: int) -> DecisionView:
         item=item,
         record=record,
         record_person=record_person,
+        within_one_person=record_person is not None and record_person.id == candidate.id,
         candidate=candidate,
         candidate_record=chosen,
         candidate_records=[r for r in records if chosen is None or r.id != chosen.id],
@@ -305,6 +341,11 @@ def claim(conn: psycopg.Connection[Any], item_id: int, version: int, reviewer: s
     """
     item = _item(conn, item_id, for_update=True)
     _check_version(item, version)
+    if item.first_review_by == reviewer:
+        raise Forbidden(
+            f"you gave the first review of item {item_id}; it waits for another reviewer to"
+            " give the second, so you cannot claim it"
+        )
     new = decision_store.claim(conn, item_id, version, reviewer, CLAIM_SECONDS)
     if new is None:
         raise Conflict(
@@ -357,9 +398,15 @@ def decide(
             " applied. Pick another item."
         )
     if outcome == "skip":
-        decision_store.release(conn, item_id, version, skipped=True)
+        decision_store.release(conn, item_id, version, skipped_by=reviewer)
         return Done("skipped")
     candidate = _active_person(conn, item.candidate_person_pk)
+    if item.record_person_pk == candidate.id:
+        raise Conflict(
+            f"the record of review item {item_id} already belongs to the candidate person"
+            f" {candidate.person_id}: there is nothing to decide (the item is closed as"
+            " superseded). Your decision was not applied."
+        )
     if outcome == "different":
         return _reject(conn, item, candidate, reviewer, note)
     return _same(conn, item, candidate, reviewer, note)
@@ -428,7 +475,7 @@ def _same(
     second_by = None
     if nhs_numbers_differ(own, theirs):
         if item.first_review_by is None:
-            decision_store.first_review(conn, item.id, item.version, reviewer)
+            decision_store.first_review(conn, item.id, item.version, reviewer, note)
             event_store.append(
                 conn,
                 [
@@ -469,6 +516,7 @@ def _same(
         decided_by=reviewer_first,
         second_by=second_by,
         note=note,
+        first_note=item.first_review_note if second_by else None,
     )
     event_store.append(
         conn,
@@ -506,12 +554,12 @@ def claim_next(
 ) -> int | None:
     """Claim the highest-priority item nobody else holds; its ID, or ``None`` if none is left.
 
-    An item waiting for a second review is skipped by the reviewer who gave the first.
+    Never an item this reviewer skipped, or gave the first of two reviews.
     """
-    for entry in work_queue(conn, thresholds, system=system, reason=reason):
+    for entry in work_queue(
+        conn, thresholds, system=system, reason=reason, limit=50, offered_to=reviewer
+    ):
         row = entry.item
-        if (entry.is_claimed and row.claimed_by != reviewer) or row.first_review_by == reviewer:
-            continue
         if decision_store.claim(conn, row.id, row.version, reviewer, CLAIM_SECONDS) is not None:
             return row.id
     return None

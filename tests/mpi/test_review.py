@@ -164,7 +164,7 @@ def test_merge_of_different_nhs_numbers_waits_for_a_second_reviewer(conn, ctx):
         "SELECT reason, first_review_by FROM review_item WHERE status = 'open' AND record_id = %s",
         (_record(conn, "H7"),),
     ).fetchone()
-    assert item == ("nhs_number_conflict", "alice")
+    assert item == ("merge_request", "alice")  # labelled as what it is
     assert person_of(conn, "H7") == s.john_dup
 
 
