@@ -1,0 +1,304 @@
+"""The review UI's broken flows of issue 11, through Flask's test client on PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.review_data import Scenario, build, item_version
+from tests.review_web import (
+    PASSWORD,
+    add_accounts,
+    csrf_of,
+    fresh_sessions,
+    page_csrf,
+    reset_reviewers,
+    review_app,
+    sign_in,
+)
+
+
+@pytest.fixture(scope="module")
+def accounts(database_url: str) -> Iterator[None]:
+    add_accounts(database_url)
+    yield
+    reset_reviewers(database_url)
+
+
+@pytest.fixture(scope="module")
+def module_app(database_url: str) -> Iterator[Flask]:
+    application = review_app(database_url)
+    yield application
+    application.extensions["mpi_pool"].close()
+
+
+@pytest.fixture
+def s(db_url: str, accounts: None, ctx: Any) -> Scenario:
+    fresh_sessions(db_url)
+    with psycopg.connect(db_url) as conn:
+        return build(conn, ctx)
+
+
+@pytest.fixture
+def alice(module_app: Flask, s: Scenario) -> FlaskClient:
+    client = module_app.test_client()
+    sign_in(client, "alice")
+    return client
+
+
+@pytest.fixture
+def bob(module_app: Flask, s: Scenario) -> FlaskClient:
+    client = module_app.test_client()
+    sign_in(client, "bob")
+    return client
+
+
+def _one(url: str, sql: str, *params: Any) -> Any:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
+def _form(client: FlaskClient, item_id: int) -> dict[str, str]:
+    page = client.get(f"/review/items/{item_id}")
+    version = re.search(r'name="version" value="(\d+)"', page.text)
+    assert version, page.text
+    return {"csrf_token": csrf_of(page.text), "version": version.group(1)}
+
+
+def _decide(client: FlaskClient, item_id: int, outcome: str, note: str = "") -> Any:
+    return client.post(
+        f"/review/items/{item_id}/decide",
+        data={**_form(client, item_id), "outcome": outcome, "note": note},
+    )
+
+
+def _row(html: str, item_id: int) -> str:
+    found = re.search(rf'<tr[^>]*data-item="{item_id}".*?</tr>', html, re.S)
+    assert found, f"no row for item {item_id}"
+    return found.group(0)
+
+
+# 1. a stale item
+
+
+def test_a_decision_on_an_item_inside_one_person_is_refused(
+    alice: FlaskClient, s: Scenario, db_url: str
+) -> None:
+    form = _form(alice, s.maybe_item)
+    with psycopg.connect(db_url) as conn:  # the record comes into the candidate person
+        conn.execute(
+            "UPDATE link SET person_id = (SELECT id FROM person WHERE person_id = %s)"
+            " WHERE record_id = (SELECT id FROM source_record WHERE local_id = 'A1')",
+            (s.alice,),
+        )
+    refused = alice.post(
+        f"/review/items/{s.maybe_item}/decide", data={**form, "outcome": "different"}
+    )
+    assert refused.status_code == 409 and refused.mimetype == "text/html"
+    assert "closed without a decision: its record and the candidate now belong to one person" in (
+        refused.text
+    )
+    page = alice.get(f"/review/items/{s.maybe_item}")
+    assert 'id="closed-notice"' in page.text and 'id="decide-form"' not in page.text
+    assert _one(db_url, "SELECT count(*) FROM no_match") == 0
+    assert _one(db_url, "SELECT count(*) FROM review_decision") == 0
+
+
+# 2. skip
+
+
+def test_skip_goes_to_another_item_and_says_so(alice: FlaskClient, s: Scenario) -> None:
+    seen = []
+    for _ in range(3):  # n, k, n, k, n
+        opened = alice.post("/review/next", data={"csrf_token": page_csrf(alice)})
+        assert opened.status_code == 303 and "/review/items/" in opened.headers["Location"]
+        item_id = int(opened.headers["Location"].rsplit("/", 1)[1])
+        seen.append(item_id)
+        skipped = _decide(alice, item_id, "skip")
+        assert "done=skipped" in skipped.headers["Location"]
+    assert len(set(seen)) == 3
+    queue = alice.get("/review/?done=skipped").text
+    assert "will not offer you this item again" in queue
+    assert "back in the queue for someone else" not in queue
+    assert "(also by you)" in _row(queue, seen[0])
+
+
+# 3. and 4. four eyes: the first reviewer neither blocks the second nor loses the note
+
+
+def test_the_first_reviewer_is_not_offered_claim_and_the_note_reaches_the_second(
+    alice: FlaskClient, bob: FlaskClient, s: Scenario, db_url: str
+) -> None:
+    first = _decide(alice, s.john_item, "same", "same address history, NHS number typo")
+    assert "done=first_review" in first.headers["Location"]
+    row = _row(alice.get("/review/").text, s.john_item)
+    assert "awaiting another reviewer" in row and "Claim" not in row and "Open" not in row
+    version = _one(db_url, "SELECT version FROM review_item WHERE id = %s", s.john_item)
+    again = alice.post(
+        f"/review/items/{s.john_item}/claim",
+        data={"csrf_token": page_csrf(alice), "version": str(version)},
+    )
+    assert again.status_code == 403 and "you gave the first review" in again.text
+    assert _one(db_url, "SELECT claimed_by FROM review_item WHERE id = %s", s.john_item) is None
+    assert 'id="await-second"' in alice.get(f"/review/items/{s.john_item}").text
+
+    assert "Claim" in _row(bob.get("/review/").text, s.john_item)
+    claimed = bob.post(
+        f"/review/items/{s.john_item}/claim",
+        data={"csrf_token": page_csrf(bob), "version": str(version)},
+    )
+    assert claimed.status_code == 303
+    page = bob.get(f"/review/items/{s.john_item}").text
+    assert "same address history, NHS number typo" in page
+    linked = _decide(bob, s.john_item, "same", "agreed")
+    assert "done=linked" in linked.headers["Location"]
+    person = bob.get(f"/review/persons/{s.john}").text
+    assert "same address history, NHS number typo" in person and "agreed" in person
+
+
+# 5. a merge requested by hand
+
+
+def test_a_merge_request_is_labelled_first_and_keeps_its_note(
+    alice: FlaskClient, bob: FlaskClient, s: Scenario, db_url: str
+) -> None:
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE review_item SET status = 'superseded' WHERE id = %s", (s.john_item,))
+    asked = alice.post(
+        f"/review/persons/{s.john}/merge",
+        data={
+            "csrf_token": page_csrf(alice),
+            "other_person_id": s.john_dup,
+            "note": "one man, two numbers",
+        },
+    )
+    assert "done=second_review" in asked.headers["Location"]
+    queue = bob.get("/review/").text
+    first_row = re.search(r"<tbody>\s*(<tr.*?</tr>)", queue, re.S).group(1)
+    assert "merge requested by a reviewer" in first_row and "requested by hand" in first_row
+    item_id = int(re.search(r'data-item="(\d+)"', first_row).group(1))
+    page = bob.get(f"/review/items/{item_id}").text
+    assert "Merge requested by alice" in page and 'id="by-hand"' in page
+    assert "0.5000" not in page and 'svg class="waterfall"' not in page
+    assert "one man, two numbers" in page
+
+
+# 6. bad URLs and the person ID's case
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/review/items/abc", 404),
+        ("/review/items/-1", 404),
+        ("/review/nosuch", 404),
+        ("/review/items/1/decide", 405),
+        ("/review/decisions/5/undo", 405),
+        ("/review/logout", 405),
+    ],
+)
+def test_bad_urls_answer_the_html_error_page(alice: FlaskClient, path: str, status: int) -> None:
+    answer = alice.get(path)
+    assert answer.status_code == status
+    assert answer.mimetype == "text/html"
+    assert 'class="error" role="alert"' in answer.text
+    assert "Sign out" in answer.text  # the reviewer's session is still shown
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    if status == 405:
+        assert "POST" in answer.headers["Allow"]
+
+
+def test_a_lower_case_person_id_opens_the_person(alice: FlaskClient, s: Scenario) -> None:
+    answer = alice.get(f"/review/persons/{s.alice.lower()}")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(s.alice)
+    assert s.alice in alice.get(answer.headers["Location"]).text
+
+
+# 7. filters
+
+
+def test_the_tiles_and_the_hint_follow_the_filters(
+    alice: FlaskClient, s: Scenario, db_url: str
+) -> None:
+    page = alice.get("/review/?system=ASC").text
+    rows = page.count("data-item=")
+    assert re.search(r'id="open-count">(\d+)<', page).group(1) == str(rows) == "2"
+    assert "queue-hint" not in page  # every matching item is shown
+    # more open items than the queue shows (200): the hint counts the filtered ones
+    from mpi.identities import new_enterprise_id
+
+    with psycopg.connect(db_url) as conn:
+        a9 = conn.execute("SELECT id FROM source_record WHERE local_id = 'A9'").fetchone()[0]
+        for _ in range(205):
+            pk = conn.execute(
+                "INSERT INTO person (person_id) VALUES (%s) RETURNING id", (new_enterprise_id(),)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO review_item (record_id, candidate_person_id, probability, weight,"
+                " reason, explanation) VALUES (%s, %s, 0.7, 1.0, 'possible_match', '[]')",
+                (a9, pk),
+            )
+    hint = alice.get("/review/?system=ASC&reason=possible_match").text
+    assert re.search(r'id="open-count">(\d+)<', hint).group(1) == "206"
+    assert "Showing the 200 highest-priority of the 206 open items that match these filters" in hint
+
+
+# 8. signing out and an expired session
+
+
+def test_signing_out_releases_the_claims(alice: FlaskClient, s: Scenario, db_url: str) -> None:
+    claimed = alice.post(
+        f"/review/items/{s.maybe_item}/claim",
+        data={"csrf_token": page_csrf(alice), "version": str(_version(db_url, s.maybe_item))},
+    )
+    assert claimed.status_code == 303
+    assert _one(db_url, "SELECT claimed_by FROM review_item WHERE id = %s", s.maybe_item) == "alice"
+    assert alice.post("/review/logout", data={"csrf_token": page_csrf(alice)}).status_code == 303
+    assert _one(db_url, "SELECT claimed_by FROM review_item WHERE id = %s", s.maybe_item) is None
+
+
+def _version(url: str, item_id: int) -> int:
+    with psycopg.connect(url) as conn:
+        return item_version(conn, item_id)
+
+
+def test_a_note_typed_before_the_session_expired_survives_signing_in(
+    alice: FlaskClient, s: Scenario, db_url: str
+) -> None:
+    form = _form(alice, s.maybe_item)
+    with psycopg.connect(db_url) as conn:  # the session ends while the reviewer types
+        conn.execute("UPDATE reviewer_session SET last_seen_at = now() - interval '1 day'")
+    note = "mother's maiden name <matches> & the GP confirmed"
+    sent = alice.post(
+        f"/review/items/{s.maybe_item}/decide",
+        data={**form, "outcome": "different", "note": note},
+    )
+    assert sent.status_code == 403 and "not signed in" in sent.text
+    assert "decision was not applied" in sent.text
+    carried = re.search(r'name="carried_note" value="([^"]*)"', sent.text).group(1)
+    assert "&lt;matches&gt;" in carried  # escaped in the form
+    login = alice.post(
+        "/review/login",
+        data={
+            "username": "alice",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(sent.text),
+            "next": f"/review/items/{s.maybe_item}",
+            "carried_note": note,
+        },
+    )
+    assert login.status_code == 303
+    assert login.headers["Location"].endswith(f"/review/items/{s.maybe_item}")
+    page = alice.get(login.headers["Location"]).text
+    assert "mother&#39;s maiden name &lt;matches&gt; &amp; the GP confirmed</textarea>" in page
+    assert 'id="carried-notice"' in page
+    again = alice.get(f"/review/items/{s.maybe_item}").text
+    assert 'maxlength="1000"></textarea>' in again  # shown once: the next view is empty
+    assert _one(db_url, "SELECT status FROM review_item WHERE id = %s", s.maybe_item) == "open"
