@@ -69,6 +69,26 @@ REASON_LABELS = {
     "birth_date_conflict": "birth dates years apart",
     MERGE_REQUEST: "merge requested by a reviewer",
 }
+#: Why an item is in review, in plain words (the score band is added for a possible match).
+REASON_TEXTS = {
+    "possible_match": "The records agree enough to be likely the same person, but not enough"
+    " to link them without a person looking.",
+    "nhs_number_shared_conflict": "The records share an NHS number, but the other details"
+    " conflict: it may be a relative's number on the wrong record.",
+    "invalid_nhs_number": "This record's NHS number fails its check digit, so it counts for"
+    " nothing; the other details suggest this person.",
+    "intra_system_duplicate": "One system holds two records that look like the same person"
+    " (a duplicate registration?).",
+    "twin_risk": "Same family name and date of birth but different given names: they may be"
+    " twins. Matching never links these automatically.",
+    "nhs_number_conflict": "The records carry different valid NHS numbers, so matching never"
+    " links them automatically, however well the rest agrees.",
+    "birth_date_conflict": "The dates of birth are years apart: they may be a parent and"
+    " child with the same name.",
+    MERGE_REQUEST: "A reviewer asked to merge these two persons from a person page. They"
+    " carry different valid NHS numbers, so a second reviewer must agree.",
+}
+
 FIELD_LABELS = {
     "nhs_number": "NHS number",
     "given_name": "Given name",
@@ -108,6 +128,16 @@ class FieldRow:
 
 
 @dataclass(frozen=True, slots=True)
+class NhsHolder:
+    """A record carrying a valid NHS number, on one side of an item."""
+
+    side: str  # "record" (the item's record's person) or "candidate"
+    system_code: str
+    local_id: str
+    nhs_number: str  # shown 3-3-4
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionView:
     """Everything the decision page shows about one review item."""
 
@@ -123,6 +153,8 @@ class DecisionView:
     prior_weight: float
     events: list[IdentityEvent]
     needs_four_eyes: bool
+    #: Every record of either person with a valid NHS number, when those numbers clash.
+    nhs_clash: list[NhsHolder]
 
 
 def priority(
@@ -326,7 +358,36 @@ def decision_view(conn: psycopg.Connection[Any], item_id: int) -> DecisionView:
         prior_weight=prior,
         events=event_store.of_person(conn, candidate.id)[-15:],
         needs_four_eyes=nhs_numbers_differ(own or [record], records),
+        nhs_clash=nhs_clash(own or [record], records),
     )
+
+
+def nhs_clash(ours: list[RecordDetail], theirs: list[RecordDetail]) -> list[NhsHolder]:
+    """The records of both persons that carry a valid NHS number, if the numbers differ
+    (whichever records the field table compares); empty when they do not clash."""
+    if not nhs_numbers_differ(ours, theirs):
+        return []
+    return [
+        NhsHolder(side, r.system_code, r.local_id, format_nhs_number(r.norm.nhs_number))
+        for side, records in (("record", ours), ("candidate", theirs))
+        for r in records
+        if r.status == "active" and r.norm.nhs_number
+    ]
+
+
+def why_in_review(item: ItemRow, thresholds: Thresholds) -> str:
+    """Why an item is in review, in plain words (its reason, and the score band)."""
+    text = REASON_TEXTS.get(item.reason, REASON_LABELS.get(item.reason, item.reason))
+    if item.reason == MERGE_REQUEST:
+        return text
+    band = (
+        f" Its match probability, {item.probability:.3f}, is between the review threshold"
+        f" ({thresholds.review:g}) and the link threshold ({thresholds.link:g})."
+        if thresholds.review <= item.probability < thresholds.link
+        else f" Its match probability is {item.probability:.3f}; a safety rule keeps it from"
+        " linking automatically whatever the score."
+    )
+    return text + band
 
 
 def claim(conn: psycopg.Connection[Any], item_id: int, version: int, reviewer: str) -> int:

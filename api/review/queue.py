@@ -135,6 +135,7 @@ def item(item_id: int) -> str:
         message=message(),
         me=reviewer_name(),
         carried_note=reviewers.carried_note(conn, request.cookies.get(COOKIE), request.path),
+        why=review.why_in_review(view.item, t),
     )
 
 

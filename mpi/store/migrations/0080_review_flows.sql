@@ -12,20 +12,21 @@ ALTER TABLE review_decision
 ALTER TABLE reviewer_session ADD COLUMN carried jsonb;
 
 -- An open item whose record is already linked to its candidate person has nothing left
--- to decide: it is written as superseded (on opening, re-opening or re-targeting).
+-- to decide: it is closed as superseded (on opening, re-opening or re-targeting). An AFTER
+-- trigger, so that it sees the links its statement wrote (a registration writes links and
+-- items in one statement).
 CREATE FUNCTION review_item_not_within_one_person() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM link l
-               WHERE l.record_id = NEW.record_id AND l.person_id = NEW.candidate_person_id) THEN
-        NEW.status := 'superseded';
-        NEW.decided_at := now();
-        NEW.decided_by := 'system';
-    END IF;
-    RETURN NEW;
+    UPDATE review_item i SET status = 'superseded', decided_at = now(), decided_by = 'system',
+           version = i.version + 1
+     WHERE i.id = NEW.id AND i.status = 'open'
+       AND EXISTS (SELECT 1 FROM link l
+                   WHERE l.record_id = i.record_id AND l.person_id = i.candidate_person_id);
+    RETURN NULL;
 END $$;
 
 CREATE TRIGGER review_item_within_one_person
-    BEFORE INSERT OR UPDATE OF status, candidate_person_id ON review_item
+    AFTER INSERT OR UPDATE OF status, candidate_person_id ON review_item
     FOR EACH ROW WHEN (NEW.status = 'open')
     EXECUTE FUNCTION review_item_not_within_one_person();
 
