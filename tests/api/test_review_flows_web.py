@@ -302,3 +302,53 @@ def test_a_note_typed_before_the_session_expired_survives_signing_in(
     again = alice.get(f"/review/items/{s.maybe_item}").text
     assert 'maxlength="1000"></textarea>' in again  # shown once: the next view is empty
     assert _one(db_url, "SELECT status FROM review_item WHERE id = %s", s.maybe_item) == "open"
+
+
+# Pages a reviewer can trust: why the item is here, and an NHS number clash from any record
+
+
+def test_the_page_says_why_and_shows_an_nhs_clash_from_any_record(
+    alice: FlaskClient, s: Scenario, db_url: str, ctx: Any
+) -> None:
+    from matching.nhs_number import format_nhs_number
+    from mpi.records import register
+    from tests.helpers import row
+    from tests.review_data import NHS_A, NHS_C
+
+    page = alice.get(f"/review/items/{s.maybe_item}").text
+    why = re.search(r'<p class="why" id="why">(.*?)</p>', page, re.S).group(1)
+    assert "likely the same person" in why and "between the review threshold (0.5)" in why
+    assert 'id="nhs-clash"' not in page  # the record has no NHS number: nothing clashes
+    with psycopg.connect(db_url) as conn:  # another record of the record's person has one
+        other = register(
+            conn,
+            ctx,
+            "HOSP",
+            row(
+                ctx,
+                "H88",
+                nhs_number=NHS_C,
+                given_name="Zed",
+                family_name="Quill",
+                birth_date="1930-01-01",
+            ),
+        )
+        conn.execute(
+            "UPDATE link SET person_id = (SELECT id FROM person WHERE person_id = %s)"
+            " WHERE record_id = (SELECT id FROM source_record WHERE local_id = 'H88')",
+            (s.alice_maybe,),
+        )
+        assert other.person_id != s.alice_maybe
+    page = alice.get(f"/review/items/{s.maybe_item}").text
+    # the field table compares A1 (no NHS number) with the candidate's record: "missing"
+    assert re.search(r'<tr class="f-missing">\s*<th scope="row">NHS number', page)
+    clash = re.search(r'id="nhs-clash">(.*?)</div>', page, re.S).group(1)
+    assert 'HOSP H88 carries <b class="nhs">' + format_nhs_number(NHS_C) in clash
+    assert format_nhs_number(NHS_A) in clash and "the candidate" in clash
+    four_eyes = alice.get(f"/review/items/{s.john_item}").text
+    assert "different valid NHS numbers" in re.search(r'id="why">(.*?)</p>', four_eyes, re.S).group(
+        1
+    )
+    assert (
+        "a safety rule keeps it from linking automatically" in four_eyes or "between" in four_eyes
+    )
