@@ -380,13 +380,22 @@ def why_in_review(item: ItemRow, thresholds: Thresholds) -> str:
     text = REASON_TEXTS.get(item.reason, REASON_LABELS.get(item.reason, item.reason))
     if item.reason == MERGE_REQUEST:
         return text
-    band = (
-        f" Its match probability, {item.probability:.3f}, is between the review threshold"
-        f" ({thresholds.review:g}) and the link threshold ({thresholds.link:g})."
-        if thresholds.review <= item.probability < thresholds.link
-        else f" Its match probability is {item.probability:.3f}; a safety rule keeps it from"
-        " linking automatically whatever the score."
-    )
+    p = item.probability
+    if p >= thresholds.link:
+        band = (
+            f" Its match probability, {p:.3f}, reaches the link threshold"
+            f" ({thresholds.link:g}), but a safety rule keeps it from linking automatically."
+        )
+    elif p >= thresholds.review:
+        band = (
+            f" Its match probability, {p:.3f}, is between the review threshold"
+            f" ({thresholds.review:g}) and the link threshold ({thresholds.link:g})."
+        )
+    else:
+        band = (
+            f" Its match probability, {p:.3f}, is below the review threshold"
+            f" ({thresholds.review:g}), but this conflict always goes to a reviewer."
+        )
     return text + band
 
 
