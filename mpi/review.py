@@ -118,13 +118,40 @@ class QueueEntry:
 
 @dataclass(frozen=True, slots=True)
 class FieldRow:
-    """One field side by side: ``state`` is ``same``, ``differs`` or ``missing``."""
+    """One field side by side: ``state`` is ``same``, ``similar`` (not equal, but the
+    matching counted it as agreeing: ``similar_as`` says how), ``differs`` or ``missing``."""
 
     name: str
     label: str
     left: str | None
     right: str | None
     state: str
+    similar_as: str | None = None
+
+
+#: The comparison (matching.comparisons) behind each field of the table.
+FIELD_COMPARISONS = {"address_line": "address"}
+#: Agreeing levels of a comparison, in a reviewer's words ("≈ initial").
+SIMILAR_LEVELS = {
+    ("given_name", "exact"): "a given name in common",
+    ("given_name", "nickname"): "variant",
+    ("given_name", "jaro_winkler_high"): "spelling",
+    ("given_name", "jaro_winkler_medium"): "spelling",
+    ("given_name", "phonetic"): "sounds alike",
+    ("given_name", "initial"): "initial",
+    ("family_name", "exact"): "same when written plainly",
+    ("family_name", "shares_part"): "shares a part",
+    ("family_name", "jaro_winkler_high"): "spelling",
+    ("family_name", "jaro_winkler_medium"): "spelling",
+    ("family_name", "phonetic"): "sounds alike",
+    ("birth_date", "day_month_swapped"): "day and month swapped",
+    ("birth_date", "one_digit_or_day"): "one digit or day apart",
+    ("birth_date", "same_year_month"): "same year and month",
+    ("postcode", "same_sector"): "same sector",
+    ("postcode", "same_district"): "same district",
+    ("address", "token_set_high"): "similar",
+    ("address", "token_set_medium"): "partly similar",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,9 +343,28 @@ def _key(name: str, record: RecordDetail, shown: str) -> str:
     return shown
 
 
-def compare_records(left: RecordDetail, right: RecordDetail | None) -> list[FieldRow]:
-    """Two records field by field, differences marked."""
-    return [_compare(name, left, right) for name in GOLDEN_FIELDS]
+def compare_records(
+    left: RecordDetail,
+    right: RecordDetail | None,
+    explanation: list[dict[str, Any]] | None = None,
+) -> list[FieldRow]:
+    """Two records field by field, differences marked; with the match ``explanation`` of
+    the pair, a value the matching counted as agreeing (an initial, a nickname, a middle
+    name, a day-month swap) is ``similar``, never ``differs`` beside a positive weight."""
+    levels = {
+        str(e.get("comparison")): (str(e.get("level")), float(e.get("weight") or 0))
+        for e in explanation or []
+    }
+    rows = []
+    for name in GOLDEN_FIELDS:
+        row = _compare(name, left, right)
+        comparison = FIELD_COMPARISONS.get(name, name)
+        level, weight = levels.get(comparison, ("", 0.0))
+        words = SIMILAR_LEVELS.get((comparison, level))
+        if row.state == "differs" and words and weight > 0:
+            row = FieldRow(row.name, row.label, row.left, row.right, "similar", words)
+        rows.append(row)
+    return rows
 
 
 def decision_view(conn: psycopg.Connection[Any], item_id: int) -> DecisionView:
@@ -354,7 +400,13 @@ def decision_view(conn: psycopg.Connection[Any], item_id: int) -> DecisionView:
         candidate=candidate,
         candidate_record=chosen,
         candidate_records=[r for r in records if chosen is None or r.id != chosen.id],
-        fields=compare_records(record, chosen),
+        fields=compare_records(
+            record,
+            chosen,
+            item.explanation
+            if chosen is not None and chosen.id == item.candidate_record_id
+            else None,
+        ),
         prior_weight=prior,
         events=event_store.of_person(conn, candidate.id)[-15:],
         needs_four_eyes=nhs_numbers_differ(own or [record], records),

@@ -136,6 +136,7 @@ def item(item_id: int) -> str:
         me=reviewer_name(),
         carried_note=reviewers.carried_note(conn, request.cookies.get(COOKIE), request.path),
         why=review.why_in_review(view.item, t),
+        link_threshold=t.link,
     )
 
 

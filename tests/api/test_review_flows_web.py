@@ -350,3 +350,18 @@ def test_the_page_says_why_and_shows_an_nhs_clash_from_any_record(
         1
     )
     assert "Its match probability" in four_eyes  # with the score band
+
+
+def test_the_field_table_agrees_with_the_weights(alice: FlaskClient, s: Scenario) -> None:
+    page = alice.get(f"/review/items/{s.maybe_item}").text
+    # Okonkwo-Bello / Okonkwo and 17th / 18th March score positive weights: never "≠"
+    assert 'class="f-differs"' not in page
+    family = re.search(r'<tr class="f-similar">\s*<th scope="row">Family name.*?</tr>', page, re.S)
+    assert family and "shares a part" in family.group(0)
+    born = re.search(r'<tr class="f-similar">\s*<th scope="row">Date of birth.*?</tr>', page, re.S)
+    assert born and "one digit or day apart" in born.group(0)
+    # a probability a safety rule overrides says so, with the rule
+    four_eyes = alice.get(f"/review/items/{s.john_item}").text
+    badge = re.search(r'id="overridden">(.*?)</span>', four_eyes, re.S)
+    assert badge and "overridden by a safety rule: different NHS numbers" in badge.group(1)
+    assert 'id="overridden"' not in page  # a possible match below the link threshold
