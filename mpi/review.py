@@ -427,6 +427,45 @@ def nhs_clash(ours: list[RecordDetail], theirs: list[RecordDetail]) -> list[NhsH
     ]
 
 
+#: Reasons on which "same person" is the risky answer (never the page's primary button).
+RISKY_REASONS = frozenset(
+    {"twin_risk", "nhs_number_conflict", "nhs_number_shared_conflict", MERGE_REQUEST}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MergeConsequence:
+    """What "same person" on an item across valid NHS numbers would do, spelled out."""
+
+    moving: list[RecordDetail]  # the records that move to the candidate person
+    into: str  # the candidate's enterprise ID (it survives)
+    golden_nhs_number: str | None  # the merged person's golden NHS number (3-3-4)
+    other_nhs_numbers: list[str]  # the valid NHS numbers it would hold besides
+    first_review: bool  # only the first of two reviews: nothing moves yet
+
+
+def merge_consequence(conn: psycopg.Connection[Any], view: DecisionView) -> MergeConsequence:
+    """The consequence of "same person" on this item (for the confirmation page)."""
+    from mpi.identities import golden_view
+
+    theirs = record_store.record_details_of_person(conn, view.candidate.id)
+    own = (
+        record_store.record_details_of_person(conn, view.record_person.id)
+        if view.record_person
+        else [view.record]
+    )
+    golden = golden_view(theirs + own).get("nhs_number")
+    golden_nhs = golden.value if golden else None
+    numbers = sorted({r.norm.nhs_number for r in theirs + own if r.norm.nhs_number})
+    return MergeConsequence(
+        moving=[r for r in own if r.status == "active"],
+        into=view.candidate.person_id,
+        golden_nhs_number=format_nhs_number(golden_nhs) if golden_nhs else None,
+        other_nhs_numbers=[format_nhs_number(n) for n in numbers if n != golden_nhs],
+        first_review=view.item.first_review_by is None,
+    )
+
+
 def why_in_review(item: ItemRow, thresholds: Thresholds) -> str:
     """Why an item is in review, in plain words (its reason, and the score band)."""
     text = REASON_TEXTS.get(item.reason, REASON_LABELS.get(item.reason, item.reason))

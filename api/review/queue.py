@@ -137,17 +137,34 @@ def item(item_id: int) -> str:
         carried_note=reviewers.carried_note(conn, request.cookies.get(COOKIE), request.path),
         why=review.why_in_review(view.item, t),
         link_threshold=t.link,
+        risky_reasons=review.RISKY_REASONS,
     )
 
 
 @bp.post("/items/<int:item_id>/decide")
 @page("review.decide", "update")
-def decide(item_id: int) -> Response:
+def decide(item_id: int) -> Response | str:
     """Same person, not the same, or skip; then on to the next item."""
     outcome = request.form.get("outcome", "")
     note = request.form.get("note", "").strip() or None
     audit = draft()
     audit.detail.update({"item": item_id, "outcome": outcome})
+    if outcome == "same" and request.form.get("confirmed") != "yes":
+        view = review.decision_view(get_conn(), item_id)
+        if view.nhs_clash and view.item.status == "open":
+            # a merge across valid NHS numbers: spell out what it does, decide nothing yet
+            audit.detail["result"] = "confirmation_asked"
+            audit.persons(
+                [view.candidate.person_id]
+                + ([view.record_person.person_id] if view.record_person else [])
+            )
+            return render_template(
+                "review/confirm.html",
+                view=view,
+                consequence=review.merge_consequence(get_conn(), view),
+                version=form_int("version"),
+                note=note or "",
+            )
     done = review.decide(
         get_conn(), item_id, form_int("version"), outcome, reviewer_name(), note=note
     )

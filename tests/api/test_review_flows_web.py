@@ -73,9 +73,10 @@ def _form(client: FlaskClient, item_id: int) -> dict[str, str]:
 
 
 def _decide(client: FlaskClient, item_id: int, outcome: str, note: str = "") -> Any:
+    """A decision, confirmed (a merge across valid NHS numbers asks first)."""
     return client.post(
         f"/review/items/{item_id}/decide",
-        data={**_form(client, item_id), "outcome": outcome, "note": note},
+        data={**_form(client, item_id), "outcome": outcome, "note": note, "confirmed": "yes"},
     )
 
 
@@ -365,3 +366,50 @@ def test_the_field_table_agrees_with_the_weights(alice: FlaskClient, s: Scenario
     badge = re.search(r'id="overridden">(.*?)</span>', four_eyes, re.S)
     assert badge and "overridden by a safety rule: different NHS numbers" in badge.group(1)
     assert 'id="overridden"' not in page  # a possible match below the link threshold
+
+
+def test_same_person_across_nhs_numbers_is_not_pushed_and_asks_first(
+    alice: FlaskClient, bob: FlaskClient, s: Scenario, db_url: str
+) -> None:
+    from matching.nhs_number import format_nhs_number
+    from tests.review_data import NHS_B, NHS_C
+
+    page = alice.get(f"/review/items/{s.john_item}").text
+    same = re.search(r'<button[^>]*id="btn-same"[^>]*>', page).group(0)
+    assert 'class="primary"' not in same  # the risky answer is not the primary button
+    plain = alice.get(f"/review/items/{s.maybe_item}").text
+    assert 'class="primary"' in re.search(r'<button[^>]*id="btn-same"[^>]*>', plain).group(0)
+
+    asked = alice.post(
+        f"/review/items/{s.john_item}/decide",
+        data={**_form(alice, s.john_item), "outcome": "same", "note": "typo in the number"},
+    )
+    assert asked.status_code == 200 and 'id="consequence"' in asked.text
+    assert "first of two reviews" in asked.text and "H7" in asked.text
+    golden = re.search(r'id="golden-nhs">([^<]+)<', asked.text).group(1)
+    assert golden in (format_nhs_number(NHS_B), format_nhs_number(NHS_C))
+    assert (
+        _one(db_url, "SELECT first_review_by FROM review_item WHERE id = %s", s.john_item) is None
+    )
+    confirmed = alice.post(
+        f"/review/items/{s.john_item}/decide",
+        data={
+            "csrf_token": csrf_of(asked.text),
+            "version": re.search(r'name="version" value="(\d+)"', asked.text).group(1),
+            "outcome": "same",
+            "confirmed": "yes",
+            "note": re.search(r'name="note" value="([^"]*)"', asked.text).group(1),
+        },
+    )
+    assert "done=first_review" in confirmed.headers["Location"]
+    assert (
+        _one(db_url, "SELECT first_review_note FROM review_item WHERE id = %s", s.john_item)
+        == "typo in the number"
+    )
+    second = _decide(bob, s.john_item, "same")
+    assert "done=linked" in second.headers["Location"]
+    person = bob.get(f"/review/persons/{s.john}").text
+    warning = re.search(r'id="two-nhs">(.*?)</p>', person, re.S).group(1)
+    assert format_nhs_number(NHS_B) in warning and format_nhs_number(NHS_C) in warning
+    golden_row = re.search(r'<th scope="row">NHS number</th><td>([^<]+)</td>', person)
+    assert golden_row and re.fullmatch(r"\d{3} \d{3} \d{4}", golden_row.group(1))

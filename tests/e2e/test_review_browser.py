@@ -206,8 +206,10 @@ def test_four_eyes_before_merging_different_nhs_numbers(
     alice, bob = pages
     _sign_in(alice, live_server, "alice")
     _claim(alice, scenario.john_item)
-    assert "Four eyes" in alice.locator(".notice.warn").inner_text()
+    assert "Four eyes" in alice.locator(".notice.warn").filter(has_text="Four eyes").inner_text()
     alice.get_by_role("button", name="Same person").click()
+    assert "first of two reviews" in alice.locator("#consequence").inner_text()
+    alice.get_by_role("button", name="Yes: give the first review").click()
     alice.wait_for_url(re.compile(r"done=first_review"))
     with psycopg.connect(database_url) as conn:
         assert person_of(conn, "H7") == scenario.john_dup  # not merged yet
@@ -220,6 +222,7 @@ def test_four_eyes_before_merging_different_nhs_numbers(
     assert "2nd review" in bob.locator(f'tr[data-item="{scenario.john_item}"]').inner_text()
     _claim(bob, scenario.john_item)
     bob.get_by_role("button", name="Same person").click()
+    bob.get_by_role("button", name=f"Yes: merge into {scenario.john}").click()
     bob.wait_for_url(re.compile(r"done=linked"))
     with psycopg.connect(database_url) as conn:
         assert person_of(conn, "H7") == scenario.john

@@ -44,6 +44,7 @@ def test_four_eyes_first_reviewer_cannot_block_and_the_note_reaches_the_second(
     _claim(alice, scenario.john_item)
     alice.get_by_label("Note (optional, kept with the decision)").fill("moved house, same GP")
     alice.get_by_role("button", name="Same person").click()
+    alice.get_by_role("button", name="Yes: give the first review").click()
     alice.wait_for_url(re.compile(r"done=first_review"))
     row = alice.locator(f'tr[data-item="{scenario.john_item}"]')
     assert "awaiting another reviewer" in row.inner_text()
@@ -57,7 +58,11 @@ def test_four_eyes_first_reviewer_cannot_block_and_the_note_reaches_the_second(
     assert "moved house, same GP" in bob.locator("#first-note").inner_text()
     bob.screenshot(path=str(shots / "review-second-review.png"), full_page=True)
     bob.get_by_role("button", name="Same person").click()
+    bob.screenshot(path=str(shots / "review-confirm.png"), full_page=True)
+    bob.get_by_role("button", name=f"Yes: merge into {scenario.john}").click()
     bob.wait_for_url(re.compile(r"done=linked"))
+    bob.goto(f"{live_server}/review/persons/{scenario.john}")
+    assert "2 valid NHS numbers" in bob.locator("#two-nhs").inner_text()
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT decided_by, first_note, second_by FROM review_decision"
