@@ -54,6 +54,8 @@ URGENT_REASONS = frozenset(
     {"nhs_number_shared_conflict", "twin_risk", "nhs_number_conflict", "birth_date_conflict"}
 )
 OUTCOMES = ("same", "different", "skip")
+#: The headline of a refused decision on an item that has nothing left to decide.
+NOTHING_TO_DECIDE = "Nothing left to decide"
 #: A merge requested by hand from a person page (no match score), waiting for four eyes.
 MERGE_REQUEST = "merge_request"
 #: Every reason an open item can have (the queue's filter).
@@ -288,12 +290,21 @@ def _active_person(conn: psycopg.Connection[Any], pk: int) -> Person:
     return person
 
 
-def _check_version(item: ItemRow, version: int) -> None:
+def _check_version(item: ItemRow, version: int, reviewer: str | None = None) -> None:
     if item.status == "superseded":
         raise Conflict(
             f"review item {item.id} was closed without a decision: its record and the"
             " candidate now belong to one person, or one of them changed (matching ran"
-            " again). Your decision was not applied; nothing is left to decide here."
+            " again). Your decision was not applied; nothing is left to decide here.",
+            title=NOTHING_TO_DECIDE,
+        )
+    if item.status != "open" and reviewer is not None and item.decided_by == reviewer:
+        outcome = {"linked": "same person", "rejected": "not the same"}.get(item.status)
+        raise Conflict(
+            f"you decided review item {item.id} already ({outcome or item.status}); this"
+            " second decision was not applied. To change it, undo it from the person's"
+            " history.",
+            title="Already decided",
         )
     if item.status != "open":
         who = f" by {item.decided_by}" if item.decided_by else ""
@@ -501,7 +512,7 @@ def claim(conn: psycopg.Connection[Any], item_id: int, version: int, reviewer: s
         Conflict: decided, changed since ``version``, or claimed by another reviewer.
     """
     item = _item(conn, item_id, for_update=True)
-    _check_version(item, version)
+    _check_version(item, version, reviewer)
     if item.first_review_by == reviewer:
         raise Forbidden(
             f"you gave the first review of item {item_id}; it waits for another reviewer to"
@@ -547,7 +558,7 @@ def decide(
         raise InvalidInput.single("note", "must be at most 1000 characters")
     record_store.lock_for_batch(conn)
     item = _item(conn, item_id, for_update=True)
-    _check_version(item, version)
+    _check_version(item, version, reviewer)
     if (
         item.claimed_by
         and item.claimed_by != reviewer
@@ -566,7 +577,8 @@ def decide(
         raise Conflict(
             f"the record of review item {item_id} already belongs to the candidate person"
             f" {candidate.person_id}: there is nothing to decide (the item is closed as"
-            " superseded). Your decision was not applied."
+            " superseded). Your decision was not applied.",
+            title=NOTHING_TO_DECIDE,
         )
     if outcome == "different":
         return _reject(conn, item, candidate, reviewer, note)

@@ -172,6 +172,35 @@ def _nhs(digits: str | None) -> str | None:
     return format_nhs_number(digits) if digits and len(digits) == 10 else digits
 
 
+#: Internal codes (link methods, link history reasons, decision kinds) in reviewers' words.
+WORDS = {
+    "auto": "automatic match",
+    "manual": "by a reviewer",
+    "matched": "matched automatically",
+    "bridged": "joined: a new record matched both persons",
+    "re-evaluated": "matched again after an update",
+    "review_linked": "a reviewer decided: same person",
+    "merged": "a reviewer merged the persons",
+    "split": "a reviewer split it off",
+    "undo": "a reviewer's decision undone",
+}
+#: Decision kinds in reviewers' words.
+DECISION_WORDS = {
+    "link": "same person",
+    "no_match": "not the same",
+    "merge": "merge",
+    "split": "split",
+    "undo": "undo",
+}
+
+
+def _words(code: str | None) -> str:
+    """An internal code in reviewers' words (the code itself if it has none)."""
+    if not code:
+        return "—"
+    return WORDS.get(code, code.replace("_", " "))
+
+
 def _field(record: Any, name: str) -> str | None:
     from mpi.identities import display_value
 
@@ -181,7 +210,15 @@ def _field(record: Any, name: str) -> str | None:
 @bp.record_once
 def _register_filters(state: Any) -> None:
     env = state.app.jinja_env
-    env.filters.update(age=_age, age_since=_age_since, age_class=_age_class, when=_when, nhs=_nhs)
+    env.filters.update(
+        age=_age,
+        age_since=_age_since,
+        age_class=_age_class,
+        when=_when,
+        nhs=_nhs,
+        words=_words,
+        decision_words=lambda kind: DECISION_WORDS.get(kind, kind),
+    )
     env.globals["field"] = _field
 
 
@@ -212,11 +249,12 @@ def _mpi_error(exc: MPIError) -> tuple[str, int] | Response:
         404: "Not found",
         409: "Someone else got there first",
     }
+    title = getattr(exc, "title", None) or titles[status]
     return (
         render_template(
             "review/error.html",
             status=status,
-            title=titles[status],
+            title=title,
             error_message=str(exc),
             problems=problems,
             back=_safe_back(),

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.conftest import truncate_all
 from tests.review_data import Scenario, build, item_version
 from tests.review_web import (
     PASSWORD,
@@ -39,10 +40,12 @@ def module_app(database_url: str) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def s(db_url: str, accounts: None, ctx: Any) -> Scenario:
+def s(db_url: str, accounts: None, ctx: Any) -> Iterator[Scenario]:
     fresh_sessions(db_url)
     with psycopg.connect(db_url) as conn:
-        return build(conn, ctx)
+        made = build(conn, ctx)
+    yield made
+    truncate_all(db_url)  # the decisions too (the service tables' reset keeps them)
 
 
 @pytest.fixture
@@ -413,3 +416,25 @@ def test_same_person_across_nhs_numbers_is_not_pushed_and_asks_first(
     assert format_nhs_number(NHS_B) in warning and format_nhs_number(NHS_C) in warning
     golden_row = re.search(r'<th scope="row">NHS number</th><td>([^<]+)</td>', person)
     assert golden_row and re.fullmatch(r"\d{3} \d{3} \d{4}", golden_row.group(1))
+
+
+def test_reviewer_words_instead_of_internal_terms(
+    alice: FlaskClient, s: Scenario, db_url: str
+) -> None:
+    assert _decide(alice, s.maybe_item, "same").status_code == 303
+    person = alice.get(f"/review/persons/{s.alice}").text
+    for internal in ("review_linked", "(manual)", "(auto)", "0 moved", "no-match", ">link<"):
+        assert internal not in person, internal
+    assert "a reviewer decided: same person" in person  # link history
+    assert "1 record moved" in person and ">same person" in person  # the decision
+    assert "automatic match" in person and "by a reviewer" in person  # how linked
+    page = alice.get(f"/review/items/{s.maybe_item}").text
+    assert "version" not in re.search(r'<p class="meta">(.*?)</p>', page, re.S).group(1)
+    # a 409 says what happened: alice decided it herself, nobody "got there first"
+    version = _one(db_url, "SELECT version FROM review_item WHERE id = %s", s.maybe_item)
+    again = alice.post(
+        f"/review/items/{s.maybe_item}/decide",
+        data={"csrf_token": page_csrf(alice), "version": str(version), "outcome": "different"},
+    )
+    assert again.status_code == 409 and "Already decided" in again.text
+    assert "you decided review item" in again.text and "Someone else" not in again.text

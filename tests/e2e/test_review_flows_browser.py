@@ -83,7 +83,7 @@ def test_an_item_inside_one_person_cannot_be_decided(
             (scenario.alice,),
         )
     page.get_by_role("button", name="Not the same").click()
-    assert page.locator("h1").inner_text().startswith("Someone else got there first")
+    assert page.locator("h1").inner_text().startswith("Nothing left to decide")
     assert "belong to one person" in page.get_by_role("alert").inner_text()
     page.goto(f"{live_server}/review/items/{scenario.maybe_item}")
     assert page.locator("#closed-notice").is_visible()
