@@ -28,13 +28,15 @@ different reviewers; the first review is recorded on the item, the second links.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 
 from matching.nhs_number import format_nhs_number
+from matching.similarity import jaro_winkler
 from mpi.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from mpi.identities import GOLDEN_FIELDS, Done, display_value, merge_persons, nhs_numbers_differ
 from mpi.links import REVIEW_REASONS, Thresholds
@@ -764,46 +766,163 @@ class SearchQuery:
         )
 
 
-def search(conn: psycopg.Connection[Any], query: SearchQuery) -> list[PersonHit]:
-    """Active records matching the query, with their persons.
+#: Persons on one page of search results.
+SEARCH_PAGE = 25
+#: The most records one search reads (its persons are paged).
+SEARCH_RECORDS = 1000
+#: How alike two names must be to count as a typo of each other (Jaro-Winkler).
+NAME_TYPO_SIMILARITY = 0.88
+_UK_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 
-    NHS numbers may have spaces; names are compared as matching normalises them (a
-    given name matches the first given name); the birth date is ``YYYY-MM-DD``.
 
-    Raises:
-        InvalidInput: every unusable criterion named, or a given name alone.
+@dataclass(frozen=True, slots=True)
+class PersonResult:
+    """One person found by search, with the records that matched."""
+
+    person_id: str
+    records: list[PersonHit]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonSearch:
+    """One page of persons found, and how the query was read."""
+
+    persons: list[PersonResult]
+    total: int
+    page: int
+    pages: int
+    #: A merged person's ID that was asked for, and the survivor it leads to.
+    merged_from: str | None = None
+    merged_into: str | None = None
+
+
+def parse_search_date(text: str) -> date | None:
+    """A date as a reviewer types it: ``YYYY-MM-DD`` or the UK ``DD/MM/YYYY`` (also with
+    dashes or dots); ``None`` if it is neither, or not a real date.
+
+    Example:
+        >>> parse_search_date("17/10/1952"), parse_search_date("1952-10-17")
+        (datetime.date(1952, 10, 17), datetime.date(1952, 10, 17))
     """
-    from datetime import date
+    text = text.strip()
+    try:
+        found = _UK_DATE.fullmatch(text)
+        if found:
+            return date(int(found[3]), int(found[2]), int(found[1]))
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
 
-    from matching.nhs_number import clean
+
+def _names_alike(query: str, value: str | None) -> bool:
+    if not value:
+        return False
+    if query == value:
+        return True
+    similarity = jaro_winkler(query, value)
+    return similarity is not None and similarity >= NAME_TYPO_SIMILARITY
+
+
+def search(conn: psycopg.Connection[Any], query: SearchQuery) -> list[PersonHit]:
+    """Active records matching the query, with their persons (see :func:`find_persons`)."""
+    return _search(conn, query)[0]
+
+
+def _search(
+    conn: psycopg.Connection[Any], query: SearchQuery
+) -> tuple[list[PersonHit], str | None, str | None]:
+    from matching.nhs_number import check
     from matching.normalise import normalise_family_name, normalise_given_names
 
     problems = []
-    nhs = clean(query.nhs_number) if query.nhs_number else None
-    if query.nhs_number and (not nhs or len(nhs) != 10 or not nhs.isdigit()):
-        problems.append(FieldProblem("nhs_number", "must be 10 digits"))
+    nhs = None
+    if query.nhs_number:
+        checked = check(query.nhs_number)
+        if not checked.digits or len(checked.digits) != 10 or not checked.digits.isdigit():
+            problems.append(FieldProblem("nhs_number", "must be 10 digits"))
+        elif not checked.is_valid:
+            problems.append(
+                FieldProblem(
+                    "nhs_number",
+                    f"{format_nhs_number(checked.digits)} is not a valid NHS"
+                    f" number ({checked.reason}): check it was typed right",
+                )
+            )
+        else:
+            nhs = checked.digits
     family = "".join(normalise_family_name(query.family_name)) if query.family_name else None
     given_parts = normalise_given_names(query.given_name) if query.given_name else ()
+    given = given_parts[0] if given_parts else None
     birth = None
     if query.birth_date:
-        try:
-            birth = date.fromisoformat(query.birth_date)
-        except ValueError:
-            problems.append(FieldProblem("birth_date", "must be a date as YYYY-MM-DD"))
+        birth = parse_search_date(query.birth_date)
+        if birth is None:
+            problems.append(
+                FieldProblem("birth_date", "must be a real date, as DD/MM/YYYY or YYYY-MM-DD")
+            )
     if query.local_id and len(query.local_id) > 128:
         problems.append(FieldProblem("local_id", "must be at most 128 characters"))
     if query.person_id and len(query.person_id) > 32:
         problems.append(FieldProblem("person_id", "must be at most 32 characters"))
-    if given_parts and not (family or birth or nhs or query.local_id):
+    if given and not (family or birth or nhs or query.local_id):
         problems.append(FieldProblem("given_name", "add a family name or date of birth"))
     if problems:
         raise InvalidInput(problems)
-    return quality_store.search_records(
+    person_id, merged_from = None, None
+    if query.person_id:
+        person_id = query.person_id.strip().upper()
+        asked = person_store.get_person(conn, person_id)
+        if asked is not None and asked.merged_into:
+            merged_from, person_id = person_id, _active_person(conn, asked.id).person_id
+    # names in either order; with a date of birth, typos too (the names are compared here)
+    swapped_family = "".join(normalise_family_name(query.given_name)) if query.given_name else None
+    swapped_given = (normalise_given_names(query.family_name) or (None,))[0] if family else None
+    fuzzy = birth is not None and bool(family or given)
+    hits = quality_store.search_records(
         conn,
         nhs_number=nhs,
         local_id=query.local_id,
-        family_name=family,
-        given_name=given_parts[0] if given_parts else None,
+        family_name=None if fuzzy else family,
+        given_name=None if fuzzy else given,
         birth_date=birth,
-        person_id=query.person_id.strip().upper() if query.person_id else None,
+        person_id=person_id,
+        either_order=(swapped_family, swapped_given) if not fuzzy and family else None,
+        limit=SEARCH_RECORDS,
     )
+    if fuzzy:
+
+        def agrees(hit: PersonHit, fam: str | None, giv: str | None) -> bool:
+            first = hit.given_names[0] if hit.given_names else None
+            return (not fam or _names_alike(fam, hit.family_name)) and (
+                not giv or _names_alike(giv, first)
+            )
+
+        hits = [
+            h for h in hits if agrees(h, family, given) or agrees(h, swapped_family, swapped_given)
+        ]
+    return hits, merged_from, person_id if merged_from else None
+
+
+def find_persons(
+    conn: psycopg.Connection[Any], query: SearchQuery, *, page: int = 1
+) -> PersonSearch:
+    """Persons whose active records match the query, one result per person, paged.
+
+    NHS numbers may have spaces (an invalid one is said to be invalid); names are
+    compared as matching normalises them, in either order (a given name matches the first
+    given name), and with a date of birth also with typos; the date of birth may be
+    ``DD/MM/YYYY`` or ``YYYY-MM-DD``; a merged person's ID finds the person it was merged
+    into.
+
+    Raises:
+        InvalidInput: every unusable criterion named, or a given name alone.
+    """
+    hits, merged_from, merged_into = _search(conn, query)
+    grouped: dict[str, list[PersonHit]] = {}
+    for hit in hits:
+        grouped.setdefault(hit.person_id, []).append(hit)
+    persons = [PersonResult(pid, records) for pid, records in grouped.items()]
+    pages = max(1, math.ceil(len(persons) / SEARCH_PAGE))
+    page = min(max(page, 1), pages)
+    shown = persons[(page - 1) * SEARCH_PAGE : page * SEARCH_PAGE]
+    return PersonSearch(shown, len(persons), page, pages, merged_from, merged_into)

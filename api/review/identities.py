@@ -22,11 +22,14 @@ def search() -> str:
     query = review.SearchQuery(
         **{f: (request.args.get(f) or "").strip()[:200] or None for f in _SEARCH_FIELDS}
     )
-    hits = [] if query.is_empty else review.search(get_conn(), query)
+    page_arg = request.args.get("page", "1")
+    page_no = int(page_arg) if page_arg.isdigit() and len(page_arg) < 6 else 1
+    found = None if query.is_empty else review.find_persons(get_conn(), query, page=page_no)
     audit = draft()
-    audit.persons([h.person_id for h in hits])
+    audit.persons([p.person_id for p in found.persons] if found else [])
     audit.detail["criteria"] = [f for f in _SEARCH_FIELDS if getattr(query, f)]
-    return render_template("review/search.html", query=query, hits=hits)
+    args = {f: getattr(query, f) for f in _SEARCH_FIELDS if getattr(query, f)}
+    return render_template("review/search.html", query=query, found=found, args=args)
 
 
 def canonical_id(person_id: str) -> str:

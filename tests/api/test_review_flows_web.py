@@ -438,3 +438,24 @@ def test_reviewer_words_instead_of_internal_terms(
     )
     assert again.status_code == 409 and "Already decided" in again.text
     assert "you decided review item" in again.text and "Someone else" not in again.text
+
+
+def test_search_reads_what_a_reviewer_types(alice: FlaskClient, s: Scenario, db_url: str) -> None:
+    def persons(query: str) -> list[str]:
+        page = alice.get(f"/review/persons?{query}")
+        assert page.status_code == 200, page.text
+        return re.findall(r'<tr data-person="([^"]+)"', page.text)
+
+    assert persons("family_name=Alice&given_name=Okonkwo") == [s.alice]  # either order
+    assert persons("family_name=Okonkwo") == [s.alice]  # one row for G1 and H1
+    assert s.alice in persons("family_name=Okonkow&given_name=Alcie&birth_date=17/03/1984")
+    assert persons("birth_date=17/03/1984") == persons("birth_date=1984-03-17")  # UK dates
+    bad = alice.get("/review/persons?nhs_number=999 000 0001")
+    assert bad.status_code == 400 and "is not a valid NHS number (check digit" in bad.text
+    with psycopg.connect(db_url) as conn:
+        from mpi import identities
+
+        identities.merge(conn, s.alice, s.alice_maybe, "alice")
+    page = alice.get(f"/review/persons?person_id={s.alice_maybe.lower()}").text
+    assert f"{s.alice_maybe} was merged into" in page
+    assert re.findall(r'<tr data-person="([^"]+)"', page) == [s.alice]
