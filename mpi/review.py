@@ -219,6 +219,7 @@ def work_queue(
     now: datetime | None = None,
     limit: int = 200,
     offered_to: str | None = None,
+    second: bool = False,
 ) -> list[QueueEntry]:
     """The top ``limit`` open items, highest priority first (ties: oldest first).
 
@@ -244,6 +245,7 @@ def work_queue(
         offered_to=offered_to,
         claim_seconds=CLAIM_SECONDS,
         merge_request=MERGE_REQUEST,
+        second=second,
     )
     entries = []
     for row in rows:
@@ -265,12 +267,18 @@ def work_queue(
 
 
 def summary(
-    conn: psycopg.Connection[Any], *, system: str | None = None, reason: str | None = None
+    conn: psycopg.Connection[Any],
+    *,
+    system: str | None = None,
+    reason: str | None = None,
+    second: bool = False,
 ) -> dict[str, Any]:
     """Counts for the top of the queue (open, claimed, second review, ages), with the
     queue's filters; the counts by reason follow the system filter only (they choose the
     reason)."""
-    return decision_store.queue_summary(conn, CLAIM_SECONDS, system=system, reason=reason)
+    return decision_store.queue_summary(
+        conn, CLAIM_SECONDS, system=system, reason=reason, second=second
+    )
 
 
 def _item(conn: psycopg.Connection[Any], item_id: int, *, for_update: bool = False) -> ItemRow:

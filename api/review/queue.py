@@ -65,16 +65,20 @@ def queue() -> str:
     """Open items by priority, with counts and ages at the top."""
     conn = get_conn()
     system, reason = _filters()
-    entries = review.work_queue(conn, thresholds(), system=system, reason=reason)
+    second = request.args.get("waiting") == "second"
+    entries = review.work_queue(conn, thresholds(), system=system, reason=reason, second=second)
     audit = draft()
     audit.persons(
         [p for e in entries for p in (e.item.candidate_person_id, e.item.record_person_id) if p]
     )
-    audit.detail.update({"system": system, "reason": reason, "shown": len(entries)})
+    audit.detail.update(
+        {"system": system, "reason": reason, "second": second, "shown": len(entries)}
+    )
     return render_template(
         "review/queue.html",
         entries=entries,
-        summary=review.summary(conn, system=system, reason=reason),
+        summary=review.summary(conn, system=system, reason=reason, second=second),
+        second=second,
         systems=decision_store.systems_with_items(conn),
         reasons=review.QUEUE_REASONS,
         system=system,

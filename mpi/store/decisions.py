@@ -104,10 +104,15 @@ class DecisionRow:
     version: int
 
 
-def filter_sql(system: str | None, reason: str | None) -> tuple[list[str], dict[str, Any]]:
-    """The queue's filters as conditions on open items ``i`` and their parameters."""
+def filter_sql(
+    system: str | None, reason: str | None, second: bool = False
+) -> tuple[list[str], dict[str, Any]]:
+    """The queue's filters as conditions on open items ``i`` and their parameters
+    (``second``: only items awaiting a second review)."""
     where = ["i.status = 'open'"]
     params: dict[str, Any] = {}
+    if second:
+        where.append("i.first_review_by IS NOT NULL")
     if reason:
         where.append("i.reason = %(reason)s")
         params["reason"] = reason
@@ -132,6 +137,7 @@ def queue_sql(
     offered_to: str | None = None,
     claim_seconds: int = 1800,
     merge_request: str = "merge_request",
+    second: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The queue query: open items ranked by priority in the database, best first.
 
@@ -142,7 +148,7 @@ def queue_sql(
     that reviewer skipped or gave the first review of, and those another reviewer claimed
     less than ``claim_seconds`` ago, are left out.
     """
-    where, params = filter_sql(system, reason)
+    where, params = filter_sql(system, reason, second)
     params.update(
         {
             "link": link,
@@ -209,6 +215,7 @@ def queue(
     offered_to: str | None = None,
     claim_seconds: int = 1800,
     merge_request: str = "merge_request",
+    second: bool = False,
 ) -> list[QueueRow]:
     """The top ``limit`` open items by priority (see :func:`queue_sql`)."""
     sql, params = queue_sql(
@@ -222,6 +229,7 @@ def queue(
         offered_to=offered_to,
         claim_seconds=claim_seconds,
         merge_request=merge_request,
+        second=second,
     )
     with conn.cursor(row_factory=args_row(QueueRow)) as cur:
         return cur.execute(sql, params).fetchall()
@@ -233,10 +241,11 @@ def queue_summary(
     *,
     system: str | None = None,
     reason: str | None = None,
+    second: bool = False,
 ) -> dict[str, Any]:
     """Counts for the top of the queue: open, claimed, awaiting a second review, oldest,
     of the items the filters select; by reason, of those the system filter selects."""
-    where, params = filter_sql(system, reason)
+    where, params = filter_sql(system, reason, second)
     params["secs"] = claim_seconds
     row = conn.execute(
         "SELECT count(*),"

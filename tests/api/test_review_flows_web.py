@@ -459,3 +459,13 @@ def test_search_reads_what_a_reviewer_types(alice: FlaskClient, s: Scenario, db_
     page = alice.get(f"/review/persons?person_id={s.alice_maybe.lower()}").text
     assert f"{s.alice_maybe} was merged into" in page
     assert re.findall(r'<tr data-person="([^"]+)"', page) == [s.alice]
+
+
+def test_the_second_review_tile_is_a_link_to_those_items(alice: FlaskClient, s: Scenario) -> None:
+    _decide(alice, s.john_item, "same")
+    queue = alice.get("/review/").text
+    tile = re.search(r'<a class="stat" id="second-tile" href="([^"]+)"', queue)
+    assert tile and "1</span>" in queue.split('id="second-tile"')[1][:200]
+    waiting = alice.get(tile.group(1).replace("&amp;", "&")).text
+    assert re.findall(r'data-item="(\d+)"', waiting) == [str(s.john_item)]
+    assert re.search(r'id="open-count">(\d+)<', waiting).group(1) == "1"
