@@ -46,7 +46,7 @@ from mpi.store import events as event_store
 from mpi.store import persons as person_store
 from mpi.store import quality as quality_store
 from mpi.store import records as record_store
-from mpi.store.decisions import ItemRow, QueueRow
+from mpi.store.decisions import QUEUE_SORTS, ItemRow, QueueRow
 from mpi.store.events import EventRow
 from mpi.store.quality import PersonHit
 
@@ -220,8 +220,13 @@ def work_queue(
     limit: int = 200,
     offered_to: str | None = None,
     second: bool = False,
+    sort: str = "priority",
+    offset: int = 0,
 ) -> list[QueueEntry]:
     """The top ``limit`` open items, highest priority first (ties: oldest first).
+
+    ``sort`` may instead be ``age`` (oldest first) or ``probability`` (highest first);
+    ``offset`` skips that many items of the order (paging).
 
     The database ranks every open item with the formula of :func:`priority`. With
     ``offered_to``, only the items "claim next" may give that reviewer: none they skipped,
@@ -232,6 +237,8 @@ def work_queue(
     """
     if reason and reason not in QUEUE_REASONS:
         raise InvalidInput.single("reason", f"must be one of {', '.join(QUEUE_REASONS)}")
+    if sort not in QUEUE_SORTS:
+        raise InvalidInput.single("sort", f"must be one of {', '.join(QUEUE_SORTS)}")
     now = now or datetime.now(UTC)
     rows = decision_store.queue(
         conn,
@@ -246,6 +253,8 @@ def work_queue(
         claim_seconds=CLAIM_SECONDS,
         merge_request=MERGE_REQUEST,
         second=second,
+        sort=sort,
+        offset=offset,
     )
     entries = []
     for row in rows:

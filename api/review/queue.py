@@ -51,6 +51,21 @@ def _filters() -> tuple[str | None, str | None]:
     return system, reason
 
 
+PAGE_SIZE = 100
+SORT_LABELS = {"priority": "priority", "age": "oldest first", "probability": "match probability"}
+
+
+def _paging() -> tuple[str, int]:
+    """The queue's order and page (1 up) from the URL; 400 naming the field otherwise."""
+    sort = request.args.get("sort") or "priority"
+    if sort not in SORT_LABELS:
+        raise InvalidInput.single("sort", f"must be one of {', '.join(SORT_LABELS)}")
+    raw = request.args.get("page") or "1"
+    if not raw.isdigit() or len(raw) > 6 or int(raw) < 1:
+        raise InvalidInput.single("page", "must be a whole number from 1")
+    return sort, int(raw)
+
+
 def form_int(name: str) -> int:
     """A positive whole number from the form; 400 naming the field otherwise."""
     value = request.form.get(name, "")
@@ -66,19 +81,56 @@ def queue() -> str:
     conn = get_conn()
     system, reason = _filters()
     second = request.args.get("waiting") == "second"
-    entries = review.work_queue(conn, thresholds(), system=system, reason=reason, second=second)
+    sort, page_no = _paging()
+    size = int(current_app.config.get("REVIEW_QUEUE_PAGE_SIZE", PAGE_SIZE))
+    entries = review.work_queue(
+        conn,
+        thresholds(),
+        system=system,
+        reason=reason,
+        second=second,
+        sort=sort,
+        limit=size,
+        offset=(page_no - 1) * size,
+    )
+    kept = {
+        "system": system,
+        "reason": reason,
+        "waiting": "second" if second else None,
+        "sort": None if sort == "priority" else sort,
+    }
+
+    def queue_url(**changes: Any) -> str:
+        """This queue's address with the filters, order and page kept but for ``changes``."""
+        args = {**kept, **changes}
+        return url_for("review.queue", **{k: v for k, v in args.items() if v})
+
     audit = draft()
     audit.persons(
         [p for e in entries for p in (e.item.candidate_person_id, e.item.record_person_id) if p]
     )
     audit.detail.update(
-        {"system": system, "reason": reason, "second": second, "shown": len(entries)}
+        {
+            "system": system,
+            "reason": reason,
+            "second": second,
+            "sort": sort,
+            "page": page_no,
+            "shown": len(entries),
+        }
     )
+    summary = review.summary(conn, system=system, reason=reason, second=second)
     return render_template(
         "review/queue.html",
         entries=entries,
-        summary=review.summary(conn, system=system, reason=reason, second=second),
+        summary=summary,
         second=second,
+        sort=sort,
+        sort_labels=SORT_LABELS,
+        page_no=page_no,
+        first_shown=(page_no - 1) * size + 1,
+        pages=max(1, -(-summary["open"] // size)),
+        queue_url=queue_url,
         systems=decision_store.systems_with_items(conn),
         reasons=review.QUEUE_REASONS,
         system=system,

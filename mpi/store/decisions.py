@@ -125,6 +125,15 @@ def filter_sql(
     return where, params
 
 
+# The queue's orders (a fixed choice, never text from a request): {k} prefixes the
+# ranked columns. Ties go to the oldest item, then the lowest id, so pages are stable.
+QUEUE_SORTS = {
+    "priority": "{k}priority DESC, i.created_at, i.id",
+    "age": "i.created_at, i.id",
+    "probability": "i.probability DESC, i.created_at, i.id",
+}
+
+
 def queue_sql(
     *,
     link: float,
@@ -138,6 +147,8 @@ def queue_sql(
     claim_seconds: int = 1800,
     merge_request: str = "merge_request",
     second: bool = False,
+    sort: str = "priority",
+    offset: int = 0,
 ) -> tuple[str, dict[str, Any]]:
     """The queue query: open items ranked by priority in the database, best first.
 
@@ -146,8 +157,11 @@ def queue_sql(
     five) + 0.1 × an urgent reason; a merge requested by hand (``merge_request``) is 1.
     Only the top ``limit`` items get their details joined. With ``offered_to``, the items
     that reviewer skipped or gave the first review of, and those another reviewer claimed
-    less than ``claim_seconds`` ago, are left out.
+    less than ``claim_seconds`` ago, are left out. ``sort`` is one of :data:`QUEUE_SORTS`
+    (ties: oldest first, then by id, so that pages never overlap); ``offset`` skips that
+    many items of the order.
     """
+    order = QUEUE_SORTS[sort]
     where, params = filter_sql(system, reason, second)
     params.update(
         {
@@ -157,6 +171,7 @@ def queue_sql(
             "urgent": list(urgent),
             "age_full": age_full_days * 86400.0,
             "limit": limit,
+            "offset": max(offset, 0),
             "merge_request": merge_request,
         }
     )
@@ -181,7 +196,7 @@ def queue_sql(
         "   WHERE xl.person_id = i.candidate_person_id AND x.status = 'active'"
         "   UNION ALL SELECT r0.system_id FROM source_record r0 WHERE r0.id = i.record_id) u) sys"
         f" WHERE {' AND '.join(where)}"
-        " ORDER BY priority DESC, i.created_at, i.id LIMIT %(limit)s)"
+        f" ORDER BY {order.format(k='')} LIMIT %(limit)s OFFSET %(offset)s)"
     )
     select = (
         " SELECT i.id, i.version, i.record_id, rp.person_id, s.code, r.local_id,"
@@ -197,7 +212,7 @@ def queue_sql(
         " JOIN person cp ON cp.id = i.candidate_person_id"
         " LEFT JOIN source_record cr ON cr.id = i.candidate_record_id"
         " LEFT JOIN source_system cs ON cs.id = cr.system_id"
-        " ORDER BY k.priority DESC, i.created_at, i.id"
+        f" ORDER BY {order.format(k='k.')}"
     )
     return ranked + select, params
 
@@ -216,6 +231,8 @@ def queue(
     claim_seconds: int = 1800,
     merge_request: str = "merge_request",
     second: bool = False,
+    sort: str = "priority",
+    offset: int = 0,
 ) -> list[QueueRow]:
     """The top ``limit`` open items by priority (see :func:`queue_sql`)."""
     sql, params = queue_sql(
@@ -230,6 +247,8 @@ def queue(
         claim_seconds=claim_seconds,
         merge_request=merge_request,
         second=second,
+        sort=sort,
+        offset=offset,
     )
     with conn.cursor(row_factory=args_row(QueueRow)) as cur:
         return cur.execute(sql, params).fetchall()
