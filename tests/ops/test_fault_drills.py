@@ -25,8 +25,14 @@ from tests.ops import drills
 from tests.ops.drills import Service, call, patient
 
 
-def _burst(base: str, token: str, numbers: range, acked: set[str], lock: threading.Lock,
-           stop: threading.Event) -> None:
+def _burst(
+    base: str,
+    token: str,
+    numbers: range,
+    acked: set[str],
+    lock: threading.Lock,
+    stop: threading.Event,
+) -> None:
     for n in numbers:
         if stop.is_set():
             return
@@ -62,8 +68,9 @@ def _after_crash_then_resend(url, token, tmp_path, sent, acked, receiver):
     try:
         for local_id in sorted(unacked | set(list(acked)[:5])):
             n = int(local_id[1:])
-            status = call(service.base, "PUT", f"/v1/systems/GP/records/{local_id}", token,
-                          patient(n))
+            status = call(
+                service.base, "PUT", f"/v1/systems/GP/records/{local_id}", token, patient(n)
+            )
             assert 200 <= status < 300, (local_id, status)
     finally:
         service.stop()
@@ -134,15 +141,27 @@ def test_killing_the_service_mid_burst_at_scale(server_url, tmp_path):
 
 
 def _write_csv(path: Path, count: int) -> None:
-    columns = ("local_id,nhs_number,given_name,family_name,sex,birth_date,address_line,"
-               "postcode,phone").split(",")
+    columns = (
+        "local_id,nhs_number,given_name,family_name,sex,birth_date,address_line,postcode,phone"
+    ).split(",")
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for n in range(count):
             p = patient(n)
-            writer.writerow([f"L{n}", p["nhs_number"], p["given_name"], p["family_name"],
-                             p["sex"][0].upper(), p["birth_date"], "", p["postcode"], ""])
+            writer.writerow(
+                [
+                    f"L{n}",
+                    p["nhs_number"],
+                    p["given_name"],
+                    p["family_name"],
+                    p["sex"][0].upper(),
+                    p["birth_date"],
+                    "",
+                    p["postcode"],
+                    "",
+                ]
+            )
 
 
 def _snapshot(url: str) -> dict[str, list[tuple]]:
@@ -152,9 +171,12 @@ def _snapshot(url: str) -> dict[str, list[tuple]]:
                 "SELECT id, local_id, content_hash, updated_at FROM source_record ORDER BY id"
             ).fetchall(),
             "links": conn.execute(
-                "SELECT record_id, person_id, linked_at FROM link ORDER BY 1").fetchall(),
+                "SELECT record_id, person_id, linked_at FROM link ORDER BY 1"
+            ).fetchall(),
             "history": conn.execute("SELECT id, record_id FROM link_history ORDER BY 1").fetchall(),
-            "events": conn.execute("SELECT id, record_id FROM identity_event ORDER BY 1").fetchall(),
+            "events": conn.execute(
+                "SELECT id, record_id FROM identity_event ORDER BY 1"
+            ).fetchall(),
         }
 
 
@@ -166,8 +188,12 @@ def _kill_load_drill(server_url, tmp_path, *, records: int, batch: int) -> None:
         receiver = drills.Receiver()
         drills.subscribe(url, system.id, receiver)
         env = drills.env_for(url, MPI_BATCH_SIZE=str(batch))
-        load = subprocess.Popen([*drills.MPI, "load", "GP", str(path), "--quiet"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        load = subprocess.Popen(
+            [*drills.MPI, "load", "GP", str(path), "--quiet"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             _wait_for(lambda: _count(url, "source_record") >= 2 * batch or load.poll() is not None)
             assert load.poll() is None, "the load finished before it could be killed"
@@ -181,8 +207,13 @@ def _kill_load_drill(server_url, tmp_path, *, records: int, batch: int) -> None:
         drills.db_check(url)
         drills.assert_whole(drills.registrations(url), audited=False)
         before = _snapshot(url)
-        again = subprocess.run([*drills.MPI, "load", "GP", str(path), "--quiet"], env=env,
-                               capture_output=True, text=True, timeout=600)
+        again = subprocess.run(
+            [*drills.MPI, "load", "GP", str(path), "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert again.returncode == 0, again.stdout + again.stderr
         after = _snapshot(url)
         assert len(after["records"]) == records
@@ -196,9 +227,7 @@ def _kill_load_drill(server_url, tmp_path, *, records: int, batch: int) -> None:
         assert pending <= receiver.events
 
 
-def test_killing_a_load_mid_file_keeps_whole_batches_and_a_rerun_completes_it(
-    server_url, tmp_path
-):
+def test_killing_a_load_mid_file_keeps_whole_batches_and_a_rerun_completes_it(server_url, tmp_path):
     _kill_load_drill(server_url, tmp_path, records=1500, batch=100)
 
 
