@@ -248,3 +248,66 @@ def outbox_events(url: str, status: str | None = None) -> set[int]:
             (status, status),
         ).fetchall()
     return {int(r[0]) for r in rows}
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster of the test's own (initdb, pg_ctl) on a free port:
+    never the shared server, which the drills must not restart. Run as the ``postgres``
+    user when the tests run as root (initdb refuses root)."""
+
+    def __init__(self, folder: Path, *settings: str) -> None:
+        self.folder = folder
+        self.data = folder / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._as_user = os.geteuid() == 0
+        if self._as_user:
+            import shutil
+
+            shutil.chown(folder, "postgres", "postgres")
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        options = [f"-c port={self.port}", "-c listen_addresses=127.0.0.1"]
+        options += [f"-c unix_socket_directories={folder}", *(f"-c {s}" for s in settings)]
+        self.options = " ".join(options)
+
+    def _run(self, *args: str) -> None:
+        command = ["runuser", "-u", "postgres", "--", *args] if self._as_user else list(args)
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            self.options,
+            "-l",
+            str(self.folder / "log"),
+            "-w",
+            "start",
+        )
+
+    def restart(self, mode: str = "immediate") -> None:
+        """Stop the server (``immediate``: as a crash, no checkpoint) and start it again."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.start()
+
+    def stop(self) -> None:
+        try:
+            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        except subprocess.CalledProcessError:
+            pass

@@ -234,3 +234,60 @@ def test_killing_a_load_mid_file_keeps_whole_batches_and_a_rerun_completes_it(se
 @pytest.mark.slow
 def test_killing_a_load_mid_file_at_scale(server_url, tmp_path):
     _kill_load_drill(server_url, tmp_path, records=20000, batch=1000)
+
+
+@pytest.fixture
+def cluster():
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="mpi-drill-pg-"))  # reachable by postgres
+    server = drills.Cluster(folder)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _restart_drill(cluster, tmp_path, *, patients: int, threads: int) -> None:
+    with drills.fresh_database(cluster.url) as url:
+        token, system = drills.add_system(url)
+        receiver = drills.Receiver()
+        drills.subscribe(url, system.id, receiver)
+        service = Service(url, tmp_path / "serve.log")
+        acked: set[str] = set()
+        lock, stop = threading.Lock(), threading.Event()
+        share = patients // threads
+        workers = [
+            threading.Thread(
+                target=_burst,
+                args=(service.base, token, range(i * share, (i + 1) * share), acked, lock, stop),
+            )
+            for i in range(threads)
+        ]
+        for w in workers:
+            w.start()
+        try:
+            _wait_for(lambda: len(acked) >= patients // 4)
+            cluster.restart("immediate")  # a crash of the database server, mid-burst
+            during = len(acked)
+            _wait_for(lambda: len(acked) >= during + patients // 10)  # the service recovers
+        finally:
+            stop.set()
+            for w in workers:
+                w.join()
+            service.stop()
+        sent = {f"L{n}" for n in range(threads * share)}
+        try:
+            _after_crash_then_resend(url, token, tmp_path, sent, acked, receiver)
+        finally:
+            receiver.close()
+
+
+def test_restarting_postgresql_mid_burst_loses_no_acknowledged_registration(cluster, tmp_path):
+    _restart_drill(cluster, tmp_path, patients=200, threads=4)
+
+
+@pytest.mark.slow
+def test_restarting_postgresql_mid_burst_at_scale(cluster, tmp_path):
+    _restart_drill(cluster, tmp_path, patients=2000, threads=8)
