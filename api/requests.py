@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app, g, request
 
 from api import metrics
-from api.db import get_conn
+from api.db import get_conn, has_replica, note_write
 from mpi import access, audit
 from mpi.access import Caller
 from mpi.errors import InvalidInput
@@ -196,6 +196,8 @@ def _after(response: Response) -> Response:
                 _write_audit(conn, draft_, response.status_code)
             conn.commit()
             committed = True
+            if request.method in ("PUT", "POST", "DELETE", "PATCH") and has_replica():
+                note_write()
         except Exception as exc:  # noqa: BLE001 - the work is undone and a 500 returned
             from api.errors import handle_unexpected
 

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from flask import Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from api.db import get_conn
+from api.db import get_conn, read_conn
 from api.errors import ApiError
 from api.fhir import bp
 from api.fhir.input import RESOURCE_FIELDS, SEARCH_FIELDS, patient_resource, renamed
@@ -284,7 +284,7 @@ def read(person_id: str) -> Response:
     access.require(who, "lookup")
     text_param("id", person_id, max_length=64)
     draft().persons([person_id])
-    return fhir(_patient_for(get_conn(), who, person_id))
+    return fhir(_patient_for(read_conn(), who, person_id))
 
 
 # -- PDQm search (ITI-78) and $match (ITI-119) -------------------------------------------
@@ -330,7 +330,7 @@ def _entries(
     ``self_url`` is the Bundle's self link.
     """
     who = caller()
-    conn = get_conn()
+    conn = read_conn()
     sights = access.visible(conn, who, (f[0] for f in found))
     note = None
     entries: list[dict[str, Any]] = []
@@ -521,7 +521,7 @@ def _search(params: MultiDict[str, str]) -> Response:
         for k in SEARCH_PARAMS
     }
     count = int_param("_count", args["_count"], default=10, low=1, high=50)
-    conn = get_conn()
+    conn = read_conn()
     tokens = _identifier_tokens(args["identifier"]) if args["identifier"] else []
     wanted = _wanted_domains(conn, tokens)
     domains = frozenset(wanted) if wanted else None
@@ -628,7 +628,7 @@ def match() -> Response:
     with renamed(RESOURCE_FIELDS):
         demographics = demographics_from_patient(resource)
         candidates = find_matches(
-            get_conn(), match_context(), demographics, limit=SEARCH_CANDIDATES
+            read_conn(), match_context(), demographics, limit=SEARCH_CANDIDATES
         )
     # at most one candidate is certain (the one the linker would link the query to); the
     # access rules see every candidate before onlyCertainMatches and count leave any out
@@ -647,7 +647,7 @@ def pix() -> Response:
     """PIXm: the identifiers of the person a source identifier belongs to."""
     who = caller()
     access.require(who, "lookup")
-    conn = get_conn()
+    conn = read_conn()
     sources = request.args.getlist("sourceIdentifier")
     if len(sources) != 1:
         raise ApiError(

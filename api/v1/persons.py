@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from api.db import get_conn
+from api.db import get_conn, read_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
 from api.v1.common import disclosure_json, golden, match_context
@@ -33,7 +33,7 @@ def read_person(person_id: str) -> tuple[dict[str, Any], int]:
     """The golden view of a person and the linked records the caller may see."""
     who = caller()
     access.require(who, "lookup")
-    conn = get_conn()
+    conn = read_conn()
     seen = access.disclose(conn, who, _person_id(person_id))
     if seen.withheld:
         draft().outcome = "withheld"
@@ -52,7 +52,7 @@ def _results(
     if it did not exist; ``limit`` is the most matches returned.
     """
     who = caller()
-    conn = get_conn()
+    conn = read_conn()
     sights = access.visible(conn, who, (f[0] for f in found))
     matches = []
     for pk, person_id, grade, score in found:
@@ -92,7 +92,7 @@ def search_by_nhs_number() -> tuple[dict[str, Any], int]:
     if not checked.is_valid:
         raise InvalidInput.single("nhs_number", f"is not a valid NHS number: {checked.reason}")
     nhs_number = checked.digits
-    found = access_store.persons_with_nhs_number(get_conn(), nhs_number)
+    found = access_store.persons_with_nhs_number(read_conn(), nhs_number)
     grade = "certain" if len(found) == 1 else "probable"
     return _results([(pk, pid, grade, None) for pk, pid in found]), 200
 
@@ -112,7 +112,7 @@ def search_by_demographics() -> tuple[dict[str, Any], int]:
         raise InvalidInput(problems)
     raw = {k: v for k, v in body.items() if v is not None}
     candidates = find_matches(
-        get_conn(), match_context(), demographics_from_row(raw), limit=SEARCH_CANDIDATES
+        read_conn(), match_context(), demographics_from_row(raw), limit=SEARCH_CANDIDATES
     )
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
     return _results(found, limit), 200

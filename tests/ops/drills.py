@@ -311,3 +311,35 @@ class Cluster:
             self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
         except subprocess.CalledProcessError:
             pass
+
+    @classmethod
+    def standby_of(cls, primary: Cluster, folder: Path) -> Cluster:
+        """A streaming standby of ``primary``: pg_basebackup -R into a new folder."""
+        standby = cls.__new__(cls)
+        standby.folder, standby.data = folder, folder / "data"
+        standby.port = free_port()
+        standby.url = f"postgresql://postgres@127.0.0.1:{standby.port}/postgres"
+        folder.mkdir(parents=True, exist_ok=True)
+        standby._as_user = primary._as_user
+        if standby._as_user:
+            import shutil
+
+            shutil.chown(folder, "postgres", "postgres")
+        standby._run(
+            str(PG_BIN / "pg_basebackup"),
+            "-D",
+            str(standby.data),
+            "-R",
+            "-X",
+            "stream",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+        )
+        options = [f"-c port={standby.port}", "-c listen_addresses=127.0.0.1"]
+        options += [f"-c unix_socket_directories={folder}"]
+        standby.options = " ".join(options)
+        return standby
