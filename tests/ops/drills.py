@@ -134,13 +134,13 @@ def call(base: str, method: str, path: str, token: str, body: Any = None) -> int
 class Service:
     """`mpi serve` as a real process (gunicorn master and workers) on a free port."""
 
-    def __init__(self, url: str, log: Path, workers: int = 2) -> None:
+    def __init__(self, url: str, log: Path, workers: int = 2, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [*MPI, "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)],
-                env=env_for(url, MPI_POOL_MIN_SIZE="1", MPI_POOL_TIMEOUT="3"),
+                env=env_for(url, MPI_POOL_MIN_SIZE="1", MPI_POOL_TIMEOUT="3", **env),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -332,6 +332,7 @@ class Cluster:
             "-R",
             "-X",
             "stream",
+            "--checkpoint=fast",
             "-h",
             "127.0.0.1",
             "-p",
