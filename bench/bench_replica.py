@@ -105,7 +105,8 @@ def main() -> None:
                     p50, p99 = lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000
                     figures[label].append((rate, p50, p99))
                     print(
-                        f"run {run + 1} {label:<8} {rate:7.0f} lookups/s p50 {p50:.1f} ms p99 {p99:.1f} ms",
+                        f"run {run + 1} {label:<8} {rate:7.0f} lookups/s"
+                        f" p50 {p50:.1f} ms p99 {p99:.1f} ms",
                         flush=True,
                     )
             for label, rows in figures.items():
