@@ -7,7 +7,7 @@ drills, ``tests/ops/drills.py``), registers ``--patients`` records, then runs `m
 times, each with ``--clients`` threads resolving random local IDs for ``--seconds``.
 Prints lookups per second and p50/p99 latency, medians over the runs.
 
-    python bench/bench_replica.py --patients 2000 --clients 8 --seconds 15 --repeat 3
+    PYTHONPATH=. python bench/bench_replica.py --patients 1000 --clients 8 --seconds 15 --repeat 3
 """
 
 from __future__ import annotations
