@@ -303,7 +303,7 @@ def systems_group() -> None:
 @click.option(
     "--scope",
     "scopes",
-    type=click.Choice(("register", "lookup", "review", "admin")),
+    type=click.Choice(("register", "lookup", "review", "metrics", "admin")),
     multiple=True,
     help="Issue an API token with this scope (repeat for several); it is printed once.",
 )
@@ -659,7 +659,7 @@ def _serve_demo(url: str, bind: str) -> None:
     _exec_gunicorn(url, bind=bind, workers=2)
 
 
-_SCOPE_CHOICE = click.Choice(("register", "lookup", "review", "admin"))
+_SCOPE_CHOICE = click.Choice(("register", "lookup", "review", "metrics", "admin"))
 
 
 @systems_group.command("token")
