@@ -44,7 +44,7 @@ class Upserted:
 _NORM_COLUMNS = (
     "nhs_number, nhs_verified, given_names, family_name, family_parts, birth_date, sex,"
     " postcode, address, phone, given_phonetic, family_phonetic, issues,"
-    " multiple_birth, birth_order, deceased, deceased_at"
+    " multiple_birth, birth_order, deceased, deceased_at, given_script, family_script"
 )
 
 
@@ -73,6 +73,8 @@ def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) 
         norm.birth_order,
         norm.deceased,
         norm.deceased_at,
+        array(norm.given_script),
+        array(norm.family_script),
     )
 
 
@@ -96,6 +98,8 @@ def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
         birth_order=r[14],
         deceased=r[15],
         deceased_at=r[16],
+        given_script=tuple(r[17] or ()),
+        family_script=tuple(r[18] or ()),
     )
 
 
@@ -161,6 +165,7 @@ _UPSERT_SET = (
     " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
     " multiple_birth = excluded.multiple_birth, birth_order = excluded.birth_order,"
     " deceased = excluded.deceased, deceased_at = excluded.deceased_at,"
+    " given_script = excluded.given_script, family_script = excluded.family_script,"
     " blocking_keys = excluded.blocking_keys, status = 'active',"
     " version = source_record.version + 1, updated_at = now()"
     " WHERE source_record.content_hash <> excluded.content_hash"
@@ -293,6 +298,7 @@ def upsert_records(
         " family_parts text[], birth_date date, sex text, postcode text, address text,"
         " phone text, given_phonetic text, family_phonetic text, issues text[],"
         " multiple_birth boolean, birth_order smallint, deceased boolean, deceased_at text,"
+        " given_script text[], family_script text[],"
         " blocking_keys text[]) ON COMMIT DELETE ROWS"
     )
     conn.execute("TRUNCATE staging_record")
