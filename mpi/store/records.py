@@ -912,3 +912,45 @@ def first_local_id(conn: psycopg.Connection[Any], system_code: str) -> str:
     if row is None:
         raise NotFound(f"system {system_code!r} has no records")
     return str(row[0])
+
+
+def active_raw_after(
+    conn: psycopg.Connection[Any], after_id: int, limit: int
+) -> list[tuple[int, dict[str, Any], NormalisedRecord, frozenset[str]]]:
+    """Active records with an ID above ``after_id``, in ID order: ID, raw payload, stored
+    normalised form and blocking keys (re-normalising, :mod:`mpi.renormalise`)."""
+    rows = conn.execute(
+        "SELECT id, raw, blocking_keys, " + _NORM_COLUMNS + " FROM source_record"
+        " WHERE status = 'active' AND id > %s ORDER BY id LIMIT %s",
+        (after_id, limit),
+    ).fetchall()
+    return [(r[0], r[1], _norm_from(r, 3), frozenset(r[2] or ())) for r in rows]
+
+
+def rewrite_normalised(
+    conn: psycopg.Connection[Any], rows: Sequence[tuple[int, NormalisedRecord, frozenset[str]]]
+) -> None:
+    """Store a new normalised form and blocking keys for records, their payload unchanged.
+
+    The name counters follow through their triggers; ``updated_at`` and ``version`` stay
+    (the system sent nothing new, so survivorship order does not change).
+    """
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE source_record SET ("
+            + _NORM_COLUMNS
+            + ", blocking_keys) = ("
+            + ", ".join(["%s"] * (_N + 1))
+            + ") WHERE id = %s",
+            [(*_norm_values(norm, list), sorted(keys), pk) for pk, norm, keys in rows],
+        )
+    ids = [pk for pk, _, _ in rows]
+    conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (ids,))
+    conn.execute(
+        "INSERT INTO blocking_key (key, record_id)"
+        " SELECT k, r.id FROM source_record r, unnest(r.blocking_keys) AS k"
+        " WHERE r.id = ANY(%s)",
+        (ids,),
+    )
