@@ -469,3 +469,85 @@ def test_log_has_no_patient_data(mllp: int, listener: Any) -> None:
     assert "AA in" in text
     for secret in (*SECRETS, NHS):
         assert secret not in text
+
+
+def test_tls(database_url: str, tmp_path: Path, mllp: int) -> None:
+    """With MPI_MLLP_TLS_CERT/KEY the listener speaks MLLP over TLS (the library's asyncio
+    client, verifying the certificate)."""
+    import asyncio
+
+    import trustme
+    from hl7.mllp import open_hl7_connection
+
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    cert.private_key_pem.write_to_path(key_file)
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "MPI_ENVIRONMENT": "test"}
+    env.update(MPI_MLLP_TLS_CERT=str(cert_file), MPI_MLLP_TLS_KEY=str(key_file))
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from mpi.cli import main; main()", "mllp"]
+        + ["--bind", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    async def talk() -> Any:
+        import ssl
+
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        reader, writer = await open_hl7_connection("127.0.0.1", port, ssl=context)
+        writer.writemessage(hl7.parse(adt("A04", "TLS1")))
+        await writer.drain()
+        try:
+            return await asyncio.wait_for(reader.readmessage(), 20)
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (OSError, ssl.SSLError):
+                pass
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        reply = asyncio.run(talk())
+        assert msa(reply) == ("AA", "TLS1")
+        # plain MLLP to the TLS port gets no answer in clear
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"\x0b" + adt("A04", "PLAIN").encode() + b"\x1c\r")
+            try:
+                got = s.recv(100)
+            except OSError:
+                got = b""
+        assert b"MSA" not in got
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert counts(database_url)["source_record"] == 1
+
+
+def test_opted_out_patient_pix_is_withheld(mllp: int, database_url: str) -> None:
+    """As PIXm: a patient who objected is not cross-referenced, even to a holder."""
+    from mpi import optout
+
+    send(mllp, adt("A04", "O1"))
+    send(mllp, adt("A04", "O2", "G-1", facility="GP"))
+    person = active(database_url, "PAS", "L-1001")[1]  # type: ignore[index]
+    with psycopg.connect(database_url) as c:
+        optout.add(c, person, "test", actor="test")
+    reply = pix(mllp, "W1", "L-1001^^^RVJ")
+    assert msa(reply)[0] == "AE" and "withheld" in errors(reply)[0][2]
+    assert "G-1" not in str(reply)
+    reply = pdq(mllp, "W2", "@PID.3.1^G-1~@PID.3.4^GP", facility="SOCIAL")
+    assert str(reply["QAK.F2"]) == "NF"
