@@ -1067,9 +1067,15 @@ def serve(env: Env, bind: str, workers: int, threads: int) -> None:
 
 @main.command("mllp")
 @click.option("--bind", default="127.0.0.1:2575", show_default=True, help="HOST:PORT to bind.")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Listening processes sharing the port (default MPI_MLLP_PROCESSES, or 1).",
+)
 @pass_env
 @_fail_cleanly
-def mllp(env: Env, bind: str) -> None:
+def mllp(env: Env, bind: str, processes: int | None) -> None:
     """Run the HL7 v2 listener over MLLP (ADT feed, PIX and PDQ queries).
 
     Same database, configuration and audit as `mpi serve`. MPI_MLLP_TLS_CERT and
@@ -1077,9 +1083,13 @@ def mllp(env: Env, bind: str) -> None:
 
     Example: mpi mllp --bind 0.0.0.0:2575
     """
+    import dataclasses
+
     from mpi.hl7 import server
 
     settings = server.MllpSettings.from_env()
+    if processes is not None:
+        settings = dataclasses.replace(settings, processes=processes)
     server.parse_bind(bind)
     server.run(env.url, env.context(), bind, settings)
 

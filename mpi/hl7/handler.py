@@ -9,6 +9,7 @@ written. The sending system is the one MSH-4 names (``mpi systems add … --hl7-
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,11 +88,20 @@ class Handler:
 
     def __init__(self, ctx: MatchContext) -> None:
         self.ctx = ctx
+        self._memo = threading.local()
+
+    def _facilities(self, conn: Any) -> dict[str, str]:
+        """Every system's facility (code -> facility), read once per message."""
+        found = getattr(self._memo, "facilities", None)
+        if found is None:
+            found = self._memo.facilities = hl7_store.facilities(conn)
+        return found  # type: ignore[no-any-return]
 
     def handle(self, conn: Any, block: bytes, peer: str | None) -> tuple[bytes, str]:
         """The reply to one block, and its acknowledgement code (for the log)."""
         incoming: Incoming | None = None
         result = Outcome()
+        self._memo.facilities = None
         try:
             incoming = decode(block)
             result.detail["message"] = incoming.kind
@@ -227,7 +237,7 @@ class Handler:
     def _own_authority(self, conn: Any, who: Caller, authority: str) -> bool:
         if not authority:
             return True
-        facility = hl7_store.facilities(conn).get(who.system_code, who.system_code)
+        facility = self._facilities(conn).get(who.system_code, who.system_code)
         return authority in (facility, who.system_code)
 
     def _pid(self, conn: Any, who: Caller, message: Any) -> tuple[str, dict[str, Any]]:
@@ -428,7 +438,7 @@ class Handler:
     def _domains(self, conn: Any) -> dict[str, str]:
         """Assigning authority (facility or code) -> system code."""
         found: dict[str, str] = {}
-        for code, facility in hl7_store.facilities(conn).items():
+        for code, facility in self._facilities(conn).items():
             found[code] = code
             found[facility] = code
         return found
@@ -518,7 +528,7 @@ class Handler:
     def _cx(self, conn: Any, domain: str, local: str) -> str:
         if domain == NHS_AUTHORITY:
             return f"{escape(local)}^^^{NHS_AUTHORITY}&{NHS_OID}&ISO^NH"
-        facility = hl7_store.facilities(conn).get(domain, domain)
+        facility = self._facilities(conn).get(domain, domain)
         return f"{escape(local)}^^^{escape(facility)}^PI"
 
     def _pdq(self, conn: Any, who: Caller, incoming: Incoming, result: Outcome) -> str:

@@ -40,7 +40,8 @@ class MllpSettings:
     ``MPI_MLLP_TLS_CERT`` and ``MPI_MLLP_TLS_KEY`` (PEM files) turn on MLLP over TLS;
     ``MPI_MLLP_MAX_BYTES`` (default 1 MiB) is the largest message, ``MPI_MLLP_IDLE_SECONDS``
     (default 300) how long a connection may send nothing, ``MPI_MLLP_WORKERS`` (default 4)
-    the database connections.
+    the database connections of each process, ``MPI_MLLP_PROCESSES`` (default 1) the
+    listening processes (sharing the port with SO_REUSEPORT, as gunicorn's workers do).
     """
 
     tls_cert: str | None = None
@@ -48,6 +49,7 @@ class MllpSettings:
     max_bytes: int = 1024 * 1024
     idle_seconds: float = 300.0
     workers: int = 4
+    processes: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MllpSettings:
@@ -75,6 +77,7 @@ class MllpSettings:
             max_bytes=int(number("MPI_MLLP_MAX_BYTES", 1024 * 1024, 1024)),
             idle_seconds=number("MPI_MLLP_IDLE_SECONDS", 300.0, 0.1),
             workers=int(number("MPI_MLLP_WORKERS", 4, 1)),
+            processes=int(number("MPI_MLLP_PROCESSES", 1, 1)),
         )
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -182,15 +185,18 @@ class Listener:
             except (ConnectionError, ssl.SSLError, OSError):
                 pass
 
-    async def serve(self, host: str, port: int) -> None:
-        """Listen until cancelled."""
+    async def serve(self, host: str, port: int, *, parent: int | None = None) -> None:
+        """Listen until cancelled (or, in a child process, until ``parent`` is gone)."""
         server = await start_hl7_server(
             self.client,
             host,
             port,
             limit=self.settings.max_bytes,
             ssl=self.settings.ssl_context(),
+            reuse_port=self.settings.processes > 1,
         )
+        if parent is not None:
+            asyncio.get_running_loop().create_task(_orphaned(parent, server))
         names = ", ".join(str(s.getsockname()[:2]) for s in server.sockets)
         tls = " over TLS" if self.settings.tls_cert else ""
         log.warning("mpi mllp listening on %s%s", names, tls)
@@ -216,13 +222,52 @@ def parse_bind(bind: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+async def _orphaned(parent: int, server: Any) -> None:
+    """Stop a child process's server when the process that started it is gone."""
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
+    server.close()
+
+
 def run(url: str, ctx: MatchContext, bind: str, settings: MllpSettings | None = None) -> None:
-    """Run the listener in the foreground until interrupted."""
+    """Run the listener in the foreground until interrupted (or SIGTERM).
+
+    With ``processes`` above 1 the process forks that many listeners less one before any
+    thread or connection exists; each has its own threads and database connections, and
+    SIGTERM to the first ends them all.
+    """
+    import signal
+
     host, port = parse_bind(bind)
-    listener = Listener(url, ctx, settings or MllpSettings.from_env())
+    settings = settings or MllpSettings.from_env()
+    children: list[int] = []
+    parent: int | None = None
+    me = os.getpid()
+    for _ in range(settings.processes - 1):
+        pid = os.fork()
+        if pid == 0:
+            parent, children = me, []
+            break
+        children.append(pid)
+
+    def stop(signum: int, frame: Any) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    listener = Listener(url, ctx, settings)
     try:
-        asyncio.run(listener.serve(host, port))
+        asyncio.run(listener.serve(host, port, parent=parent))
     except KeyboardInterrupt:
         pass
     finally:
         listener.close()
+        for child in children:
+            try:
+                os.waitpid(child, 0)
+            except ChildProcessError:
+                pass
