@@ -551,3 +551,33 @@ def test_opted_out_patient_pix_is_withheld(mllp: int, database_url: str) -> None
     assert "G-1" not in str(reply)
     reply = pdq(mllp, "W2", "@PID.3.1^G-1~@PID.3.4^GP", facility="SOCIAL")
     assert str(reply["QAK.F2"]) == "NF"
+
+
+def test_processes_share_the_port_and_stop_together(database_url: str, mllp: int) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "MPI_ENVIRONMENT": "test"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from mpi.cli import main; main()", "mllp"]
+        + ["--bind", f"127.0.0.1:{port}", "--processes", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        replies = [send(port, adt("A04", f"PR{i}", f"L-{i}", nhs=None)) for i in range(6)]
+        assert [msa(r)[0] for r in replies] == ["AA"] * 6
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert counts(database_url)["source_record"] == 6
