@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -521,7 +522,9 @@ def test_tls(database_url: str, tmp_path: Path, mllp: int) -> None:
             except OSError:
                 assert process.poll() is None and time.monotonic() < deadline
                 time.sleep(0.2)
-        reply = asyncio.run(talk())
+        # in a thread of its own: another test's library may hold this thread's event loop
+        with ThreadPoolExecutor(1) as pool:
+            reply = pool.submit(lambda: asyncio.run(talk())).result(timeout=60)
         assert msa(reply) == ("AA", "TLS1")
         # plain MLLP to the TLS port gets no answer in clear
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
