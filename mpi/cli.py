@@ -342,6 +342,11 @@ def systems_group() -> None:
     help="Issue an API token with this scope (repeat for several); it is printed once.",
 )
 @click.option("--identifier-system", "uri", help="URI of the system's local IDs (FHIR, PIXm).")
+@click.option(
+    "--hl7-facility",
+    "facility",
+    help="HL7 v2 sending facility (MSH-4) of its messages (default: the system's code).",
+)
 @pass_env
 @_fail_cleanly
 def systems_add(
@@ -352,6 +357,7 @@ def systems_add(
     trust_rank: int,
     scopes: tuple[str, ...],
     uri: str | None,
+    facility: str | None,
 ) -> None:
     """Add a connected system, and with --scope its API bearer token (shown only once).
 
@@ -366,6 +372,10 @@ def systems_add(
         system = systems.add_system(conn, code, name or code, kind, trust_rank)
         if uri:
             tokens.set_identifier_system(conn, code, uri)
+        if facility:
+            from mpi.store import hl7 as hl7_store
+
+            hl7_store.set_facility(conn, code, facility)
         token = access.issue_token(conn, code, scopes, actor="cli") if scopes else None
     click.echo(f"added {system.code} ({system.kind}, trust rank {system.trust_rank})")
     if token is not None:
@@ -770,6 +780,23 @@ def systems_identifier_system(env: Env, code: str, uri: str) -> None:
     click.echo(f"{code} identifiers are {uri}")
 
 
+@systems_group.command("hl7-facility")
+@click.argument("code")
+@click.argument("facility")
+@pass_env
+@_fail_cleanly
+def systems_hl7_facility(env: Env, code: str, facility: str) -> None:
+    """Name the HL7 v2 sending facility (MSH-4) by which `mpi mllp` knows a system.
+
+    Example: mpi systems hl7-facility ACUTE_PAS RVJ
+    """
+    from mpi.store import hl7 as hl7_store
+
+    with env.connection() as conn:
+        hl7_store.set_facility(conn, code, facility)
+    click.echo(f"{code} sends HL7 v2 as facility {facility}")
+
+
 @main.group("optout")
 def optout_group() -> None:
     """Patients' objections to the shared care record (still matched, never disclosed).
@@ -1070,6 +1097,35 @@ def serve(env: Env, bind: str, workers: int, threads: int) -> None:
     Example: mpi serve --bind 0.0.0.0:8000 --workers 4
     """
     _exec_gunicorn(env.url, bind=bind, workers=workers, threads=threads)
+
+
+@main.command("mllp")
+@click.option("--bind", default="127.0.0.1:2575", show_default=True, help="HOST:PORT to bind.")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Listening processes sharing the port (default MPI_MLLP_PROCESSES, or 1).",
+)
+@pass_env
+@_fail_cleanly
+def mllp(env: Env, bind: str, processes: int | None) -> None:
+    """Run the HL7 v2 listener over MLLP (ADT feed, PIX and PDQ queries).
+
+    Same database, configuration and audit as `mpi serve`. MPI_MLLP_TLS_CERT and
+    MPI_MLLP_TLS_KEY turn on TLS; without them run it only inside a trusted network.
+
+    Example: mpi mllp --bind 0.0.0.0:2575
+    """
+    import dataclasses
+
+    from mpi.hl7 import server
+
+    settings = server.MllpSettings.from_env()
+    if processes is not None:
+        settings = dataclasses.replace(settings, processes=processes)
+    server.parse_bind(bind)
+    server.run(env.url, env.context(), bind, settings)
 
 
 def _exec_gunicorn(url: str, *, bind: str, workers: int, threads: int = 1) -> None:

@@ -12,14 +12,20 @@ bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json", "fhir+json"})
 
 
+#: Accept media ranges under which a JSON answer may be sent.
+_JSON_TYPES = frozenset(
+    {"application/fhir+json", "application/json", "application/*", "*/*", "application/json+fhir"}
+)
+
 #: A ``fhirVersion`` parameter in an Accept header.
 _ACCEPT_VERSION = re.compile(r"fhirVersion\s*=\s*\"?([0-9.]+)", re.IGNORECASE)
 
 
 @bp.before_request
 def _check_format() -> None:
-    """Refuse a ``_format`` other than JSON, or an Accept header whose every media range
-    names a FHIR version other than R4, with 406 (PDQm, FHIR http)."""
+    """Refuse a ``_format`` other than JSON, an Accept header none of whose media ranges
+    admits JSON (``application/fhir+xml`` alone), or one whose every media range names a
+    FHIR version other than R4, with 406 (PDQm, FHIR http)."""
     from api.errors import ApiError
     from api.validation import FHIR_VERSIONS
 
@@ -27,6 +33,9 @@ def _check_format() -> None:
     if wanted is not None and wanted.split(";")[0].strip().lower() not in JSON_FORMATS:
         raise ApiError(406, "not-supported", "only JSON is supported", field="_format")
     ranges = [r for r in request.headers.get("Accept", "").split(",") if r.strip()]
+    types = [r.split(";")[0].strip().lower() for r in ranges]
+    if types and all(t not in _JSON_TYPES for t in types):
+        raise ApiError(406, "not-supported", "only JSON is supported", field="Accept")
     versions = [m.group(1) if (m := _ACCEPT_VERSION.search(r)) else None for r in ranges]
     if versions and all(v is not None and v not in FHIR_VERSIONS for v in versions):
         raise ApiError(

@@ -598,6 +598,10 @@ def _match_input() -> tuple[dict[str, Any], bool, int]:
     resource: dict[str, Any] | None = None
     only_certain = False
     count = 10
+    names = [p.get("name") for p in params]
+    repeated = sorted({str(n) for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidInput.single(f"parameter.{repeated[0]}", "is given more than once")
     for n, p in enumerate(params):
         name = p.get("name")
         if name == "resource":

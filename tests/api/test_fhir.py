@@ -897,3 +897,33 @@ def test_no_free_connection_is_a_503_to_retry(make_app, systems):
         r = busy.test_client().get("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert r.json["status"] == 503
+
+
+def test_match_with_two_resources_is_a_400(client, systems):
+    """Issue 13: $match takes one resource; a second is refused, naming the parameter."""
+    query = patient(GP_URI, "x")
+    query.pop("identifier")
+    body = _match_body(query)
+    body["parameter"].append({"name": "resource", "resource": query})
+    r = client.post("/fhir/Patient/$match", json=body, headers=systems.headers("GP"))
+    assert r.status_code == 400
+    assert "parameter.resource" in str(r.json)
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        ("application/fhir+xml", 406),
+        ("application/xml, text/xml", 406),
+        ("application/fhir+xml, application/fhir+json;q=0.5", 200),
+        ("*/*", 200),
+        ("application/fhir+json", 200),
+    ],
+)
+def test_accept_without_json_is_a_406(client, systems, accept, status):
+    """Issue 13: an Accept header that admits no JSON gets 406, not a JSON body."""
+    headers = {**systems.headers("GP"), "Accept": accept}
+    r = client.get("/fhir/metadata", headers=headers)
+    assert r.status_code == status
+    r = client.get("/fhir/Patient?_id=nobody", headers=headers)
+    assert r.status_code == status
