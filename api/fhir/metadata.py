@@ -44,7 +44,9 @@ PATIENT = (
     " deleted directly: PUT and DELETE on Patient/[id] answer 405."
 )
 #: Search parameters (modifiers such as ``:exact`` are not parameters of their own).
-PATIENT_SEARCH = tuple(n for n in SEARCH_PARAMS if ":" not in n and n not in ("_count", "_format"))
+PATIENT_SEARCH = tuple(
+    n for n in SEARCH_PARAMS if ":" not in n and n not in ("_count", "_offset", "_format")
+)
 DOCUMENTATION = {"family": EXACT, "given": EXACT, "identifier": IDENTIFIER}
 
 
