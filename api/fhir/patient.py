@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from flask import Response, current_app, request
 from werkzeug.datastructures import MultiDict
@@ -216,9 +216,17 @@ def conditional_update() -> Response:
 @bp.post("/Patient")
 @audited("patient.register", "create")
 def create() -> Response:
-    """Register a Patient carrying an identifier in the caller's domain."""
+    """Create: register a Patient carrying an identifier in the caller's domain.
+
+    FHIR create makes a new resource, so an identifier the caller already holds is a 409
+    (update it with ``PUT Patient?identifier=``), unless the request is a conditional
+    create: ``If-None-Exist: identifier=system|value`` naming that same identifier answers
+    the Patient it belongs to with 200 and changes nothing (FHIR http.html#ccreate).
+    """
     resource = _resource_body()
-    domain = _own_domain(get_conn(), caller())
+    who = caller()
+    conn = get_conn()
+    domain = _own_domain(conn, who)
     values = [
         i.get("value")
         for i in resource.get("identifier") or []
@@ -228,7 +236,46 @@ def create() -> Response:
         raise InvalidInput.single(
             "Patient.identifier", f"needs exactly one identifier with system {domain}"
         )
-    return _register(values[0], resource, created_status=201)
+    value = values[0]
+    condition = request.headers.get("If-None-Exist")
+    if condition is not None:
+        _check_condition(condition, domain, value)
+    held = access_store.person_of_record(conn, who.system_code, value)
+    if held is not None:
+        access.require(who, "register")
+        draft().record(who.system_code, value)
+        draft().persons([held[1]])
+        if condition is None:
+            raise ApiError(
+                409,
+                "duplicate",
+                f"this system already holds a Patient with identifier {domain}|{value}:"
+                " update it with PUT Patient?identifier=system|value, or send If-None-Exist",
+                field="Patient.identifier",
+            )
+        draft().detail["decision"] = "exists"
+        body = _patient_for(conn, who, held[1])
+        return fhir(body, 200, {"Location": f"{base_url()}/Patient/{held[1]}"})
+    return _register(value, resource, created_status=201)
+
+
+def _check_condition(condition: str, domain: str, value: str) -> None:
+    """The only ``If-None-Exist`` served: ``identifier=`` the body's own identifier.
+
+    Raises:
+        InvalidInput: any other search (naming the header).
+    """
+    text_param("If-None-Exist", condition, max_length=500)
+    try:
+        pairs = parse_qsl(condition, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        pairs = []
+    if pairs != [("identifier", f"{domain}|{value}")]:
+        raise InvalidInput.single(
+            "If-None-Exist",
+            f"must be identifier={domain}|{value}, the Patient's identifier in this system's"
+            " domain",
+        )
 
 
 @bp.delete("/Patient")
@@ -696,6 +743,10 @@ def _match_input() -> tuple[dict[str, Any], bool, int]:
     for n, p in enumerate(params):
         name = p.get("name")
         if name == "resource":
+            if resource is not None:
+                raise InvalidInput.single(
+                    f"Parameters.parameter[{n}]", "give exactly one resource parameter"
+                )
             resource = patient_resource(p.get("resource"), f"Parameters.parameter[{n}].resource")
         elif name == "onlyCertainMatches":
             if not isinstance(p.get("valueBoolean"), bool):
