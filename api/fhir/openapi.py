@@ -42,7 +42,7 @@ def _responses(*ok: str) -> dict[str, Any]:
     found: dict[str, Any] = {code: _fhir("a FHIR resource") for code in ok if code != "204"}
     if "204" in ok:
         found["204"] = {"description": "done"}
-    found.update({str(code): _OUTCOME for code in (400, 401, 403, 404, 406, 503)})
+    found.update({str(code): _OUTCOME for code in (400, 401, 403, 404, 406, 414, 503)})
     return found
 
 
@@ -139,9 +139,26 @@ def paths() -> dict[str, Any]:
             },
             "post": {
                 "summary": "Register a Patient carrying the caller's own identifier",
-                "parameters": [_FORMAT],
+                "description": "An identifier the caller already holds is a 409 (update it"
+                " with PUT Patient?identifier=), unless If-None-Exist names it: a"
+                " conditional create, answering that Patient with 200 and changing nothing.",
+                "parameters": [
+                    _FORMAT,
+                    {
+                        "name": "If-None-Exist",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "identifier=system|value: the Patient's own identifier",
+                    },
+                ],
                 "requestBody": _body(EXAMPLE_PATIENT),
-                "responses": {**_responses("200", "201"), "413": _OUTCOME, "415": _UNSUPPORTED},
+                "responses": {
+                    **_responses("200", "201"),
+                    "409": _fhir("OperationOutcome (duplicate): the identifier is held"),
+                    "413": _OUTCOME,
+                    "415": _UNSUPPORTED,
+                },
             },
             "delete": {
                 "summary": "Withdraw a record: conditional delete on the caller's identifier",

@@ -97,7 +97,7 @@ def document() -> dict[str, Any]:
     """The OpenAPI document for the native JSON API."""
     from api.fhir.openapi import paths as fhir_paths
 
-    common = _errors(400, 401, 403, 404, 503)
+    common = _errors(400, 401, 403, 404, 414, 503)
     return {
         "openapi": "3.0.3",
         "info": {
