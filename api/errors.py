@@ -153,7 +153,12 @@ def handle_mpi_error(exc: MPIError | ApiError) -> Response:
 
 
 def handle_http(exc: HTTPException) -> Response:
-    """Render routing and protocol errors (404, 405, 413 …) in the surface's shape."""
+    """Render routing and protocol errors (404, 405, 413 …) in the surface's shape (the
+    review UI's HTML error page under /review)."""
+    if request.path == "/review" or request.path.startswith("/review/"):
+        from api.review import http_error_page
+
+        return http_error_page(exc)
     rollback()
     status = exc.code or 500
     detail = exc.description or exc.name

@@ -131,6 +131,40 @@ def db_upgrade(env: Env) -> None:
         click.echo(f"schema version {migrate.applied_version(conn)}")
 
 
+@db_group.command("renormalise")
+@click.option("--dry-run", is_flag=True, help="Change nothing; report what would change.")
+@click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
+@pass_env
+@_fail_cleanly
+def db_renormalise(env: Env, dry_run: bool, batch_size: int) -> None:
+    """Normalise every stored record again from its raw payload, after normalisation changed.
+
+    Records stored before names in other scripts were transliterated (Arabic, Chinese,
+    Cyrillic, ...: schema 0100) hold no comparable name and the issue
+    name_not_comparable; this gives them their transliteration and original-script form.
+    Links do not change: run `mpi relink` afterwards to match the changed records again.
+
+    Example: mpi db renormalise && mpi relink
+    """
+    from mpi.renormalise import renormalise
+
+    with env.connection() as conn:
+        report = renormalise(
+            conn,
+            allow_test_nhs_numbers=env.settings.allow_test_nhs_numbers,
+            dry_run=dry_run,
+            batch_size=batch_size,
+        )
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"{report.records} records read; {report.changed} {verb}")
+    if report.unreadable:
+        click.echo(
+            f"  {report.unreadable} whose payload no longer normalises were left as they are"
+        )
+    if report.changed and not dry_run:
+        click.echo("  run `mpi relink` to match the changed records again")
+
+
 @db_group.command("roles")
 @click.option("--owner", default="mpi_owner", show_default=True, help="Role owning the schema.")
 @click.option(

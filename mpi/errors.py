@@ -35,7 +35,15 @@ class NotFound(MPIError):
 
 
 class Conflict(MPIError):
-    """Raised when a change collides with the current state (stale version, decided item)."""
+    """Raised when a change collides with the current state (stale version, decided item).
+
+    ``title`` is the headline a person is shown (the review UI's error page), when the
+    collision is not someone else's change.
+    """
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        self.title = title
 
 
 class Forbidden(MPIError):

@@ -93,7 +93,11 @@ def resolve(conn: psycopg.Connection[Any], system_code: str, local_id: str) -> R
 
 def sent_demographics(record: RecordDetail) -> Demographics:
     """The demographics as the system sent them (CSV row or FHIR Patient)."""
-    raw = record.raw
+    return demographics_of_raw(record.raw)
+
+
+def demographics_of_raw(raw: dict[str, Any]) -> Demographics:
+    """The demographics of a stored raw payload (CSV row, /v1 body or FHIR Patient)."""
     if raw.get("resourceType") == "Patient":
         return demographics_from_patient(raw)
     from mpi.loading import demographics_from_row
@@ -271,8 +275,10 @@ def merge_persons(
             "some of these records were declared different people (not the same person);"
             " undo that decision first if it was wrong"
         )
-    moves = _move(conn, theirs, survivor, reviewer, reason)
+    # closed before the moves (which would supersede them too, unrecorded), so that an
+    # undo opens them again
     closed = decision_store.supersede_between(conn, [survivor, other], reviewer)
+    moves = _move(conn, theirs, survivor, reviewer, reason)
     decision_store.retarget_items(conn, other, survivor, reviewer)
     repointed = person_store.mark_merged(conn, other, survivor)
     event_store.append(
@@ -325,7 +331,7 @@ def merge(
     if not theirs:
         raise Conflict(f"{other.person_id} has no records to merge")
     if nhs_numbers_differ(ours, theirs):
-        return _merge_request(conn, survivor, other, theirs[0].id, reviewer)
+        return _merge_request(conn, survivor, other, theirs[0].id, reviewer, note)
     changes = merge_persons(conn, survivor.id, other.id, reviewer, "merged")
     decision_id = decision_store.add_decision(
         conn,
@@ -341,9 +347,15 @@ def merge(
 
 
 def _merge_request(
-    conn: psycopg.Connection[Any], survivor: Person, other: Person, record_id: int, reviewer: str
+    conn: psycopg.Connection[Any],
+    survivor: Person,
+    other: Person,
+    record_id: int,
+    reviewer: str,
+    note: str | None,
 ) -> Done:
-    """Queue a merge that needs four eyes, with this reviewer's first review recorded."""
+    """Queue a merge that needs four eyes, with this reviewer's first review (and note)
+    recorded; the item's reason is ``merge_request`` (it has no match score)."""
     existing = decision_store.open_item_for(conn, record_id, survivor.id)
     if existing is None:
         review_store.open_items(
@@ -355,7 +367,7 @@ def _merge_request(
                     candidate_record_id=None,
                     probability=0.5,
                     weight=0.0,
-                    reason="nhs_number_conflict",
+                    reason="merge_request",
                     explanation=[],
                 )
             ],
@@ -365,7 +377,7 @@ def _merge_request(
     item = decision_store.get_item(conn, existing, for_update=True)
     assert item is not None
     if item.first_review_by is None:
-        decision_store.first_review(conn, item.id, item.version, reviewer)
+        decision_store.first_review(conn, item.id, item.version, reviewer, note)
     event_store.append(
         conn,
         [
@@ -374,7 +386,7 @@ def _merge_request(
                 survivor.id,
                 record_id,
                 other_person_id=other.id,
-                detail={"reason": "nhs_number_conflict", "merge_request": True},
+                detail={"reason": "merge_request", "merge_request": True},
                 actor=reviewer,
             )
         ],

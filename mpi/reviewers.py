@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mpi.errors import Forbidden, InvalidInput
+from mpi.store import decisions as decision_store
 from mpi.store import reviewers as reviewer_store
 from mpi.store.reviewers import Reviewer, SessionRow
 
@@ -181,9 +182,38 @@ def session(
     return reviewer_store.touch_session(conn, token_hash(token), idle_seconds)
 
 
-def logout(conn: psycopg.Connection[Any], token: str) -> None:
-    """End a session."""
-    reviewer_store.end_session(conn, token_hash(token))
+def logout(conn: psycopg.Connection[Any], token: str) -> int:
+    """End a session and release the review items its reviewer had claimed.
+
+    Returns:
+        How many claims were released.
+    """
+    username = reviewer_store.end_session(conn, token_hash(token))
+    if username is None:
+        return 0
+    return decision_store.release_claims_of(conn, username)
+
+
+#: The longest note a session carries through signing in again.
+CARRIED_NOTE_CHARS = 1000
+
+
+def carry_note(conn: psycopg.Connection[Any], token: str, path: str, note: str) -> None:
+    """Keep a note typed before the last session ended with the new session, for ``path``."""
+    reviewer_store.carry(
+        conn, token_hash(token), {"path": path[:300], "note": note[:CARRIED_NOTE_CHARS]}
+    )
+
+
+def carried_note(conn: psycopg.Connection[Any], token: str | None, path: str) -> str | None:
+    """The note the session carries for this page (once), or ``None``."""
+    if not token or len(token) > 128:
+        return None
+    carried = reviewer_store.take_carried(conn, token_hash(token))
+    if not carried or carried.get("path") != path:
+        return None
+    note = carried.get("note")
+    return note if isinstance(note, str) and note else None
 
 
 def check_csrf(expected: str, given: str | None) -> None:

@@ -55,6 +55,12 @@ def page(action: str, subtype: str = "read", *, login: bool = True) -> Callable[
             if login and g.get("reviewer") is None:
                 if request.method == "GET":
                     return redirect(url_for("review.login", next=request.full_path))
+                note = request.form.get("note", "").strip()
+                if note and request.endpoint == "review.decide":
+                    from api.review.auth import signed_out_form
+
+                    # the note survives signing in again; the decision is not applied
+                    return signed_out_form(url_for("review.item", **kwargs), note)
                 raise Forbidden("you are not signed in (or your session ended): sign in again")
             if login and request.method == "POST":
                 reviewers.check_csrf(g.csrf_token, request.form.get("csrf_token"))
@@ -166,6 +172,35 @@ def _nhs(digits: str | None) -> str | None:
     return format_nhs_number(digits) if digits and len(digits) == 10 else digits
 
 
+#: Internal codes (link methods, link history reasons, decision kinds) in reviewers' words.
+WORDS = {
+    "auto": "automatic match",
+    "manual": "by a reviewer",
+    "matched": "matched automatically",
+    "bridged": "joined: a new record matched both persons",
+    "re-evaluated": "matched again after an update",
+    "review_linked": "a reviewer decided: same person",
+    "merged": "a reviewer merged the persons",
+    "split": "a reviewer split it off",
+    "undo": "a reviewer's decision undone",
+}
+#: Decision kinds in reviewers' words.
+DECISION_WORDS = {
+    "link": "same person",
+    "no_match": "not the same",
+    "merge": "merge",
+    "split": "split",
+    "undo": "undo",
+}
+
+
+def _words(code: str | None) -> str:
+    """An internal code in reviewers' words (the code itself if it has none)."""
+    if not code:
+        return "—"
+    return WORDS.get(code, code.replace("_", " "))
+
+
 def _field(record: Any, name: str) -> str | None:
     from mpi.identities import display_value
 
@@ -175,7 +210,15 @@ def _field(record: Any, name: str) -> str | None:
 @bp.record_once
 def _register_filters(state: Any) -> None:
     env = state.app.jinja_env
-    env.filters.update(age=_age, age_since=_age_since, age_class=_age_class, when=_when, nhs=_nhs)
+    env.filters.update(
+        age=_age,
+        age_since=_age_since,
+        age_class=_age_class,
+        when=_when,
+        nhs=_nhs,
+        words=_words,
+        decision_words=lambda kind: DECISION_WORDS.get(kind, kind),
+    )
     env.globals["field"] = _field
 
 
@@ -206,11 +249,12 @@ def _mpi_error(exc: MPIError) -> tuple[str, int] | Response:
         404: "Not found",
         409: "Someone else got there first",
     }
+    title = getattr(exc, "title", None) or titles[status]
     return (
         render_template(
             "review/error.html",
             status=status,
-            title=titles[status],
+            title=title,
             error_message=str(exc),
             problems=problems,
             back=_safe_back(),
@@ -220,22 +264,50 @@ def _mpi_error(exc: MPIError) -> tuple[str, int] | Response:
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> tuple[str, int]:
+def _http_error(exc: HTTPException) -> Response:
+    return http_error_page(exc)
+
+
+#: What the error page says for routing errors (a mistyped or hand-edited address).
+_HTTP_MESSAGES = {
+    404: "There is no such page in the review UI: check the address, or start from the queue.",
+    405: "This address only takes a form sent from the review pages; open the page instead.",
+}
+
+
+def http_error_page(exc: HTTPException) -> Response:
+    """The review UI's HTML error page for a routing or protocol error (404, 405, 413 …),
+    also for addresses under /review that match no view (the app's handler sends them here)."""
+    from flask import make_response
+
     from api.errors import rollback
 
+    if "reviewer" not in g:  # an address that matched no view: no session read yet
+        try:
+            _load_session()
+        except Exception:  # the page still answers without the session
+            g.reviewer = None
     rollback()
     status = exc.code or 500
-    return (
+    message = exc.description or exc.name
+    if status in _HTTP_MESSAGES and (request.url_rule is None or status == 405):
+        message = _HTTP_MESSAGES[status]
+    response = make_response(
         render_template(
             "review/error.html",
             status=status,
             title=exc.name,
-            error_message=exc.description or exc.name,
+            error_message=message,
             problems=[],
             back=_safe_back(),
+            reviewer=g.get("reviewer"),
+            csrf_token=g.get("csrf_token", ""),
         ),
         status,
     )
+    if status == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods or [])
+    return _headers(response)
 
 
 def _safe_back() -> str | None:

@@ -20,9 +20,9 @@ from mpi import reviewers
 from mpi.errors import Forbidden
 
 
-def _next_url() -> str:
+def _next_url(target: str | None = None) -> str:
     """Where to go after signing in: a review page only (no open redirect)."""
-    target = request.values.get("next", "")
+    target = request.values.get("next", "") if target is None else target
     if target.startswith("/review") and "//" not in target and "\\" not in target:
         return target
     return url_for("review.queue")
@@ -42,10 +42,37 @@ def login() -> Response | str:
     return _login_form(None, 200)
 
 
-def _login_form(error: str | None, status: int) -> Response:
+def signed_out_form(next_path: str, note: str) -> Response:
+    """The sign-in form in answer to a decision sent after the session ended (403): the
+    decision is not applied, and the note typed comes back on the page after signing in."""
+    return _login_form(
+        "You are not signed in (or your session ended), so your decision was not applied."
+        " Sign in again: your note is kept and will be on the page again.",
+        403,
+        next_path=next_path,
+        carried_note=note[: reviewers.CARRIED_NOTE_CHARS],
+    )
+
+
+def _login_form(
+    error: str | None,
+    status: int,
+    *,
+    next_path: str | None = None,
+    carried_note: str | None = None,
+) -> Response:
     """The sign-in form with a fresh CSRF token in its own cookie (the login path only)."""
     token = secrets.token_urlsafe(24)
-    body = render_template("review/login.html", login_csrf=token, next=_next_url(), error=error)
+    if carried_note is None:
+        carried_note = request.form.get("carried_note", "")[: reviewers.CARRIED_NOTE_CHARS]
+    body = render_template(
+        "review/login.html",
+        login_csrf=token,
+        next=_next_url(next_path),
+        error=error,
+        carried_note=carried_note or None,
+        username=request.form.get("username", "").strip()[:64] if request.method == "POST" else "",
+    )
     response = Response(body, status=status, mimetype="text/html")
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -96,7 +123,11 @@ def login_submit() -> Response | tuple[str, int]:
         user_id=opened.reviewer.username,
         user_role=opened.reviewer.role,
     )
-    response = redirect(_next_url(), code=303)
+    target = _next_url()
+    carried = request.form.get("carried_note", "").strip()
+    if carried and target.startswith("/review/items/"):
+        reviewers.carry_note(get_conn(), opened.token, target, carried)
+    response = redirect(target, code=303)
     response.set_cookie(
         COOKIE,
         opened.token,
@@ -113,8 +144,10 @@ def login_submit() -> Response | tuple[str, int]:
 @bp.post("/logout")
 @page("review.logout", "execute")
 def logout() -> Response:
-    """End the session and clear its cookie."""
-    reviewers.logout(get_conn(), request.cookies.get(COOKIE, ""))
+    """End the session, release the reviewer's claims and clear the cookie."""
+    draft().detail["claims_released"] = reviewers.logout(
+        get_conn(), request.cookies.get(COOKIE, "")
+    )
     response = redirect(url_for("review.login"), code=303)
     response.delete_cookie(COOKIE, path="/review")
     return response

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from api.db import get_conn
@@ -22,19 +22,30 @@ def search() -> str:
     query = review.SearchQuery(
         **{f: (request.args.get(f) or "").strip()[:200] or None for f in _SEARCH_FIELDS}
     )
-    hits = [] if query.is_empty else review.search(get_conn(), query)
+    page_arg = request.args.get("page", "1")
+    page_no = int(page_arg) if page_arg.isdigit() and len(page_arg) < 6 else 1
+    found = None if query.is_empty else review.find_persons(get_conn(), query, page=page_no)
     audit = draft()
-    audit.persons([h.person_id for h in hits])
+    audit.persons([p.person_id for p in found.persons] if found else [])
     audit.detail["criteria"] = [f for f in _SEARCH_FIELDS if getattr(query, f)]
-    return render_template("review/search.html", query=query, hits=hits)
+    args = {f: getattr(query, f) for f in _SEARCH_FIELDS if getattr(query, f)}
+    return render_template("review/search.html", query=query, found=found, args=args)
+
+
+def canonical_id(person_id: str) -> str:
+    """A person ID as the store writes it (search accepts any case and spacing too)."""
+    return person_id.strip().upper()[:32]
 
 
 @bp.get("/persons/<person_id>")
 @page("review.person", "read")
-def person(person_id: str) -> str:
+def person(person_id: str) -> str | Response:
     """A person's golden view, linked records (how and when), history and decisions."""
+    if canonical_id(person_id) != person_id:
+        g.pop("audit", None)  # only a redirect to the canonical address: nothing shown
+        return redirect(url_for("review.person", person_id=canonical_id(person_id), **request.args))
     conn = get_conn()
-    view = identities.person_view(conn, person_id[:32])
+    view = identities.person_view(conn, person_id)
     decisions = identities.decisions_of(conn, view.person.person_id)
     audit = draft()
     audit.persons([view.person.person_id])
@@ -56,8 +67,9 @@ def split(person_id: str) -> Response:
     record_ids = review.parse_ids(request.form.getlist("record"), "record")
     note = request.form.get("note", "").strip() or None
     audit = draft()
-    audit.persons([person_id[:32]])
-    done = identities.split(get_conn(), person_id[:32], record_ids, reviewer_name(), note=note)
+    person_id = canonical_id(person_id)
+    audit.persons([person_id])
+    done = identities.split(get_conn(), person_id, record_ids, reviewer_name(), note=note)
     audit.persons([done.person_id] if done.person_id else [])
     audit.detail.update({"records": record_ids, "decision": done.decision_id})
     return redirect(url_for("review.person", person_id=done.person_id, done="split"), code=303)
@@ -72,8 +84,9 @@ def merge(person_id: str) -> Response:
         raise InvalidInput.single("other_person_id", "give the ID of the person to merge in")
     note = request.form.get("note", "").strip() or None
     audit = draft()
-    audit.persons([person_id[:32], other])
-    done = identities.merge(get_conn(), person_id[:32], other, reviewer_name(), note=note)
+    person_id = canonical_id(person_id)
+    audit.persons([person_id, other])
+    done = identities.merge(get_conn(), person_id, other, reviewer_name(), note=note)
     audit.detail.update({"result": done.outcome, "decision": done.decision_id})
     return redirect(url_for("review.person", person_id=person_id, done=done.outcome), code=303)
 

@@ -9,11 +9,10 @@ from werkzeug.wrappers import Response
 
 from api.db import get_conn
 from api.requests import draft
-from api.review import bp, page, reviewer_name
+from api.review import COOKIE, bp, page, reviewer_name
 from api.review.charts import waterfall
-from mpi import review
+from mpi import review, reviewers
 from mpi.errors import InvalidInput
-from mpi.links import REVIEW_REASONS
 from mpi.store import decisions as decision_store
 
 MESSAGES = {
@@ -21,7 +20,8 @@ MESSAGES = {
     "first_review": "First review recorded: the valid NHS numbers differ, so a second"
     " reviewer must confirm before the persons are merged.",
     "rejected": "Recorded as not the same person: matching will never link them.",
-    "skipped": "Skipped: the item is back in the queue for someone else.",
+    "skipped": "Skipped: “Claim next” will not offer you this item again; it stays in the"
+    " queue for other reviewers.",
     "empty": "Nothing left to claim with these filters.",
     "merged": "Merged: the other person now points to this one.",
     "second_review": "The valid NHS numbers differ: the merge waits in the queue for a"
@@ -46,7 +46,7 @@ def _filters() -> tuple[str | None, str | None]:
     reason = request.args.get("reason") or None
     if system is not None and system not in decision_store.systems_with_items(get_conn()):
         raise InvalidInput.single("system", f"unknown system {system[:64]!r}")
-    if reason is not None and reason not in REVIEW_REASONS:
+    if reason is not None and reason not in review.QUEUE_REASONS:
         raise InvalidInput.single("reason", f"unknown reason {reason[:64]!r}")
     return system, reason
 
@@ -65,18 +65,22 @@ def queue() -> str:
     """Open items by priority, with counts and ages at the top."""
     conn = get_conn()
     system, reason = _filters()
-    entries = review.work_queue(conn, thresholds(), system=system, reason=reason)
+    second = request.args.get("waiting") == "second"
+    entries = review.work_queue(conn, thresholds(), system=system, reason=reason, second=second)
     audit = draft()
     audit.persons(
         [p for e in entries for p in (e.item.candidate_person_id, e.item.record_person_id) if p]
     )
-    audit.detail.update({"system": system, "reason": reason, "shown": len(entries)})
+    audit.detail.update(
+        {"system": system, "reason": reason, "second": second, "shown": len(entries)}
+    )
     return render_template(
         "review/queue.html",
         entries=entries,
-        summary=review.summary(conn),
+        summary=review.summary(conn, system=system, reason=reason, second=second),
+        second=second,
         systems=decision_store.systems_with_items(conn),
-        reasons=REVIEW_REASONS,
+        reasons=review.QUEUE_REASONS,
         system=system,
         reason=reason,
         message=message(),
@@ -90,7 +94,7 @@ def claim_next() -> Response:
     """Claim the highest-priority free item and open it."""
     system = request.form.get("system") or None
     reason = request.form.get("reason") or None
-    if reason is not None and reason not in REVIEW_REASONS:
+    if reason is not None and reason not in review.QUEUE_REASONS:
         raise InvalidInput.single("reason", "unknown reason")
     item_id = review.claim_next(
         get_conn(), thresholds(), reviewer_name(), system=system, reason=reason
@@ -134,17 +138,37 @@ def item(item_id: int) -> str:
         chart=chart,
         message=message(),
         me=reviewer_name(),
+        carried_note=reviewers.carried_note(conn, request.cookies.get(COOKIE), request.path),
+        why=review.why_in_review(view.item, t),
+        link_threshold=t.link,
+        risky_reasons=review.RISKY_REASONS,
     )
 
 
 @bp.post("/items/<int:item_id>/decide")
 @page("review.decide", "update")
-def decide(item_id: int) -> Response:
+def decide(item_id: int) -> Response | str:
     """Same person, not the same, or skip; then on to the next item."""
     outcome = request.form.get("outcome", "")
     note = request.form.get("note", "").strip() or None
     audit = draft()
     audit.detail.update({"item": item_id, "outcome": outcome})
+    if outcome == "same" and request.form.get("confirmed") != "yes":
+        view = review.decision_view(get_conn(), item_id)
+        if view.nhs_clash and view.item.status == "open":
+            # a merge across valid NHS numbers: spell out what it does, decide nothing yet
+            audit.detail["result"] = "confirmation_asked"
+            audit.persons(
+                [view.candidate.person_id]
+                + ([view.record_person.person_id] if view.record_person else [])
+            )
+            return render_template(
+                "review/confirm.html",
+                view=view,
+                consequence=review.merge_consequence(get_conn(), view),
+                version=form_int("version"),
+                note=note or "",
+            )
     done = review.decide(
         get_conn(), item_id, form_int("version"), outcome, reviewer_name(), note=note
     )

@@ -36,6 +36,7 @@ class QueueRow:
     claimed_at: datetime | None
     first_review_by: str | None
     skips: int
+    skipped_by: list[str]
     systems: int
     priority: float
 
@@ -63,6 +64,8 @@ class ItemRow:
     decided_by: str | None
     decided_at: datetime | None
     skips: int
+    first_review_note: str | None
+    skipped_by: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,7 @@ class DecisionRow:
     other_person_id: str | None
     changes: dict[str, Any]
     note: str | None
+    first_note: str | None
     decided_by: str
     second_by: str | None
     decided_at: datetime
@@ -98,6 +102,27 @@ class DecisionRow:
     undone_by: str | None
     undo_of: int | None
     version: int
+
+
+def filter_sql(
+    system: str | None, reason: str | None, second: bool = False
+) -> tuple[list[str], dict[str, Any]]:
+    """The queue's filters as conditions on open items ``i`` and their parameters
+    (``second``: only items awaiting a second review)."""
+    where = ["i.status = 'open'"]
+    params: dict[str, Any] = {}
+    if second:
+        where.append("i.first_review_by IS NOT NULL")
+    if reason:
+        where.append("i.reason = %(reason)s")
+        params["reason"] = reason
+    if system:
+        where.append(
+            "EXISTS (SELECT 1 FROM source_record fr JOIN source_system fs ON fs.id = fr.system_id"
+            " WHERE fs.code = %(system)s AND fr.id IN (i.record_id, i.candidate_record_id))"
+        )
+        params["system"] = system
+    return where, params
 
 
 def queue_sql(
@@ -109,39 +134,48 @@ def queue_sql(
     system: str | None,
     reason: str | None,
     limit: int,
+    offered_to: str | None = None,
+    claim_seconds: int = 1800,
+    merge_request: str = "merge_request",
+    second: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The queue query: open items ranked by priority in the database, best first.
 
     The priority is :func:`mpi.review.priority` in SQL: 0.4 × closeness to the nearer
     threshold + 0.3 × age (full at ``age_full_days``) + 0.2 × systems spanned (full at
-    five) + 0.1 × an urgent reason. Only the top ``limit`` items get their details joined.
+    five) + 0.1 × an urgent reason; a merge requested by hand (``merge_request``) is 1.
+    Only the top ``limit`` items get their details joined. With ``offered_to``, the items
+    that reviewer skipped or gave the first review of, and those another reviewer claimed
+    less than ``claim_seconds`` ago, are left out.
     """
-    where = ["i.status = 'open'"]
-    params: dict[str, Any] = {
-        "link": link,
-        "review": review,
-        "half_span": max(link - review, 1e-9) / 2,
-        "urgent": list(urgent),
-        "age_full": age_full_days * 86400.0,
-        "limit": limit,
-    }
-    if reason:
-        where.append("i.reason = %(reason)s")
-        params["reason"] = reason
-    if system:
+    where, params = filter_sql(system, reason, second)
+    params.update(
+        {
+            "link": link,
+            "review": review,
+            "half_span": max(link - review, 1e-9) / 2,
+            "urgent": list(urgent),
+            "age_full": age_full_days * 86400.0,
+            "limit": limit,
+            "merge_request": merge_request,
+        }
+    )
+    if offered_to is not None:
         where.append(
-            "EXISTS (SELECT 1 FROM source_record fr JOIN source_system fs ON fs.id = fr.system_id"
-            " WHERE fs.code = %(system)s AND fr.id IN (i.record_id, i.candidate_record_id))"
+            "NOT (%(me)s = ANY(i.skipped_by)) AND i.first_review_by IS DISTINCT FROM %(me)s"
+            " AND (i.claimed_by IS NULL OR i.claimed_by = %(me)s"
+            "   OR i.claimed_at <= now() - make_interval(secs => %(claim_secs)s))"
         )
-        params["system"] = system
+        params.update({"me": offered_to, "claim_secs": claim_seconds})
     ranked = (
         "WITH ranked AS (SELECT i.id, sys.n AS systems,"
+        " CASE WHEN i.reason = %(merge_request)s THEN 1.0 ELSE"
         " 0.4 * greatest(0.0, 1.0 - least(abs(i.probability - %(link)s),"
         "   abs(i.probability - %(review)s)) / %(half_span)s)"
         " + 0.3 * least(greatest(extract(epoch FROM now() - i.created_at)::float8, 0.0)"
         "   / %(age_full)s, 1.0)"
         " + 0.2 * least(greatest(sys.n - 1, 0) / 4.0, 1.0)"
-        " + 0.1 * (i.reason = ANY(%(urgent)s))::int AS priority"
+        " + 0.1 * (i.reason = ANY(%(urgent)s))::int END AS priority"
         " FROM review_item i CROSS JOIN LATERAL (SELECT count(DISTINCT u.system_id) AS n FROM ("
         "   SELECT x.system_id FROM link xl JOIN source_record x ON x.id = xl.record_id"
         "   WHERE xl.person_id = i.candidate_person_id AND x.status = 'active'"
@@ -156,7 +190,7 @@ def queue_sql(
         "   array_to_string(r.given_names, ' ')),"
         " r.birth_date, i.candidate_person_id, cp.person_id, cs.code, cr.local_id,"
         " i.probability, i.reason, i.created_at, i.claimed_by, i.claimed_at, i.first_review_by,"
-        " i.skips, k.systems, k.priority"
+        " i.skips, i.skipped_by, k.systems, k.priority"
         " FROM ranked k JOIN review_item i ON i.id = k.id"
         " JOIN source_record r ON r.id = i.record_id JOIN source_system s ON s.id = r.system_id"
         " LEFT JOIN link rl ON rl.record_id = r.id LEFT JOIN person rp ON rp.id = rl.person_id"
@@ -178,6 +212,10 @@ def queue(
     system: str | None = None,
     reason: str | None = None,
     limit: int = 200,
+    offered_to: str | None = None,
+    claim_seconds: int = 1800,
+    merge_request: str = "merge_request",
+    second: bool = False,
 ) -> list[QueueRow]:
     """The top ``limit`` open items by priority (see :func:`queue_sql`)."""
     sql, params = queue_sql(
@@ -188,26 +226,43 @@ def queue(
         system=system,
         reason=reason,
         limit=limit,
+        offered_to=offered_to,
+        claim_seconds=claim_seconds,
+        merge_request=merge_request,
+        second=second,
     )
     with conn.cursor(row_factory=args_row(QueueRow)) as cur:
         return cur.execute(sql, params).fetchall()
 
 
-def queue_summary(conn: psycopg.Connection[Any], claim_seconds: int) -> dict[str, Any]:
-    """Counts for the top of the queue: open, claimed, awaiting a second review, oldest."""
+def queue_summary(
+    conn: psycopg.Connection[Any],
+    claim_seconds: int,
+    *,
+    system: str | None = None,
+    reason: str | None = None,
+    second: bool = False,
+) -> dict[str, Any]:
+    """Counts for the top of the queue: open, claimed, awaiting a second review, oldest,
+    of the items the filters select; by reason, of those the system filter selects."""
+    where, params = filter_sql(system, reason, second)
+    params["secs"] = claim_seconds
     row = conn.execute(
         "SELECT count(*),"
-        " count(*) FILTER (WHERE claimed_by IS NOT NULL"
-        "   AND claimed_at > now() - make_interval(secs => %s)),"
-        " count(*) FILTER (WHERE first_review_by IS NOT NULL),"
-        " min(created_at),"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM now() - created_at))"
-        " FROM review_item WHERE status = 'open'",
-        (claim_seconds,),
+        " count(*) FILTER (WHERE i.claimed_by IS NOT NULL"
+        "   AND i.claimed_at > now() - make_interval(secs => %(secs)s)),"
+        " count(*) FILTER (WHERE i.first_review_by IS NOT NULL),"
+        " min(i.created_at),"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM now() - i.created_at))"
+        f" FROM review_item i WHERE {' AND '.join(where)}",
+        params,
     ).fetchone()
     assert row is not None
+    where, params = filter_sql(system, None)
     by_reason = conn.execute(
-        "SELECT reason, count(*) FROM review_item WHERE status = 'open' GROUP BY 1 ORDER BY 2 DESC"
+        f"SELECT i.reason, count(*) FROM review_item i WHERE {' AND '.join(where)}"
+        " GROUP BY 1 ORDER BY 2 DESC, 1",
+        params,
     ).fetchall()
     return {
         "open": row[0],
@@ -228,7 +283,7 @@ _ITEM = (
     "SELECT i.id, i.version, i.status, i.record_id, l.person_id, i.candidate_person_id,"
     " i.candidate_record_id, i.probability, i.weight, i.reason, i.explanation, i.created_at,"
     " i.claimed_by, i.claimed_at, i.first_review_by, i.first_review_at, i.decided_by,"
-    " i.decided_at, i.skips"
+    " i.decided_at, i.skips, i.first_review_note, i.skipped_by"
     " FROM review_item i LEFT JOIN link l ON l.record_id = i.record_id WHERE i.id = %s"
 )
 
@@ -261,24 +316,45 @@ def claim(
     return int(row[0]) if row else None
 
 
-def release(conn: psycopg.Connection[Any], item_id: int, version: int, *, skipped: bool) -> bool:
-    """Drop the claim on an item (a skip also counts the skip); ``False`` if it changed."""
+def release(
+    conn: psycopg.Connection[Any], item_id: int, version: int, *, skipped_by: str | None
+) -> bool:
+    """Drop the claim on an item; a skip also counts the skip and remembers who skipped
+    (``claim next`` does not offer it to them again). ``False`` if it changed."""
     cur = conn.execute(
         "UPDATE review_item SET claimed_by = NULL, claimed_at = NULL,"
-        " skips = skips + %s, version = version + 1"
-        " WHERE id = %s AND version = %s AND status = 'open'",
-        (1 if skipped else 0, item_id, version),
+        " skips = skips + %(n)s, version = version + 1,"
+        " skipped_by = CASE WHEN %(who)s::text IS NULL OR %(who)s = ANY(skipped_by)"
+        "   THEN skipped_by ELSE skipped_by || %(who)s::text END"
+        " WHERE id = %(id)s AND version = %(version)s AND status = 'open'",
+        {"n": 0 if skipped_by is None else 1, "who": skipped_by, "id": item_id, "version": version},
     )
     return cur.rowcount == 1
 
 
-def first_review(conn: psycopg.Connection[Any], item_id: int, version: int, reviewer: str) -> bool:
-    """Record the first of two reviews (same person) on an item; ``False`` if it changed."""
+def release_claims_of(conn: psycopg.Connection[Any], reviewer: str) -> int:
+    """Drop every claim a reviewer holds (signing out); how many were dropped."""
+    cur = conn.execute(
+        "UPDATE review_item SET claimed_by = NULL, claimed_at = NULL, version = version + 1"
+        " WHERE status = 'open' AND claimed_by = %s",
+        (reviewer,),
+    )
+    return cur.rowcount
+
+
+def first_review(
+    conn: psycopg.Connection[Any],
+    item_id: int,
+    version: int,
+    reviewer: str,
+    note: str | None = None,
+) -> bool:
+    """Record the first of two reviews (same person), with its note; ``False`` if it changed."""
     cur = conn.execute(
         "UPDATE review_item SET first_review_by = %s, first_review_at = now(),"
-        " claimed_by = NULL, claimed_at = NULL, version = version + 1"
+        " first_review_note = %s, claimed_by = NULL, claimed_at = NULL, version = version + 1"
         " WHERE id = %s AND version = %s AND status = 'open'",
-        (reviewer, item_id, version),
+        (reviewer, note, item_id, version),
     )
     return cur.rowcount == 1
 
@@ -300,7 +376,8 @@ def reopen(conn: psycopg.Connection[Any], item_id: int) -> bool:
     """Open a decided item again (undo); ``False`` if an item for the same pair is open."""
     cur = conn.execute(
         "UPDATE review_item i SET status = 'open', decided_at = NULL, decided_by = NULL,"
-        " first_review_by = NULL, first_review_at = NULL, version = version + 1"
+        " first_review_by = NULL, first_review_at = NULL, first_review_note = NULL,"
+        " version = version + 1"
         " WHERE i.id = %s AND i.status <> 'open' AND NOT EXISTS ("
         "   SELECT 1 FROM review_item o WHERE o.status = 'open'"
         "   AND o.record_id = i.record_id AND o.candidate_person_id = i.candidate_person_id)",
@@ -431,12 +508,13 @@ def add_decision(
     second_by: str | None = None,
     note: str | None = None,
     undo_of: int | None = None,
+    first_note: str | None = None,
 ) -> int:
-    """Record a decision; its ID."""
+    """Record a decision; its ID (``first_note``: the first of two reviewers' note)."""
     row = conn.execute(
         "INSERT INTO review_decision (kind, review_item_id, person_id, other_person_id, changes,"
-        " note, decided_by, second_by, undo_of) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " RETURNING id",
+        " note, first_note, decided_by, second_by, undo_of)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (
             kind,
             review_item_id,
@@ -444,6 +522,7 @@ def add_decision(
             other_person_pk,
             Jsonb(changes),
             note,
+            first_note,
             decided_by,
             second_by,
             undo_of,
@@ -455,8 +534,8 @@ def add_decision(
 
 _DECISION = (
     "SELECT d.id, d.kind, d.review_item_id, d.person_id, p.person_id, d.other_person_id,"
-    " o.person_id, d.changes, d.note, d.decided_by, d.second_by, d.decided_at, d.undone_at,"
-    " d.undone_by, d.undo_of, d.version FROM review_decision d"
+    " o.person_id, d.changes, d.note, d.first_note, d.decided_by, d.second_by, d.decided_at,"
+    " d.undone_at, d.undone_by, d.undo_of, d.version FROM review_decision d"
     " LEFT JOIN person p ON p.id = d.person_id LEFT JOIN person o ON o.id = d.other_person_id"
 )
 

@@ -45,9 +45,12 @@ def search_records(
     given_name: str | None = None,
     birth_date: date | None = None,
     person_id: str | None = None,
+    either_order: tuple[str | None, str | None] | None = None,
     limit: int = 50,
 ) -> list[PersonHit]:
-    """Active records matching every given criterion exactly (names are normalised)."""
+    """Active records matching every given criterion exactly (names are normalised); with
+    ``either_order`` (the family and given names read the other way round), the names
+    match either way."""
     sql = _HIT
     params: dict[str, Any] = {"limit": limit}
     if nhs_number:
@@ -56,19 +59,28 @@ def search_records(
     if local_id:
         sql += " AND r.local_id = %(local)s"
         params["local"] = local_id
+    names = []
     if family_name:
-        sql += " AND r.family_name = %(family)s"
+        names.append("r.family_name = %(family)s")
         params["family"] = family_name
     if given_name:
-        sql += " AND r.given_names[1] = %(given)s"
+        names.append("r.given_names[1] = %(given)s")
         params["given"] = given_name
+    if names and either_order and all(either_order):
+        sql += (
+            f" AND (({' AND '.join(names)}) OR"
+            " (r.family_name = %(family2)s AND r.given_names[1] = %(given2)s))"
+        )
+        params["family2"], params["given2"] = either_order
+    elif names:
+        sql += " AND " + " AND ".join(names)
     if birth_date:
         sql += " AND r.birth_date = %(dob)s"
         params["dob"] = birth_date
     if person_id:
         sql += " AND p.person_id = %(pid)s"
         params["pid"] = person_id
-    sql += " ORDER BY r.family_name, r.given_names, p.person_id, s.code LIMIT %(limit)s"
+    sql += " ORDER BY r.family_name, r.given_names, p.person_id, s.code, r.local_id LIMIT %(limit)s"
     with conn.cursor(row_factory=args_row(PersonHit)) as cur:
         return cur.execute(sql, params).fetchall()
 

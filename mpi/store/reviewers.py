@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from mpi.errors import Conflict
 
@@ -151,9 +152,34 @@ def touch_session(
     return SessionRow(Reviewer(*row[:8]), row[8], row[9])
 
 
-def end_session(conn: psycopg.Connection[Any], token_hash: str) -> None:
-    """Delete a session (logout)."""
-    conn.execute("DELETE FROM reviewer_session WHERE token_hash = %s", (token_hash,))
+def end_session(conn: psycopg.Connection[Any], token_hash: str) -> str | None:
+    """Delete a session (logout); the username it belonged to, if it existed."""
+    row = conn.execute(
+        "DELETE FROM reviewer_session s USING reviewer r"
+        " WHERE s.token_hash = %s AND r.id = s.reviewer_id RETURNING r.username",
+        (token_hash,),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def carry(conn: psycopg.Connection[Any], token_hash: str, carried: dict[str, Any]) -> None:
+    """Keep a small document with a session (a note typed before the last one ended)."""
+    conn.execute(
+        "UPDATE reviewer_session SET carried = %s WHERE token_hash = %s",
+        (Jsonb(carried), token_hash),
+    )
+
+
+def take_carried(conn: psycopg.Connection[Any], token_hash: str) -> dict[str, Any] | None:
+    """The document a session carries, removed from it (shown once)."""
+    row = conn.execute(
+        "WITH old AS (SELECT token_hash, carried FROM reviewer_session"
+        "  WHERE token_hash = %s AND carried IS NOT NULL FOR UPDATE)"
+        " UPDATE reviewer_session s SET carried = NULL FROM old"
+        " WHERE s.token_hash = old.token_hash RETURNING old.carried",
+        (token_hash,),
+    ).fetchone()
+    return dict(row[0]) if row and isinstance(row[0], dict) else None
 
 
 def purge_sessions(conn: psycopg.Connection[Any]) -> int:

@@ -120,7 +120,7 @@ def test_bad_decisions_are_refused(
         ("merge nobody", "post", "/review/persons/{alice}/merge", {}, 400),
         ("queue unknown reason", "get", "/review/?reason=bogus", {}, 400),
         ("queue unknown system", "get", "/review/?system=NOPE", {}, 400),
-        ("search bad date", "get", "/review/persons?birth_date=31/12/1999", {}, 400),
+        ("search bad date", "get", "/review/persons?birth_date=31/13/1999", {}, 400),
         ("unknown asset", "get", "/review/assets/evil.js", {}, 404),
     ],
     ids=lambda v: v if isinstance(v, str) and " " in v else "",

@@ -164,7 +164,7 @@ def test_merge_of_different_nhs_numbers_waits_for_a_second_reviewer(conn, ctx):
         "SELECT reason, first_review_by FROM review_item WHERE status = 'open' AND record_id = %s",
         (_record(conn, "H7"),),
     ).fetchone()
-    assert item == ("nhs_number_conflict", "alice")
+    assert item == ("merge_request", "alice")  # labelled as what it is
     assert person_of(conn, "H7") == s.john_dup
 
 
@@ -215,7 +215,7 @@ def test_search(conn, ctx):
     assert {h.person_id for h in by_dob} == {s.john, s.john_dup}
     assert review.search(conn, review.SearchQuery(local_id="A1"))[0].person_id == s.alice_maybe
     with pytest.raises(InvalidInput) as bad:
-        review.search(conn, review.SearchQuery(nhs_number="12", birth_date="17/03/1984"))
+        review.search(conn, review.SearchQuery(nhs_number="12", birth_date="31/02/1984"))
     assert {p.field for p in bad.value.problems} == {"nhs_number", "birth_date"}
     with pytest.raises(InvalidInput, match="given_name"):
         review.search(conn, review.SearchQuery(given_name="Alice"))
