@@ -808,11 +808,14 @@ def test_pdqm_domain_filtering_keeps_only_the_requested_domains(client, systems,
     form = {"family": "Jones", "birthdate": "1975-07-04", "identifier": f"{GP_URI}|"}
     found, _ = _found(client.post("/fhir/Patient/_search", data=form, headers=gp))
     assert found == {both: [(GP_URI, "G1")], gp_only: [(GP_URI, "G2")]}
-    # _id with a domain filter; demographics beside _id are not used (the self link says so)
-    query = f"_id={both}&family=Smith&identifier={HOSP_URI}|"
+    # _id with a domain filter; demographics beside _id are ANDed (the self link says so)
+    query = f"_id={both}&family=Jones&identifier={HOSP_URI}|"
     found, used = _found(client.get(f"/fhir/Patient?{query}", headers=gp))
     assert found == {both: [(HOSP_URI, "H1")]}
-    assert used == [("_id", both), ("identifier", HOSP_URI + "|")]
+    assert used == [("_id", both), ("family", "Jones"), ("identifier", HOSP_URI + "|")]
+    query = f"_id={both}&family=Smith&identifier={HOSP_URI}|"
+    found, _ = _found(client.get(f"/fhir/Patient?{query}", headers=gp))
+    assert found == {}
 
 
 def test_pdqm_domain_filtering_with_identifier_values(client, systems):
