@@ -741,16 +741,14 @@ def _match_input() -> tuple[dict[str, Any], bool, int]:
     only_certain = False
     count = 10
     names = [p.get("name") for p in params]
-    repeated = sorted({str(n) for n in names if names.count(n) > 1})
-    if repeated:
-        raise InvalidInput.single(f"parameter.{repeated[0]}", "is given more than once")
+    again = next((n for n, name in enumerate(names) if name in names[:n]), None)
+    if again is not None:
+        raise InvalidInput.single(
+            f"Parameters.parameter[{again}]", f"{names[again]} is given more than once"
+        )
     for n, p in enumerate(params):
         name = p.get("name")
         if name == "resource":
-            if resource is not None:
-                raise InvalidInput.single(
-                    f"Parameters.parameter[{n}]", "give exactly one resource parameter"
-                )
             resource = patient_resource(p.get("resource"), f"Parameters.parameter[{n}].resource")
         elif name == "onlyCertainMatches":
             if not isinstance(p.get("valueBoolean"), bool):

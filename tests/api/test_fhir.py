@@ -902,15 +902,18 @@ def test_no_free_connection_is_a_503_to_retry(make_app, systems):
     assert r.json["status"] == 503
 
 
-def test_match_with_two_resources_is_a_400(client, systems):
-    """Issue 13: $match takes one resource; a second is refused, naming the parameter."""
+def test_match_with_a_repeated_parameter_is_a_400(client, systems):
+    """Issue 13: $match takes each parameter once; a repeated one is refused, naming it."""
     query = patient(GP_URI, "x")
     query.pop("identifier")
     body = _match_body(query)
-    body["parameter"].append({"name": "resource", "resource": query})
+    body["parameter"].append({"name": "count", "valueInteger": 5})
+    body["parameter"].append({"name": "count", "valueInteger": 6})
     r = client.post("/fhir/Patient/$match", json=body, headers=systems.headers("GP"))
     assert r.status_code == 400
-    assert "parameter.resource" in str(r.json)
+    issue = r.json["issue"][0]
+    assert issue["expression"] == [f"Parameters.parameter[{len(body['parameter']) - 1}]"]
+    assert "count is given more than once" in issue["diagnostics"]
 
 
 @pytest.mark.parametrize(
