@@ -7,6 +7,8 @@ The request's work and its audit event commit together after the view (see
 from __future__ import annotations
 
 import atexit
+import logging
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g
@@ -16,9 +18,15 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from mpi.errors import ConfigError
 from mpi.store import db as store_db
 from mpi.store import migrate
+from mpi.store import replica as replica_store
 
 if TYPE_CHECKING:
     import psycopg
+
+log = logging.getLogger("api.db")
+
+#: Lookups of this worker by where they were read: ``replica`` or ``primary``.
+READ_ROUTES: Counter[str] = Counter()
 
 
 def init_app(app: Flask) -> None:
@@ -44,6 +52,20 @@ def init_app(app: Flask) -> None:
         raise ConfigError("the connection pool could not connect to the database") from exc
     app.extensions["mpi_pool"] = pool
     atexit.register(pool.close)
+    read_url = app.config.get("READ_DATABASE_URL") or app.config["SETTINGS"].read_database_url
+    if read_url:
+        replica: ConnectionPool[Any] = ConnectionPool(
+            read_url,
+            min_size=int(app.config["POOL_MIN_SIZE"]),
+            max_size=int(app.config["POOL_MAX_SIZE"]),
+            timeout=float(app.config["POOL_TIMEOUT"]),
+            open=False,
+            name="mpi-read",
+            kwargs={"autocommit": True},  # reads only: no transaction left open on a standby
+        )
+        replica.open()
+        app.extensions["mpi_read_pool"] = replica
+        atexit.register(replica.close)
     app.teardown_appcontext(release)
 
 
@@ -61,13 +83,76 @@ def get_conn() -> psycopg.Connection[Any]:
     return conn  # type: ignore[no-any-return]
 
 
+def has_replica() -> bool:
+    """Whether lookups may be served from a read replica (``MPI_READ_DATABASE_URL``)."""
+    return "mpi_read_pool" in current_app.extensions
+
+
+def read_conn() -> psycopg.Connection[Any]:
+    """The connection a lookup reads from: the replica when one is configured and it has
+    replayed the caller's last write, otherwise this request's primary connection.
+
+    The audit of the lookup is still written on the primary connection (:func:`get_conn`),
+    in the request's transaction. A replica that cannot give a connection within
+    ``POOL_TIMEOUT``, or that fails, sends the lookup to the primary (logged).
+    """
+    ctx = g._get_current_object()
+    conn = ctx.get("read_db")
+    if conn is not None:
+        return conn  # type: ignore[no-any-return]
+    if not has_replica():
+        return get_conn()
+    who = ctx.get("caller")
+    lsn = replica_store.last_write(get_conn(), who.system_id) if who is not None else None
+    replica: ConnectionPool[Any] = current_app.extensions["mpi_read_pool"]
+    try:
+        conn = replica.getconn()
+    except (PoolTimeout, psycopg_errors.OperationalError):
+        log.warning("read replica unavailable: lookup served by the primary")
+        READ_ROUTES["primary"] += 1
+        return get_conn()
+    try:
+        current = replica_store.has_replayed(conn, lsn)
+    except psycopg_errors.Error:
+        replica.putconn(conn)
+        log.warning("read replica failed: lookup served by the primary")
+        READ_ROUTES["primary"] += 1
+        return get_conn()
+    if not current:  # the replica lags behind the caller's own last write
+        replica.putconn(conn)
+        READ_ROUTES["primary"] += 1
+        return get_conn()
+    ctx.read_db = conn
+    READ_ROUTES["replica"] += 1
+    return conn
+
+
+def note_write() -> None:
+    """After a write request committed, note how far the caller's writes reached (only
+    when a replica is configured), so that its next lookups wait for the replica to get
+    there. Its own small transaction on the primary."""
+    who = g.get("caller")
+    if who is None or not has_replica() or not has_conn():
+        return
+    conn = get_conn()
+    try:
+        replica_store.record_write(conn, who.system_id)
+        conn.commit()
+    except psycopg_errors.Error:  # the work is committed: its reply must not become a 500
+        log.warning("could not note the write position: the next lookups may lag")
+        store_db.discard(conn)
+
+
 def has_conn() -> bool:
     """Whether this request has taken a connection."""
     return "db" in g
 
 
 def release(exc: BaseException | None = None) -> None:
-    """Return the request's connection, rolling back anything left uncommitted."""
+    """Return the request's connections, rolling back anything left uncommitted."""
+    replica = g.pop("read_db", None)
+    if replica is not None:
+        current_app.extensions["mpi_read_pool"].putconn(replica)
     conn = g.pop("db", None)
     if conn is None:
         return

@@ -69,6 +69,7 @@ _HTTP_CODES = {
     405: "not-supported",
     406: "not-supported",
     413: "too-costly",
+    414: "too-costly",
     415: "not-supported",
 }
 

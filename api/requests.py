@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app, g, request
 
 from api import metrics
-from api.db import get_conn
+from api.db import get_conn, has_replica, note_write
 from mpi import access, audit
 from mpi.access import Caller
 from mpi.errors import InvalidInput
@@ -120,6 +120,29 @@ def _authenticate(environ: dict[str, Any], tokens: access.TokenCache) -> Caller:
     )
 
 
+#: The longest request line served (``GET /path?query HTTP/1.1``): gunicorn's own limit
+#: (``limit_request_line``, :mod:`api.gunicorn_conf`), so that every server says the same.
+MAX_REQUEST_LINE = 4094
+
+
+def _check_request_line(req: Any) -> None:
+    """Refuse an over-long URL with 414 before anything else is read.
+
+    Raises:
+        RequestURITooLarge: the request line is longer than ``MAX_REQUEST_LINE``.
+    """
+    from werkzeug.exceptions import RequestURITooLarge
+
+    environ = req.environ
+    uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or req.full_path
+    line = len(req.method) + len(uri) + len(environ.get("SERVER_PROTOCOL", "HTTP/1.1")) + 2
+    if line > MAX_REQUEST_LINE:
+        raise RequestURITooLarge(
+            f"the URL is too long: a request line of at most {MAX_REQUEST_LINE} bytes is"
+            " served (send a long search by POST)"
+        )
+
+
 def _before() -> None:
     ctx = g._get_current_object()  # the request's globals, without a proxy per access
     ctx.started = time.perf_counter()
@@ -127,6 +150,7 @@ def _before() -> None:
     environ = req.environ
     given = environ.get("HTTP_X_REQUEST_ID", "")
     ctx.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    _check_request_line(req)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     view = app.view_functions.get(req.endpoint or "")
     if view is None:
@@ -196,6 +220,8 @@ def _after(response: Response) -> Response:
                 _write_audit(conn, draft_, response.status_code)
             conn.commit()
             committed = True
+            if request.method in ("PUT", "POST", "DELETE", "PATCH") and has_replica():
+                note_write()
         except Exception as exc:  # noqa: BLE001 - the work is undone and a 500 returned
             from api.errors import handle_unexpected
 

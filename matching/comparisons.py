@@ -67,6 +67,12 @@ def _nhs_number(a: NormalisedRecord, b: NormalisedRecord) -> int:
 
 
 def _given_name(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    if a.given_script or b.given_script:
+        return _given_name_in_scripts(a, b)
+    return _given_name_latin(a, b)
+
+
+def _given_name_latin(a: NormalisedRecord, b: NormalisedRecord) -> int:
     names_a, names_b = a.given_names, b.given_names
     if not names_a or not names_b:
         return 0
@@ -99,6 +105,12 @@ def _given_name(a: NormalisedRecord, b: NormalisedRecord) -> int:
 
 
 def _family_name(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    if a.family_script or b.family_script:
+        return _family_name_in_scripts(a, b)
+    return _family_name_latin(a, b)
+
+
+def _family_name_latin(a: NormalisedRecord, b: NormalisedRecord) -> int:
     x, y = a.family_name, b.family_name
     if x is None or y is None:
         return 0
@@ -117,6 +129,68 @@ def _family_name(a: NormalisedRecord, b: NormalisedRecord) -> int:
     if a.family_phonetic is not None and a.family_phonetic == b.family_phonetic:
         return 5
     return 6
+
+
+# Names in other scripts ------------------------------------------------------------------
+#
+# A name in a script other than Latin is compared in its script when both records have
+# one, and through its Latin transliteration otherwise; the levels are the model's own.
+#
+# - Both in a script: the same original-script name is ``exact`` (for given names also a
+#   full given name in common). Different original-script names whose transliterations
+#   agree in any way (王 and 汪 are both WANG, 小明 and 晓明 both XIAOMING: homophones
+#   written differently, which is how twins are often named) reach ``phonetic`` at most:
+#   the same sound, another written name, so the twin rules still see another name.
+# - One in a script, one in Latin (محمد against MOHAMMED): the transliteration is
+#   compared with the Latin spelling as any two Latin names are; where that finds nothing
+#   alike, the consonant skeletons (vowels, Y and W left out, doubled letters once, no
+#   final H: Arabic and Hebrew are written without short vowels) agreeing is
+#   ``phonetic``: MHMD and MOHAMMED, HSYN and HUSSEIN, FTMH and FATIMA.
+
+
+def _skeleton(name: str) -> str:
+    letters = [c for c in name if c not in "AEIOUYW"]
+    out = "".join(c for i, c in enumerate(letters) if i == 0 or c != letters[i - 1])
+    return out[:-1] if out.endswith("H") and len(out) > 2 else out
+
+
+def _skeletons_agree(x: str, y: str) -> bool:
+    a, b = _skeleton(x), _skeleton(y)
+    return len(a) >= 2 and a == b
+
+
+def _given_name_in_scripts(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    if not a.given_names or not b.given_names:
+        return 0
+    script_a, script_b = a.given_script, b.given_script
+    latin = _given_name_latin(a, b)
+    if script_a and script_b:
+        if script_a[0] == script_b[0]:
+            return _GIVEN_EXACT
+        if (len(script_a) > 1 or len(script_b) > 1) and any(
+            len(n) > 1 and n in script_b for n in script_a
+        ):
+            return _GIVEN_EXACT
+        return _GIVEN_PHONETIC if latin < _GIVEN_PHONETIC else latin
+    if latin == _GIVEN_OTHER and _skeletons_agree(a.given_names[0], b.given_names[0]):
+        return _GIVEN_PHONETIC
+    return latin
+
+
+def _family_name_in_scripts(a: NormalisedRecord, b: NormalisedRecord) -> int:
+    if a.family_name is None or b.family_name is None:
+        return 0
+    script_a, script_b = a.family_script, b.family_script
+    latin = _family_name_latin(a, b)
+    if script_a and script_b:
+        if "".join(script_a) == "".join(script_b):
+            return _FAMILY_EXACT
+        if (len(script_a) > 1 or len(script_b) > 1) and set(script_a) & set(script_b):
+            return _FAMILY_SHARES_PART
+        return _FAMILY_PHONETIC if latin < _FAMILY_PHONETIC else latin
+    if latin == _FAMILY_OTHER and _skeletons_agree(a.family_name, b.family_name):
+        return _FAMILY_PHONETIC
+    return latin
 
 
 def _one_keying_error(x: date, y: date) -> bool:
@@ -271,6 +345,13 @@ COMPARISONS: tuple[Comparison, ...] = (
 )
 
 _LEVEL_FUNCTIONS = tuple(c.level for c in COMPARISONS)
+_GIVEN_EXACT = COMPARISONS[1].levels.index("exact")
+_GIVEN_PHONETIC = COMPARISONS[1].levels.index("phonetic")
+_GIVEN_OTHER = COMPARISONS[1].levels.index("different")
+_FAMILY_EXACT = COMPARISONS[2].levels.index("exact")
+_FAMILY_SHARES_PART = COMPARISONS[2].levels.index("shares_part")
+_FAMILY_PHONETIC = COMPARISONS[2].levels.index("phonetic")
+_FAMILY_OTHER = COMPARISONS[2].levels.index("different")
 
 
 def comparison_names() -> tuple[str, ...]:

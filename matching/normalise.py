@@ -9,7 +9,17 @@ as evidence:
 - ``nhs_number_invalid``: the NHS number fails its check (``nhs_number`` is ``None``);
 - ``birth_date_placeholder``: the birth date is 1900-01-01 (``birth_date`` is ``None``);
 - ``postcode_invalid``: not one of the six UK postcode formats (``postcode`` is ``None``);
-- ``postcode_pseudo``: an NHS pseudo-postcode ZZ99 (``postcode`` is ``None``).
+- ``postcode_pseudo``: an NHS pseudo-postcode ZZ99 (``postcode`` is ``None``);
+- ``name_not_comparable``: a given or family name was sent but nothing comparable is left
+  of it (only symbols, digits, punctuation or ``?`` put in by a system that could not
+  encode the letters); such a record never links on demographics alone.
+
+Names in any script: letters of a script other than Latin (Arabic, Chinese, Cyrillic,
+Greek, Devanagari, ...) are transliterated to Latin by ``anyascii`` for matching, and the
+original-script form is kept beside it (``given_script``, ``family_script``), so that two
+records in one script are compared in that script (see
+:mod:`matching.comparisons`). Latin text is normalised exactly as before: accents are
+stripped after NFKD and a Latin letter with no ASCII decomposition is dropped.
 
 The field helpers (:func:`normalise_given_names`, :func:`normalise_family_name`,
 :func:`normalise_postcode`, ...) are public and cached, so normalising a busy feed costs
@@ -22,6 +32,8 @@ import re
 import unicodedata
 from datetime import date
 from functools import lru_cache
+
+from anyascii import anyascii
 
 from matching import nhs_number
 from matching.errors import InvalidDemographics, Problem
@@ -38,6 +50,7 @@ __all__ = [
     "normalise_given_names",
     "normalise_phone",
     "normalise_postcode",
+    "normalise_script_name",
     "normalise_sex",
     "parse_birth_date",
     "postcode_area",
@@ -65,23 +78,146 @@ _SUFFIXES = frozenset("JR JNR JUNIOR SR SNR SENIOR II III IV ESQ".split())
 _PARTICLES = frozenset("O MC MAC VAN VON DE DER DEN DEL LE LA DI DA DU ST".split())
 
 
+#: First words of the Unicode names of letters and marks that are not of another script:
+#: Latin letters (a Latin letter without an ASCII decomposition, such as Ł, is dropped as
+#: it always was), modifier letters, combining diacritics and letter-like symbols.
+_NOT_OTHER_SCRIPT = frozenset(
+    "LATIN MODIFIER COMBINING MATHEMATICAL DOUBLE-STRUCK TURNED VARIATION CARON EULER OHM"
+    " PLANCK MICRO MUSICAL".split()
+)
+#: Scripts whose combining marks are optional vowel signs (harakat, niqqud), left out of
+#: both forms so that a voweled and an unvoweled spelling of one name agree.
+_OPTIONAL_MARKS = ("ARABIC", "HEBREW")
+
+
+@lru_cache(maxsize=_CACHE)
+def _latin_char(char: str) -> tuple[str, bool]:
+    """The ASCII form of one non-ASCII character, and whether it is of another script.
+
+    A character whose NFKD decomposition holds ASCII keeps that (é → e, ﬁ → fi: the form
+    it always had); a letter, mark or digit of another script is transliterated by
+    ``anyascii`` (optional Arabic and Hebrew vowel marks give nothing); anything else
+    (punctuation, symbols, emoji, Latin letters without an ASCII decomposition) is
+    dropped, as before.
+    """
+    ascii_part = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode("ascii")
+    if ascii_part:
+        return ascii_part, False
+    category = unicodedata.category(char)
+    if category[0] not in "LMN":
+        return "", False
+    name = unicodedata.name(char, "")
+    first = name.split(" ", 1)[0]
+    if first in _NOT_OTHER_SCRIPT:
+        return "", False
+    if category == "Mn" and first in _OPTIONAL_MARKS:
+        return "", True
+    return anyascii(char), True
+
+
+def _to_latin(text: str) -> tuple[str, bool]:
+    """The ASCII form of a text, and whether any character of it was of another script."""
+    if text.isascii():
+        return text, False
+    parts = []
+    other = False
+    for char in text:
+        if char.isascii():
+            parts.append(char)
+        else:
+            latin, script = _latin_char(char)
+            parts.append(latin)
+            other = other or script
+    return "".join(parts), other
+
+
 def to_ascii_upper(text: str) -> str:
-    """Uppercase ASCII form of a text: accents stripped after NFKD (Zoë → ZOE).
+    """Uppercase ASCII form of a text: accents stripped after NFKD, other scripts transliterated.
+
+    Latin text keeps the form it always had (Zoë → ZOE); letters of another script are
+    transliterated to Latin with ``anyascii`` (Иван → IVAN, 王 → WANG, محمد → MHMD:
+    Arabic without its optional vowel marks).
 
     Args:
         text: any text.
 
     Returns:
-        The text in uppercase with every non-ASCII character removed after decomposition.
+        The text in uppercase ASCII; punctuation and symbols outside ASCII removed.
 
     Example:
         >>> to_ascii_upper("Zoë Kociński")
         'ZOE KOCINSKI'
+        >>> to_ascii_upper("Ελένη Иванова")
+        'ELENI IVANOVA'
     """
     if text.isascii():
         return text.upper()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return decomposed.encode("ascii", "ignore").decode("ascii").upper()
+    return _to_latin(text)[0].upper()
+
+
+# The original-script form: what two records in one script are compared on.
+_SCRIPT_DROPPED = frozenset("'’‘`´.")
+#: Arabic spellings that vary without changing the name (alef maqsura and ya, ta marbuta
+#: and ha, the Persian ya and kaf), folded as Arabic text search does.
+_ARABIC_FOLD = str.maketrans({"ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك", "ٱ": "ا"})
+
+
+def _script_fold(char: str) -> bool:
+    """Whether a character (after NFD) is an optional mark left out of the script form."""
+    if unicodedata.category(char) != "Mn":
+        return False
+    if "\u0300" <= char <= "\u036f":  # accents (Greek tonos, Cyrillic breve, diaeresis)
+        return True
+    return unicodedata.name(char, "").split(" ", 1)[0] in _OPTIONAL_MARKS
+
+
+@lru_cache(maxsize=_CACHE)
+def normalise_script_name(raw: str | None, *, given: bool = True) -> tuple[str, ...]:
+    """The original-script form of a name that holds letters of a script other than Latin.
+
+    Compatibility forms unified (NFKC), accents and optional vowel marks (Arabic harakat
+    and hamza seats, Hebrew points) removed, case folded, a few Arabic spelling variants
+    folded (ى/ي, ة/ه); split into words at anything that is not a letter, mark or digit.
+    Titles at the start and suffixes at the end are removed as for Latin names.
+
+    Args:
+        raw: the name as sent; ``None`` means missing.
+        given: given names (``True``, the default) or a family name.
+
+    Returns:
+        The words, e.g. ``("محمد",)``; ``()`` for a name in Latin script only (it has no
+        other form) or a missing one.
+
+    Example:
+        >>> normalise_script_name("Γιώργος")
+        ('γιωργοσ',)
+        >>> normalise_script_name("George")
+        ()
+    """
+    if not raw or raw.isascii() or not _to_latin(raw)[1]:
+        return ()
+    text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", raw))
+    text = "".join(c for c in text if not _script_fold(c) and c not in _SCRIPT_DROPPED)
+    text = unicodedata.normalize("NFC", text).casefold().translate(_ARABIC_FOLD)
+    tokens: list[str] = []
+    word: list[str] = []
+    for char in text:
+        if unicodedata.category(char)[0] in "LMN":
+            word.append(char)
+        elif word:
+            tokens.append("".join(word))
+            word = []
+    if word:
+        tokens.append("".join(word))
+    start, end = 0, len(tokens)
+    if given:
+        while start < end and tokens[start].upper() in _TITLES:
+            start += 1
+    elif end > 1 and tokens[0].upper() in _TITLES:
+        start = 1
+    while end > start + (0 if given else 1) and tokens[end - 1].upper() in _SUFFIXES:
+        end -= 1
+    return tuple(tokens[start:end])
 
 
 def _name_tokens(raw: str) -> list[str]:
@@ -435,6 +571,10 @@ def _family(raw: str | None) -> tuple[str | None, tuple[str, ...], str | None]:
     return name, parts, phonetic(name)
 
 
+def _sent(raw: str | None) -> bool:
+    return bool(raw and raw.strip())
+
+
 def normalise(
     demo: Demographics,
     *,
@@ -524,6 +664,10 @@ def normalise(
 
     given_names, given_phonetic = _given(demo.given_name)
     family_name, family_parts, family_phonetic = _family(demo.family_name)
+    if (_sent(demo.given_name) and not given_names) or (
+        _sent(demo.family_name) and not family_name
+    ):
+        issues.append("name_not_comparable")
     return NormalisedRecord(
         nhs_number=number,
         nhs_verified=verified,
@@ -538,6 +682,8 @@ def normalise(
         given_phonetic=given_phonetic,
         family_phonetic=family_phonetic,
         issues=tuple(issues),
+        given_script=normalise_script_name(demo.given_name),
+        family_script=normalise_script_name(demo.family_name, given=False),
         multiple_birth=vital.multiple_birth,
         birth_order=vital.birth_order,
         deceased=vital.deceased,

@@ -50,6 +50,10 @@ Safety flags forbid an automatic link whatever the probability (see
 - ``multiple_birth_conflict``: either record is of a multiple birth, and the first given
   names are neither the same nor a name and its canonical form (or one side has none and
   the birth orders do not agree): twins are told apart by name or birth order only;
+- ``name_not_comparable``: no agreeing NHS number, and either record was sent a given or
+  family name of which nothing comparable is left (``?`` put in for letters a system
+  could not encode, symbols only): a name that cannot be compared is no missing name in
+  favour of a link, it may hide twins' different names;
 - ``sparse_evidence``: not the evidence a link needs to disclose a person to the system
   that sent the record. A pair is strong (not sparse) when both records have a birth
   date and either the NHS numbers agree and so does a given or a family name, or given
@@ -333,6 +337,10 @@ def score(
     if flags and "nhs_number_shared_conflict" in flags and _is_keying_slip(levels, a, b):
         flags = tuple(f for f in flags if f != "nhs_number_shared_conflict")
     flags = (*flags, *_multiple_birth_flags(levels, a, b))
+    if levels[_NHS] not in _NHS_SAME and (
+        _NOT_COMPARABLE in a.issues or _NOT_COMPARABLE in b.issues
+    ):
+        flags = (*flags, "name_not_comparable")
     if not _strong_evidence(levels):
         flags = (*flags, "sparse_evidence")
     return MatchScore(
@@ -346,6 +354,7 @@ def score(
 
 
 _GIVEN_EXACT = _levels("given_name", "exact")
+_NOT_COMPARABLE = "name_not_comparable"
 #: Given plus family name weight (after term-frequency adjustment) at which a name is rare
 #: enough that name and birth date need no further corroboration: about one chance in a
 #: million of two people sharing both names.
@@ -422,8 +431,11 @@ def _directly_agree(a: NormalisedRecord, b: NormalisedRecord) -> bool:
     """Whether some full given name of one is the other's, or its canonical form.
 
     JACK and SEAN are both variants of JOHN, but neither is the other's canonical name:
-    brothers (and twins) carry such pairs, so they do not agree here.
+    brothers (and twins) carry such pairs, so they do not agree here. Two names in another
+    script agree only when they share an original-script name (王 and 汪 are both WANG).
     """
+    if a.given_script and b.given_script:
+        return bool(set(a.given_script) & set(b.given_script))
     return any(
         are_direct_variants(n, m) or _spelling_variants(n, m)
         for n in a.given_names
@@ -490,6 +502,8 @@ def _is_one_slip(levels: tuple[int, ...], a: NormalisedRecord, b: NormalisedReco
     """
     if not a.given_names or not b.given_names or levels[_SEX] in _SEX_DIFFERENT:
         return False
+    if a.given_script or b.given_script:
+        return False  # a transliteration's letters were never keyed (محمد/أحمد: MHMD/HMD)
     x, y = a.given_names[0], b.given_names[0]
     if levels[_GIVEN] in _GIVEN_FUZZY:
         return damerau_levenshtein(x, y) == 1

@@ -48,7 +48,9 @@ class NormalisedRecord:
     ``multiple_birth`` and ``birth_order`` are safety evidence only (never weighed): two
     different birth orders, or a multiple birth and another given name, are never linked
     automatically. ``deceased`` and ``deceased_at`` are kept for the golden view and not
-    compared.
+    compared. ``given_script`` and ``family_script`` hold the original-script form of a
+    name in a script other than Latin (``given_names`` and ``family_name`` then hold its
+    Latin transliteration); empty for a Latin name.
     """
 
     nhs_number: str | None = None
@@ -68,6 +70,8 @@ class NormalisedRecord:
     birth_order: int | None = None
     deceased: bool | None = None
     deceased_at: str | None = None
+    given_script: tuple[str, ...] = ()
+    family_script: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

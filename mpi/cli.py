@@ -131,6 +131,40 @@ def db_upgrade(env: Env) -> None:
         click.echo(f"schema version {migrate.applied_version(conn)}")
 
 
+@db_group.command("renormalise")
+@click.option("--dry-run", is_flag=True, help="Change nothing; report what would change.")
+@click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
+@pass_env
+@_fail_cleanly
+def db_renormalise(env: Env, dry_run: bool, batch_size: int) -> None:
+    """Normalise every stored record again from its raw payload, after normalisation changed.
+
+    Records stored before names in other scripts were transliterated (Arabic, Chinese,
+    Cyrillic, ...: schema 0100) hold no comparable name and the issue
+    name_not_comparable; this gives them their transliteration and original-script form.
+    Links do not change: run `mpi relink` afterwards to match the changed records again.
+
+    Example: mpi db renormalise && mpi relink
+    """
+    from mpi.renormalise import renormalise
+
+    with env.connection() as conn:
+        report = renormalise(
+            conn,
+            allow_test_nhs_numbers=env.settings.allow_test_nhs_numbers,
+            dry_run=dry_run,
+            batch_size=batch_size,
+        )
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"{report.records} records read; {report.changed} {verb}")
+    if report.unreadable:
+        click.echo(
+            f"  {report.unreadable} whose payload no longer normalises were left as they are"
+        )
+    if report.changed and not dry_run:
+        click.echo("  run `mpi relink` to match the changed records again")
+
+
 @db_group.command("roles")
 @click.option("--owner", default="mpi_owner", show_default=True, help="Role owning the schema.")
 @click.option(
@@ -303,11 +337,16 @@ def systems_group() -> None:
 @click.option(
     "--scope",
     "scopes",
-    type=click.Choice(("register", "lookup", "review", "admin")),
+    type=click.Choice(("register", "lookup", "review", "metrics", "admin")),
     multiple=True,
     help="Issue an API token with this scope (repeat for several); it is printed once.",
 )
 @click.option("--identifier-system", "uri", help="URI of the system's local IDs (FHIR, PIXm).")
+@click.option(
+    "--hl7-facility",
+    "facility",
+    help="HL7 v2 sending facility (MSH-4) of its messages (default: the system's code).",
+)
 @pass_env
 @_fail_cleanly
 def systems_add(
@@ -318,6 +357,7 @@ def systems_add(
     trust_rank: int,
     scopes: tuple[str, ...],
     uri: str | None,
+    facility: str | None,
 ) -> None:
     """Add a connected system, and with --scope its API bearer token (shown only once).
 
@@ -332,6 +372,10 @@ def systems_add(
         system = systems.add_system(conn, code, name or code, kind, trust_rank)
         if uri:
             tokens.set_identifier_system(conn, code, uri)
+        if facility:
+            from mpi.store import hl7 as hl7_store
+
+            hl7_store.set_facility(conn, code, facility)
         token = access.issue_token(conn, code, scopes, actor="cli") if scopes else None
     click.echo(f"added {system.code} ({system.kind}, trust rank {system.trust_rank})")
     if token is not None:
@@ -659,7 +703,7 @@ def _serve_demo(url: str, bind: str) -> None:
     _exec_gunicorn(url, bind=bind, workers=2)
 
 
-_SCOPE_CHOICE = click.Choice(("register", "lookup", "review", "admin"))
+_SCOPE_CHOICE = click.Choice(("register", "lookup", "review", "metrics", "admin"))
 
 
 @systems_group.command("token")
@@ -734,6 +778,23 @@ def systems_identifier_system(env: Env, code: str, uri: str) -> None:
     with env.connection() as conn:
         tokens.set_identifier_system(conn, code, uri)
     click.echo(f"{code} identifiers are {uri}")
+
+
+@systems_group.command("hl7-facility")
+@click.argument("code")
+@click.argument("facility")
+@pass_env
+@_fail_cleanly
+def systems_hl7_facility(env: Env, code: str, facility: str) -> None:
+    """Name the HL7 v2 sending facility (MSH-4) by which `mpi mllp` knows a system.
+
+    Example: mpi systems hl7-facility ACUTE_PAS RVJ
+    """
+    from mpi.store import hl7 as hl7_store
+
+    with env.connection() as conn:
+        hl7_store.set_facility(conn, code, facility)
+    click.echo(f"{code} sends HL7 v2 as facility {facility}")
 
 
 @main.group("optout")
@@ -1036,6 +1097,35 @@ def serve(env: Env, bind: str, workers: int, threads: int) -> None:
     Example: mpi serve --bind 0.0.0.0:8000 --workers 4
     """
     _exec_gunicorn(env.url, bind=bind, workers=workers, threads=threads)
+
+
+@main.command("mllp")
+@click.option("--bind", default="127.0.0.1:2575", show_default=True, help="HOST:PORT to bind.")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Listening processes sharing the port (default MPI_MLLP_PROCESSES, or 1).",
+)
+@pass_env
+@_fail_cleanly
+def mllp(env: Env, bind: str, processes: int | None) -> None:
+    """Run the HL7 v2 listener over MLLP (ADT feed, PIX and PDQ queries).
+
+    Same database, configuration and audit as `mpi serve`. MPI_MLLP_TLS_CERT and
+    MPI_MLLP_TLS_KEY turn on TLS; without them run it only inside a trusted network.
+
+    Example: mpi mllp --bind 0.0.0.0:2575
+    """
+    import dataclasses
+
+    from mpi.hl7 import server
+
+    settings = server.MllpSettings.from_env()
+    if processes is not None:
+        settings = dataclasses.replace(settings, processes=processes)
+    server.parse_bind(bind)
+    server.run(env.url, env.context(), bind, settings)
 
 
 def _exec_gunicorn(url: str, *, bind: str, workers: int, threads: int = 1) -> None:

@@ -31,6 +31,8 @@ class Settings:
             resolve to internal addresses (``MPI_WEBHOOK_ALLOW_HOSTS``, comma-separated).
         webhook_allow_http: plain http webhooks are accepted (``MPI_WEBHOOK_ALLOW_HTTP``;
             development only).
+        read_database_url: a streaming replica of the database for lookups
+            (``MPI_READ_DATABASE_URL``); ``None``: lookups read the primary.
     """
 
     database_url: str | None = None
@@ -42,6 +44,7 @@ class Settings:
     batch_size: int = 1000
     webhook_allow_hosts: frozenset[str] = frozenset()
     webhook_allow_http: bool = False
+    read_database_url: str | None = None
 
     @property
     def allow_test_nhs_numbers(self) -> bool:
@@ -139,4 +142,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         batch_size=_int(env, "MPI_BATCH_SIZE", 1000),
         webhook_allow_hosts=_hosts(env, "MPI_WEBHOOK_ALLOW_HOSTS"),
         webhook_allow_http=_bool(env, "MPI_WEBHOOK_ALLOW_HTTP"),
+        read_database_url=env.get("MPI_READ_DATABASE_URL") or None,
     )

@@ -93,7 +93,11 @@ def resolve(conn: psycopg.Connection[Any], system_code: str, local_id: str) -> R
 
 def sent_demographics(record: RecordDetail) -> Demographics:
     """The demographics as the system sent them (CSV row or FHIR Patient)."""
-    raw = record.raw
+    return demographics_of_raw(record.raw)
+
+
+def demographics_of_raw(raw: dict[str, Any]) -> Demographics:
+    """The demographics of a stored raw payload (CSV row, /v1 body or FHIR Patient)."""
     if raw.get("resourceType") == "Patient":
         return demographics_from_patient(raw)
     from mpi.loading import demographics_from_row

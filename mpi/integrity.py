@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import IsolationLevel
+from psycopg.pq import TransactionStatus
 
 from mpi import audit
 from mpi.store import integrity as integrity_store
@@ -46,10 +48,23 @@ def check(conn: psycopg.Connection[Any], *, audit_chain: bool = True) -> list[Fi
     Returns:
         One finding per invariant, in a fixed order; the store is sound when all are ok.
     """
+    # A transaction of its own (the connection is idle) is one repeatable-read snapshot, so
+    # that writes committed during the check cannot show as breaches; inside the caller's
+    # transaction the check sees what that transaction sees.
+    own = conn.info.transaction_status == TransactionStatus.IDLE
+    saved = (conn.isolation_level, conn.read_only)
+    if own:
+        conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+    try:
+        return _check(conn, audit_chain)
+    finally:
+        if own:
+            conn.isolation_level, conn.read_only = saved
+
+
+def _check(conn: psycopg.Connection[Any], audit_chain: bool) -> list[Finding]:
     findings = []
     with conn.transaction():
-        if not conn.info.transaction_status:  # a transaction of its own: one snapshot
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for invariant in integrity_store.INVARIANTS:
             started = time.perf_counter()
             count, examples = integrity_store.breaches(conn, invariant)

@@ -23,6 +23,10 @@ any record of the candidate person:
   is stored and goes to review or to a new person, never into an existing identity
   (unless its own system already holds a record of that identity, which it then sees
   already: :func:`blocking_findings`);
+- ``name_not_comparable``: a record was sent a name of which nothing comparable is left
+  (only symbols, or ``?`` for letters its system could not encode), and no NHS number
+  agrees: it never links on demographics alone (a name in another script is
+  transliterated and compared, see :mod:`matching.normalise`);
 - ``birth_order_conflict``: two different birth orders (twin 1 and twin 2), counted from
   any record; ``multiple_birth_conflict``: a multiple birth and first given names that
   are not one name (or no given name and no agreeing birth order). Both go to review
@@ -57,13 +61,21 @@ SAFETY_FLAGS = frozenset(
         "sparse_evidence",
         "birth_order_conflict",
         "multiple_birth_conflict",
+        "name_not_comparable",
     }
 )
 #: Findings that allow an automatic link only when no other identity is plausible.
 UNIQUE_ONLY_FLAGS = frozenset({"birth_date_missing", "given_name_initial"})
 #: Findings that count against a person only when every plausible record of it has them.
 PERSON_WIDE_FLAGS = frozenset(
-    {"twin_risk", "weak_evidence", "sex_conflict", "sparse_evidence", "multiple_birth_conflict"}
+    {
+        "twin_risk",
+        "weak_evidence",
+        "sex_conflict",
+        "sparse_evidence",
+        "multiple_birth_conflict",
+        "name_not_comparable",
+    }
 )
 #: Findings that say two records are twins of one birth (reviewed as ``twin_risk``).
 MULTIPLE_BIRTH_FLAGS = frozenset({"birth_order_conflict", "multiple_birth_conflict"})

@@ -94,8 +94,7 @@ def find_matches(
     chosen = decide(matches, ctx.thresholds).person
     found = sorted(
         (m for m in matches if m.score.probability >= minimum),
-        key=lambda m: m.score.probability,
-        reverse=True,
+        key=lambda m: (-m.score.probability, m.person),  # ties in a stable order (paging)
     )[:limit]
     names = person_store.enterprise_ids(conn, [m.person for m in found])
     result = []

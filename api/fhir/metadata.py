@@ -40,11 +40,16 @@ PATIENT = (
     "Records are registered and withdrawn by the calling system's own identifier only:"
     " conditional update PUT Patient?identifier=system|value and conditional delete DELETE"
     " Patient?identifier=system|value (conditionalUpdate, conditionalDelete), or create POST"
-    " Patient. The golden Patient (Patient/[id]) is the MPI's own and is not updated or"
-    " deleted directly: PUT and DELETE on Patient/[id] answer 405."
+    " Patient (an identifier the system already holds is a 409, unless the request is a"
+    " conditional create with If-None-Exist: identifier=system|value naming it, which"
+    " answers that Patient with 200 and changes nothing: conditionalCreate). The golden"
+    " Patient (Patient/[id]) is the MPI's own and is not updated or deleted directly: PUT"
+    " and DELETE on Patient/[id] answer 405."
 )
 #: Search parameters (modifiers such as ``:exact`` are not parameters of their own).
-PATIENT_SEARCH = tuple(n for n in SEARCH_PARAMS if ":" not in n and n not in ("_count", "_format"))
+PATIENT_SEARCH = tuple(
+    n for n in SEARCH_PARAMS if ":" not in n and n not in ("_count", "_offset", "_format")
+)
 DOCUMENTATION = {"family": EXACT, "given": EXACT, "identifier": IDENTIFIER}
 
 
@@ -80,7 +85,7 @@ def metadata() -> Response:
                                 {"code": "search-type"},
                                 {"code": "create"},
                             ],
-                            "conditionalCreate": False,
+                            "conditionalCreate": True,
                             "conditionalUpdate": True,
                             "conditionalDelete": "single",
                             "searchParam": [

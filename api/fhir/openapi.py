@@ -42,7 +42,7 @@ def _responses(*ok: str) -> dict[str, Any]:
     found: dict[str, Any] = {code: _fhir("a FHIR resource") for code in ok if code != "204"}
     if "204" in ok:
         found["204"] = {"description": "done"}
-    found.update({str(code): _OUTCOME for code in (400, 401, 403, 404, 406, 503)})
+    found.update({str(code): _OUTCOME for code in (400, 401, 403, 404, 406, 414, 503)})
     return found
 
 
@@ -59,7 +59,7 @@ def _body(example: dict[str, Any]) -> dict[str, Any]:
 
 _FORMAT = _query("_format")
 _IDENTIFIER = {**_query("identifier", required=True), "example": EXAMPLE_IDENTIFIER}
-_SEARCH = [n for n in SEARCH_PARAMS if n not in ("_count", "_format")]
+_SEARCH = [n for n in SEARCH_PARAMS if n not in ("_count", "_offset", "_format")]
 #: What the PDQm search parameters take, where more than their name says.
 _SEARCH_DESCRIPTIONS = {
     "identifier": "system|value tokens, ORed with commas, select; system| tokens (a domain,"
@@ -68,6 +68,21 @@ _SEARCH_DESCRIPTIONS = {
     "family:exact": "the Patient's family name must be exactly this",
     "given:exact": "one of the Patient's given names must be exactly this",
 }
+#: The paging parameters: the page size and the cursor the next link carries.
+_PAGING = [
+    {
+        **_query("_count", kind="integer"),
+        "schema": {"type": "integer", "minimum": 1, "maximum": 50},
+        "description": "matches per page (1 to 50, default 10); the Bundle's total counts"
+        " every match the caller may see and its next link gives the following page",
+    },
+    {
+        **_query("_offset", kind="integer"),
+        "schema": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "description": "the cursor of a next link (matches to skip, 0 to 1000); follow"
+        " the link rather than building it",
+    },
+]
 
 
 def _described(name: str, found: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +101,7 @@ _SEARCH_FORM = {
                 "properties": {
                     **{name: _described(name, {"type": "string"}) for name in _SEARCH},
                     "_count": {"type": "integer"},
+                    "_offset": {"type": "integer"},
                 },
             },
             "example": {
@@ -112,8 +128,7 @@ def paths() -> dict[str, Any]:
         "/fhir/Patient": {
             "get": {
                 "summary": "PDQm search (ITI-78): a searchset Bundle with its self link",
-                "parameters": [_described(n, _query(n)) for n in _SEARCH]
-                + [_query("_count", kind="integer"), _FORMAT],
+                "parameters": [_described(n, _query(n)) for n in _SEARCH] + [*_PAGING, _FORMAT],
                 "responses": _responses("200"),
             },
             "put": {
@@ -124,9 +139,26 @@ def paths() -> dict[str, Any]:
             },
             "post": {
                 "summary": "Register a Patient carrying the caller's own identifier",
-                "parameters": [_FORMAT],
+                "description": "An identifier the caller already holds is a 409 (update it"
+                " with PUT Patient?identifier=), unless If-None-Exist names it: a"
+                " conditional create, answering that Patient with 200 and changing nothing.",
+                "parameters": [
+                    _FORMAT,
+                    {
+                        "name": "If-None-Exist",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "identifier=system|value: the Patient's own identifier",
+                    },
+                ],
                 "requestBody": _body(EXAMPLE_PATIENT),
-                "responses": {**_responses("200", "201"), "413": _OUTCOME, "415": _UNSUPPORTED},
+                "responses": {
+                    **_responses("200", "201"),
+                    "409": _fhir("OperationOutcome (duplicate): the identifier is held"),
+                    "413": _OUTCOME,
+                    "415": _UNSUPPORTED,
+                },
             },
             "delete": {
                 "summary": "Withdraw a record: conditional delete on the caller's identifier",

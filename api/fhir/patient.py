@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from flask import Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from api.db import get_conn
+from api.db import get_conn, read_conn
 from api.errors import ApiError
 from api.fhir import bp
 from api.fhir.input import RESOURCE_FIELDS, SEARCH_FIELDS, patient_resource, renamed
@@ -215,9 +216,17 @@ def conditional_update() -> Response:
 @bp.post("/Patient")
 @audited("patient.register", "create")
 def create() -> Response:
-    """Register a Patient carrying an identifier in the caller's domain."""
+    """Create: register a Patient carrying an identifier in the caller's domain.
+
+    FHIR create makes a new resource, so an identifier the caller already holds is a 409
+    (update it with ``PUT Patient?identifier=``), unless the request is a conditional
+    create: ``If-None-Exist: identifier=system|value`` naming that same identifier answers
+    the Patient it belongs to with 200 and changes nothing (FHIR http.html#ccreate).
+    """
     resource = _resource_body()
-    domain = _own_domain(get_conn(), caller())
+    who = caller()
+    conn = get_conn()
+    domain = _own_domain(conn, who)
     values = [
         i.get("value")
         for i in resource.get("identifier") or []
@@ -227,7 +236,46 @@ def create() -> Response:
         raise InvalidInput.single(
             "Patient.identifier", f"needs exactly one identifier with system {domain}"
         )
-    return _register(values[0], resource, created_status=201)
+    value = values[0]
+    condition = request.headers.get("If-None-Exist")
+    if condition is not None:
+        _check_condition(condition, domain, value)
+    held = access_store.person_of_record(conn, who.system_code, value)
+    if held is not None:
+        access.require(who, "register")
+        draft().record(who.system_code, value)
+        draft().persons([held[1]])
+        if condition is None:
+            raise ApiError(
+                409,
+                "duplicate",
+                f"this system already holds a Patient with identifier {domain}|{value}:"
+                " update it with PUT Patient?identifier=system|value, or send If-None-Exist",
+                field="Patient.identifier",
+            )
+        draft().detail["decision"] = "exists"
+        body = _patient_for(conn, who, held[1])
+        return fhir(body, 200, {"Location": f"{base_url()}/Patient/{held[1]}"})
+    return _register(value, resource, created_status=201)
+
+
+def _check_condition(condition: str, domain: str, value: str) -> None:
+    """The only ``If-None-Exist`` served: ``identifier=`` the body's own identifier.
+
+    Raises:
+        InvalidInput: any other search (naming the header).
+    """
+    text_param("If-None-Exist", condition, max_length=500)
+    try:
+        pairs = parse_qsl(condition, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        pairs = []
+    if pairs != [("identifier", f"{domain}|{value}")]:
+        raise InvalidInput.single(
+            "If-None-Exist",
+            f"must be identifier={domain}|{value}, the Patient's identifier in this system's"
+            " domain",
+        )
 
 
 @bp.delete("/Patient")
@@ -284,7 +332,7 @@ def read(person_id: str) -> Response:
     access.require(who, "lookup")
     text_param("id", person_id, max_length=64)
     draft().persons([person_id])
-    return fhir(_patient_for(get_conn(), who, person_id))
+    return fhir(_patient_for(read_conn(), who, person_id))
 
 
 # -- PDQm search (ITI-78) and $match (ITI-119) -------------------------------------------
@@ -299,7 +347,10 @@ _DEMOGRAPHIC_PARAMS = (
     "gender",
     "address-postalcode",
 )
-SEARCH_PARAMS = ("_id", "identifier", *_DEMOGRAPHIC_PARAMS, "_count", "_format")
+SEARCH_PARAMS = ("_id", "identifier", *_DEMOGRAPHIC_PARAMS, "_count", "_offset", "_format")
+
+#: The most matches a search can page through (``_offset`` beyond it is refused).
+MAX_OFFSET = 1000
 
 
 def _exact_name(resource: dict[str, Any], family: str | None, given: str | None) -> bool:
@@ -310,33 +361,84 @@ def _exact_name(resource: dict[str, Any], family: str | None, given: str | None)
     return given is None or any(given in n.get("given", ()) for n in names)
 
 
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """Demographic search parameters as filters on a disclosed Patient (ANDed).
+
+    ``family`` and ``given`` as FHIR string search (the start of a name, ignoring case),
+    the ``:exact`` forms exactly; ``birthdate`` the day; the postcode without spaces and
+    case; ``gender`` the code.
+    """
+
+    family: str | None = None
+    given: str | None = None
+    family_exact: str | None = None
+    given_exact: str | None = None
+    birthdate: str | None = None
+    postcode: str | None = None
+    gender: str | None = None
+
+    def any(self) -> bool:
+        return any(getattr(self, f) is not None for f in self.__slots__)
+
+    def test(self, resource: dict[str, Any]) -> bool:
+        if not _exact_name(resource, self.family_exact, self.given_exact):
+            return False
+        names = resource.get("name") or []
+        if self.family is not None and not any(
+            str(n.get("family", "")).casefold().startswith(self.family.casefold()) for n in names
+        ):
+            return False
+        if self.given is not None and not any(
+            str(g).casefold().startswith(self.given.casefold())
+            for n in names
+            for g in n.get("given", ())
+        ):
+            return False
+        if self.birthdate is not None and resource.get("birthDate") != self.birthdate:
+            return False
+        if self.gender is not None and resource.get("gender") != self.gender:
+            return False
+        if self.postcode is not None:
+            want = _squashed(self.postcode)
+            codes = [_squashed(str(a.get("postalCode", ""))) for a in resource.get("address") or []]
+            if want not in codes:
+                return False
+        return True
+
+
+def _squashed(postcode: str) -> str:
+    return "".join(postcode.split()).upper()
+
+
 def _entries(
     found: list[tuple[int, str, str, float]],
     *,
     scored: bool,
     keep: Callable[[dict[str, Any]], bool] | None = None,
     limit: int | None = None,
+    offset: int = 0,
     domains: frozenset[str] | None = None,
     self_url: str | None = None,
+    next_url: Callable[[int], str] | None = None,
     grades: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """A searchset of persons under the disclosure rule, with score and match grade.
 
     A person the caller may see nothing of (:func:`mpi.access.visible`) is left out, as if
     it did not exist. ``keep`` filters the disclosed Patients (the ``:exact`` modifiers),
-    ``grades`` keeps only those match grades (``onlyCertainMatches``); ``limit`` is the
-    most entries returned after them. ``domains`` (PDQm domain filtering) keeps only the
-    identifiers of those systems, and only the persons left with at least one of them.
-    ``self_url`` is the Bundle's self link.
+    ``grades`` keeps only those match grades (``onlyCertainMatches``). ``domains`` (PDQm
+    domain filtering) keeps only the identifiers of those systems, and only the persons
+    left with at least one of them. The Bundle's ``total`` counts every person left after
+    all of these (what the caller may see, never more); the page is ``limit`` of them from
+    ``offset``, and ``next_url(offset)`` is the link to the following page when there is
+    one. ``self_url`` is the Bundle's self link.
     """
     who = caller()
-    conn = get_conn()
+    conn = read_conn()
     sights = access.visible(conn, who, (f[0] for f in found))
-    note = None
-    entries: list[dict[str, Any]] = []
+    kept: list[tuple[str, str, float, Any, dict[str, Any], list[Any]]] = []
     for pk, person_id, grade, score in found:
-        if limit is not None and len(entries) >= limit:
-            break
         sight = sights.get(pk)
         if sight is None or (grades is not None and grade not in grades):
             continue
@@ -349,9 +451,15 @@ def _entries(
             view, seen = _in_domains(domains, view, seen)
             if not seen and not view.get("nhs_number"):
                 continue  # nothing of the requested domains that this caller may see
+        kept.append((person_id, grade, score, sight, view, seen))
+    total = len(kept)
+    end = total if limit is None else offset + limit
+    note = None
+    entries: list[dict[str, Any]] = []
+    for person_id, grade, score, sight, view, seen in kept[offset:end]:
         for r in seen:
             draft().record(r.system_code, r.local_id)
-        if is_withheld:
+        if sight.withheld is not None:
             resource = patient(person_id, records=seen, withheld=optout.WITHHELD_MESSAGE)
             note = (note + "; " if note else "") + optout.WITHHELD_MESSAGE
         else:
@@ -363,11 +471,16 @@ def _entries(
             {"fullUrl": f"{base_url()}/Patient/{person_id}", "resource": resource, "search": search}
         )
         draft().persons([person_id])
-    total = len(entries)
+    shown = len(entries)
     if note:
         entries.append({"resource": outcome("informational", note), "search": {"mode": "outcome"}})
-    draft().detail["results"] = total
-    return make_searchset(entries, total, self_url=self_url)
+    draft().detail["results"] = shown
+    if next_url is None and limit is not None:
+        total = shown  # $match: its count is the whole answer, never paged
+    bundle = make_searchset(entries, total, self_url=self_url)
+    if next_url is not None and end < total:
+        bundle.setdefault("link", []).append({"relation": "next", "url": next_url(end)})
+    return bundle
 
 
 def _in_domains(
@@ -499,10 +612,13 @@ def _self_url(used: list[tuple[str, str]]) -> str:
 def _search(params: MultiDict[str, str]) -> Response:
     """PDQm search.
 
-    The first of these that is given decides the search, and the self link names only the
-    parameters used: ``_id``; ``identifier`` tokens with a value (ORed); demographics.
-    System-only ``identifier`` tokens (``system|``, ORed) select nobody: they keep only the
-    identifiers of those domains in each Patient, and only the Patients left with one.
+    Every parameter given is ANDed: ``_id``, the ``identifier`` tokens with a value (ORed
+    among themselves) and the demographics each choose a set of persons, and the result is
+    the persons in all of them (in the demographic search's order, best first, when
+    demographics are given). System-only ``identifier`` tokens (``system|``, ORed) select
+    nobody: they keep only the identifiers of those domains in each Patient, and only the
+    Patients left with one. The Bundle pages: ``_count`` per page, ``_offset`` the cursor
+    of the ``next`` link; ``total`` counts the matches the caller may see.
     """
     who = caller()
     access.require(who, "lookup")
@@ -521,25 +637,13 @@ def _search(params: MultiDict[str, str]) -> Response:
         for k in SEARCH_PARAMS
     }
     count = int_param("_count", args["_count"], default=10, low=1, high=50)
-    conn = get_conn()
+    offset = int_param("_offset", args["_offset"], default=0, low=0, high=MAX_OFFSET)
+    conn = read_conn()
     tokens = _identifier_tokens(args["identifier"]) if args["identifier"] else []
     wanted = _wanted_domains(conn, tokens)
     domains = frozenset(wanted) if wanted else None
     filtering = [("identifier", ",".join(_escape_token(u) + "|" for u in wanted))] if wanted else []
-    found: list[tuple[int, str, str, float]] = []
-    if args["_id"]:
-        draft().persons([args["_id"]])
-        facts = access.person_facts(conn, who, args["_id"])
-        if facts is not None and facts.status == "active":
-            found = [(facts.pk, facts.person_id, "certain", 1.0)]
-        used = [("_id", args["_id"]), *filtering]
-        # none: an empty searchset
-        return fhir(_entries(found, scored=False, domains=domains, self_url=_self_url(used)))
     selectors = [(system, value) for system, value in tokens if value]
-    if selectors:
-        found = [(pk, pid, "certain", 1.0) for pk, pid in _with_identifiers(conn, selectors)]
-        used = [("identifier", str(args["identifier"]))]
-        return fhir(_entries(found, scored=False, domains=domains, self_url=_self_url(used)))
     birthdate = args["birthdate"]
     if birthdate and birthdate[:2].isalpha():
         if not birthdate.startswith("eq"):
@@ -549,14 +653,8 @@ def _search(params: MultiDict[str, str]) -> Response:
         if args[name] and args[f"{name}:exact"]:
             raise InvalidInput.single(f"{name}:exact", f"give {name} or {name}:exact, not both")
     family, given = args["family"] or args["family:exact"], args["given"] or args["given:exact"]
-    demographics = Demographics(
-        given_name=given,
-        family_name=family,
-        birth_date=birthdate,
-        sex=args["gender"],
-        postcode=args["address-postalcode"],
-    )
-    if not any((given, family, birthdate, args["address-postalcode"])):
+    demographic = any((given, family, birthdate, args["address-postalcode"]))
+    if not (args["_id"] or selectors or demographic):
         if wanted:
             raise InvalidInput.single(
                 "identifier",
@@ -564,24 +662,68 @@ def _search(params: MultiDict[str, str]) -> Response:
                 " _id or system|value to search",
             )
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
-    with renamed(SEARCH_FIELDS):
-        # the whole result (up to 50): the disclosure rule, exact names and domains filter
-        # it, ``_count`` after them
-        candidates = find_matches(conn, match_context(), demographics, limit=SEARCH_CANDIDATES)
-    found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
-    used = [(k, v) for k in _DEMOGRAPHIC_PARAMS if (v := args[k])] + filtering
+    # each given criterion chooses persons; the answer is those chosen by all of them
+    chosen: list[list[tuple[int, str, str, float]]] = []
+    used: list[tuple[str, str]] = []
+    if args["_id"]:
+        draft().persons([args["_id"]])
+        facts = access.person_facts(conn, who, args["_id"])
+        one = facts is not None and facts.status == "active"
+        chosen.append([(facts.pk, facts.person_id, "certain", 1.0)] if one and facts else [])
+        used.append(("_id", args["_id"]))
+    if selectors:
+        persons = _with_identifiers(conn, selectors)
+        chosen.append([(pk, pid, "certain", 1.0) for pk, pid in persons])
+        used.append(("identifier", str(args["identifier"])))
+    if demographic and not chosen:
+        demographics = Demographics(
+            given_name=given,
+            family_name=family,
+            birth_date=birthdate,
+            sex=args["gender"],
+            postcode=args["address-postalcode"],
+        )
+        with renamed(SEARCH_FIELDS):
+            # the whole result (up to 50): the disclosure rule, exact names and domains
+            # filter it, the page after them
+            candidates = find_matches(conn, match_context(), demographics, limit=SEARCH_CANDIDATES)
+        chosen.append(
+            [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
+        )
+    used += [(k, v) for k in _DEMOGRAPHIC_PARAMS if (v := args[k])]
+    if args["gender"] and not demographic:
+        used.append(("gender", args["gender"]))
+    if not selectors:
+        used += filtering
+    found = chosen[0]
+    for other in chosen[1:]:
+        keys = {f[0] for f in other}
+        found = [f for f in found if f[0] in keys]
     if args["_count"]:
         used.append(("_count", str(count)))
-    fam, giv = args["family:exact"], args["given:exact"]
-    exact = None if fam is None and giv is None else (lambda r: _exact_name(r, fam, giv))
+    fam, giv, sex = args["family:exact"], args["given:exact"], args["gender"]
+    filtered = bool(args["_id"] or selectors)  # demographics then filter, as FHIR strings
+    wanted_person = _Wanted(
+        family=args["family"] if filtered else None,
+        given=args["given"] if filtered else None,
+        family_exact=fam,
+        given_exact=giv,
+        birthdate=birthdate if filtered else None,
+        postcode=args["address-postalcode"] if filtered else None,
+        gender=sex,
+    )
+    exact = wanted_person.test if wanted_person.any() else None
+    paged = [(k, v) for k, v in used if k != "_count"] + [("_count", str(count))]
     return fhir(
         _entries(
             found,
-            scored=True,
+            scored=demographic and not filtered,
             keep=exact,
             limit=count,
+            offset=offset,
             domains=domains,
-            self_url=_self_url(used),
+            self_url=_self_url(used + ([("_offset", str(offset))] if offset else [])),
+            next_url=lambda at: _self_url([*paged, ("_offset", str(at))]),
         )
     )
 
@@ -598,6 +740,12 @@ def _match_input() -> tuple[dict[str, Any], bool, int]:
     resource: dict[str, Any] | None = None
     only_certain = False
     count = 10
+    names = [p.get("name") for p in params]
+    again = next((n for n, name in enumerate(names) if name in names[:n]), None)
+    if again is not None:
+        raise InvalidInput.single(
+            f"Parameters.parameter[{again}]", f"{names[again]} is given more than once"
+        )
     for n, p in enumerate(params):
         name = p.get("name")
         if name == "resource":
@@ -628,7 +776,7 @@ def match() -> Response:
     with renamed(RESOURCE_FIELDS):
         demographics = demographics_from_patient(resource)
         candidates = find_matches(
-            get_conn(), match_context(), demographics, limit=SEARCH_CANDIDATES
+            read_conn(), match_context(), demographics, limit=SEARCH_CANDIDATES
         )
     # at most one candidate is certain (the one the linker would link the query to); the
     # access rules see every candidate before onlyCertainMatches and count leave any out
@@ -647,7 +795,7 @@ def pix() -> Response:
     """PIXm: the identifiers of the person a source identifier belongs to."""
     who = caller()
     access.require(who, "lookup")
-    conn = get_conn()
+    conn = read_conn()
     sources = request.args.getlist("sourceIdentifier")
     if len(sources) != 1:
         raise ApiError(

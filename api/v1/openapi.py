@@ -38,6 +38,15 @@ _DEMOGRAPHICS = {
         },
     },
 }
+#: A demographic search: the demographics, and the page (``limit`` from ``offset``).
+_SEARCH_BODY = {
+    **_DEMOGRAPHICS,
+    "properties": {
+        **_DEMOGRAPHICS["properties"],  # type: ignore[dict-item]
+        "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+        "offset": {"type": "integer", "minimum": 0, "maximum": 1000},
+    },
+}
 #: A synthetic patient (NHS number from the 999 test range), as the documented example.
 EXAMPLE = {
     "nhs_number": "9990000018",
@@ -88,7 +97,7 @@ def document() -> dict[str, Any]:
     """The OpenAPI document for the native JSON API."""
     from api.fhir.openapi import paths as fhir_paths
 
-    common = _errors(400, 401, 403, 404, 503)
+    common = _errors(400, 401, 403, 404, 414, 503)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -178,13 +187,26 @@ def document() -> dict[str, Any]:
             "/v1/persons": {
                 "get": {
                     "summary": "Find persons by NHS number",
+                    "description": "A page of matches: total counts every match the caller"
+                    " may see, next (and next_offset) give the following page. Unknown or"
+                    " repeated query parameters are refused.",
                     "parameters": [
                         {
                             "name": "nhs_number",
                             "in": "query",
                             "required": True,
                             "schema": {"type": "string"},
-                        }
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 50},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 1000},
+                        },
                     ],
                     "responses": {"200": _json(_OBJECT), **common},
                 }
@@ -195,7 +217,7 @@ def document() -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": _DEMOGRAPHICS, "example": EXAMPLE}
+                            "application/json": {"schema": _SEARCH_BODY, "example": EXAMPLE}
                         },
                     },
                     "responses": {"200": _json(_OBJECT), **common, "415": _UNSUPPORTED},

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
-from api.db import get_conn
+from api.db import get_conn, read_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
 from api.v1.common import disclosure_json, golden, match_context
@@ -33,7 +33,7 @@ def read_person(person_id: str) -> tuple[dict[str, Any], int]:
     """The golden view of a person and the linked records the caller may see."""
     who = caller()
     access.require(who, "lookup")
-    conn = get_conn()
+    conn = read_conn()
     seen = access.disclose(conn, who, _person_id(person_id))
     if seen.withheld:
         draft().outcome = "withheld"
@@ -43,24 +43,30 @@ def read_person(person_id: str) -> tuple[dict[str, Any], int]:
     return disclosure_json(conn, seen, with_golden=True), 200
 
 
+#: The most matches a search pages through (``offset`` beyond it is refused).
+MAX_OFFSET = 1000
+
+
 def _results(
-    found: list[tuple[int, str, str, float | None]], limit: int | None = None
+    found: list[tuple[int, str, str, float | None]],
+    limit: int | None = None,
+    offset: int = 0,
+    next_url: str | None = None,
 ) -> dict[str, Any]:
     """Render (person pk, person ID, grade, score) results under the disclosure rule.
 
     A person the caller may see nothing of (:func:`mpi.access.visible`) is left out, as
-    if it did not exist; ``limit`` is the most matches returned.
+    if it did not exist. ``total`` counts every match left (what the caller may see, never
+    more); ``limit`` matches from ``offset`` are returned, and ``next_offset`` (with the
+    link ``next`` to ``next_url`` for a GET) says where the following page starts.
     """
     who = caller()
-    conn = get_conn()
+    conn = read_conn()
     sights = access.visible(conn, who, (f[0] for f in found))
+    kept = [(f, sights[f[0]]) for f in found if f[0] in sights]
+    end = len(kept) if limit is None else offset + limit
     matches = []
-    for pk, person_id, grade, score in found:
-        if limit is not None and len(matches) >= limit:
-            break
-        sight = sights.get(pk)
-        if sight is None:
-            continue
+    for (pk, person_id, grade, score), sight in kept[offset:end]:
         item: dict[str, Any] = {"person_id": person_id, "grade": grade}
         if score is not None:
             item["score"] = round(score, 6)
@@ -76,7 +82,12 @@ def _results(
         matches.append(item)
     draft().persons([m["person_id"] for m in matches])
     draft().detail["results"] = len(matches)
-    return {"matches": matches}
+    body: dict[str, Any] = {"matches": matches, "total": len(kept)}
+    if end < len(kept):
+        body["next_offset"] = end
+        if next_url is not None:
+            body["next"] = f"{next_url}&offset={end}"
+    return body
 
 
 @bp.get("/persons")
@@ -88,34 +99,46 @@ def search_by_nhs_number() -> tuple[dict[str, Any], int]:
     raw = text_param("nhs_number", request.args.get("nhs_number"), max_length=20)
     if not raw:
         raise InvalidInput.single("nhs_number", "give the NHS number to search for")
+    limit = int_param("limit", request.args.get("limit"), default=10, low=1, high=50)
+    offset = int_param("offset", request.args.get("offset"), default=0, low=0, high=MAX_OFFSET)
     checked = check_nhs_number(raw)
     if not checked.is_valid:
         raise InvalidInput.single("nhs_number", f"is not a valid NHS number: {checked.reason}")
     nhs_number = checked.digits
-    found = access_store.persons_with_nhs_number(get_conn(), nhs_number)
+    found = access_store.persons_with_nhs_number(read_conn(), nhs_number)
     grade = "certain" if len(found) == 1 else "probable"
-    return _results([(pk, pid, grade, None) for pk, pid in found]), 200
+    configured = current_app.config.get("PUBLIC_BASE_URL")
+    root = configured.rstrip("/") if configured else request.host_url.rstrip("/")
+    url = f"{root}/v1/persons?nhs_number={nhs_number}&limit={limit}"
+    return _results([(pk, pid, grade, None) for pk, pid in found], limit, offset, url), 200
 
 
 @bp.post("/persons/search")
 @audited("person.match", "search")
 def search_by_demographics() -> tuple[dict[str, Any], int]:
-    """Find persons matching demographics (body as for registration), best first."""
+    """Find persons matching demographics (body as for registration), best first.
+
+    ``limit`` matches per page from ``offset``; ``total`` counts them all and
+    ``next_offset`` is the ``offset`` of the following page.
+    """
     who = caller()
     access.require(who, "lookup")
     body = json_object()
     limit = body.pop("limit", 10)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
         raise InvalidInput.single("limit", "must be a whole number from 1 to 50")
+    offset = body.pop("offset", 0)
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput.single("offset", f"must be a whole number from 0 to {MAX_OFFSET}")
     problems = demographics_problems(body)
     if problems:
         raise InvalidInput(problems)
     raw = {k: v for k, v in body.items() if v is not None}
     candidates = find_matches(
-        get_conn(), match_context(), demographics_from_row(raw), limit=SEARCH_CANDIDATES
+        read_conn(), match_context(), demographics_from_row(raw), limit=SEARCH_CANDIDATES
     )
     found = [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
-    return _results(found, limit), 200
+    return _results(found, limit, offset), 200
 
 
 @bp.put("/persons/<person_id>/opt-out")

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response
 
-from api.db import get_conn
+from api.db import get_conn, read_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
 from api.v1.common import disclosure_json, match_context
@@ -126,7 +126,7 @@ def resolve(system: str, local_id: str) -> tuple[dict[str, Any], int]:
     who = caller()
     system, local_id = _path(system, local_id)
     access.require(who, "lookup")
-    conn = get_conn()
+    conn = read_conn()
     facts = access.record_facts(conn, who, system, local_id)
     unknown = f"no record {local_id!r} in system {system!r}"
     if facts is None:

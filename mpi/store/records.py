@@ -44,7 +44,7 @@ class Upserted:
 _NORM_COLUMNS = (
     "nhs_number, nhs_verified, given_names, family_name, family_parts, birth_date, sex,"
     " postcode, address, phone, given_phonetic, family_phonetic, issues,"
-    " multiple_birth, birth_order, deceased, deceased_at"
+    " multiple_birth, birth_order, deceased, deceased_at, given_script, family_script"
 )
 
 
@@ -73,6 +73,8 @@ def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) 
         norm.birth_order,
         norm.deceased,
         norm.deceased_at,
+        array(norm.given_script),
+        array(norm.family_script),
     )
 
 
@@ -96,6 +98,8 @@ def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
         birth_order=r[14],
         deceased=r[15],
         deceased_at=r[16],
+        given_script=tuple(r[17] or ()),
+        family_script=tuple(r[18] or ()),
     )
 
 
@@ -161,6 +165,7 @@ _UPSERT_SET = (
     " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
     " multiple_birth = excluded.multiple_birth, birth_order = excluded.birth_order,"
     " deceased = excluded.deceased, deceased_at = excluded.deceased_at,"
+    " given_script = excluded.given_script, family_script = excluded.family_script,"
     " blocking_keys = excluded.blocking_keys, status = 'active',"
     " version = source_record.version + 1, updated_at = now()"
     " WHERE source_record.content_hash <> excluded.content_hash"
@@ -293,6 +298,7 @@ def upsert_records(
         " family_parts text[], birth_date date, sex text, postcode text, address text,"
         " phone text, given_phonetic text, family_phonetic text, issues text[],"
         " multiple_birth boolean, birth_order smallint, deceased boolean, deceased_at text,"
+        " given_script text[], family_script text[],"
         " blocking_keys text[]) ON COMMIT DELETE ROWS"
     )
     conn.execute("TRUNCATE staging_record")
@@ -906,3 +912,45 @@ def first_local_id(conn: psycopg.Connection[Any], system_code: str) -> str:
     if row is None:
         raise NotFound(f"system {system_code!r} has no records")
     return str(row[0])
+
+
+def active_raw_after(
+    conn: psycopg.Connection[Any], after_id: int, limit: int
+) -> list[tuple[int, dict[str, Any], NormalisedRecord, frozenset[str]]]:
+    """Active records with an ID above ``after_id``, in ID order: ID, raw payload, stored
+    normalised form and blocking keys (re-normalising, :mod:`mpi.renormalise`)."""
+    rows = conn.execute(
+        "SELECT id, raw, blocking_keys, " + _NORM_COLUMNS + " FROM source_record"
+        " WHERE status = 'active' AND id > %s ORDER BY id LIMIT %s",
+        (after_id, limit),
+    ).fetchall()
+    return [(r[0], r[1], _norm_from(r, 3), frozenset(r[2] or ())) for r in rows]
+
+
+def rewrite_normalised(
+    conn: psycopg.Connection[Any], rows: Sequence[tuple[int, NormalisedRecord, frozenset[str]]]
+) -> None:
+    """Store a new normalised form and blocking keys for records, their payload unchanged.
+
+    The name counters follow through their triggers; ``updated_at`` and ``version`` stay
+    (the system sent nothing new, so survivorship order does not change).
+    """
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE source_record SET ("
+            + _NORM_COLUMNS
+            + ", blocking_keys) = ("
+            + ", ".join(["%s"] * (_N + 1))
+            + ") WHERE id = %s",
+            [(*_norm_values(norm, list), sorted(keys), pk) for pk, norm, keys in rows],
+        )
+    ids = [pk for pk, _, _ in rows]
+    conn.execute("DELETE FROM blocking_key WHERE record_id = ANY(%s)", (ids,))
+    conn.execute(
+        "INSERT INTO blocking_key (key, record_id)"
+        " SELECT k, r.id FROM source_record r, unnest(r.blocking_keys) AS k"
+        " WHERE r.id = ANY(%s)",
+        (ids,),
+    )

@@ -38,6 +38,7 @@ SYSTEMS = {
 
 RESET_TABLES = (
     "audit_event",
+    "hl7_message",
     "webhook_outbox",
     "webhook_subscription",
     "api_token",

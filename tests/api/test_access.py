@@ -47,7 +47,7 @@ def test_demographic_search_without_a_record_finds_nobody(client, systems):
     body = {k: v for k, v in alice().items() if k != "nhs_number"}
     r = client.post("/v1/persons/search", json=body, headers=systems.headers("VIEWER"))
     assert r.status_code == 200
-    assert r.json == {"matches": []}  # no note either: the same as for nobody
+    assert r.json == {"matches": [], "total": 0}  # no note either: the same as for nobody
     r = client.post("/v1/persons/search", json=body, headers=systems.emergency("VIEWER"))
     assert [m["person_id"] for m in r.json["matches"]] == [pid]
     client.put(
@@ -57,7 +57,7 @@ def test_demographic_search_without_a_record_finds_nobody(client, systems):
     )
     vague = {"family_name": "Smith", "birth_date": "1980-03-15"}
     r = client.post("/v1/persons/search", json=vague, headers=systems.headers("VIEWER"))
-    assert r.status_code == 200 and r.json == {"matches": []}
+    assert r.status_code == 200 and r.json == {"matches": [], "total": 0}
     # the hospital holds both: it sees both
     r = client.post("/v1/persons/search", json=vague, headers=systems.headers("HOSP"))
     assert len(r.json["matches"]) == 2
@@ -267,7 +267,7 @@ def test_opted_out_search_results_keep_the_callers_own_records(client, systems, 
     assert audited == 1  # what was shown is in the trail
     # an emergency does not override an objection: a caller holding no record finds nobody
     r = client.post("/v1/persons/search", json=body, headers=systems.emergency("VIEWER"))
-    assert r.json == {"matches": []}
+    assert r.json == {"matches": [], "total": 0}
 
 
 def _alice_and_alison(client, systems) -> str:

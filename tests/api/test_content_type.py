@@ -179,7 +179,10 @@ def test_fhir_registration_accepts_fhir_json_and_json(client, systems, db_url, c
     path = f"/fhir/Patient?identifier={GP_URI}|G1"
     r = _send(client, "PUT", path, patient(GP_URI, "G1"), content_type, h)
     assert r.status_code == 201, r.json
-    again = _send(client, "POST", "/fhir/Patient", patient(GP_URI, "G1"), content_type, h)
+    held = _send(client, "POST", "/fhir/Patient", patient(GP_URI, "G1"), content_type, h)
+    assert held.status_code == 409, held.json  # a create of a held identifier
+    conditional = {**h, "If-None-Exist": f"identifier={GP_URI}|G1"}
+    again = _send(client, "POST", "/fhir/Patient", patient(GP_URI, "G1"), content_type, conditional)
     assert again.status_code == 200 and again.json["id"] == r.json["id"]
     assert count(db_url, "source_record") == 1
 

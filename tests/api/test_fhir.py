@@ -808,11 +808,14 @@ def test_pdqm_domain_filtering_keeps_only_the_requested_domains(client, systems,
     form = {"family": "Jones", "birthdate": "1975-07-04", "identifier": f"{GP_URI}|"}
     found, _ = _found(client.post("/fhir/Patient/_search", data=form, headers=gp))
     assert found == {both: [(GP_URI, "G1")], gp_only: [(GP_URI, "G2")]}
-    # _id with a domain filter; demographics beside _id are not used (the self link says so)
-    query = f"_id={both}&family=Smith&identifier={HOSP_URI}|"
+    # _id with a domain filter; demographics beside _id are ANDed (the self link says so)
+    query = f"_id={both}&family=Jones&identifier={HOSP_URI}|"
     found, used = _found(client.get(f"/fhir/Patient?{query}", headers=gp))
     assert found == {both: [(HOSP_URI, "H1")]}
-    assert used == [("_id", both), ("identifier", HOSP_URI + "|")]
+    assert used == [("_id", both), ("family", "Jones"), ("identifier", HOSP_URI + "|")]
+    query = f"_id={both}&family=Smith&identifier={HOSP_URI}|"
+    found, _ = _found(client.get(f"/fhir/Patient?{query}", headers=gp))
+    assert found == {}
 
 
 def test_pdqm_domain_filtering_with_identifier_values(client, systems):
@@ -897,3 +900,36 @@ def test_no_free_connection_is_a_503_to_retry(make_app, systems):
         r = busy.test_client().get("/v1/systems/GP/records/G1", headers=systems.headers("GP"))
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert r.json["status"] == 503
+
+
+def test_match_with_a_repeated_parameter_is_a_400(client, systems):
+    """Issue 13: $match takes each parameter once; a repeated one is refused, naming it."""
+    query = patient(GP_URI, "x")
+    query.pop("identifier")
+    body = _match_body(query)
+    body["parameter"].append({"name": "count", "valueInteger": 5})
+    body["parameter"].append({"name": "count", "valueInteger": 6})
+    r = client.post("/fhir/Patient/$match", json=body, headers=systems.headers("GP"))
+    assert r.status_code == 400
+    issue = r.json["issue"][0]
+    assert issue["expression"] == [f"Parameters.parameter[{len(body['parameter']) - 1}]"]
+    assert "count is given more than once" in issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        ("application/fhir+xml", 406),
+        ("application/xml, text/xml", 406),
+        ("application/fhir+xml, application/fhir+json;q=0.5", 200),
+        ("*/*", 200),
+        ("application/fhir+json", 200),
+    ],
+)
+def test_accept_without_json_is_a_406(client, systems, accept, status):
+    """Issue 13: an Accept header that admits no JSON gets 406, not a JSON body."""
+    headers = {**systems.headers("GP"), "Accept": accept}
+    r = client.get("/fhir/metadata", headers=headers)
+    assert r.status_code == status
+    r = client.get("/fhir/Patient?_id=nobody", headers=headers)
+    assert r.status_code == status

@@ -70,6 +70,18 @@ def test_systems_add_issues_a_token_shown_once_and_stored_as_a_hash(runner, comm
         access.authenticate(conn, token)
 
 
+def test_a_monitoring_system_gets_a_metrics_only_token_from_the_command_line(runner, committed_db):
+    added = runner.invoke(
+        main, ["systems", "add", "MONITOR", "--kind", "portal", "--scope", "metrics"]
+    )
+    assert added.exit_code == 0, added.output
+    token = added.output.strip().splitlines()[-1]
+    again = runner.invoke(main, ["systems", "token", "MONITOR", "--scope", "metrics"])
+    assert again.exit_code == 0, again.output
+    with psycopg.connect(committed_db) as conn:
+        assert access.authenticate(conn, token).scopes == ["metrics"]
+
+
 def test_optout_commands_are_audited_and_verify(runner, committed_db):
     with psycopg.connect(committed_db) as conn:
         conn.execute("INSERT INTO person (person_id) VALUES ('P-1')")

@@ -101,3 +101,49 @@ def test_each_corruption_is_named(conn, ctx, name):
     broken = _broken(conn)
     assert name in broken, broken
     assert broken[name] >= 1
+
+
+def test_a_check_of_its_own_sees_one_snapshot_and_writes_committed_meanwhile_do_not_count(
+    committed_db, ctx, monkeypatch
+):
+    """Run as `mpi db check` (an idle connection), every invariant reads one repeatable-read
+    snapshot: a registration committed between two invariants' queries is not seen."""
+    import psycopg
+
+    seen: list[tuple[str, int]] = []
+    real = integrity_store.breaches
+
+    def spying(conn, invariant):
+        seen.append(
+            (
+                conn.execute("SHOW transaction_isolation").fetchone()[0],
+                conn.execute("SELECT count(*) FROM source_record").fetchone()[0],
+            )
+        )
+        if len(seen) == 1:  # another connection registers and commits mid-check
+            with psycopg.connect(committed_db) as other:
+                register(
+                    other,
+                    ctx,
+                    "GP",
+                    row(
+                        ctx,
+                        "MID-1",
+                        given_name="Ada",
+                        family_name="Lovelace",
+                        birth_date="1985-12-10",
+                    ),
+                    actor="t",
+                )
+        return real(conn, invariant)
+
+    from mpi.store import systems
+
+    with psycopg.connect(committed_db) as conn:
+        systems.ensure_system(conn, "GP", "GP", "gp", 1)
+    monkeypatch.setattr(integrity_store, "breaches", spying)
+    with psycopg.connect(committed_db) as conn:
+        findings = integrity.check(conn, audit_chain=False)
+        assert conn.execute("SHOW transaction_isolation").fetchone()[0] == "read committed"
+    assert all(f.ok for f in findings)
+    assert {s for s in seen} == {("repeatable read", 0)}
