@@ -38,6 +38,7 @@ from mpi.links import (
     person_flags,
 )
 from mpi.models import RegisterResult, SourceSystem, StoredRecord
+from mpi.store import decisions as decision_store
 from mpi.store import events as event_store
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
@@ -323,6 +324,7 @@ class _Linker:
                 for p in (p, *c, *([s] if s is not None else []))
             }
         )
+        self._close_resolved(mapping)
         results = []
         for u in upserted:
             decision, person, best, cands, scored = outcomes[u.record_id]
@@ -618,6 +620,24 @@ class _Linker:
             )
             names.update(self._enterprise_ids(wanted))
         return mapping, names
+
+    def _close_resolved(self, mapping: dict[int, int]) -> None:
+        """Keep the open review items meaningful after this work's link moves and merges.
+
+        An item whose candidate person was merged now points at the survivor; an item whose
+        record now lies in its candidate person (moved there by a bridge or a merge) is
+        superseded, as a reviewer's merge would leave it. Without this a bulk load that
+        bridged two identities left items that ``mpi db check`` reports as stale.
+        """
+        moved = [h.record_id for h in self.history if h.previous_person_id is not None]
+        if not moved and not self.merged:
+            return
+        survivors = []
+        for gone, into in self.merged:
+            gone, into = mapping.get(gone, gone), mapping.get(into, into)
+            decision_store.retarget_items(self.conn, gone, into, self.actor)
+            survivors.append(into)
+        review_store.supersede_resolved(self.conn, moved, survivors, self.actor)
 
     def _enterprise_ids(self, persons: set[int]) -> dict[int, str]:
         """The enterprise IDs of these stored persons: those the matching read gave, the

@@ -74,6 +74,27 @@ def supersede_for_records(conn: psycopg.Connection[Any], record_ids: Sequence[in
     return cur.rowcount
 
 
+def supersede_resolved(
+    conn: psycopg.Connection[Any],
+    record_ids: Sequence[int],
+    person_pks: Sequence[int],
+    actor: str,
+) -> int:
+    """Close open items whose record is now linked to their candidate person, among items
+    of these records or with these candidate persons (after link moves and merges)."""
+    if not record_ids and not person_pks:
+        return 0
+    cur = conn.execute(
+        "UPDATE review_item i SET status = 'superseded', decided_at = now(), decided_by = %s,"
+        " version = version + 1 FROM link l"
+        " WHERE i.status = 'open' AND l.record_id = i.record_id"
+        " AND l.person_id = i.candidate_person_id"
+        " AND (i.record_id = ANY(%s) OR i.candidate_person_id = ANY(%s))",
+        (actor, list(record_ids), list(person_pks)),
+    )
+    return cur.rowcount
+
+
 def items_for_record(conn: psycopg.Connection[Any], record_id: int) -> list[ReviewItem]:
     """Open review items of one record."""
     with conn.cursor(row_factory=class_row(ReviewItem)) as cur:
