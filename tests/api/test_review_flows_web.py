@@ -235,7 +235,7 @@ def test_the_tiles_and_the_hint_follow_the_filters(
     rows = page.count("data-item=")
     assert re.search(r'id="open-count">(\d+)<', page).group(1) == str(rows) == "2"
     assert "queue-hint" not in page  # every matching item is shown
-    # more open items than the queue shows (200): the hint counts the filtered ones
+    # more open items than a queue page shows (100): the hint counts the filtered ones
     from mpi.identities import new_enterprise_id
 
     with psycopg.connect(db_url) as conn:
@@ -251,7 +251,7 @@ def test_the_tiles_and_the_hint_follow_the_filters(
             )
     hint = alice.get("/review/?system=ASC&reason=possible_match").text
     assert re.search(r'id="open-count">(\d+)<', hint).group(1) == "206"
-    assert "Showing the 200 highest-priority of the 206 open items that match these filters" in hint
+    assert "Showing items 1 to 100 of the 206 open items that match these filters" in hint
 
 
 # 8. signing out and an expired session
