@@ -26,6 +26,7 @@ from mpi.store import systems as system_store
 from mpi.store import tokens as token_store
 from tests.conftest import _TABLES, RESET_AUDIT_TAILS
 from tests.helpers import synthetic_nhs_number
+from tests.review_web import add_accounts, reset_reviewers, review_app
 
 SYSTEMS = {
     "GP": ("gp", 1, "https://fhir.gp.example.nhs.uk/Id/patient-number", ["register", "lookup"]),
@@ -213,3 +214,19 @@ def count(url: str, table: str, where: str = "true") -> int:
         row = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()
     assert row is not None
     return int(row[0])
+
+
+@pytest.fixture(scope="module")
+def accounts(database_url: str) -> Iterator[None]:
+    """The review UI's reviewer accounts, for one test module."""
+    add_accounts(database_url)
+    yield
+    reset_reviewers(database_url)
+
+
+@pytest.fixture(scope="module")
+def module_app(database_url: str) -> Iterator[Flask]:
+    """The review UI's app, for one test module."""
+    application = review_app(database_url)
+    yield application
+    application.extensions["mpi_pool"].close()

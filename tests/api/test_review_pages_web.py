@@ -15,26 +15,9 @@ from flask.testing import FlaskClient
 from tests.conftest import truncate_all
 from tests.review_data import Scenario, build
 from tests.review_web import (
-    add_accounts,
     fresh_sessions,
-    reset_reviewers,
-    review_app,
     sign_in,
 )
-
-
-@pytest.fixture(scope="module")
-def accounts(database_url: str) -> Iterator[None]:
-    add_accounts(database_url)
-    yield
-    reset_reviewers(database_url)
-
-
-@pytest.fixture(scope="module")
-def module_app(database_url: str) -> Iterator[Flask]:
-    application = review_app(database_url)
-    yield application
-    application.extensions["mpi_pool"].close()
 
 
 @pytest.fixture

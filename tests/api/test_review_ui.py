@@ -14,28 +14,12 @@ from flask.testing import FlaskClient
 from tests.review_data import Scenario, build, item_version
 from tests.review_web import (
     PASSWORD,
-    add_accounts,
     csrf_of,
     fresh_sessions,
     page_csrf,
-    reset_reviewers,
     review_app,
     sign_in,
 )
-
-
-@pytest.fixture(scope="module")
-def accounts(database_url: str) -> Iterator[None]:
-    add_accounts(database_url)
-    yield
-    reset_reviewers(database_url)
-
-
-@pytest.fixture(scope="module")
-def module_app(database_url: str) -> Iterator[Flask]:
-    application = review_app(database_url)
-    yield application
-    application.extensions["mpi_pool"].close()
 
 
 @pytest.fixture
