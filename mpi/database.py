@@ -12,16 +12,24 @@ CLI one connection per command. The domain's job is to say where the database is
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from mpi.config import Settings
+from mpi.errors import Conflict
+from mpi.store import backup as backup_store
 from mpi.store import db, migrate, replica
+from mpi.store.roles import RolesReport, ensure_roles
 
 __all__ = [
+    "RolesReport",
     "applied_version",
+    "backup",
     "connect",
+    "ensure_roles",
+    "restore",
     "discard",
     "has_replayed",
     "last_write",
@@ -51,6 +59,34 @@ def connect(url: str) -> psycopg.Connection[Any]:
     """A connection; used as ``with connect(url) as conn:`` its transaction commits when
     the block ends without an error and rolls back otherwise."""
     return db.connect(url)
+
+
+def backup(url: str, path: Path) -> None:
+    """Write a backup of the whole store (pg_dump, custom format) to ``path``."""
+    backup_store.dump(url, path)
+
+
+def restore(settings: Settings, name: str, path: Path) -> tuple[str, list[str]]:
+    """Restore a backup into the new database ``name`` on the configured server, bring its
+    schema up to date and check the store's invariants and audit chain.
+
+    Returns:
+        The new database's URL, and the names of the invariants breached (none: sound).
+
+    Raises:
+        Conflict: the database exists already (a restore never overwrites one).
+    """
+    from mpi import integrity
+
+    try:
+        url = db.create_database(db.server_url(settings), name)
+    except psycopg.errors.DuplicateDatabase:
+        raise Conflict(f"database {name} already exists: restore into a new one") from None
+    backup_store.restore(url, path)
+    migrate.upgrade(url)
+    with db.connect(url) as conn:
+        broken = [f.name for f in integrity.check(conn) if not f.ok]
+    return url, broken
 
 
 def undo(conn: psycopg.Connection[Any]) -> None:

@@ -104,3 +104,18 @@ def test_api_reaches_the_store_only_through_the_domain(path: Path) -> None:
     """``api`` imports no ``mpi.store`` module: the domain (``mpi.*``) is its only way in,
     ``mpi.database`` included for what the connection pool needs."""
     assert not any(_within(name, "mpi.store") for name in _imported(path))
+
+
+CLI = sorted((ROOT / "mpi" / "cli").glob("*.py"))
+#: ``mpi model show`` still lists the stored versions from the store (being reworked).
+CLI_STORE_DEBT = {"model.py"}
+
+
+def test_cli_modules_are_found() -> None:
+    assert {p.name for p in CLI} >= {"__init__.py", "options.py", "db.py", "records.py"}
+
+
+@pytest.mark.parametrize("path", CLI, ids=lambda p: p.name)
+def test_cli_commands_call_the_domain_not_the_store(path: Path) -> None:
+    if path.name not in CLI_STORE_DEBT:
+        assert not any(_within(name, "mpi.store") for name in _imported(path))
