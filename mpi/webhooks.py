@@ -198,6 +198,11 @@ def subscribe(
     return webhook_store.add(conn, system_id, url, secrets.token_urlsafe(32), all_events)
 
 
+def subscriptions(conn: psycopg.Connection[Any], system_id: int) -> list[Subscription]:
+    """A system's active subscriptions."""
+    return webhook_store.of_system(conn, system_id)
+
+
 def unsubscribe(conn: psycopg.Connection[Any], system_id: int, subscription_id: int) -> None:
     """Switch off one of a system's subscriptions.
 
