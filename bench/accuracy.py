@@ -42,17 +42,6 @@ from mpi.loading import CSV_COLUMNS
 from mpi.store import review as review_store
 from mpi.synthetic import generate, write_dataset
 
-HEADER = (
-    "local_id",
-    "nhs_number",
-    "given_name",
-    "family_name",
-    "sex",
-    "birth_date",
-    "address_line",
-    "postcode",
-    "phone",
-)
 
 
 def _mpi(url: str, *args: str) -> str:

@@ -41,7 +41,8 @@ class Field:
         kind: ``text`` (a string), ``flag`` (true/false) or ``count`` (a whole number).
         label: the field's name as shown to people (the review page).
         normalised_by: the function of :mod:`matching` that normalises it
-            (``module.function``); a test checks that it exists.
+            (``module.function``; a test checks that it exists), ``None`` for a field
+            kept as sent.
         columns: the normalised columns (:data:`COLUMNS`) it fills.
         comparison: the comparison in :mod:`matching.comparisons` that reads it (``None``:
             not weighed).
@@ -62,7 +63,7 @@ class Field:
     name: str
     kind: Kind
     label: str
-    normalised_by: str
+    normalised_by: str | None
     fhir: str
     hl7: tuple[str, int, int]
     columns: tuple[str, ...] = ()
@@ -304,84 +305,89 @@ COLUMNS: tuple[Column, ...] = (
     Column("family_script", "text[]", _TEXTS, (), "family_name"),
 )
 
-#: Each field by name.
-BY_NAME: Mapping[str, Field] = MappingProxyType({f.name: f for f in FIELDS})
+
+def _or_declared(fields: Iterable[Field] | None) -> Iterable[Field]:
+    return FIELDS if fields is None else fields
 
 
-def names(fields: Iterable[Field] = FIELDS) -> tuple[str, ...]:
+def _or_columns(columns: Iterable[Column] | None) -> Iterable[Column]:
+    return COLUMNS if columns is None else columns
+
+
+def names(fields: Iterable[Field] | None = None) -> tuple[str, ...]:
     """The fields' names, in declared order."""
-    return tuple(f.name for f in fields)
+    return tuple(f.name for f in _or_declared(fields))
 
 
-def of_kind(kind: Kind, fields: Iterable[Field] = FIELDS) -> tuple[str, ...]:
+def of_kind(kind: Kind, fields: Iterable[Field] | None = None) -> tuple[str, ...]:
     """The names of the fields of one kind (``text``, ``flag`` or ``count``)."""
-    return tuple(f.name for f in fields if f.kind == kind)
+    return tuple(f.name for f in _or_declared(fields) if f.kind == kind)
 
 
-def golden_fields(fields: Iterable[Field] = FIELDS) -> tuple[str, ...]:
+def golden_fields(fields: Iterable[Field] | None = None) -> tuple[str, ...]:
     """The fields of the golden view, in the order it lists them."""
-    return tuple(f.name for f in fields if f.golden)
+    return tuple(f.name for f in _or_declared(fields) if f.golden)
 
 
-def companions(fields: Iterable[Field] = FIELDS) -> dict[str, str]:
+def companions(fields: Iterable[Field] | None = None) -> dict[str, str]:
     """Golden field -> the field whose record must supply it too."""
-    return {f.name: f.companion for f in fields if f.companion}
+    return {f.name: f.companion for f in _or_declared(fields) if f.companion}
 
 
-def identifying(fields: Iterable[Field] = FIELDS) -> tuple[str, ...]:
+def identifying(fields: Iterable[Field] | None = None) -> tuple[str, ...]:
     """The fields of which a record must carry at least one."""
-    return tuple(f.name for f in fields if f.identifying)
+    return tuple(f.name for f in _or_declared(fields) if f.identifying)
 
 
-def csv_columns(fields: Iterable[Field] = FIELDS, *, required: bool) -> tuple[str, ...]:
+def csv_columns(fields: Iterable[Field] | None = None, *, required: bool) -> tuple[str, ...]:
     """The CSV columns a file must have (``required``), or may add (not ``required``)."""
-    return tuple(f.csv for f in fields if f.csv and f.csv_required == required)
+    return tuple(f.csv for f in _or_declared(fields) if f.csv and f.csv_required == required)
 
 
-def csv_field_names(fields: Iterable[Field] = FIELDS) -> dict[str, str]:
+def csv_field_names(fields: Iterable[Field] | None = None) -> dict[str, str]:
     """CSV column -> field name."""
-    return {f.csv: f.name for f in fields if f.csv}
+    return {f.csv: f.name for f in _or_declared(fields) if f.csv}
 
 
-def json_schema(fields: Iterable[Field] = FIELDS) -> dict[str, Any]:
+def json_schema(fields: Iterable[Field] | None = None) -> dict[str, Any]:
     """The OpenAPI (3.0) schema of a demographics object: one property per field."""
     return {
         "type": "object",
         "additionalProperties": False,
-        "properties": {f.name: dict(f.schema) for f in fields},
+        "properties": {f.name: dict(f.schema) for f in _or_declared(fields)},
     }
 
 
-def fhir_elements(fields: Iterable[Field] = FIELDS) -> dict[str, str]:
+def fhir_elements(fields: Iterable[Field] | None = None) -> dict[str, str]:
     """Field name -> the FHIR Patient element it maps to."""
-    return {f.name: f.fhir for f in fields}
+    return {f.name: f.fhir for f in _or_declared(fields)}
 
 
-def fhir_search_parameters(fields: Iterable[Field] = FIELDS) -> dict[str, str]:
+def fhir_search_parameters(fields: Iterable[Field] | None = None) -> dict[str, str]:
     """Field name -> its PDQm search parameter, for the searchable fields."""
-    return {f.name: f.fhir_search for f in fields if f.fhir_search}
+    return {f.name: f.fhir_search for f in _or_declared(fields) if f.fhir_search}
 
 
-def hl7_locations(fields: Iterable[Field] = FIELDS) -> dict[str, tuple[str, int, int]]:
+def hl7_locations(fields: Iterable[Field] | None = None) -> dict[str, tuple[str, int, int]]:
     """Field name -> (segment, field, component) in an HL7 v2 message."""
-    return {f.name: f.hl7 for f in fields}
+    return {f.name: f.hl7 for f in _or_declared(fields)}
 
 
-def labels(fields: Iterable[Field] = FIELDS) -> dict[str, str]:
+def labels(fields: Iterable[Field] | None = None) -> dict[str, str]:
     """Field name -> its label as shown to people, for the golden fields."""
-    return {f.name: f.label for f in fields if f.golden}
+    return {f.name: f.label for f in _or_declared(fields) if f.golden}
 
 
-def compared_by(fields: Iterable[Field] = FIELDS) -> dict[str, str]:
-    """Golden field name -> the comparison that reads it, where that has another name."""
-    return {f.name: f.comparison for f in fields if f.comparison and f.golden}
+def compared_by(fields: Iterable[Field] | None = None) -> dict[str, str]:
+    """Golden field name -> the comparison that reads it (for the compared ones)."""
+    return {f.name: f.comparison for f in _or_declared(fields) if f.comparison and f.golden}
 
 
-def column_names(columns: Iterable[Column] = COLUMNS) -> tuple[str, ...]:
+def column_names(columns: Iterable[Column] | None = None) -> tuple[str, ...]:
     """The normalised columns' names, in storage order."""
-    return tuple(c.name for c in columns)
+    return tuple(c.name for c in _or_columns(columns))
 
 
-def column_definitions(columns: Iterable[Column] = COLUMNS) -> str:
+def column_definitions(columns: Iterable[Column] | None = None) -> str:
     """The normalised columns as SQL column definitions (``name type, ...``)."""
-    return ", ".join(f"{c.name} {c.sql_type}" for c in columns)
+    return ", ".join(f"{c.name} {c.sql_type}" for c in _or_columns(columns))
