@@ -7,11 +7,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from matching.fields import COLUMNS, column_definitions, column_names
 from matching.types import NormalisedRecord
 from mpi.errors import NotFound
 from mpi.models import RecordDetail, SourceSystem, StoredRecord
@@ -42,66 +44,28 @@ class Upserted:
     outcome: str
 
 
-_NORM_COLUMNS = (
-    "nhs_number, nhs_verified, given_names, family_name, family_parts, birth_date, sex,"
-    " postcode, address, phone, given_phonetic, family_phonetic, issues,"
-    " multiple_birth, birth_order, deceased, deceased_at, given_script, family_script"
-)
-
-
-_NORM_NAMES = tuple(c.strip() for c in _NORM_COLUMNS.split(","))
+#: The normalised columns, declared in :data:`matching.fields.COLUMNS` (storage order).
+_NORM_NAMES = column_names()
+_NORM_COLUMNS = ", ".join(_NORM_NAMES)
 #: How many columns :data:`_NORM_COLUMNS` has: the columns after them in a select follow.
 _N = len(_NORM_NAMES)
+_ARRAYS = tuple(n for n, c in enumerate(COLUMNS) if c.is_array)
+_values_of = attrgetter(*_NORM_NAMES)
 
 
 def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
     """The record's values of :data:`_NORM_COLUMNS`, in order, each array made by ``array``."""
-    return (
-        norm.nhs_number,
-        norm.nhs_verified,
-        array(norm.given_names),
-        norm.family_name,
-        array(norm.family_parts),
-        norm.birth_date,
-        norm.sex,
-        norm.postcode,
-        norm.address,
-        norm.phone,
-        norm.given_phonetic,
-        norm.family_phonetic,
-        array(norm.issues),
-        norm.multiple_birth,
-        norm.birth_order,
-        norm.deceased,
-        norm.deceased_at,
-        array(norm.given_script),
-        array(norm.family_script),
-    )
+    values = list(_values_of(norm))
+    for n in _ARRAYS:
+        values[n] = array(values[n])
+    return tuple(values)
 
 
 def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
-    r = row[start : start + _N]
-    return NormalisedRecord(
-        nhs_number=r[0],
-        nhs_verified=r[1],
-        given_names=tuple(r[2]),
-        family_name=r[3],
-        family_parts=tuple(r[4]),
-        birth_date=r[5],
-        sex=r[6],
-        postcode=r[7],
-        address=r[8],
-        phone=r[9],
-        given_phonetic=r[10],
-        family_phonetic=r[11],
-        issues=tuple(r[12]),
-        multiple_birth=r[13],
-        birth_order=r[14],
-        deceased=r[15],
-        deceased_at=r[16],
-        given_script=tuple(r[17] or ()),
-        family_script=tuple(r[18] or ()),
-    )
+    values = list(row[start : start + _N])
+    for n in _ARRAYS:
+        values[n] = tuple(values[n] or ())
+    return NormalisedRecord(*values)  # its attributes are the columns, in this order
 
 
 def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
@@ -158,16 +122,9 @@ def lock_for_register(
 
 _UPSERT_SET = (
     " ON CONFLICT (system_id, local_id) DO UPDATE SET"
-    " raw = excluded.raw, content_hash = excluded.content_hash,"
-    " nhs_number = excluded.nhs_number, nhs_verified = excluded.nhs_verified,"
-    " given_names = excluded.given_names, family_name = excluded.family_name,"
-    " family_parts = excluded.family_parts, birth_date = excluded.birth_date,"
-    " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
-    " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
-    " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
-    " multiple_birth = excluded.multiple_birth, birth_order = excluded.birth_order,"
-    " deceased = excluded.deceased, deceased_at = excluded.deceased_at,"
-    " given_script = excluded.given_script, family_script = excluded.family_script,"
+    " raw = excluded.raw, content_hash = excluded.content_hash, "
+    + ", ".join(f"{c} = excluded.{c}" for c in _NORM_NAMES)
+    + ","
     " blocking_keys = excluded.blocking_keys, status = 'active',"
     " version = source_record.version + 1, updated_at = now()"
     " WHERE source_record.content_hash <> excluded.content_hash"
@@ -300,12 +257,7 @@ def upsert_records(
         return []
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_record ("
-        " ord integer, local_id text, raw jsonb, content_hash text,"
-        " nhs_number text, nhs_verified boolean, given_names text[], family_name text,"
-        " family_parts text[], birth_date date, sex text, postcode text, address text,"
-        " phone text, given_phonetic text, family_phonetic text, issues text[],"
-        " multiple_birth boolean, birth_order smallint, deceased boolean, deceased_at text,"
-        " given_script text[], family_script text[],"
+        " ord integer, local_id text, raw jsonb, content_hash text, " + column_definitions() + ","
         " blocking_keys text[]) ON COMMIT DELETE ROWS"
     )
     conn.execute("TRUNCATE staging_record")
