@@ -20,6 +20,7 @@ import psycopg
 
 from matching.blocking import blocking_keys
 from matching.errors import InvalidDemographics
+from matching.findings import Finding
 from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.normalise import normalise
@@ -457,7 +458,7 @@ class _Linker:
                 for a in ordered
             ]
             flags = person_flags(scores, self.ctx.thresholds.review, members=members)
-            if flags & (SAFETY_FLAGS - {"weak_evidence"}) or _only_ambiguous(
+            if flags & (SAFETY_FLAGS - {Finding.WEAK_EVIDENCE}) or _only_ambiguous(
                 scores, self.ctx.thresholds.review
             ):
                 return False
