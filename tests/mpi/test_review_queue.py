@@ -49,8 +49,8 @@ def test_a_second_record_of_one_person_opens_no_second_item_against_the_same_per
     items = _open_items(conn)
     assert [(local, p) for local, _, p in items] == [("A1", alice.person_id)], items
     closed = conn.execute(
-        "SELECT i.status, i.decided_by FROM review_item i JOIN source_record r ON r.id = i.record_id"
-        " WHERE r.local_id = 'M1'"
+        "SELECT i.status, i.decided_by FROM review_item i"
+        " JOIN source_record r ON r.id = i.record_id WHERE r.local_id = 'M1'"
     ).fetchall()
     assert closed == [("superseded", "system")]
 
