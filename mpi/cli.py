@@ -1176,7 +1176,7 @@ def mllp(env: Env, bind: str, processes: int | None) -> None:
     if processes is not None:
         settings = dataclasses.replace(settings, processes=processes)
     server.parse_bind(bind)
-    server.run(env.url, env.context(), bind, settings)
+    server.run(env.url, env.context(), bind, settings, env.settings)
 
 
 def _exec_gunicorn(url: str, *, bind: str, workers: int, threads: int = 1) -> None:
