@@ -356,7 +356,7 @@ def rematch(
     records: Sequence[tuple[int, str]],
     *,
     actor: str,
-) -> tuple[list[RegisterResult], set[tuple[int, int]]]:
+) -> tuple[list[RegisterResult], set[tuple[int, int]], LinkPlan]:
     """Re-score stored records of one system under ``ctx``'s model, as if just sent (relink).
 
     The records are matched again against the store like an update, without a
@@ -372,8 +372,8 @@ def rematch(
         actor: who is relinking (for history and events).
 
     Returns:
-        What happened to each record, and the ``(record_id, candidate_person_id)`` of every
-        review item opened or refreshed (existing persons only).
+        What happened to each record, the ``(record_id, candidate_person_id)`` of every
+        review item opened or refreshed (existing persons only), and the plan applied.
     """
     upserted = [record_store.Upserted(pk, local, "updated") for pk, local in records]
     keys = record_store.stored_keys(conn, [pk for pk, _ in records])
@@ -383,6 +383,5 @@ def rematch(
     link_plan = plan(batch, candidates, ctx, actor=actor)
     applied = person_store.apply(conn, link_plan)
     reviewed = {(r.record_id, r.candidate_person_id) for r in link_plan.reviews}
-    return results_of(system, link_plan, applied, candidates), {
-        (rec, person) for rec, person in reviewed if person > 0
-    }
+    kept = {(rec, person) for rec, person in reviewed if person > 0}
+    return results_of(system, link_plan, applied, candidates), kept, link_plan

@@ -150,7 +150,9 @@ class RecordUpdated:
 
 @dataclass(frozen=True, slots=True)
 class NewPerson:
-    """A person to create (temporary ID ``person_id`` < 0) for ``record_id``."""
+    """A person to create for ``record_id``: ``person_id`` is temporary (< 0, given an ID
+    from the sequence when written) or already reserved
+    (:func:`mpi.store.persons.reserve_person_ids`)."""
 
     person_id: int
     record_id: int
@@ -241,20 +243,21 @@ class LinkPlan:
     """Everything a batch changes, in the order it is written.
 
     Attributes:
-        superseded: records whose open review items are superseded before the plan's
-            items open (their data changed, so matching ran again).
         steps: persons created, link moves, merges, review items and update events, in
             order; :func:`mpi.store.persons.apply` writes each with the rows it implies.
+        superseded: records whose open review items are superseded before the plan's
+            items open (their data changed, so matching ran again).
         resolved: review items closed after the moves (:class:`ReviewClosure`).
-        outcomes: one per batch record, in batch order.
+        outcomes: one per batch record, in batch order (none for a reviewer's plan).
         enterprise_ids: enterprise IDs already known for persons of the plan.
-        actor: who makes the changes (history, events, closures).
+        actor: who makes the changes: link history, events and closures name it (a
+            move's ``linked_by`` may differ: an undo restores a link as it was).
     """
 
-    superseded: tuple[int, ...]
     steps: tuple[Step, ...]
-    resolved: ReviewClosure
-    outcomes: tuple[Outcome, ...]
+    superseded: tuple[int, ...] = ()
+    resolved: ReviewClosure = field(default_factory=ReviewClosure)
+    outcomes: tuple[Outcome, ...] = ()
     enterprise_ids: Mapping[int, str] = field(default_factory=dict)
     actor: str = "system"
 
@@ -291,30 +294,6 @@ class LinkPlan:
             for p in (o.person_id, *o.candidate_person_ids, o.scored_person_id)
             if p is not None
         }
-
-
-def manual_moves(
-    moves: Iterable[tuple[int, int, int | None, str | None, float | None, float | None]],
-    *,
-    reviewer: str,
-    reason: str,
-    method: str = "manual",
-) -> list[LinkMove]:
-    """Link moves made by hand: (record, to, from, model version, probability, weight)."""
-    return [
-        LinkMove(
-            record_id=record,
-            person_id=to,
-            previous_person_id=previous,
-            method=method,
-            probability=probability,
-            weight=weight,
-            model_version=version,
-            linked_by=reviewer,
-            reason=reason,
-        )
-        for record, to, previous, version, probability, weight in moves
-    ]
 
 
 # --- scoring -----------------------------------------------------------------------------
