@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import class_row, namedtuple_row
 from psycopg.types.json import Jsonb
 
 from matching.types import NormalisedRecord
@@ -53,8 +53,9 @@ _NORM_COLUMNS = (
 _NORM_NAMES = tuple(c.strip() for c in _NORM_COLUMNS.split(","))
 _N = len(_NORM_NAMES)
 
-#: Result rows are read by column name (psycopg's ``dict_row``), never by position.
-Row = Mapping[str, Any]
+#: Result rows are read by column name (psycopg's ``namedtuple_row``: as quick to fetch as
+#: plain tuples), never by position.
+Row = Any
 
 
 def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
@@ -83,33 +84,33 @@ def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) 
 
 
 def _norm_from(row: Row) -> NormalisedRecord:
-    """The normalised record of a row holding :data:`_NORM_COLUMNS` by name."""
+    """The normalised record of a row holding :data:`_NORM_COLUMNS` (read by name)."""
     return NormalisedRecord(
-        nhs_number=row["nhs_number"],
-        nhs_verified=row["nhs_verified"],
-        given_names=tuple(row["given_names"]),
-        family_name=row["family_name"],
-        family_parts=tuple(row["family_parts"]),
-        birth_date=row["birth_date"],
-        sex=row["sex"],
-        postcode=row["postcode"],
-        address=row["address"],
-        phone=row["phone"],
-        given_phonetic=row["given_phonetic"],
-        family_phonetic=row["family_phonetic"],
-        issues=tuple(row["issues"]),
-        multiple_birth=row["multiple_birth"],
-        birth_order=row["birth_order"],
-        deceased=row["deceased"],
-        deceased_at=row["deceased_at"],
-        given_script=tuple(row["given_script"] or ()),
-        family_script=tuple(row["family_script"] or ()),
+        nhs_number=row.nhs_number,
+        nhs_verified=row.nhs_verified,
+        given_names=tuple(row.given_names),
+        family_name=row.family_name,
+        family_parts=tuple(row.family_parts),
+        birth_date=row.birth_date,
+        sex=row.sex,
+        postcode=row.postcode,
+        address=row.address,
+        phone=row.phone,
+        given_phonetic=row.given_phonetic,
+        family_phonetic=row.family_phonetic,
+        issues=tuple(row.issues),
+        multiple_birth=row.multiple_birth,
+        birth_order=row.birth_order,
+        deceased=row.deceased,
+        deceased_at=row.deceased_at,
+        given_script=tuple(row.given_script or ()),
+        family_script=tuple(row.family_script or ()),
     )
 
 
-def _named(conn: psycopg.Connection[Any]) -> psycopg.Cursor[dict[str, Any]]:
-    """A cursor whose rows are dictionaries by column name."""
-    return conn.cursor(row_factory=dict_row)
+def _named(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """A cursor whose rows are named tuples: each column read by its name."""
+    return conn.cursor(row_factory=namedtuple_row)
 
 
 def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
@@ -145,11 +146,11 @@ def _locked_system(row: Row | None, system_code: str) -> SourceSystem:
     if row is None:
         raise NotFound(f"unknown system {system_code!r}: add it first (mpi systems add)")
     return SourceSystem(
-        id=row["id"],
-        code=row["code"],
-        name=row["name"],
-        kind=row["kind"],
-        trust_rank=row["trust_rank"],
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        kind=row.kind,
+        trust_rank=row.trust_rank,
     )
 
 
@@ -268,11 +269,11 @@ def store_and_view(
         found = stored.fetchone()
         rows = viewed.fetchall()
     assert found is not None
-    if found["stored_id"] is None:
-        upserted = Upserted(found["record_id"], row.local_id, "unchanged")
+    if found.stored_id is None:
+        upserted = Upserted(found.record_id, row.local_id, "unchanged")
         return system, upserted, _match_view_of(rows, {upserted.record_id: frozenset()}, cap)
-    outcome = "inserted" if found["inserted"] else "updated"
-    upserted = Upserted(found["stored_id"], row.local_id, outcome)
+    outcome = "inserted" if found.inserted else "updated"
+    upserted = Upserted(found.stored_id, row.local_id, outcome)
     return system, upserted, _match_view_of(rows, {upserted.record_id: row.keys}, cap)
 
 
@@ -503,15 +504,15 @@ _STORED_SELECT = (
 
 def _stored(row: Row) -> StoredRecord:
     return StoredRecord(
-        id=row["id"],
-        system_id=row["system_id"],
-        system_code=row["system_code"],
-        local_id=row["local_id"],
+        id=row.id,
+        system_id=row.system_id,
+        system_code=row.system_code,
+        local_id=row.local_id,
         norm=_norm_from(row),
-        person=row["person"],
-        link_method=row["link_method"],
-        trust_rank=row["trust_rank"],
-        updated_at=row["updated_at"],
+        person=row.person,
+        link_method=row.link_method,
+        trust_rank=row.trust_rank,
+        updated_at=row.updated_at,
     )
 
 
@@ -579,13 +580,13 @@ _MATCHING_SELECT = (
 
 def _matching(row: Row) -> StoredRecord:
     return StoredRecord(
-        id=row["id"],
-        system_id=row["system_id"],
+        id=row.id,
+        system_id=row.system_id,
         system_code="",
         local_id="",
         norm=_norm_from(row),
-        person=row["person"],
-        link_method=row["link_method"],
+        person=row.person,
+        link_method=row.link_method,
     )
 
 
@@ -697,11 +698,11 @@ def _match_view_of(
 ) -> MatchView:
     holders: dict[str, list[int]] = {}
     for r in rows:
-        for key in r["held"] or ():
-            holders.setdefault(key, []).append(r["id"])
+        for key in r.held or ():
+            holders.setdefault(key, []).append(r.id)
     asked = {key for keys in keys_by_record.values() for key in keys}
     if rows:
-        for key in rows[0]["capped"]:
+        for key in rows[0].capped:
             if key in asked:
                 log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
     candidates: dict[int, set[int]] = {}
@@ -710,11 +711,11 @@ def _match_view_of(
         for key in keys:
             bucket.update(holders.get(key, ()))
         bucket.discard(record_id)
-    partners = {r["id"]: set(r["partners"]) for r in rows if r["partners"]}
+    partners = {r.id: set(r.partners) for r in rows if r.partners}
     total = 0
     counts: dict[str, dict[str, int]] = {"given": {}, "family": {}, "postcode": {}}
     for r in rows:
-        for kind, name, n in r["counts"] or ():
+        for kind, name, n in r.counts or ():
             if kind == "total":
                 total = int(n)
             elif int(n):
@@ -724,7 +725,7 @@ def _match_view_of(
         [_stored(r) for r in rows],
         partners,
         TermCounts(total, counts["given"], counts["family"], counts["postcode"]),
-        {r["person"]: r["enterprise_id"] for r in rows if r["person"] is not None},
+        {r.person: r.enterprise_id for r in rows if r.person is not None},
     )
 
 
@@ -799,25 +800,25 @@ _DETAIL_SELECT = (
 
 
 def _detail(row: Row) -> RecordDetail:
-    raw = row["raw"] if isinstance(row["raw"], dict) else json.loads(row["raw"])
+    raw = row.raw if isinstance(row.raw, dict) else json.loads(row.raw)
     return RecordDetail(
-        id=row["id"],
-        system_code=row["system_code"],
-        system_name=row["system_name"],
-        system_kind=row["system_kind"],
-        trust_rank=row["trust_rank"],
-        local_id=row["local_id"],
+        id=row.id,
+        system_code=row.system_code,
+        system_name=row.system_name,
+        system_kind=row.system_kind,
+        trust_rank=row.trust_rank,
+        local_id=row.local_id,
         raw=raw,
         norm=_norm_from(row),
-        status=row["status"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        person_id=row["person_id"],
-        link_method=row["link_method"],
-        probability=row["probability"],
-        linked_at=row["linked_at"],
-        linked_by=row["linked_by"],
+        status=row.status,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        person_id=row.person_id,
+        link_method=row.link_method,
+        probability=row.probability,
+        linked_at=row.linked_at,
+        linked_by=row.linked_by,
     )
 
 
@@ -1029,7 +1030,7 @@ def active_raw_after(
         )
         .fetchall()
     )
-    return [(r["id"], r["raw"], _norm_from(r), frozenset(r["blocking_keys"] or ())) for r in rows]
+    return [(r.id, r.raw, _norm_from(r), frozenset(r.blocking_keys or ())) for r in rows]
 
 
 def rewrite_normalised(
