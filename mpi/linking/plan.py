@@ -1,8 +1,9 @@
 """The linker's decisions as a plan: pure, no I/O.
 
 :func:`plan` takes a batch of stored records (:class:`Probe`), what the store knows about
-them and their candidates (:class:`CandidateSet`, from
-:func:`mpi.store.records.read_candidates`) and the match context, and returns a
+them and their candidates (:class:`CandidateSet`: the one matching read,
+:func:`mpi.store.records.read_candidates`, with name frequencies, as
+:func:`mpi.records.read_candidate_set` gives it) and the match context, and returns a
 :class:`LinkPlan`: the persons to create, the link moves, the merges, the review items to
 supersede and to open, and every identity event, in order. It never touches a
 connection; :func:`mpi.store.persons.apply` writes a plan.
@@ -10,9 +11,16 @@ connection; :func:`mpi.store.persons.apply` writes a plan.
 The interface (stable; a batch engine such as ``mpi relink --engine spark`` calls
 :func:`plan` once per connected group of candidates and applies each plan)::
 
-    candidates = record_store.read_candidates(conn, keys_by_record, cap)   # one read
-    link_plan = plan(batch, candidates, ctx, actor="relink")               # pure
-    applied = person_store.apply(conn, link_plan)                          # one write
+    record_store.lock_for_batch(conn)                          # the matching lock
+    candidates = records.read_candidate_set(conn, ctx, keys)   # one read
+    link_plan = plan(batch, candidates, ctx, actor="relink")   # pure, anywhere
+    applied = person_store.apply(conn, link_plan)              # one write
+
+``batch`` is ``[Probe(record_id, local_id, "updated")]`` for stored records re-matched
+(a relink), ``keys`` their stored blocking keys (:func:`mpi.store.records.stored_keys`).
+A :class:`CandidateSet` may also be built directly (records as
+:class:`mpi.models.StoredRecord` with their current links); it must hold every record of
+every candidate's person, or the planner may split a person it cannot see whole.
 
 Persons the plan creates have temporary, negative IDs, unique within one plan (-1, -2,
 ...); :func:`mpi.store.persons.apply` gives them real IDs and returns the mapping. Two

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace as changed
 from typing import Any
 
 import psycopg
 
-from mpi.linking.plan import LinkMove, LinkPlan, Merge, NewPerson, ReviewClosure, ReviewOpen
-from mpi.records import register
+from mpi.linking.plan import (
+    LinkMove,
+    LinkPlan,
+    Merge,
+    NewPerson,
+    Probe,
+    ReviewClosure,
+    ReviewOpen,
+    plan,
+)
+from mpi.links import Thresholds
+from mpi.records import read_candidate_set, register
 from mpi.store import persons as person_store
+from mpi.store import records as record_store
 from mpi.store import systems
 from tests.helpers import row, synthetic_nhs_number
 
@@ -148,3 +160,25 @@ def test_new_persons_temporary_and_reserved_get_their_ids_and_names(conn, ctx):
         " AND actor = 't' ORDER BY id"
     ).fetchall()
     assert created == [(new, a), (reserved, b)]
+
+
+def test_a_batch_engine_plans_stored_records_through_the_public_interface(conn, ctx):
+    # what mpi relink --engine spark does per group: read, plan (pure), apply
+    strict = changed(ctx, thresholds=Thresholds(link=1 - 1e-15, review=1 - 2e-15))
+    systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
+    systems.ensure_system(conn, "HOSP", "Hospital EPR", "hospital", 2)
+    alice = dict(given_name="Alice", family_name="Okonkwo", sex="female")
+    alice |= dict(birth_date="1984-03-17", postcode="LS6 2AB")
+    first = register(conn, strict, "GP", row(strict, "G1", **alice))
+    second = register(conn, strict, "HOSP", row(strict, "H1", **alice))
+    assert first.person_id != second.person_id
+    record_store.lock_for_batch(conn)
+    batch = [Probe(first.record_id, "G1", "updated"), Probe(second.record_id, "H1", "updated")]
+    keys = record_store.stored_keys(conn, [p.record_id for p in batch])
+    link_plan = plan(batch, read_candidate_set(conn, ctx, keys), ctx, actor="engine")
+    # G1 comes first: it moves to H1's person (its own is left empty and merged)
+    assert [o.decision for o in link_plan.outcomes] == ["linked", "kept"]
+    assert len(link_plan.merges) == 1
+    applied = person_store.apply(conn, link_plan)
+    assert applied.names[link_plan.outcomes[0].person_id] == second.person_id
+    assert conn.execute("SELECT count(DISTINCT person_id) FROM link").fetchone()[0] == 1
