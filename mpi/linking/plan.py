@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from matching.findings import Finding
 from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.scoring import score
@@ -528,7 +529,7 @@ class _Planner:
                 for a in ordered
             ]
             flags = person_flags(scores, self.ctx.thresholds.review, members=members)
-            if flags & (SAFETY_FLAGS - {"weak_evidence"}) or _only_ambiguous(
+            if flags & (SAFETY_FLAGS - {Finding.WEAK_EVIDENCE}) or _only_ambiguous(
                 scores, self.ctx.thresholds.review
             ):
                 return False

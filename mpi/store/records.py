@@ -7,12 +7,14 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row, namedtuple_row
 from psycopg.types.json import Jsonb
 
+from matching.fields import COLUMNS, column_definitions, column_names
 from matching.types import NormalisedRecord
 from mpi.errors import NotFound
 from mpi.models import RecordDetail, SourceSystem, StoredRecord
@@ -43,15 +45,12 @@ class Upserted:
     outcome: str
 
 
-_NORM_COLUMNS = (
-    "nhs_number, nhs_verified, given_names, family_name, family_parts, birth_date, sex,"
-    " postcode, address, phone, given_phonetic, family_phonetic, issues,"
-    " multiple_birth, birth_order, deceased, deceased_at, given_script, family_script"
-)
-
-
-_NORM_NAMES = tuple(c.strip() for c in _NORM_COLUMNS.split(","))
+#: The normalised columns, declared in :data:`matching.fields.COLUMNS` (storage order).
+_NORM_NAMES = column_names()
+_NORM_COLUMNS = ", ".join(_NORM_NAMES)
 _N = len(_NORM_NAMES)
+_ARRAYS = tuple(n for n, c in enumerate(COLUMNS) if c.is_array)
+_values_of = attrgetter(*_NORM_NAMES)
 
 #: Result rows are read by column name (psycopg's ``namedtuple_row``: as quick to fetch as
 #: plain tuples), never by position.
@@ -60,52 +59,18 @@ Row = Any
 
 def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
     """The record's values of :data:`_NORM_COLUMNS`, in order, each array made by ``array``."""
-    return (
-        norm.nhs_number,
-        norm.nhs_verified,
-        array(norm.given_names),
-        norm.family_name,
-        array(norm.family_parts),
-        norm.birth_date,
-        norm.sex,
-        norm.postcode,
-        norm.address,
-        norm.phone,
-        norm.given_phonetic,
-        norm.family_phonetic,
-        array(norm.issues),
-        norm.multiple_birth,
-        norm.birth_order,
-        norm.deceased,
-        norm.deceased_at,
-        array(norm.given_script),
-        array(norm.family_script),
-    )
+    values = list(_values_of(norm))
+    for n in _ARRAYS:
+        values[n] = array(values[n])
+    return tuple(values)
 
 
 def _norm_from(row: Row) -> NormalisedRecord:
-    """The normalised record of a row holding :data:`_NORM_COLUMNS` (read by name)."""
-    return NormalisedRecord(
-        nhs_number=row.nhs_number,
-        nhs_verified=row.nhs_verified,
-        given_names=tuple(row.given_names),
-        family_name=row.family_name,
-        family_parts=tuple(row.family_parts),
-        birth_date=row.birth_date,
-        sex=row.sex,
-        postcode=row.postcode,
-        address=row.address,
-        phone=row.phone,
-        given_phonetic=row.given_phonetic,
-        family_phonetic=row.family_phonetic,
-        issues=tuple(row.issues),
-        multiple_birth=row.multiple_birth,
-        birth_order=row.birth_order,
-        deceased=row.deceased,
-        deceased_at=row.deceased_at,
-        given_script=tuple(row.given_script or ()),
-        family_script=tuple(row.family_script or ()),
-    )
+    """The normalised record of a row holding :data:`_NORM_COLUMNS`, read by name."""
+    values = list(_values_of(row))
+    for n in _ARRAYS:
+        values[n] = tuple(values[n] or ())
+    return NormalisedRecord(*values)  # its attributes are the columns, in this order
 
 
 def _named(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
@@ -173,16 +138,9 @@ def lock_for_register(
 
 _UPSERT_SET = (
     " ON CONFLICT (system_id, local_id) DO UPDATE SET"
-    " raw = excluded.raw, content_hash = excluded.content_hash,"
-    " nhs_number = excluded.nhs_number, nhs_verified = excluded.nhs_verified,"
-    " given_names = excluded.given_names, family_name = excluded.family_name,"
-    " family_parts = excluded.family_parts, birth_date = excluded.birth_date,"
-    " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
-    " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
-    " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
-    " multiple_birth = excluded.multiple_birth, birth_order = excluded.birth_order,"
-    " deceased = excluded.deceased, deceased_at = excluded.deceased_at,"
-    " given_script = excluded.given_script, family_script = excluded.family_script,"
+    " raw = excluded.raw, content_hash = excluded.content_hash, "
+    + ", ".join(f"{c} = excluded.{c}" for c in _NORM_NAMES)
+    + ","
     " blocking_keys = excluded.blocking_keys, status = 'active',"
     " version = source_record.version + 1, updated_at = now()"
     " WHERE source_record.content_hash <> excluded.content_hash"
@@ -315,12 +273,7 @@ def upsert_records(
         return []
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_record ("
-        " ord integer, local_id text, raw jsonb, content_hash text,"
-        " nhs_number text, nhs_verified boolean, given_names text[], family_name text,"
-        " family_parts text[], birth_date date, sex text, postcode text, address text,"
-        " phone text, given_phonetic text, family_phonetic text, issues text[],"
-        " multiple_birth boolean, birth_order smallint, deceased boolean, deceased_at text,"
-        " given_script text[], family_script text[],"
+        " ord integer, local_id text, raw jsonb, content_hash text, " + column_definitions() + ","
         " blocking_keys text[]) ON COMMIT DELETE ROWS"
     )
     conn.execute("TRUNCATE staging_record")
