@@ -340,7 +340,7 @@ def withdraw(
     """
     from mpi.errors import NotFound
 
-    system = record_store.lock_for_register(conn, system_code, local_id, ())
+    system = record_store.lock_for_register(conn, system_code, local_id, (), generic_plans=True)
     gone = record_store.withdraw_record(conn, system.id, local_id)
     if gone is None:
         raise NotFound(f"no record {local_id!r} in system {system_code!r}")

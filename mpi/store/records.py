@@ -83,16 +83,21 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
-#: Makes the rest of the transaction use generic plans of its prepared statements: in
+#: With ``%(generic)s`` true, the lock statement makes the rest of the transaction use
+#: generic plans of its prepared statements (in the same statement, to save one): in
 #: "auto" mode PostgreSQL re-plans the matching read (its arrays of keys and IDs) for
 #: every registration, which costs more than running it; the generic plans of the
 #: registration's statements are the same index look-ups (bench/RESULTS-api.md).
-_GENERIC_PLANS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+_GENERIC_PLANS = (
+    " CASE WHEN %(generic)s THEN set_config('plan_cache_mode', 'force_generic_plan', true)"
+    " END AS generic_plans,"
+)
 
 _LOCK_SQL = (
     "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
     " pg_advisory_xact_lock_shared(%(match)s) AS locked,"
-    " (SELECT count(pg_advisory_xact_lock(h)) AS keys_locked FROM ("
+    + _GENERIC_PLANS
+    + " (SELECT count(pg_advisory_xact_lock(h)) AS keys_locked FROM ("
     "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
     "    coalesce(old.keys, '{}') || %(keys)s::text[]"
     "    || ('record:' || s.id || ':' || %(local)s)) AS k ORDER BY h) ordered)"
@@ -103,8 +108,16 @@ _LOCK_SQL = (
 )
 
 
-def _lock_params(system_code: str, local_id: str, keys: Iterable[str]) -> dict[str, Any]:
-    return {"match": _MATCH_LOCK, "keys": sorted(keys), "local": local_id, "code": system_code}
+def _lock_params(
+    system_code: str, local_id: str, keys: Iterable[str], *, generic_plans: bool
+) -> dict[str, Any]:
+    return {
+        "match": _MATCH_LOCK,
+        "keys": sorted(keys),
+        "local": local_id,
+        "code": system_code,
+        "generic": generic_plans,
+    }
 
 
 def _locked_system(row: Row | None, system_code: str) -> SourceSystem:
@@ -120,19 +133,25 @@ def _locked_system(row: Row | None, system_code: str) -> SourceSystem:
 
 
 def lock_for_register(
-    conn: psycopg.Connection[Any], system_code: str, local_id: str, keys: Iterable[str]
+    conn: psycopg.Connection[Any],
+    system_code: str,
+    local_id: str,
+    keys: Iterable[str],
+    *,
+    generic_plans: bool = False,
 ) -> SourceSystem:
     """Find the system, then share the matching lock and lock the record's keys until commit.
 
     One statement: the record itself, its new blocking ``keys`` and the keys it has now
     (an update) are locked in a fixed order. Two registrations of one person share a
     blocking key, so the second waits for the first to commit and then sees its record:
-    one person, not two.
+    one person, not two. With ``generic_plans``, as :func:`store_and_view`.
 
     Raises:
         NotFound: no system has this code.
     """
-    row = _named(conn).execute(_LOCK_SQL, _lock_params(system_code, local_id, keys)).fetchone()
+    params = _lock_params(system_code, local_id, keys, generic_plans=generic_plans)
+    row = _named(conn).execute(_LOCK_SQL, params).fetchone()
     return _locked_system(row, system_code)
 
 
@@ -204,16 +223,16 @@ def store_and_view(
     left to the plan (:attr:`mpi.linking.plan.LinkPlan.superseded`). The read searches
     the record's keys unless it is unchanged (it then has none to search, as for
     :func:`match_view`). With ``generic_plans`` the rest of the transaction uses generic
-    plans of its prepared statements (:data:`_GENERIC_PLANS`), set in the same round trip.
+    plans of its prepared statements (:data:`_GENERIC_PLANS`, set by the lock statement).
 
     Raises:
         NotFound: no system has this code (nothing is stored).
     """
     keys = sorted(row.keys)
     with conn.pipeline():
-        if generic_plans:
-            conn.execute(_GENERIC_PLANS)
-        locked = _named(conn).execute(_LOCK_SQL, _lock_params(system_code, row.local_id, keys))
+        locked = _named(conn).execute(
+            _LOCK_SQL, _lock_params(system_code, row.local_id, keys, generic_plans=generic_plans)
+        )
         stored = _named(conn).execute(
             _STORE_ONE,
             {"code": system_code, "local": row.local_id, "doc": _store_document(row, keys)},

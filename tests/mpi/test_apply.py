@@ -182,3 +182,12 @@ def test_a_batch_engine_plans_stored_records_through_the_public_interface(conn, 
     applied = person_store.apply(conn, link_plan)
     assert applied.names[link_plan.outcomes[0].person_id] == second.person_id
     assert conn.execute("SELECT count(DISTINCT person_id) FROM link").fetchone()[0] == 1
+
+
+def test_generic_plans_are_asked_for_explicitly(conn, ctx):
+    systems.ensure_system(conn, "GP", "GP practices", "gp", 1)
+    first = row(ctx, "G1", given_name="Ada", family_name="Lovelace", birth_date="1915-12-10")
+    record_store.store_and_view(conn, "GP", first, 200)
+    assert conn.execute("SHOW plan_cache_mode").fetchone() == ("auto",)
+    register(conn, ctx, "GP", row(ctx, "G2", given_name="Bo", family_name="Li"))
+    assert conn.execute("SHOW plan_cache_mode").fetchone() == ("force_generic_plan",)
