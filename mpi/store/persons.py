@@ -557,7 +557,8 @@ def apply(conn: psycopg.Connection[Any], plan: LinkPlan) -> Applied:
     # kind of row at a time
     if small and not merged and not reserved_before:
         names = {temp: new_enterprise_id() for temp in temps}
-        with conn.pipeline():
+        # an update's supersession goes in the same round trip as the write
+        with conn.pipeline() if plan.superseded else nullcontext():
             review_store.supersede_for_records(conn, plan.superseded)
             written = write_all(conn, list(names.items()), links, history, merged, reviews, events)
     else:
