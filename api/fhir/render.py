@@ -10,7 +10,7 @@ from flask import Response, current_app, json, request
 from matching import fields
 from matching.nhs_number import VERIFICATION_STATUS_DISPLAYS as _STATUS_DISPLAYS
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM, VERIFICATION_STATUS_URL
-from mpi.store.access import LinkedRecord
+from mpi.lookups import LinkedRecord
 
 FHIR_JSON = "application/fhir+json"
 UKCORE_PATIENT = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"

@@ -10,9 +10,9 @@ from matching import fields
 from matching.nhs_number import normalise_verification_status
 from mpi.access import Disclosure
 from mpi.identities import golden_view, sent_demographics
+from mpi.lookups import record_details_of_person
 from mpi.optout import WITHHELD_MESSAGE
 from mpi.records import MatchContext
-from mpi.store import records as record_store
 
 
 def match_context() -> MatchContext:
@@ -40,7 +40,7 @@ def golden(conn: Any, person_pk: int) -> dict[str, Any]:
     record supplying the golden NHS number sent, when it sent one. ``multiple_birth`` and
     ``deceased`` are booleans, ``birth_order`` a number.
     """
-    details = record_store.record_details_of_person(conn, person_pk)
+    details = record_details_of_person(conn, person_pk)
     view = golden_view(details)
     values = {name: _json_value(name, field.value) for name, field in view.items()}
     source = view.get("nhs_number")

@@ -12,11 +12,10 @@ from api.v1 import bp
 from api.v1.common import disclosure_json, match_context
 from api.validation import json_object, nhs_number_problem, text_param
 from matching import fields
-from mpi import access, records
+from mpi import access, lookups, records
 from mpi.errors import FieldProblem, InvalidInput, NotFound
 from mpi.loading import demographics_from_row
 from mpi.records import explanation
-from mpi.store import access as access_store
 
 #: The body's fields, as declared in :mod:`matching.fields`.
 FIELDS = fields.names()
@@ -140,7 +139,7 @@ def withdraw(system: str, local_id: str) -> Response:
     access.require(who, "register")
     access.require_own_system(who, system)
     conn = get_conn()
-    found = access_store.person_of_record(conn, system, local_id)
+    found = lookups.person_of_record(conn, system, local_id)
     if found is not None:
         draft().persons([found[1]])
     records.withdraw(conn, system, local_id, actor=f"system:{system}")

@@ -73,7 +73,7 @@ class Handler:
     """Answers one MLLP block at a time on a connection it is given (thread-safe per conn)."""
 
     def __init__(self, ctx: MatchContext) -> None:
-        self.ctx = ctx
+        self.ctx = ctx  # swapped by the listener when another model is activated
         self._memo = threading.local()
 
     def _facilities(self, conn: Any) -> dict[str, str]:
@@ -88,6 +88,7 @@ class Handler:
         incoming: Incoming | None = None
         result = Outcome()
         self._memo.facilities = None
+        self._memo.ctx = self.ctx  # one message, one model
         try:
             incoming = decode(block)
             result.detail["message"] = incoming.kind
@@ -298,7 +299,7 @@ class Handler:
 
     def _prepare(self, local_id: str, raw: dict[str, Any]) -> records.RecordRow:
         try:
-            return records.prepare(self.ctx, local_id, raw, demographics_from_row(raw))
+            return records.prepare(self._memo.ctx, local_id, raw, demographics_from_row(raw))
         except InvalidInput as exc:
             problems = []
             for p in exc.problems:
@@ -312,7 +313,7 @@ class Handler:
         row = self._prepare(local_id, raw)
         result.records.append((who.system_code, row.local_id))
         registered = records.register(
-            conn, self.ctx, who.system_code, row, actor=f"system:{who.system_code}"
+            conn, self._memo.ctx, who.system_code, row, actor=f"system:{who.system_code}"
         )
         result.person_ids.append(registered.person_id)
         result.detail["decision"] = registered.decision
@@ -342,7 +343,7 @@ class Handler:
         result.action, result.subtype = "record.merge", "update"
         result.records += [(who.system_code, prior), (who.system_code, local_id)]
         actor = f"system:{who.system_code}"
-        registered = records.register(conn, self.ctx, who.system_code, row, actor=actor)
+        registered = records.register(conn, self._memo.ctx, who.system_code, row, actor=actor)
         try:
             gone = records.withdraw(conn, who.system_code, prior, actor=actor)
         except NotFound:
@@ -588,7 +589,9 @@ class Handler:
                     ],
                 )
             try:
-                candidates = find_matches(conn, self.ctx, demographics, limit=SEARCH_CANDIDATES)
+                candidates = find_matches(
+                    conn, self._memo.ctx, demographics, limit=SEARCH_CANDIDATES
+                )
             except InvalidInput as exc:
                 raise Refused(
                     "AE", [Problem("QPD", 3, f"{p.field}: {p.reason}", "102") for p in exc.problems]

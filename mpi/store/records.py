@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -72,14 +73,15 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
-# The set_config makes the rest of the transaction use generic plans of its prepared
-# statements: in "auto" mode PostgreSQL re-plans the matching read (its arrays of keys and
-# IDs) for every registration, which costs more than running it; the generic plans of the
-# registration's statements are the same index look-ups (bench/RESULTS-api.md).
+#: Makes the rest of the transaction use generic plans of its prepared statements: in
+#: "auto" mode PostgreSQL re-plans the matching read (its arrays of keys and IDs) for
+#: every registration, which costs more than running it; the generic plans of the
+#: registration's statements are the same index look-ups (bench/RESULTS-api.md).
+_GENERIC_PLANS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+
 _LOCK_SQL = (
     "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
     " pg_advisory_xact_lock_shared(%(match)s),"
-    " set_config('plan_cache_mode', 'force_generic_plan', true),"
     " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
     "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
     "    coalesce(old.keys, '{}') || %(keys)s::text[]"
@@ -147,10 +149,7 @@ _STORE_ONE = (
     " added AS (INSERT INTO blocking_key (key, record_id)"
     "  SELECT k, up.id FROM up, d, unnest(d.blocking_keys) AS k"
     "  WHERE up.inserted OR NOT EXISTS"
-    "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id)),"
-    " superseded AS (UPDATE review_item i SET status = 'superseded', decided_at = now(),"
-    "  decided_by = 'system', version = i.version + 1 FROM up"
-    "  WHERE i.record_id = up.id AND NOT up.inserted AND i.status = 'open')"
+    "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id))"
     " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
     " LEFT JOIN up ON true"
     " LEFT JOIN source_record r ON r.local_id = %(local)s"
@@ -173,23 +172,31 @@ def _store_document(row: RecordRow, keys: list[str]) -> Jsonb:
 
 
 def store_and_view(
-    conn: psycopg.Connection[Any], system_code: str, row: RecordRow, cap: int
+    conn: psycopg.Connection[Any],
+    system_code: str,
+    row: RecordRow,
+    cap: int,
+    *,
+    generic_plans: bool = False,
 ) -> tuple[SourceSystem, Upserted, MatchView]:
     """:func:`lock_for_register`, store the record and its keys, then :func:`match_view`.
 
     Three statements in one round trip (a pipeline); each runs once the one before has
     finished, so the record is stored and the matching read made only once the locks are
     held. An unchanged row is left alone; a changed one gets exactly its new keys (as
-    :func:`upsert_records` then :func:`replace_blocking_keys`) and an updated one's open
-    review items are superseded (:func:`mpi.store.review.supersede_for_records`). The
-    read searches the record's keys unless it is unchanged (it then has none to search,
-    as for :func:`match_view`).
+    :func:`upsert_records` then :func:`replace_blocking_keys`). Its open review items are
+    left to the plan (:attr:`mpi.linking.plan.LinkPlan.superseded`). The read searches
+    the record's keys unless it is unchanged (it then has none to search, as for
+    :func:`match_view`). With ``generic_plans`` the rest of the transaction uses generic
+    plans of its prepared statements (:data:`_GENERIC_PLANS`), set in the same round trip.
 
     Raises:
         NotFound: no system has this code (nothing is stored).
     """
     keys = sorted(row.keys)
     with conn.pipeline():
+        if generic_plans:
+            conn.execute(_GENERIC_PLANS)
         locked = conn.execute(_LOCK_SQL, _lock_params(system_code, row.local_id, keys))
         stored = conn.execute(
             _STORE_ONE,
@@ -327,6 +334,59 @@ def stored_keys(
         "SELECT id, blocking_keys FROM source_record WHERE id = ANY(%s)", (list(record_ids),)
     ).fetchall()
     return {r[0]: frozenset(r[1]) for r in rows}
+
+
+def read_candidates(
+    conn: psycopg.Connection[Any],
+    keys_by_record: dict[int, frozenset[str]],
+    cap: int,
+    *,
+    new: Sequence[int] = (),
+    changed: Sequence[int] = (),
+) -> MatchView:
+    """The matching read of a batch: the one candidate reader of linking.
+
+    Candidates of these records by blocking key (a key shared by more than ``cap``
+    records is skipped and logged), their persons' records, no-match pairs and, for a few
+    records, the name counters and enterprise IDs (:class:`MatchView`). ``changed``
+    records were just stored (``new`` of them inserted): their key rows are replaced by
+    the keys of their ``blocking_keys`` column. A few records are read in one statement
+    (:func:`match_view`); a batch of more than
+    :data:`~mpi.store.persons.SMALL` in four, quicker for thousands of records, and its
+    changed records' key rows are left to :func:`indexing_pending`, which writes them
+    while the batch is planned.
+    """
+    from mpi.store.persons import SMALL
+
+    if len(keys_by_record) <= SMALL:
+        replace_blocking_keys(conn, changed, new_records=new)
+        return match_view(conn, keys_by_record, cap)
+    fresh = set(new)
+    delete_blocking_keys(conn, [r for r in changed if r not in fresh])
+    pending = list(changed)
+    candidates = candidate_pairs(conn, keys_by_record, cap, pending=pending)
+    wanted = set(keys_by_record).union(*candidates.values())
+    first = records_for_matching(conn, wanted)
+    persons = {r.person for r in first if r.person is not None}
+    more = person_records_for_matching(conn, persons, [r.id for r in first])
+    records = first + more
+    no_match = no_match_partners(conn, [r.id for r in records])
+    return MatchView(candidates, records, no_match, None, {}, tuple(pending))
+
+
+@contextmanager
+def indexing_pending(conn: psycopg.Connection[Any], view: MatchView | None) -> Iterator[None]:
+    """Write the key rows :func:`read_candidates` left pending, while the body runs.
+
+    The statement goes in pipeline mode, so the server indexes the keys while the batch
+    is planned here; the pipeline is synced when the body ends.
+    """
+    if view is None or not view.pending:
+        yield
+        return
+    with conn.pipeline():
+        insert_blocking_keys(conn, view.pending)
+        yield
 
 
 def candidate_pairs(
@@ -496,13 +556,19 @@ class MatchView:
         counts: the name and postcode counters (:func:`term_counts`) of every given name,
             family name and postcode of ``records``.
         enterprise_ids: the enterprise ID of each person ``records`` are linked to.
+        pending: batch records whose key rows are still to be written
+            (:func:`indexing_pending`).
+
+    ``counts`` is ``None`` and ``enterprise_ids`` empty when the read (a batch's) did not
+    include them.
     """
 
     candidates: dict[int, set[int]]
     records: list[StoredRecord]
     no_match: dict[int, set[int]]
-    counts: TermCounts
+    counts: TermCounts | None
     enterprise_ids: dict[int, str]
+    pending: tuple[int, ...] = ()
 
 
 def _view_sql(probes: str) -> str:
