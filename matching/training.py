@@ -59,6 +59,7 @@ __all__ = [
     "comparison_matrix",
     "estimate_m",
     "estimate_u",
+    "match_probabilities",
     "match_weights",
     "random_pairs",
     "rule_pairs",
@@ -574,9 +575,17 @@ def match_weights(model: MatchModel, matrix: IntMatrix) -> FloatArray:
     return total
 
 
-def _probabilities(model: MatchModel, matrix: IntMatrix) -> FloatArray:
+def match_probabilities(model: MatchModel, matrix: IntMatrix) -> FloatArray:
+    """The match probability of every pair of a comparison matrix under ``model``.
+
+    Unadjusted by term frequencies and without safety findings: what the model's m, u
+    and prior alone say.
+    """
     logit = (match_weights(model, matrix) + model.prior_weight) * math.log(2.0)
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
+
+
+_probabilities = match_probabilities
 
 
 # --------------------------------------------------------------------------- thresholds
