@@ -356,3 +356,13 @@ def test_the_purge_sessions_command_deletes_ended_sessions(
     assert result.exit_code == 0 and "1 ended sessions purged" in result.output, result.output
     assert _one(db_url, "SELECT count(*) FROM reviewer_session") == 1
     assert kept.get("/review/").status_code == 200
+
+
+# (3) the person page's title names the person
+
+
+def test_the_person_page_title_names_the_person(module_app: Flask, s: Scenario) -> None:
+    page = _client(module_app, "alice").get(f"/review/persons/{s.alice}").text
+    title = re.search(r"<title>([^<]+)</title>", page)
+    assert title, page[:300]
+    assert "Alice OKONKWO" in title.group(1) and s.alice in title.group(1), title.group(1)
