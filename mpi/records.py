@@ -25,6 +25,7 @@ from matching.model import MatchModel
 from matching.normalise import normalise
 from matching.scoring import score
 from matching.types import Demographics, MatchScore
+from mpi import near_misses
 from mpi.config import Settings
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.links import (
@@ -242,6 +243,7 @@ class _Linker:
         self.adjuster: TermFrequencies | None = None
         self.no_match: dict[int, set[int]] = {}
         self.enterprise_ids: dict[int, str] = {}
+        self.near_misses: list[tuple[int, int, float]] = []  # for the dashboard (reviewui)
 
     def _remember(self, record: StoredRecord) -> None:
         self.records[record.id] = record
@@ -325,6 +327,7 @@ class _Linker:
             }
         )
         self._close_resolved(mapping)
+        near_misses.write(self.conn, self.near_misses)
         results = []
         for u in upserted:
             decision, person, best, cands, scored = outcomes[u.record_id]
@@ -371,6 +374,9 @@ class _Linker:
             return ("kept_manual", current, None, (), None)
         matches = self._score_persons(probe, candidate_ids, exclude)
         decision = decide(matches, self.ctx.thresholds, probe_issues=probe.norm.issues)
+        near_misses.collect(
+            self.near_misses, record_id, matches, decision, self.ctx.thresholds.review
+        )
         person, outcome = self._apply(probe, current, decision)
         bridged: set[int] = set()
         if decision.action == "link":

@@ -227,7 +227,7 @@ def test_dashboard_counts(conn, ctx):
     board = dashboard.build(conn, ctx.thresholds)
     assert board.queue["open"] == 2
     assert sum(n for _, n in board.ages) == 2
-    assert board.per_day[-1][1] == {"link": 1}
+    assert board.per_day[-1][1] == {"same": 1}
     systems = {q.system: q for q in board.systems}
     assert systems["ASC"].missing_nhs == 1 and systems["GP"].records == 3
     current = [r for r in board.rates if r.is_current]

@@ -1,0 +1,43 @@
+"""Near misses: candidates that scored under the review threshold, kept (their scores
+only) so that the dashboard can show what a lower review threshold would send to people.
+
+The linker calls :func:`collect` for each record it matches and :func:`write` once with
+what was collected; nothing here changes a link or a review item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from mpi.links import Decision, PersonMatch
+from mpi.store import dashboard as dashboard_store
+
+#: The lowest score kept: the lowest review threshold the dashboard's table shows.
+FLOOR = 0.05
+
+
+def collect(
+    into: list[tuple[int, int, float]],
+    record_id: int,
+    matches: Iterable[PersonMatch],
+    decision: Decision,
+    review_threshold: float,
+) -> None:
+    """Add to ``into`` the candidates of ``record_id`` that scored from :data:`FLOOR` up to
+    under ``review_threshold`` and were neither linked nor queued."""
+    taken = {m.person for m, _ in decision.review}
+    if decision.person is not None:
+        taken.add(decision.person)
+    for match in matches:
+        p = match.score.probability
+        if FLOOR <= p < review_threshold and match.person not in taken:
+            into.append((record_id, match.record_id, p))
+
+
+def write(conn: psycopg.Connection[Any], rows: list[tuple[int, int, float]]) -> None:
+    """Keep the collected near misses (the latest score of each pair); none: no statement."""
+    if rows:
+        dashboard_store.keep_near_misses(conn, rows)
