@@ -1,19 +1,19 @@
 """Near misses: candidates that scored under the review threshold, kept (their scores
 only) so that the dashboard can show what a lower review threshold would send to people.
 
-The linker calls :func:`collect` for each record it matches and :func:`write` once with
-what was collected; nothing here changes a link or a review item.
+The linker's pure planning (:mod:`mpi.linking.plan`) calls :func:`collect` for each record
+it matches, and :mod:`mpi.records` :func:`write` once with what the plan collected; nothing
+here changes a link or a review item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
 
 from mpi.links import Decision, PersonMatch
-from mpi.store import dashboard as dashboard_store
 
 #: The lowest score kept: the lowest review threshold the dashboard's table shows.
 FLOOR = 0.05
@@ -37,7 +37,9 @@ def collect(
             into.append((record_id, match.record_id, p))
 
 
-def write(conn: psycopg.Connection[Any], rows: list[tuple[int, int, float]]) -> None:
+def write(conn: psycopg.Connection[Any], rows: Sequence[tuple[int, int, float]]) -> None:
     """Keep the collected near misses (the latest score of each pair); none: no statement."""
     if rows:
+        from mpi.store import dashboard as dashboard_store  # collect() stays free of I/O
+
         dashboard_store.keep_near_misses(conn, rows)
