@@ -22,6 +22,7 @@ from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.normalise import normalise
 from matching.types import Demographics
+from mpi import near_misses
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.linking.plan import (
     CandidateSet,
@@ -242,6 +243,7 @@ def _link(
     with record_store.indexing_pending(conn, view):
         link_plan = plan(batch, candidates, ctx, actor=actor)
     applied = person_store.apply(conn, link_plan)
+    near_misses.write(conn, link_plan.near_misses)
     return results_of(system, link_plan, applied, candidates)
 
 
@@ -398,6 +400,7 @@ def rematch(
     candidates = read_candidate_set(conn, ctx, keys)
     link_plan = plan(batch, candidates, ctx, actor=actor)
     applied = person_store.apply(conn, link_plan)
+    near_misses.write(conn, link_plan.near_misses)
     reviewed = {(r.record_id, r.candidate_person_id) for r in link_plan.reviews}
     kept = {(rec, person) for rec, person in reviewed if person > 0}
     return results_of(system, link_plan, applied, candidates), kept, link_plan

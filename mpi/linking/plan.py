@@ -49,6 +49,7 @@ from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.scoring import score
 from matching.types import MatchScore
+from mpi import near_misses
 from mpi.config import Settings
 from mpi.links import (
     SAFETY_FLAGS,
@@ -269,6 +270,7 @@ class LinkPlan:
     outcomes: tuple[Outcome, ...] = ()
     enterprise_ids: Mapping[int, str] = field(default_factory=dict)
     actor: str = "system"
+    near_misses: tuple[tuple[int, int, float], ...] = ()  # for the dashboard (reviewui)
 
     def of(self, kind: type[Any]) -> list[Any]:
         """The steps of one kind, in order."""
@@ -391,6 +393,7 @@ class _Planner:
                     self.manual.add(record.id)
         self._next_temp = -1
         self.steps: list[Step] = []
+        self.near_misses: list[tuple[int, int, float]] = []
 
     def run(self, batch: Sequence[Probe]) -> LinkPlan:
         outcomes = []
@@ -421,6 +424,7 @@ class _Planner:
             outcomes=tuple(outcomes),
             enterprise_ids=dict(self.view.enterprise_ids),
             actor=self.actor,
+            near_misses=tuple(self.near_misses),
         )
 
     def _score_persons(
@@ -447,6 +451,9 @@ class _Planner:
             return Outcome(record_id, probe_.local_id, "kept_manual", current)
         matches = self._score_persons(probe, candidate_ids, exclude)
         decision = decide(matches, self.ctx.thresholds, probe_issues=probe.norm.issues)
+        near_misses.collect(
+            self.near_misses, record_id, matches, decision, self.ctx.thresholds.review
+        )
         person, outcome = self._decide(probe, current, decision)
         bridged: set[int] = set()
         if decision.action == "link":
