@@ -14,6 +14,7 @@ is left alone and counted as a conflict, for the next relink.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -37,6 +38,42 @@ def _unchanged(conn: psycopg.Connection[Any], result: GroupResult, now: dict[int
     return all(now.get(r, (None, None))[0] == p for r, p in result.before.items())
 
 
+_PERSON_FIELDS = frozenset({"person_id", "previous_person_id", "candidate_person_id"})
+
+
+def _renumbered(step: Any, offset: int) -> Any:
+    """A plan's step with its temporary persons (< 0) moved down by ``offset``."""
+    changes = {
+        f.name: getattr(step, f.name) - offset
+        for f in dataclasses.fields(step)
+        if f.name in _PERSON_FIELDS | {"gone", "into"}
+        and isinstance(getattr(step, f.name), int)
+        and getattr(step, f.name) < 0
+    }
+    return replace(step, **changes) if changes else step
+
+
+def _one_plan(plans: Sequence[Any], actor: str) -> Any:
+    """The plans of disjoint groups as one plan (temporary persons kept apart), so that a
+    batch is written set-based by one ``apply``."""
+    from mpi.linking.plan import LinkPlan, ReviewClosure
+
+    steps: list[Any] = []
+    moved: list[int] = []
+    merges: list[tuple[int, int]] = []
+    offset = 0
+    for p in plans:
+        steps += [_renumbered(s, offset) for s in p.steps]
+        moved += p.resolved.records
+        merges += [
+            (a - offset if a < 0 else a, b - offset if b < 0 else b) for a, b in p.resolved.merges
+        ]
+        offset += len(p.new_persons)
+    return LinkPlan(
+        steps=tuple(steps), resolved=ReviewClosure(tuple(moved), tuple(merges)), actor=actor
+    )
+
+
 def apply_groups(
     conn: psycopg.Connection[Any], groups: Sequence[tuple[int, GroupResult]], actor: str
 ) -> int:
@@ -48,6 +85,10 @@ def apply_groups(
         now = batch_store.links_of(conn, ids)
         todo = [(g, res) for g, res in groups if _unchanged(conn, res, now)]
         skipped = sum(len(res.before) for g, res in groups if not _unchanged(conn, res, now))
+        if todo and todo[0][1].plan is not None:  # issue 12's planner: its own apply()
+            person_store.apply(conn, _one_plan([res.plan for _, res in todo], actor))
+            model_store.close_review_items(conn, [i for _, res in todo for i in res.close], actor)
+            return skipped
         temps = [(g, t) for g, res in todo for t in res.new_persons]
         reserved = person_store.reserve_person_ids(conn, len(temps))
         mapping = dict(zip(temps, reserved, strict=True))

@@ -1,6 +1,6 @@
 """The relink's diff: records that move, persons that merge or split, review items.
 
-Each decided group travels from Spark's workers to the driver as JSON
+Each decided group travels from Spark's workers to the driver as text
 (:func:`result_to_json`, :func:`result_from_json`). The driver folds the groups into a
 :class:`Diff` and can write it as JSON Lines, one change a line:
 
@@ -19,51 +19,28 @@ before the diff is applied).
 
 from __future__ import annotations
 
-import dataclasses
+import base64
 import json
+import pickle
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from mpi.spark.decide import GroupResult
-from mpi.store.events import EventRow
-from mpi.store.persons import HistoryRow, LinkRow
-from mpi.store.review import ReviewRow
 
 __all__ = ["Diff", "result_from_json", "result_to_json"]
 
-_ROWS = {"links": LinkRow, "history": HistoryRow, "events": EventRow, "reviews": ReviewRow}
-
 
 def result_to_json(result: GroupResult) -> str:
-    """A group's result as JSON text."""
-    found: dict[str, Any] = {
-        name: [dataclasses.astuple(row) for row in getattr(result, name)] for name in _ROWS
-    }
-    found["merged"] = result.merged
-    found["new_persons"] = result.new_persons
-    found["close"] = result.close
-    found["assignment"] = list(result.assignment.items())
-    found["before"] = list(result.before.items())
-    found["targets"] = result.targets
-    return json.dumps(found, separators=(",", ":"))
+    """A group's result as text (pickled: the driver and the workers run one version)."""
+    return base64.b64encode(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)).decode()
 
 
 def result_from_json(text: str) -> GroupResult:
     """The result :func:`result_to_json` wrote."""
-    raw = json.loads(text)
-    result = GroupResult(
-        merged=[(a, b) for a, b in raw["merged"]],
-        new_persons=raw["new_persons"],
-        close=raw["close"],
-        assignment={r: p for r, p in raw["assignment"]},
-        before={r: p for r, p in raw["before"]},
-        targets=raw["targets"],
-    )
-    for name, cls in _ROWS.items():
-        setattr(result, name, [cls(*row) for row in raw[name]])
-    return result
+    found: GroupResult = pickle.loads(base64.b64decode(text))  # noqa: S301 (our own workers)
+    return found
 
 
 def _person(group: int, person: int | None) -> int | str | None:
@@ -98,7 +75,8 @@ class Diff:
         items open before the relink."""
         self.groups += 1
         self.records += result.targets
-        probability = {lk.record_id: lk.probability for lk in result.links}
+        links = result.plan.moves if result.plan is not None else result.links
+        probability = {lk.record_id: lk.probability for lk in links}
         old_to_new: dict[int, set[Any]] = defaultdict(set)
         new_to_old: dict[Any, set[int]] = defaultdict(set)
         for record, after in result.assignment.items():

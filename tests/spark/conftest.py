@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from mpi.config import Settings
-from mpi.demo import load_dataset
+from mpi.demo.run import load_dataset
+from mpi.demo.synthetic import generate, write_dataset
 from mpi.links import Thresholds
 from mpi.records import MatchContext
-from mpi.synthetic import generate, write_dataset
 from tests.conftest import truncate_all
 
 
@@ -38,19 +38,19 @@ class Region:
     ctx: MatchContext
 
 
-def load_region(url: str, model: Any, persons: int, folder: Any) -> Region:
+def load_region(url: str, model: Any, persons: int, folder: Any, seed: int = 7) -> Region:
     """Empty the database and load ``persons`` synthetic persons under strict thresholds."""
     ctx = MatchContext.build(Settings(), model)
     strict = replace(ctx, thresholds=Thresholds(link=1 - 1e-9, review=0.9))
     truncate_all(url)
-    dataset = generate(persons, seed=7)
+    dataset = generate(persons, seed=seed)
     paths = write_dataset(dataset, folder)
     for _ in load_dataset(url, strict, dataset, paths, batch_size=1000):
         pass
     return Region(url, persons, strict, ctx)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def region(database_url: str, model: Any, tmp_path_factory: Any) -> Iterator[Region]:
     """About 2,000 records of 800 persons, loaded under strict thresholds."""
     yield load_region(database_url, model, 800, tmp_path_factory.mktemp("region"))

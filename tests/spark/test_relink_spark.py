@@ -50,7 +50,7 @@ class Runs:
     unchanged: bool
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def runs(region: Any, spark: Any) -> Runs:
     with psycopg.connect(region.url) as conn:
         state = _state(conn)
