@@ -11,10 +11,8 @@ from api.db import get_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
 from api.validation import int_param, json_object
-from mpi import access, webhooks
+from mpi import access, lookups, webhooks
 from mpi.errors import FieldProblem, InvalidInput
-from mpi.store import access as access_store
-from mpi.store import webhooks as webhook_store
 
 
 @bp.get("/events")
@@ -26,7 +24,7 @@ def events() -> tuple[dict[str, Any], int]:
     after = int_param("after", request.args.get("after"), default=0, low=0, high=2**62)
     page = int(current_app.config["EVENTS_PAGE_SIZE"])
     limit = int_param("limit", request.args.get("limit"), default=page, low=1, high=page)
-    rows = access_store.events_for_system(
+    rows = lookups.events_for_system(
         get_conn(), who.system_id, after, limit, everything=who.is_admin
     )
     items = []
@@ -46,7 +44,7 @@ def events() -> tuple[dict[str, Any], int]:
     return {"events": items, "next": next_cursor}, 200
 
 
-def _subscription_json(sub: webhook_store.Subscription, *, secret: bool) -> dict[str, Any]:
+def _subscription_json(sub: webhooks.Subscription, *, secret: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": sub.id,
         "url": sub.url,
@@ -79,7 +77,7 @@ def subscriptions() -> tuple[dict[str, Any], int]:
     """The caller's active subscriptions (without secrets)."""
     who = caller()
     access.require(who, "lookup")
-    subs = webhook_store.of_system(get_conn(), who.system_id)
+    subs = webhooks.subscriptions(get_conn(), who.system_id)
     return {"subscriptions": [_subscription_json(s, secret=False) for s in subs]}, 200
 
 
