@@ -30,7 +30,8 @@ import psycopg
 
 from matching.evaluation import evaluate
 from mpi.config import load_settings
-from mpi.demo import fresh_database
+from mpi.demo.run import fresh_database
+from mpi.demo.synthetic import generate, write_dataset
 from mpi.evaluation import (
     crossref,
     format_evaluation,
@@ -40,7 +41,6 @@ from mpi.evaluation import (
 )
 from mpi.loading import CSV_COLUMNS
 from mpi.store import review as review_store
-from mpi.synthetic import generate, write_dataset
 
 HEADER = (
     "local_id",

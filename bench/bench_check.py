@@ -27,12 +27,12 @@ import psycopg
 from matching.model import load_default_model
 from mpi import integrity
 from mpi.config import load_settings
-from mpi.demo import fresh_database
+from mpi.demo.run import fresh_database
+from mpi.demo.synthetic import generate, write_dataset
 from mpi.loading import load_file
 from mpi.records import MatchContext
 from mpi.store import db
 from mpi.store import systems as system_store
-from mpi.synthetic import generate, write_dataset
 
 
 def _records(url: str) -> int:

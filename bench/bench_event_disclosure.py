@@ -24,13 +24,13 @@ from pathlib import Path
 import psycopg
 
 from mpi.config import Settings
-from mpi.demo import load_dataset
+from mpi.demo.run import load_dataset
+from mpi.demo.synthetic import generate, write_dataset
 from mpi.models_registry import active_model
 from mpi.records import MatchContext
 from mpi.store import systems as system_store
 from mpi.store.access import events_for_system
 from mpi.store.migrate import upgrade
-from mpi.synthetic import generate, write_dataset
 
 DATABASE = "mpi_event_bench"
 

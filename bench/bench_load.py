@@ -27,11 +27,11 @@ import psycopg
 
 from matching.model import load_default_model
 from mpi.config import load_settings
-from mpi.demo import fresh_database, load_dataset
+from mpi.demo.run import fresh_database, load_dataset
+from mpi.demo.synthetic import generate, write_dataset
 from mpi.records import MatchContext
 from mpi.store import db
 from mpi.store import persons as person_store
-from mpi.synthetic import generate, write_dataset
 
 
 class BackendCPU:

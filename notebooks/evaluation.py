@@ -68,7 +68,7 @@ from matching.training import (  # noqa: E402
     comparison_matrix,
     train,
 )
-from mpi.datasets import febrl_records, synthetic_records  # noqa: E402
+from mpi.demo.datasets import febrl_records, synthetic_records  # noqa: E402
 
 PERSONS = int(os.environ.get("MPI_NOTEBOOK_PERSONS", "1500"))
 FEBRL = int(os.environ.get("MPI_NOTEBOOK_FEBRL", "1000"))

@@ -52,7 +52,7 @@ from matching.frequencies import TermFrequencies  # noqa: E402
 from matching.model import load_default_model  # noqa: E402
 from matching.scoring import score  # noqa: E402
 from matching.training import blocked_pairs  # noqa: E402
-from mpi.datasets import synthetic_records  # noqa: E402
+from mpi.demo.datasets import synthetic_records  # noqa: E402
 
 PERSONS = int(os.environ.get("MPI_NOTEBOOK_PERSONS", "1500"))
 FIGURES = os.environ.get("MPI_NOTEBOOK_FIGURES")

@@ -50,7 +50,7 @@ import pandas as pd  # noqa: E402
 
 from matching.model import MatchModel, load_default_model  # noqa: E402
 from matching.training import TrainingOptions, train  # noqa: E402
-from mpi.datasets import synthetic_records  # noqa: E402
+from mpi.demo.datasets import synthetic_records  # noqa: E402
 
 PERSONS = int(os.environ.get("MPI_NOTEBOOK_PERSONS", "1500"))
 U_PAIRS = int(os.environ.get("MPI_NOTEBOOK_U_PAIRS", "200000"))

@@ -1,4 +1,10 @@
-"""The dependency direction api → mpi → matching: matching imports none of the outer layers."""
+"""The dependency direction api → mpi → matching: each layer imports only the ones inside it.
+
+- ``matching`` imports none of the outer layers;
+- the service (``mpi`` and ``api``) needs none of the demo extra (pandas, recordlinkage), and
+  only the ``mpi demo`` command reaches the demo package;
+- ``api`` reaches the store only through the domain.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,30 @@ from pathlib import Path
 
 import pytest
 
-MATCHING = Path(__file__).resolve().parent.parent / "matching"
+ROOT = Path(__file__).resolve().parent.parent
+MATCHING = ROOT / "matching"
 FORBIDDEN = {"mpi", "api", "psycopg", "psycopg_pool", "flask"}
 
 
-def _imported_roots(path: Path) -> set[str]:
+def _imported(path: Path) -> set[str]:
+    """Every module ``path`` imports anywhere (``from a import b`` gives ``a`` and ``a.b``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    roots = set()
+    names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _imported_roots(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _imported(path)}
+
+
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
 
 
 MODULES = sorted(MATCHING.glob("*.py"))
@@ -49,3 +66,29 @@ def test_only_similarity_imports_string_libraries(path: Path) -> None:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
 def test_future_annotations(path: Path) -> None:
     assert "from __future__ import annotations" in path.read_text(encoding="utf-8")
+
+
+DEMO = ROOT / "mpi" / "demo"
+SERVICE = sorted(
+    p
+    for p in [*(ROOT / "mpi").rglob("*.py"), *(ROOT / "api").rglob("*.py")]
+    if DEMO not in p.parents
+)
+API = sorted((ROOT / "api").rglob("*.py"))
+
+
+def test_service_modules_are_found() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in SERVICE}
+    assert {"mpi/records.py", "mpi/store/db.py", "api/__init__.py", "api/v1/persons.py"} <= names
+    assert not any(name.startswith("mpi/demo/") for name in names)
+
+
+@pytest.mark.parametrize("path", SERVICE, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_service_needs_no_demo_extra(path: Path) -> None:
+    assert _imported_roots(path) & {"pandas", "recordlinkage"} == set()
+
+
+@pytest.mark.parametrize("path", SERVICE, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_only_the_demo_command_imports_the_demo(path: Path) -> None:
+    if path.relative_to(ROOT).parts[:2] != ("mpi", "cli") and path.name != "cli.py":
+        assert not any(_within(name, "mpi.demo") for name in _imported(path))

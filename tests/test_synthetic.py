@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mpi.synthetic import (
+from mpi.demo.synthetic import (
     BAD_ROW_REASONS,
     CSV_COLUMNS,
     DEFAULT_SYSTEMS,

@@ -192,11 +192,11 @@ def test_db_upgrade_reports_the_version(runner):
 def test_demo_loads_measures_and_can_go_on_serving(runner, monkeypatch, server_url):
     import uuid
 
-    from mpi import cli
+    from mpi.cli import service
     from mpi.store import db
 
     served: dict[str, object] = {}
-    monkeypatch.setattr(cli, "_exec_gunicorn", lambda url, **kw: served.update(url=url, **kw))
+    monkeypatch.setattr(service, "exec_gunicorn", lambda url, **kw: served.update(url=url, **kw))
     name = f"mpi_demo_test_{uuid.uuid4().hex[:8]}"
     try:
         result = runner.invoke(

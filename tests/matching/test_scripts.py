@@ -13,7 +13,7 @@ from matching.model import load_default_model
 from matching.normalise import normalise, normalise_script_name, to_ascii_upper
 from matching.scoring import score
 from matching.types import Demographics
-from mpi.synthetic_names import __file__ as names_file
+from mpi.demo.synthetic_names import __file__ as names_file
 
 MODEL = load_default_model()
 GIVEN = COMPARISONS[1].levels

@@ -21,7 +21,7 @@ from matching.training import (
     threshold_curve,
     train,
 )
-from mpi.datasets import synthetic_records
+from mpi.demo.datasets import synthetic_records
 
 NAMES = [c.name for c in COMPARISONS]
 LEVELS = [len(c.levels) for c in COMPARISONS]

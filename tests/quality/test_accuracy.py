@@ -1,6 +1,6 @@
 """Accuracy floors on labelled synthetic data, through the whole pipeline.
 
-The synthetic world (mpi.synthetic) holds twins, same-name parents and children, a
+The synthetic world (mpi.demo.synthetic) holds twins, same-name parents and children, a
 relative's NHS number on the wrong record and strangers sharing a name and birthday. The
 floors here are below the benchmark figures in bench/RESULTS.md (measured at 20,000
 people); what must never move is the false-merge side: no trap merged.
@@ -17,10 +17,10 @@ import pytest
 from matching.evaluation import evaluate
 from matching.model import MatchModel
 from mpi.config import Settings
-from mpi.demo import load_dataset
+from mpi.demo.run import load_dataset
+from mpi.demo.synthetic import SyntheticDataset, generate, write_dataset
 from mpi.evaluation import RecordKey, crossref, merged_traps, read_truth
 from mpi.records import MatchContext
-from mpi.synthetic import SyntheticDataset, generate, write_dataset
 from tests.conftest import truncate_all
 
 
@@ -36,7 +36,7 @@ def load_and_crossref(
 
     Returns:
         The dataset, the cross-reference read back and the truth, as ``evaluate`` takes
-        them. ``options`` go to :func:`mpi.demo.load_dataset`.
+        them. ``options`` go to :func:`mpi.demo.run.load_dataset`.
     """
     truncate_all(database_url)
     dataset = generate(persons, seed=seed)

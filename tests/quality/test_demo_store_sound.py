@@ -11,9 +11,9 @@ import psycopg
 
 from mpi import integrity
 from mpi.config import Settings
-from mpi.demo import load_dataset
+from mpi.demo.run import load_dataset
+from mpi.demo.synthetic import generate, write_dataset
 from mpi.records import MatchContext
-from mpi.synthetic import generate, write_dataset
 from tests.conftest import truncate_all
 
 

@@ -11,6 +11,7 @@ import psycopg
 
 from matching.evaluation import evaluate
 from mpi.config import Settings
+from mpi.demo.synthetic import SyntheticDataset, SystemSpec, generate, write_dataset
 from mpi.evaluation import (
     crossref,
     format_evaluation,
@@ -25,7 +26,6 @@ from mpi.store import db, migrate
 from mpi.store import persons as person_store
 from mpi.store import review as review_store
 from mpi.store import systems as system_store
-from mpi.synthetic import SyntheticDataset, SystemSpec, generate, write_dataset
 
 DEMO_DATABASE = "mpi_demo"
 
@@ -53,7 +53,7 @@ def load_dataset(
         url: the database.
         ctx: model, thresholds and limits.
         dataset: the dataset (for its systems).
-        paths: the files from :func:`mpi.synthetic.write_dataset`, in load order.
+        paths: the files from :func:`mpi.demo.synthetic.write_dataset`, in load order.
         batch_size: records per transaction.
 
     Yields:

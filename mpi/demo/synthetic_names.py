@@ -1,4 +1,4 @@
-"""Reference tables for :mod:`mpi.synthetic`: names, nicknames, streets, postcodes, phones.
+"""Reference tables for :mod:`mpi.demo.synthetic`: names, nicknames, streets, postcodes, phones.
 
 Every list of names is ordered from most to least common within its group, and the
 generator draws from it with a Zipf-like skew, so the first entries (SMITH, JONES, KHAN,

@@ -1,0 +1,5 @@
+"""``python -m mpi.cli``."""
+
+from mpi.cli import main
+
+main()
