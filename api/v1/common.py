@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 
+from matching import fields
 from matching.nhs_number import normalise_verification_status
 from mpi.access import Disclosure
 from mpi.identities import golden_view, sent_demographics
@@ -19,14 +20,15 @@ def match_context() -> MatchContext:
     return current_app.extensions["mpi_ctx"]  # type: ignore[no-any-return]
 
 
-#: Golden fields that are JSON booleans, and the one that is a number.
-_FLAGS = ("multiple_birth", "deceased")
+#: Golden fields that are JSON booleans, and those that are numbers.
+_FLAGS = fields.of_kind("flag")
+_COUNTS = fields.of_kind("count")
 
 
 def _json_value(name: str, value: str) -> Any:
     if name in _FLAGS:
         return value == "true"
-    if name == "birth_order":
+    if name in _COUNTS:
         return int(value)
     return value
 

@@ -57,9 +57,9 @@ def load(
 ) -> None:
     """Bulk load a connected system's records (CSV or FHIR Patient NDJSON), with matching.
 
-    The CSV has exactly the columns
-    local_id,nhs_number,given_name,family_name,sex,birth_date,address_line,postcode,phone
-    (empty = missing). The system is created if new. Bad rows go to the rejects file with
+    The CSV has a header naming its columns, in any order: local_id and the fields
+    (matching/fields.py; empty = missing). Unknown columns are reported and ignored.
+    The system is created if new. Bad rows go to the rejects file with
     the reason; the rest loads. Loading the same file again changes nothing.
 
     Example: mpi load GP_CLUSTER gp.csv --kind gp --trust-rank 1
@@ -95,6 +95,8 @@ def load(
     )
     for decision, count in sorted(report.decisions.items()):
         click.echo(f"  {decision}: {count}")
+    if report.unknown_columns:
+        click.echo(f"  unknown columns ignored: {', '.join(report.unknown_columns)}")
     if report.rejects:
         target = rejects or file.with_name(file.name + ".rejects.csv")
         write_rejects(report.rejects, target)

@@ -175,3 +175,46 @@ def systems_hl7_facility(env: Env, code: str, facility: str) -> None:
     with env.connection() as conn:
         systems.set_hl7_facility(conn, code, facility)
     click.echo(f"{code} sends HL7 v2 as facility {facility}")
+
+
+@systems_group.command("hl7-subscribe")
+@click.argument("code")
+@click.argument("receiver")
+@click.option("--tls", is_flag=True, help="MLLP over TLS (MPI_MLLP_NOTIFY_CA: CA bundle).")
+@pass_env
+@fail_cleanly
+def systems_hl7_subscribe(env: Env, code: str, receiver: str, tls: bool) -> None:
+    """Send a system's identity changes as HL7 v2 ADT^A31/A40 over MLLP to HOST:PORT.
+
+    From the webhooks' outbox, only what the disclosure rule lets the system see, sent by
+    `mpi webhooks deliver` (at least once, retried). Undo with `mpi systems
+    hl7-unsubscribe CODE ID`.
+
+    Example: mpi systems hl7-subscribe GP_CLUSTER engine.trust.nhs.uk:2576
+    """
+    from mpi import webhooks
+    from mpi.store import systems as system_store
+
+    with env.connection() as conn:
+        system = system_store.get_system(conn, code)
+        sub = webhooks.subscribe_hl7(conn, system.id, receiver, tls=tls)
+    click.echo(f"subscription {sub.id}: {code} is notified at {sub.url}")
+
+
+@systems_group.command("hl7-unsubscribe")
+@click.argument("code")
+@click.argument("subscription_id", type=int)
+@pass_env
+@fail_cleanly
+def systems_hl7_unsubscribe(env: Env, code: str, subscription_id: int) -> None:
+    """Stop a system's HL7 v2 notifications (pending ones are dropped).
+
+    Example: mpi systems hl7-unsubscribe GP_CLUSTER 3
+    """
+    from mpi import webhooks
+    from mpi.store import systems as system_store
+
+    with env.connection() as conn:
+        system = system_store.get_system(conn, code)
+        webhooks.unsubscribe(conn, system.id, subscription_id)
+    click.echo(f"subscription {subscription_id} of {code} switched off")
