@@ -20,6 +20,7 @@ __all__ = [
     "SystemIdentity",
     "add_system",
     "ensure_system",
+    "get_system",
     "list_systems",
     "set_hl7_facility",
     "set_identifier_system",
@@ -59,6 +60,11 @@ def add_system(
     if hl7_facility:
         hl7_store.set_facility(conn, code, hl7_facility)
     return system
+
+
+def get_system(conn: psycopg.Connection[Any], code: str) -> SourceSystem:
+    """The system with this code; :class:`NotFound` if there is none."""
+    return system_store.get_system(conn, code)
 
 
 def ensure_system(
