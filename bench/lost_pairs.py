@@ -24,7 +24,7 @@ from mpi.config import load_settings
 from mpi.evaluation import crossref, read_truth
 from mpi.store import records as record_store
 
-SHOWN = ("nhs_number", "given_name", "family_name", "birth_date", "postcode", "address", "phone")
+SHOWN = tuple(c.name for c in COMPARISONS if c.name != "sex")
 
 
 def _url(base: str, database: str) -> str:
@@ -67,7 +67,7 @@ def main() -> None:
         x, y = records[ids[a]].norm, records[ids[b]].norm
         levels = compare(x, y)
         shown = " ".join(
-            f"{c.name}={c.levels[level]}"
+            f"{c.name}={c.labels[level]}"
             for c, level in zip(COMPARISONS, levels, strict=True)
             if c.name in SHOWN
         )

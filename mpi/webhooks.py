@@ -205,6 +205,11 @@ def subscribe(
     return webhook_store.add(conn, system_id, url, secrets.token_urlsafe(32), all_events)
 
 
+def subscriptions(conn: psycopg.Connection[Any], system_id: int) -> list[Subscription]:
+    """A system's active subscriptions."""
+    return webhook_store.of_system(conn, system_id)
+
+
 def subscribe_hl7(
     conn: psycopg.Connection[Any], system_id: int, receiver: str, *, tls: bool = False
 ) -> Subscription:

@@ -22,15 +22,13 @@ from api.v1.common import golden, match_context
 from api.validation import int_param, json_object, require_media_type, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
 from matching.types import Demographics
-from mpi import access, audit, optout, records
+from mpi import access, audit, lookups, optout, records, systems
 from mpi.access import Caller
 from mpi.errors import FieldProblem, InvalidInput, NotFound
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM, demographics_from_patient
 from mpi.optout import Withheld
 from mpi.search import SEARCH_CANDIDATES, find_matches
-from mpi.store import access as access_store
-from mpi.store import tokens as token_store
-from mpi.store.tokens import SystemIdentity
+from mpi.systems import SystemIdentity
 
 # -- identifiers and domains -------------------------------------------------------------
 
@@ -59,8 +57,7 @@ def _domains(conn: Any, *uris: str) -> dict[str, SystemIdentity]:
     if cached is not None and cached[0] > now and all(u in cached[1] for u in uris):
         return cached[1]  # type: ignore[no-any-return]
     domains = {
-        identifier_system(s.code, s.identifier_system): s
-        for s in token_store.system_identities(conn)
+        identifier_system(s.code, s.identifier_system): s for s in systems.system_identities(conn)
     }
     ttl = float(current_app.config["DOMAIN_CACHE_SECONDS"])
     current_app.extensions["mpi_domains"] = (now + ttl, domains)
@@ -68,7 +65,7 @@ def _domains(conn: Any, *uris: str) -> dict[str, SystemIdentity]:
 
 
 def _own_domain(conn: Any, who: Caller) -> str:
-    found = token_store.system_identity(conn, who.system_code)
+    found = systems.system_identity(conn, who.system_code)
     assert found is not None
     return identifier_system(found.code, found.identifier_system)
 
@@ -81,11 +78,11 @@ def _persons_for_identifier(conn: Any, system: str, value: str) -> list[tuple[in
             raise ApiError(
                 400, "invalid", f"invalid NHS number: {checked.reason}", field="identifier"
             )
-        return access_store.persons_with_nhs_number(conn, checked.digits)
+        return lookups.persons_with_nhs_number(conn, checked.digits)
     domain = _domains(conn, system).get(system)
     if domain is None:
         return None
-    found = access_store.person_of_record(conn, domain.code, value)
+    found = lookups.person_of_record(conn, domain.code, value)
     return [found] if found else []
 
 
@@ -112,7 +109,7 @@ def _register(local_value: str, resource: dict[str, Any], *, created_status: int
     if not own:
         resource = {**resource, "identifier": [*idents, {"system": domain, "value": local_value}]}
     demographics = demographics_from_patient(resource)
-    existed = access_store.person_of_record(conn, who.system_code, local_value) is not None
+    existed = lookups.person_of_record(conn, who.system_code, local_value) is not None
     ctx = match_context()
     with renamed(RESOURCE_FIELDS):
         row = records.prepare(ctx, local_value, resource, demographics)
@@ -167,10 +164,10 @@ def _resolve_duplicate(subsumed: str, survivor: str) -> Response:
     draft().detail["replaced_by"] = True
     if survivor == subsumed:
         raise InvalidInput.single("Patient.link", "a record cannot be replaced by itself")
-    kept = access_store.person_of_record(conn, who.system_code, survivor)
+    kept = lookups.person_of_record(conn, who.system_code, survivor)
     if kept is None:
         raise NotFound(f"no record {survivor!r} of this system to be replaced by")
-    gone = access_store.person_of_record(conn, who.system_code, subsumed)
+    gone = lookups.person_of_record(conn, who.system_code, subsumed)
     if gone is not None:
         draft().persons([gone[1]])
         records.withdraw(conn, who.system_code, subsumed, actor=f"system:{who.system_code}")
@@ -240,7 +237,7 @@ def create() -> Response:
     condition = request.headers.get("If-None-Exist")
     if condition is not None:
         _check_condition(condition, domain, value)
-    held = access_store.person_of_record(conn, who.system_code, value)
+    held = lookups.person_of_record(conn, who.system_code, value)
     if held is not None:
         access.require(who, "register")
         draft().record(who.system_code, value)
@@ -293,7 +290,7 @@ def conditional_delete() -> Response:
         )
     access.require_own_system(who, domain.code)
     draft().record(domain.code, value)
-    found = access_store.person_of_record(conn, domain.code, value)
+    found = lookups.person_of_record(conn, domain.code, value)
     if found:
         draft().persons([found[1]])
     records.withdraw(conn, domain.code, value, actor=f"system:{who.system_code}")
@@ -563,8 +560,8 @@ def _entries(
 
 
 def _in_domains(
-    domains: frozenset[str], view: dict[str, str], records: list[access_store.LinkedRecord]
-) -> tuple[dict[str, str], list[access_store.LinkedRecord]]:
+    domains: frozenset[str], view: dict[str, str], records: list[lookups.LinkedRecord]
+) -> tuple[dict[str, str], list[lookups.LinkedRecord]]:
     """The golden view and records cut down to the identifiers of ``domains``.
 
     The NHS number is the domain ``https://fhir.nhs.uk/Id/nhs-number``; demographics stay.
@@ -998,6 +995,6 @@ def audit_events() -> Response:
         }
         for e in events
     ]
-    if not entries and not access_store.person_exists(get_conn(), person_id):
+    if not entries and not lookups.person_exists(get_conn(), person_id):
         raise NotFound(f"no person {person_id!r}")
     return fhir(make_searchset(entries, len(entries)))

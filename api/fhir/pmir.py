@@ -38,9 +38,8 @@ from api.fhir.patient import _own_domain, _register, _resolve_duplicate
 from api.fhir.render import base_url, fhir
 from api.requests import audited, caller, draft
 from api.validation import json_object
-from mpi import access, records
+from mpi import access, lookups, records
 from mpi.errors import Conflict, FieldProblem, InvalidInput, MPIError, NotFound
-from mpi.store import access as access_store
 
 FEED_EVENT = "urn:ihe:iti:pmir:2019:patient-feed"
 RESPONSE_EVENT = "urn:ihe:iti:pmir:2019:patient-feed-response"
@@ -183,7 +182,7 @@ def _apply(n: int, change: dict[str, Any], domain: str, keys: dict[str, str]) ->
         if value is None:
             raise _refuse("request.url", "a delete must be Patient?identifier=system|value")
         draft().record(who.system_code, value)
-        found = access_store.person_of_record(conn, who.system_code, value)
+        found = lookups.person_of_record(conn, who.system_code, value)
         if found is None:
             raise NotFound(f"no record {value!r} of this system to delete")
         draft().persons([found[1]])
@@ -194,7 +193,7 @@ def _apply(n: int, change: dict[str, Any], domain: str, keys: dict[str, str]) ->
     if method == "POST":
         if url.strip("/") != "Patient":
             raise _refuse("request.url", "a create must be POST Patient")
-        if access_store.person_of_record(conn, who.system_code, value) is not None:
+        if lookups.person_of_record(conn, who.system_code, value) is not None:
             raise Conflict(
                 f"this system already holds a Patient with identifier {domain}|{value}:"
                 " send it as PUT"

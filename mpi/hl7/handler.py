@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from matching import fields
 from matching.nhs_number import check as check_nhs_number
 from matching.types import Demographics
 from mpi import access, audit, records
@@ -52,24 +53,9 @@ WITHDRAW_EVENTS = ("A23", "A29")
 NHS_AUTHORITY = "NHS"
 NHS_OID = "2.16.840.1.113883.2.1.4.1"
 
-#: Demographic fields of a registration and where they are in PID.
-FIELD_LOCATION = {
-    "local_id": ("PID", 3, 1),
-    "nhs_number": ("PID", 3, 1),
-    "nhs_number_status": ("PID", 32, 0),
-    "family_name": ("PID", 5, 1),
-    "given_name": ("PID", 5, 2),
-    "birth_date": ("PID", 7, 0),
-    "sex": ("PID", 8, 0),
-    "address_line": ("PID", 11, 1),
-    "postcode": ("PID", 11, 5),
-    "phone": ("PID", 13, 1),
-    "multiple_birth": ("PID", 24, 0),
-    "birth_order": ("PID", 25, 0),
-    "deceased_at": ("PID", 29, 0),
-    "deceased": ("PID", 30, 0),
-}
-IDENTIFYING = ("nhs_number", "family_name", "given_name", "birth_date")
+#: Demographic fields of a registration and where they are in PID (:mod:`matching.fields`).
+FIELD_LOCATION = {"local_id": ("PID", 3, 1)} | fields.hl7_locations()
+IDENTIFYING = fields.identifying()
 _SEX_OUT = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
 
 
