@@ -2,7 +2,7 @@
 
 The fields are read from the dataclass itself, so a field added to
 :class:`~matching.types.NormalisedRecord` travels without a change here: tuples go as
-lists, dates as ISO text.
+lists, dates as ``{"date": ISO text}``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ __all__ = ["norm_from_json", "norm_to_json"]
 
 _FIELDS = dataclasses.fields(NormalisedRecord)
 _TUPLES = frozenset(f.name for f in _FIELDS if f.default == ())
-_DATES = frozenset(f.name for f in _FIELDS if str(f.type).replace(" ", "").split("|")[0] == "date")
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
+    if isinstance(value, date):  # tagged: the field's declared type is not read
+        return {"date": value.isoformat()}
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -51,6 +50,7 @@ def norm_from_json(text: str) -> NormalisedRecord:
     raw = json.loads(text)
     for name in _TUPLES & raw.keys():
         raw[name] = tuple(raw[name])
-    for name in _DATES & raw.keys():
-        raw[name] = date.fromisoformat(raw[name])
+    for name, value in raw.items():
+        if isinstance(value, dict) and "date" in value:
+            raw[name] = date.fromisoformat(value["date"])
     return NormalisedRecord(**raw)
