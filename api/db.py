@@ -15,10 +15,8 @@ from flask import Flask, current_app, g
 from psycopg import errors as psycopg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from mpi import database
 from mpi.errors import ConfigError
-from mpi.store import db as store_db
-from mpi.store import migrate
-from mpi.store import replica as replica_store
 
 if TYPE_CHECKING:
     import psycopg
@@ -31,9 +29,9 @@ READ_ROUTES: Counter[str] = Counter()
 
 def init_app(app: Flask) -> None:
     """Create the pool, open it and wait for it, so a bad database fails at start-up."""
-    url = store_db.server_url(app.config["SETTINGS"])
+    url = database.server_url(app.config["SETTINGS"])
     try:
-        migrate.upgrade(url)
+        database.upgrade(url)
     except Exception as exc:  # noqa: BLE001 - any failure here is a configuration problem
         raise ConfigError(f"cannot use the database: {type(exc).__name__}") from exc
     pool: ConnectionPool[Any] = ConnectionPool(
@@ -103,7 +101,7 @@ def read_conn() -> psycopg.Connection[Any]:
     if not has_replica():
         return get_conn()
     who = ctx.get("caller")
-    lsn = replica_store.last_write(get_conn(), who.system_id) if who is not None else None
+    lsn = database.last_write(get_conn(), who.system_id) if who is not None else None
     replica: ConnectionPool[Any] = current_app.extensions["mpi_read_pool"]
     try:
         conn = replica.getconn()
@@ -112,7 +110,7 @@ def read_conn() -> psycopg.Connection[Any]:
         READ_ROUTES["primary"] += 1
         return get_conn()
     try:
-        current = replica_store.has_replayed(conn, lsn)
+        current = database.has_replayed(conn, lsn)
     except psycopg_errors.Error:
         replica.putconn(conn)
         log.warning("read replica failed: lookup served by the primary")
@@ -136,11 +134,11 @@ def note_write() -> None:
         return
     conn = get_conn()
     try:
-        replica_store.record_write(conn, who.system_id)
+        database.record_write(conn, who.system_id)
         conn.commit()
     except psycopg_errors.Error:  # the work is committed: its reply must not become a 500
         log.warning("could not note the write position: the next lookups may lag")
-        store_db.discard(conn)
+        database.discard(conn)
 
 
 def has_conn() -> bool:
@@ -157,7 +155,7 @@ def release(exc: BaseException | None = None) -> None:
     if conn is None:
         return
     try:
-        store_db.discard(conn)
+        database.discard(conn)
     finally:
         pool().putconn(conn)
 

@@ -123,9 +123,9 @@ def render(
 
 def rollback() -> None:
     """Undo the request's work; its audit event is written afterwards and committed, in
-    the same transaction when the request had written nothing (:func:`mpi.store.db.undo`)."""
+    the same transaction when the request had written nothing (:func:`mpi.database.undo`)."""
     from api.db import get_conn, has_conn
-    from mpi.store.db import undo
+    from mpi.database import undo
 
     if has_conn():
         undo(get_conn())

@@ -42,18 +42,6 @@ from mpi.evaluation import (
 from mpi.loading import CSV_COLUMNS
 from mpi.store import review as review_store
 
-HEADER = (
-    "local_id",
-    "nhs_number",
-    "given_name",
-    "family_name",
-    "sex",
-    "birth_date",
-    "address_line",
-    "postcode",
-    "phone",
-)
-
 
 def _mpi(url: str, *args: str) -> str:
     env = dict(os.environ, DATABASE_URL=url)

@@ -49,7 +49,7 @@ from mpi import access
 from mpi.config import load_settings
 from mpi.demo.run import fresh_database
 from mpi.demo.synthetic import generate, write_dataset
-from mpi.loading import load_file
+from mpi.loading import CSV_COLUMNS, load_file
 from mpi.records import MatchContext
 from mpi.store import db, migrate
 from mpi.store import systems as system_store
@@ -116,16 +116,7 @@ def resolve_path(system: str, local_id: str) -> str:
     return f"/v1/systems/{system}/records/{local_id}"
 
 
-_FIELDS = (
-    "nhs_number",
-    "given_name",
-    "family_name",
-    "sex",
-    "birth_date",
-    "address_line",
-    "postcode",
-    "phone",
-)
+_FIELDS = CSV_COLUMNS[1:]  # the fields every load CSV has
 
 
 def _registrations(url: str, count: int, seed: int) -> list[dict[str, str]]:

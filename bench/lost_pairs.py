@@ -24,7 +24,7 @@ from mpi.config import load_settings
 from mpi.evaluation import crossref, read_truth
 from mpi.store import records as record_store
 
-SHOWN = ("nhs_number", "given_name", "family_name", "birth_date", "postcode", "address", "phone")
+SHOWN = tuple(c.name for c in COMPARISONS if c.name != "sex")
 
 
 def _url(base: str, database: str) -> str:

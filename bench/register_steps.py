@@ -40,7 +40,8 @@ STEPS: list[tuple[Any, str]] = [
     (record_store, "term_counts"),
     (person_store, "write_all"),
     (person_store, "reserve_person_ids"),
-    (domain._Linker, "_flush"),  # noqa: SLF001 - the writes, whichever way they go
+    (domain, "plan"),  # the pure decisions
+    (person_store, "apply"),  # the writes, whichever way they go
     (audit_store, "append"),
     (psycopg.Connection, "commit"),
 ]

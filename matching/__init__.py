@@ -21,6 +21,7 @@ from matching.blocking import blocking_keys
 from matching.comparisons import COMPARISONS, Comparison, compare
 from matching.errors import InvalidDemographics, InvalidModel, MatchingError, Problem
 from matching.evaluation import Evaluation, evaluate
+from matching.findings import Finding
 from matching.model import ComparisonParameters, LevelParameters, MatchModel, load_default_model
 from matching.nhs_number import (
     NhsNumberCheck,
@@ -44,7 +45,7 @@ from matching.normalise import (
     postcode_district,
     postcode_sector,
 )
-from matching.scoring import WeightAdjuster, match_probability, safety_flags, score
+from matching.scoring import WeightAdjuster, findings, match_probability, score
 from matching.types import Demographics, FieldScore, MatchScore, NormalisedRecord
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Demographics",
     "Evaluation",
     "FieldScore",
+    "Finding",
     "InvalidDemographics",
     "InvalidModel",
     "LevelParameters",
@@ -69,6 +71,7 @@ __all__ = [
     "check_nhs_number",
     "compare",
     "evaluate",
+    "findings",
     "format_nhs_number",
     "generate_check_digit",
     "is_test_range",
@@ -86,6 +89,5 @@ __all__ = [
     "postcode_area",
     "postcode_district",
     "postcode_sector",
-    "safety_flags",
     "score",
 ]

@@ -85,6 +85,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from matching.comparisons import COMPARISONS, compare
+from matching.findings import Finding
 from matching.frequencies import ADJUSTED as TF_ADJUSTED
 from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
@@ -92,7 +93,7 @@ from matching.nicknames import are_direct_variants, are_name_variants
 from matching.similarity import damerau_levenshtein, jaro_winkler
 from matching.types import FieldScore, MatchScore, NormalisedRecord
 
-__all__ = ["WeightAdjuster", "match_probability", "score", "safety_flags"]
+__all__ = ["Finding", "WeightAdjuster", "findings", "match_probability", "score"]
 
 _NAMES = tuple(c.name for c in COMPARISONS)
 _LABELS = tuple(c.levels for c in COMPARISONS)
@@ -193,8 +194,8 @@ def match_probability(prior_weight: float, weight: float) -> float:
     return 1.0 / (1.0 + 2.0**-logit)
 
 
-def safety_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
-    """The safety findings of a comparison vector (see the module docstring).
+def _vector_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
+    """The findings that the comparison vector alone gives (the rest need the records).
 
     Args:
         levels: the vector from :func:`matching.comparisons.compare`.
@@ -203,13 +204,13 @@ def safety_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
         The flags found, in a fixed order; ``()`` when none.
 
     Example:
-        >>> safety_flags((3, 1, 1, 1, 1, 1, 1, 1))
+        >>> _vector_flags((3, 1, 1, 1, 1, 1, 1, 1))
         ('nhs_number_conflict',)
     """
     nhs = levels[_NHS]
     flags = []
     if nhs in _NHS_DIFFERENT:
-        flags.append("nhs_number_conflict")
+        flags.append(Finding.NHS_NUMBER_CONFLICT)
     elif nhs in _NHS_SAME:
         if (
             levels[_BIRTH] in _BIRTH_CONFLICT
@@ -221,14 +222,14 @@ def safety_flags(levels: tuple[int, ...]) -> tuple[str, ...]:
             # a co-twin's number: another sex and another given name outweigh the number
             or (levels[_SEX] in _SEX_DIFFERENT and levels[_GIVEN] in _GIVEN_DIFFERENT)
         ):
-            flags.append("nhs_number_shared_conflict")
+            flags.append(Finding.NHS_NUMBER_SHARED_CONFLICT)
     if (
         nhs not in _NHS_SAME
         and levels[_BIRTH] in _BIRTH_EXACT
         and levels[_FAMILY] in _FAMILY_SAME
         and levels[_GIVEN] in _GIVEN_DIFFERENT
     ):
-        flags.append("twin_risk")
+        flags.append(Finding.TWIN_RISK)
     return tuple(flags)
 
 
@@ -280,69 +281,9 @@ def score(
                 field = FieldScore(field.comparison, field.level, weight)
             total += field.weight
             fields.append(field)
-    flags = safety_flags(levels)
-    if (
-        "twin_risk" not in flags
-        and levels[_GIVEN] in _GIVEN_NICKNAME
-        and levels[_NHS] not in _NHS_SAME
-        and levels[_BIRTH] in _BIRTH_EXACT
-        and levels[_FAMILY] in _FAMILY_SAME
-        and not _directly_agree(a, b)
-    ):
-        flags = (*flags, "twin_risk")  # JACK and SEAN: both JOHN, but brothers' names
-    if levels[_BIRTH] in _BIRTH_DIFFERENT and (
-        levels[_NHS] not in _NHS_SAME or _years_apart(a, b) >= 2
-    ):
-        flags = (*flags, "birth_date_conflict")
-    elif (
-        levels[_BIRTH] in _BIRTH_ONE_DIGIT
-        and levels[_NHS] not in _NHS_SAME
-        and _years_apart(a, b) >= GENERATION_YEARS
-    ):
-        # 1958-04-02 / 1988-04-02 is one digit, and a son born on his father's birthday
-        flags = (*flags, "birth_date_conflict")
-    if (
-        "twin_risk" not in flags
-        and levels[_BIRTH] in _BIRTH_TYPO
-        and levels[_GIVEN] in _GIVEN_STRICTLY_DIFFERENT
-        and levels[_FAMILY] in _FAMILY_SAME
-        and levels[_NHS] not in _NHS_SAME
-    ):
-        flags = (*flags, "twin_risk")
-    if levels[_NHS] not in _NHS_SAME:
-        if levels[_BIRTH] == 0:
-            flags = (
-                *flags,
-                "birth_date_missing" if _same_name_and_home(levels) else "weak_evidence",
-            )
-        elif (
-            not any(levels[i] in _CORROBORATES[i] for i in _CORROBORATES)
-            and fields[_GIVEN].weight + fields[_FAMILY].weight < RARE_NAMES_WEIGHT
-        ):
-            flags = (*flags, "weak_evidence")
-    if (
-        levels[_SEX] in _SEX_DIFFERENT
-        and levels[_NHS] not in _NHS_SAME
-        and not (levels[_GIVEN] in _GIVEN_EXACT or _directly_agree(a, b))
-    ):
-        flags = (*flags, "sex_conflict")
-    if levels[_BIRTH] == 0 and levels[_NHS] not in _NHS_SAME and _middle_names_disagree(a, b):
-        flags = (*flags, "middle_name_conflict")
-    if "twin_risk" not in flags and _is_twin_by_middle_name(levels, a, b):
-        flags = (*flags, "given_name_middle_only", "twin_risk")
-    elif "twin_risk" in flags and _is_one_slip(levels, a, b):
-        flags = tuple(f for f in flags if f != "twin_risk")
-    elif "twin_risk" in flags and levels[_GIVEN] in _GIVEN_INITIAL:
-        flags = tuple("given_name_initial" if f == "twin_risk" else f for f in flags)
-    if flags and "nhs_number_shared_conflict" in flags and _is_keying_slip(levels, a, b):
-        flags = tuple(f for f in flags if f != "nhs_number_shared_conflict")
-    flags = (*flags, *_multiple_birth_flags(levels, a, b))
-    if levels[_NHS] not in _NHS_SAME and (
-        _NOT_COMPARABLE in a.issues or _NOT_COMPARABLE in b.issues
-    ):
-        flags = (*flags, "name_not_comparable")
-    if not _strong_evidence(levels):
-        flags = (*flags, "sparse_evidence")
+    flags = findings(
+        a, b, levels=levels, names_weight=fields[_GIVEN].weight + fields[_FAMILY].weight
+    )
     return MatchScore(
         weight=total,
         probability=match_probability(
@@ -353,8 +294,107 @@ def score(
     )
 
 
+def findings(
+    a: NormalisedRecord,
+    b: NormalisedRecord,
+    *,
+    levels: tuple[int, ...] | None = None,
+    names_weight: float = 0.0,
+) -> tuple[str, ...]:
+    """Every finding of a pair, safety and informational (see the module docstring).
+
+    This is the one place findings are made: :func:`score` returns these as its flags.
+
+    Args:
+        a: one normalised record.
+        b: the other.
+        levels: the pair's comparison vector, when already computed (default: compared
+            here).
+        names_weight: the given plus family name weight of the pair after any
+            term-frequency adjustment, for ``weak_evidence`` (rare names need no
+            corroboration); the default 0.0 counts the names as common.
+
+    Returns:
+        The findings, in a fixed order; ``()`` when none.
+
+    Example:
+        >>> from matching.types import NormalisedRecord
+        >>> findings(NormalisedRecord(nhs_number="9434765919"),
+        ...          NormalisedRecord(nhs_number="9434765870"))
+        ('nhs_number_conflict', 'weak_evidence', 'sparse_evidence')
+    """
+    if levels is None:
+        levels = compare(a, b)
+    flags = _vector_flags(levels)
+    if (
+        Finding.TWIN_RISK not in flags
+        and levels[_GIVEN] in _GIVEN_NICKNAME
+        and levels[_NHS] not in _NHS_SAME
+        and levels[_BIRTH] in _BIRTH_EXACT
+        and levels[_FAMILY] in _FAMILY_SAME
+        and not _directly_agree(a, b)
+    ):
+        flags = (*flags, Finding.TWIN_RISK)  # JACK and SEAN: both JOHN, but brothers' names
+    if levels[_BIRTH] in _BIRTH_DIFFERENT and (
+        levels[_NHS] not in _NHS_SAME or _years_apart(a, b) >= 2
+    ):
+        flags = (*flags, Finding.BIRTH_DATE_CONFLICT)
+    elif (
+        levels[_BIRTH] in _BIRTH_ONE_DIGIT
+        and levels[_NHS] not in _NHS_SAME
+        and _years_apart(a, b) >= GENERATION_YEARS
+    ):
+        # 1958-04-02 / 1988-04-02 is one digit, and a son born on his father's birthday
+        flags = (*flags, Finding.BIRTH_DATE_CONFLICT)
+    if (
+        Finding.TWIN_RISK not in flags
+        and levels[_BIRTH] in _BIRTH_TYPO
+        and levels[_GIVEN] in _GIVEN_STRICTLY_DIFFERENT
+        and levels[_FAMILY] in _FAMILY_SAME
+        and levels[_NHS] not in _NHS_SAME
+    ):
+        flags = (*flags, Finding.TWIN_RISK)
+    if levels[_NHS] not in _NHS_SAME:
+        if levels[_BIRTH] == 0:
+            flags = (
+                *flags,
+                Finding.BIRTH_DATE_MISSING
+                if _same_name_and_home(levels)
+                else Finding.WEAK_EVIDENCE,
+            )
+        elif (
+            not any(levels[i] in _CORROBORATES[i] for i in _CORROBORATES)
+            and names_weight < RARE_NAMES_WEIGHT
+        ):
+            flags = (*flags, Finding.WEAK_EVIDENCE)
+    if (
+        levels[_SEX] in _SEX_DIFFERENT
+        and levels[_NHS] not in _NHS_SAME
+        and not (levels[_GIVEN] in _GIVEN_EXACT or _directly_agree(a, b))
+    ):
+        flags = (*flags, Finding.SEX_CONFLICT)
+    if levels[_BIRTH] == 0 and levels[_NHS] not in _NHS_SAME and _middle_names_disagree(a, b):
+        flags = (*flags, Finding.MIDDLE_NAME_CONFLICT)
+    if Finding.TWIN_RISK not in flags and _is_twin_by_middle_name(levels, a, b):
+        flags = (*flags, Finding.GIVEN_NAME_MIDDLE_ONLY, Finding.TWIN_RISK)
+    elif Finding.TWIN_RISK in flags and _is_one_slip(levels, a, b):
+        flags = tuple(f for f in flags if f != Finding.TWIN_RISK)
+    elif Finding.TWIN_RISK in flags and levels[_GIVEN] in _GIVEN_INITIAL:
+        flags = tuple(Finding.GIVEN_NAME_INITIAL if f == Finding.TWIN_RISK else f for f in flags)
+    if flags and Finding.NHS_NUMBER_SHARED_CONFLICT in flags and _is_keying_slip(levels, a, b):
+        flags = tuple(f for f in flags if f != Finding.NHS_NUMBER_SHARED_CONFLICT)
+    flags = (*flags, *_multiple_birth_flags(levels, a, b))
+    if levels[_NHS] not in _NHS_SAME and (
+        _NOT_COMPARABLE in a.issues or _NOT_COMPARABLE in b.issues
+    ):
+        flags = (*flags, Finding.NAME_NOT_COMPARABLE)
+    if not _strong_evidence(levels):
+        flags = (*flags, Finding.SPARSE_EVIDENCE)
+    return flags
+
+
 _GIVEN_EXACT = _levels("given_name", "exact")
-_NOT_COMPARABLE = "name_not_comparable"
+_NOT_COMPARABLE = Finding.NAME_NOT_COMPARABLE
 #: Given plus family name weight (after term-frequency adjustment) at which a name is rare
 #: enough that name and birth date need no further corroboration: about one chance in a
 #: million of two people sharing both names.
@@ -580,14 +620,14 @@ def _multiple_birth_flags(
     """
     flags: list[str] = []
     if a.birth_order is not None and b.birth_order is not None and a.birth_order != b.birth_order:
-        flags.append("birth_order_conflict")
+        flags.append(Finding.BIRTH_ORDER_CONFLICT)
     if not (a.multiple_birth or b.multiple_birth):
         return tuple(flags)
     if levels[_GIVEN] == 0:
         if a.birth_order is None or a.birth_order != b.birth_order:
-            flags.append("multiple_birth_conflict")
+            flags.append(Finding.MULTIPLE_BIRTH_CONFLICT)
     elif not _twin_names_agree(levels, a, b):
-        flags.append("multiple_birth_conflict")
+        flags.append(Finding.MULTIPLE_BIRTH_CONFLICT)
     return tuple(flags)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from matching import fields
 from matching.types import Demographics
 from mpi.errors import FieldProblem, InvalidInput
 
@@ -11,6 +12,22 @@ NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 VERIFICATION_STATUS_URL = (
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
 )
+
+
+#: What a Patient element of each kind of field must be.
+_KIND_PROBLEMS = {
+    "text": "must be a string",
+    "flag": "must be true or false",
+    "count": "must be a whole number",
+}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "flag":
+        return isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _text(value: Any) -> str | None:
@@ -41,9 +58,11 @@ def local_identifier(patient: dict[str, Any], system_uri: str | None) -> str | N
 def demographics_from_patient(patient: Any) -> Demographics:
     """Extract the demographics the MPI matches on from a FHIR Patient resource.
 
-    ``multipleBirthBoolean`` / ``multipleBirthInteger`` give ``multiple_birth`` /
-    ``birth_order``, ``deceasedBoolean`` / ``deceasedDateTime`` give ``deceased`` /
-    ``deceased_at``.
+    Each field is read from its element (:attr:`matching.fields.Field.fhir`): the
+    identifier, name, address and telecom ones here, any other from the one Patient
+    element of its name, checked for its kind: ``multipleBirthBoolean`` /
+    ``multipleBirthInteger`` give ``multiple_birth`` / ``birth_order``,
+    ``deceasedBoolean`` / ``deceasedDateTime`` give ``deceased`` / ``deceased_at``.
 
     Raises:
         InvalidInput: the resource is not a Patient, or a field has the wrong type.
@@ -85,29 +104,25 @@ def demographics_from_patient(patient: Any) -> Demographics:
         if isinstance(telecom, dict) and telecom.get("system") == "phone":
             phone = _text(telecom.get("value"))
             break
-    for field in ("gender", "birthDate", "deceasedDateTime"):
-        if patient.get(field) is not None and not isinstance(patient.get(field), str):
-            problems.append(FieldProblem(field, "must be a string"))
-    for field in ("multipleBirthBoolean", "deceasedBoolean"):
-        if patient.get(field) is not None and not isinstance(patient.get(field), bool):
-            problems.append(FieldProblem(field, "must be true or false"))
-    order = patient.get("multipleBirthInteger")
-    if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
-        problems.append(FieldProblem("multipleBirthInteger", "must be a whole number"))
+    structured = {
+        "Patient.identifier": nhs_number,
+        "Patient.identifier.extension": status,
+        "Patient.name.given": given,
+        "Patient.name.family": _text(family),
+        "Patient.address.line": line,
+        "Patient.address.postalCode": postcode,
+        "Patient.telecom": phone,
+    }
+    values = {f.name: structured[f.fhir] for f in fields.FIELDS if f.fhir in structured}
+    for kind in ("text", "flag", "count"):  # each of the other fields: one element
+        for f in fields.FIELDS:
+            if f.kind != kind or f.fhir in structured:
+                continue
+            element = f.fhir.removeprefix("Patient.")
+            value = patient.get(element)
+            if value is not None and not _is_kind(value, kind):
+                problems.append(FieldProblem(element, _KIND_PROBLEMS[kind]))
+            values[f.name] = _text(value) if kind == "text" else value
     if problems:
         raise InvalidInput(problems)
-    return Demographics(
-        nhs_number=nhs_number,
-        nhs_number_status=status,
-        given_name=given,
-        family_name=_text(family),
-        sex=_text(patient.get("gender")),
-        birth_date=_text(patient.get("birthDate")),
-        address_line=line,
-        postcode=postcode,
-        phone=phone,
-        multiple_birth=patient.get("multipleBirthBoolean"),
-        birth_order=order,
-        deceased=patient.get("deceasedBoolean"),
-        deceased_at=_text(patient.get("deceasedDateTime")),
-    )
+    return Demographics(**values)

@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from matching import fields
 from matching.types import Demographics
 from mpi.errors import Conflict, InvalidInput, NotFound
 from mpi.fhir_patient import demographics_from_patient
@@ -38,24 +39,12 @@ from mpi.store.decisions import DecisionRow, LinkState
 from mpi.store.events import EventRow
 from mpi.store.persons import HistoryRow
 
-GOLDEN_FIELDS = (
-    "nhs_number",
-    "given_name",
-    "family_name",
-    "sex",
-    "birth_date",
-    "address_line",
-    "postcode",
-    "phone",
-    "multiple_birth",
-    "birth_order",
-    "deceased",
-    "deceased_at",
-)
+#: The golden view's fields, in order (:mod:`matching.fields`).
+GOLDEN_FIELDS = fields.golden_fields()
 #: Golden fields that come from the same record as another (the first field), so that
 #: they never contradict each other: a birth order with its multiple-birth flag, a death
 #: date with its deceased flag.
-COMPANION_FIELDS = {"birth_order": "multiple_birth", "deceased_at": "deceased"}
+COMPANION_FIELDS = fields.companions()
 
 
 @dataclass(frozen=True, slots=True)

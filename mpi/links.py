@@ -47,49 +47,29 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from matching.comparisons import COMPARISONS
+from matching.findings import REVIEW_REASONS as ALL_REASONS
+from matching.findings import SAFETY, Finding, ReviewReason
 from matching.types import MatchScore, NormalisedRecord
 
-SAFETY_FLAGS = frozenset(
-    {
-        "nhs_number_conflict",
-        "nhs_number_shared_conflict",
-        "twin_risk",
-        "birth_date_conflict",
-        "weak_evidence",
-        "sex_conflict",
-        "middle_name_conflict",
-        "sparse_evidence",
-        "birth_order_conflict",
-        "multiple_birth_conflict",
-        "name_not_comparable",
-    }
-)
+SAFETY_FLAGS = SAFETY
 #: Findings that allow an automatic link only when no other identity is plausible.
-UNIQUE_ONLY_FLAGS = frozenset({"birth_date_missing", "given_name_initial"})
+UNIQUE_ONLY_FLAGS = frozenset({Finding.BIRTH_DATE_MISSING, Finding.GIVEN_NAME_INITIAL})
 #: Findings that count against a person only when every plausible record of it has them.
 PERSON_WIDE_FLAGS = frozenset(
     {
-        "twin_risk",
-        "weak_evidence",
-        "sex_conflict",
-        "sparse_evidence",
-        "multiple_birth_conflict",
-        "name_not_comparable",
+        Finding.TWIN_RISK,
+        Finding.WEAK_EVIDENCE,
+        Finding.SEX_CONFLICT,
+        Finding.SPARSE_EVIDENCE,
+        Finding.MULTIPLE_BIRTH_CONFLICT,
+        Finding.NAME_NOT_COMPARABLE,
     }
 )
 #: Findings that say two records are twins of one birth (reviewed as ``twin_risk``).
-MULTIPLE_BIRTH_FLAGS = frozenset({"birth_order_conflict", "multiple_birth_conflict"})
+MULTIPLE_BIRTH_FLAGS = frozenset({Finding.BIRTH_ORDER_CONFLICT, Finding.MULTIPLE_BIRTH_CONFLICT})
 
 #: Review reasons, most urgent first.
-REVIEW_REASONS = (
-    "nhs_number_shared_conflict",
-    "twin_risk",
-    "nhs_number_conflict",
-    "birth_date_conflict",
-    "intra_system_duplicate",
-    "invalid_nhs_number",
-    "possible_match",
-)
+REVIEW_REASONS = ALL_REASONS
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -143,19 +123,19 @@ class Decision:
 
 def review_reason(match: PersonMatch, probe_issues: Iterable[str] = ()) -> str:
     """The most urgent reason a human should look at this candidate."""
-    if "nhs_number_shared_conflict" in match.flags:
-        return "nhs_number_shared_conflict"
-    if "twin_risk" in match.flags or match.flags & MULTIPLE_BIRTH_FLAGS:
-        return "twin_risk"
-    if "nhs_number_conflict" in match.flags:
-        return "nhs_number_conflict"
-    if "birth_date_conflict" in match.flags:
-        return "birth_date_conflict"
+    if Finding.NHS_NUMBER_SHARED_CONFLICT in match.flags:
+        return ReviewReason.NHS_NUMBER_SHARED_CONFLICT
+    if Finding.TWIN_RISK in match.flags or match.flags & MULTIPLE_BIRTH_FLAGS:
+        return ReviewReason.TWIN_RISK
+    if Finding.NHS_NUMBER_CONFLICT in match.flags:
+        return ReviewReason.NHS_NUMBER_CONFLICT
+    if Finding.BIRTH_DATE_CONFLICT in match.flags:
+        return ReviewReason.BIRTH_DATE_CONFLICT
     if match.same_system:
-        return "intra_system_duplicate"
+        return ReviewReason.INTRA_SYSTEM_DUPLICATE
     if "nhs_number_invalid" in probe_issues:
-        return "invalid_nhs_number"
-    return "possible_match"
+        return ReviewReason.INVALID_NHS_NUMBER
+    return ReviewReason.POSSIBLE_MATCH
 
 
 #: Pairs of independent contradictions that rule a candidate out without review. Each
@@ -170,6 +150,9 @@ CLEAR_NON_MATCH = frozenset(
         frozenset({"birth_date", "given_name"}),  # siblings, parent and child
         frozenset({"birth_date", "sex"}),
         frozenset({"twin", "sex"}),  # a boy and a girl twin
+        # a brother and sister (or spouses) at one address: 34 items at 20,000 persons
+        # (seed 11) and 24 at seed 29, none a true match (bench/RESULTS.md, issue 11)
+        frozenset({"given_name", "sex"}),
     }
 )
 
@@ -206,13 +189,13 @@ def contradictions(result: MatchScore) -> frozenset[str]:
     """
     flags = set(result.flags)
     levels = {f.comparison: f.level for f in result.fields}
-    middle_name = "given_name_middle_only" in flags
+    middle_name = Finding.GIVEN_NAME_MIDDLE_ONLY in flags
     found = set()
-    if "nhs_number_conflict" in flags:
+    if Finding.NHS_NUMBER_CONFLICT in flags:
         found.add("nhs_number")
-    if "birth_date_conflict" in flags and levels.get("birth_date") == "different":
+    if Finding.BIRTH_DATE_CONFLICT in flags and levels.get("birth_date") == "different":
         found.add("birth_date")
-    if "twin_risk" in flags and not middle_name:
+    if Finding.TWIN_RISK in flags and not middle_name:
         found.add("twin")
     if levels.get("given_name") == "different" and not middle_name:
         found.add("given_name")
@@ -252,7 +235,7 @@ def is_clear_non_match(match: PersonMatch) -> bool:
         >>> is_clear_non_match(PersonMatch(2, son, 7, frozenset(son.flags)))
         True
     """
-    if "nhs_number_shared_conflict" in match.flags | set(match.score.flags):
+    if Finding.NHS_NUMBER_SHARED_CONFLICT in match.flags | set(match.score.flags):
         return False
     found = person_contradictions(match)
     return any(pair <= found for pair in CLEAR_NON_MATCH)
@@ -271,9 +254,9 @@ def person_contradictions(match: PersonMatch) -> frozenset[str]:
         The contradictions (see :func:`contradictions`).
     """
     found = set(contradictions(match.score))
-    if "nhs_number_conflict" in match.flags:
+    if Finding.NHS_NUMBER_CONFLICT in match.flags:
         found.add("nhs_number")
-    for kind, flag in (("birth_date", "birth_date_conflict"), ("twin", "twin_risk")):
+    for kind, flag in (("birth_date", Finding.BIRTH_DATE_CONFLICT), ("twin", Finding.TWIN_RISK)):
         if flag not in match.flags:
             found.discard(kind)
     return frozenset(found)
@@ -282,7 +265,7 @@ def person_contradictions(match: PersonMatch) -> frozenset[str]:
 #: Levels at which a candidate is another person for the record, whatever else agrees.
 _OTHER_PERSON = frozenset({("given_name", "different"), ("sex", "different")})
 #: Findings that say a candidate is another person (another NHS number or birth date).
-_CONFLICTS = frozenset({"nhs_number_conflict", "birth_date_conflict"})
+_CONFLICTS = frozenset({Finding.NHS_NUMBER_CONFLICT, Finding.BIRTH_DATE_CONFLICT})
 
 
 def is_rival(match: PersonMatch, thresholds: Thresholds, *, has_birth_date: bool = True) -> bool:
@@ -330,7 +313,7 @@ def blocking_findings(match: PersonMatch) -> frozenset[str]:
     """
     found = match.flags & SAFETY_FLAGS
     if match.same_system:
-        found -= {"sparse_evidence"}
+        found -= {Finding.SPARSE_EVIDENCE}
     return found
 
 
@@ -366,7 +349,7 @@ def decide(
             chosen = match
             break
     if chosen is not None and chosen.flags & UNIQUE_ONLY_FLAGS:
-        dated = "birth_date_missing" not in chosen.flags
+        dated = Finding.BIRTH_DATE_MISSING not in chosen.flags
         rivals = [
             m for m in ranked if m is not chosen and is_rival(m, thresholds, has_birth_date=dated)
         ]
@@ -376,7 +359,10 @@ def decide(
         (m, review_reason(m, issues))
         for m in ranked
         if m is not chosen
-        and (m.score.probability >= thresholds.review or "nhs_number_shared_conflict" in m.flags)
+        and (
+            m.score.probability >= thresholds.review
+            or Finding.NHS_NUMBER_SHARED_CONFLICT in m.flags
+        )
         and not is_clear_non_match(m)
     )[:max_review]
     if chosen is not None:
@@ -427,10 +413,10 @@ def person_flags(
             flags.add(flag)
     # A record without a given name says nothing against a twin: twins MIA and ISLA plus
     # a nameless record of Mia must not let ISLA in.
-    if any("twin_risk" in s.flags for s in plausible) and all(
-        "twin_risk" in s.flags or _given_level(s) == "missing" for s in plausible
+    if any(Finding.TWIN_RISK in s.flags for s in plausible) and all(
+        Finding.TWIN_RISK in s.flags or _given_level(s) == "missing" for s in plausible
     ):
-        flags.add("twin_risk")
+        flags.add(Finding.TWIN_RISK)
     return frozenset(flags)
 
 
@@ -444,7 +430,7 @@ _BIRTH_CLOSE = frozenset(
     _BIRTH_DATE.levels.index(label) for label in ("exact", "day_month_swapped", "one_digit_or_day")
 )
 _BIRTH_CLOSE_LABELS = frozenset({"exact", "day_month_swapped", "one_digit_or_day"})
-_BIRTH_CONFLICTS = frozenset({"birth_date_conflict", "nhs_number_shared_conflict"})
+_BIRTH_CONFLICTS = frozenset({Finding.BIRTH_DATE_CONFLICT, Finding.NHS_NUMBER_SHARED_CONFLICT})
 
 
 def _birth_level(score: MatchScore) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import queue
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any, TextIO
 
 import psycopg
 
+from matching import fields
 from matching.types import Demographics
 from mpi.errors import InvalidInput
 from mpi.fhir_patient import demographics_from_patient, local_identifier
@@ -21,19 +23,15 @@ from mpi.models import SourceSystem
 from mpi.records import MatchContext, NameCounts, load_batch, prepare
 from mpi.store.records import RecordRow, analyse, count_records, vacuum_counters
 
-CSV_COLUMNS = (
-    "local_id",
-    "nhs_number",
-    "given_name",
-    "family_name",
-    "sex",
-    "birth_date",
-    "address_line",
-    "postcode",
-    "phone",
-)
-#: Columns a CSV may add after :data:`CSV_COLUMNS`, any of them, in any order.
-OPTIONAL_CSV_COLUMNS = ("multiple_birth", "birth_order", "deceased", "deceased_at")
+#: The columns a CSV must have (in any order): the local ID, then the required fields.
+CSV_COLUMNS = ("local_id", *fields.csv_columns(required=True))
+#: Columns a CSV may add, any of them, in any order.
+OPTIONAL_CSV_COLUMNS = fields.csv_columns(required=False)
+#: CSV column -> field name (the key of the stored payload and of :func:`demographics_from_row`).
+_CSV_FIELDS = {"local_id": "local_id"} | fields.csv_field_names()
+_TEXT_FIELDS = frozenset(fields.of_kind("text"))
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +53,8 @@ class LoadReport:
     decisions: dict[str, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
     seconds: float = 0.0
+    #: CSV columns that are not fields, ignored (their values are not stored).
+    unknown_columns: tuple[str, ...] = ()
 
     @property
     def per_second(self) -> float:
@@ -79,46 +79,57 @@ def demographics_from_row(row: dict[str, Any]) -> Demographics:
     ``deceased_at`` may also be JSON booleans and numbers (the /v1 body).
     """
     return Demographics(
-        nhs_number=_clean(row.get("nhs_number")),
-        nhs_number_status=_clean(row.get("nhs_number_status")),
-        given_name=_clean(row.get("given_name")),
-        family_name=_clean(row.get("family_name")),
-        sex=_clean(row.get("sex")),
-        birth_date=_clean(row.get("birth_date")),
-        address_line=_clean(row.get("address_line")),
-        postcode=_clean(row.get("postcode")),
-        phone=_clean(row.get("phone")),
-        multiple_birth=_as_sent(row.get("multiple_birth")),
-        birth_order=_as_sent(row.get("birth_order")),
-        deceased=_as_sent(row.get("deceased")),
-        deceased_at=_as_sent(row.get("deceased_at")),
+        **{
+            name: (_clean if name in _TEXT_FIELDS else _as_sent)(row.get(name))
+            for name in fields.names()
+        }
     )
 
 
-def _csv_rows(handle: TextIO) -> Iterator[tuple[int, str, dict[str, Any] | None, str]]:
-    reader = csv.reader(handle)
-    header = next(reader, None)
-    if header is None:
-        return
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    extra = header[len(CSV_COLUMNS) :]
-    if (
-        tuple(header[: len(CSV_COLUMNS)]) != CSV_COLUMNS
-        or not set(extra) <= set(OPTIONAL_CSV_COLUMNS)
-        or len(set(extra)) != len(extra)
-    ):
+def _csv_header(header: list[str]) -> tuple[list[str | None], tuple[str, ...]]:
+    """Each column's field name (``None``: an unknown column, ignored), and the unknown
+    columns' names.
+
+    The columns may come in any order, with any of :data:`OPTIONAL_CSV_COLUMNS` and any
+    unknown ones among them.
+
+    Raises:
+        InvalidInput: a column of :data:`CSV_COLUMNS` is missing, or a known one repeated.
+    """
+    header = [h.strip().lstrip("\ufeff").strip() for h in header]
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    repeated = sorted({c for c in header if c in _CSV_FIELDS and header.count(c) > 1})
+    if missing or repeated:
+        problems = []
+        if missing:
+            problems.append("it lacks " + ", ".join(missing))
+        if repeated:
+            problems.append("it repeats " + ", ".join(repeated))
         raise InvalidInput.single(
             "header",
-            "the CSV header must be exactly " + ",".join(CSV_COLUMNS) + ", optionally followed"
-            " by any of " + ",".join(OPTIONAL_CSV_COLUMNS) + f", not {','.join(header)}",
+            "the CSV header must have the columns " + ",".join(CSV_COLUMNS) + " (in any"
+            " order), and may add any of "
+            + ",".join(OPTIONAL_CSV_COLUMNS)
+            + ": "
+            + " and ".join(problems),
         )
+    unknown = tuple(h or "(blank)" for h in header if h not in _CSV_FIELDS)
+    return [_CSV_FIELDS.get(h) for h in header], unknown
+
+
+def _csv_rows(
+    reader: Any, names: list[str | None]
+) -> Iterator[tuple[int, str, dict[str, Any] | None, str]]:
+    """The rows after the header: line, local ID, the known columns by field name, text."""
+    at = names.index("local_id")
     for values in reader:
         line = reader.line_num
         text = ",".join(values)
-        if len(values) != len(header):
-            yield line, values[0] if values else "", None, text
+        if len(values) != len(names):
+            yield line, values[at] if len(values) > at else "", None, text
             continue
-        yield line, values[0].strip(), dict(zip(header, values, strict=True)), text
+        row = {name: value for name, value in zip(names, values, strict=True) if name}
+        yield line, values[at].strip(), row, text
 
 
 def _ndjson_rows(
@@ -285,7 +296,9 @@ def load_file(
         url: the database.
         ctx: model, thresholds and limits.
         system: the connected system the records belong to.
-        path: a CSV with the columns of :data:`CSV_COLUMNS`, or FHIR Patient NDJSON.
+        path: a CSV with the columns of :data:`CSV_COLUMNS` in any order (any of
+            :data:`OPTIONAL_CSV_COLUMNS` too; other columns are reported in the report's
+            ``unknown_columns`` and the log, and ignored), or FHIR Patient NDJSON.
         batch_size: records per transaction.
         system_uri: for NDJSON, the identifier system of the local IDs (``None``: the
             first identifier that is not an NHS number).
@@ -305,7 +318,20 @@ def load_file(
         # it, the first statement opened one for the whole file and batches were savepoints)
         psycopg.connect(url, autocommit=True) as conn,
     ):
-        rows = _csv_rows(handle) if kind == "csv" else _ndjson_rows(handle, system_uri)
+        rows: Iterator[tuple[int, str, dict[str, Any] | None, str]]
+        if kind == "csv":
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            names, report.unknown_columns = _csv_header(header) if header else ([], ())
+            if report.unknown_columns:
+                log.warning(
+                    "%s: unknown CSV columns ignored: %s",
+                    path.name,
+                    ", ".join(report.unknown_columns),
+                )
+            rows = _csv_rows(reader, names) if header else iter(())
+        else:
+            rows = _ndjson_rows(handle, system_uri)
         # refresh statistics once the load has grown the tables by a quarter, then at
         # each fourfold growth (a fresh database: after 1, 4, 16, 64 batches)
         analyse_at = max(batch_size, count_records(conn) // 4)

@@ -1,19 +1,17 @@
 """Register, update and bulk-load source records, with matching, in one transaction.
 
-``register`` and ``load`` share one engine (:class:`_Linker`): normalise, store the record
-and its blocking keys, find candidates that share any key, score the record against every
-record of each candidate person, decide (``mpi.links``) and write links, history, review
-items and identity events.
+Every path is read, plan, apply: the record is stored with its blocking keys, the store
+reads the candidates once (:func:`mpi.store.records.read_candidates`), the pure planner
+decides (:func:`mpi.linking.plan.plan`) and the store writes the plan
+(:func:`mpi.store.persons.apply`): links, history, review items and identity events.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -23,54 +21,42 @@ from matching.errors import InvalidDemographics
 from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.normalise import normalise
-from matching.scoring import score
-from matching.types import Demographics, MatchScore
-from mpi.config import Settings
+from matching.types import Demographics
 from mpi.errors import FieldProblem, InvalidInput
-from mpi.links import (
-    SAFETY_FLAGS,
-    UNIQUE_ONLY_FLAGS,
-    Decision,
-    PersonMatch,
-    Thresholds,
-    decide,
-    new_enterprise_id,
-    person_flags,
+from mpi.linking.plan import (
+    CandidateSet,
+    LinkPlan,
+    MatchContext,
+    Probe,
+    explanation,
+    match_person,
+    plan,
 )
 from mpi.models import RegisterResult, SourceSystem, StoredRecord
-from mpi.store import decisions as decision_store
 from mpi.store import events as event_store
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
 from mpi.store import review as review_store
 from mpi.store.events import EventRow
-from mpi.store.persons import HistoryRow, LinkRow
+from mpi.store.persons import Applied, HistoryRow
 from mpi.store.records import RecordRow
-from mpi.store.review import ReviewRow
+
+__all__ = [
+    "MatchContext",
+    "NameCounts",
+    "content_hash",
+    "explanation",
+    "ingest",
+    "load_batch",
+    "match_person",
+    "prepare",
+    "register",
+    "rematch",
+    "term_frequencies",
+    "withdraw",
+]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class MatchContext:
-    """What matching needs besides the data: model, thresholds and limits."""
-
-    model: MatchModel
-    thresholds: Thresholds
-    allow_test_nhs_numbers: bool = True
-    blocking_cap: int = 200
-
-    @classmethod
-    def build(cls, settings: Settings, model: MatchModel) -> MatchContext:
-        """Combine settings with a model; settings' thresholds override the model's."""
-        link = settings.link_threshold or model.thresholds["link"]
-        review = settings.review_threshold or model.thresholds["review"]
-        return cls(
-            model=model,
-            thresholds=Thresholds(link=link, review=min(review, link)),
-            allow_test_nhs_numbers=settings.allow_test_nhs_numbers,
-            blocking_cap=settings.blocking_cap,
-        )
 
 
 def _canonical_json(raw: Mapping[str, Any]) -> str:
@@ -137,11 +123,14 @@ def register(
     Raises:
         NotFound: the system does not exist.
     """
-    system, upserted, view = record_store.store_and_view(conn, system_code, row, ctx.blocking_cap)
-    changed = upserted.outcome != "unchanged"
-    keys = {upserted.record_id: row.keys} if changed else {}
-    updated = {upserted.record_id} if upserted.outcome == "updated" else set()
-    return _Linker(conn, ctx, actor).run(system, [upserted], updated, keys, view=view)[0]
+    # generic plans: PostgreSQL's "auto" mode would re-plan the matching read for every
+    # registration, which costs more than running it (bench/RESULTS-api.md)
+    system, upserted, view = record_store.store_and_view(
+        conn, system_code, row, ctx.blocking_cap, generic_plans=True
+    )
+    batch = [_probe(upserted, updated=upserted.outcome == "updated")]
+    candidates = _candidate_set(conn, ctx, view, [upserted], NameCounts())
+    return _link(conn, ctx, system, batch, candidates, actor)[0]
 
 
 def load_batch(
@@ -177,486 +166,87 @@ def ingest(
     unique = list(last.values())
     upserted = record_store.upsert_records(conn, system.id, unique)
     changed = [u for u in upserted if u.outcome != "unchanged"]
-    inserted = [u.record_id for u in changed if u.outcome == "inserted"]
-    updated = [u.record_id for u in changed if u.outcome == "updated"]
-    pending: list[int] = []  # records without key rows yet: indexed while the batch matches
-    if len(upserted) <= person_store.SMALL:  # read back in one statement: index the keys now
-        record_store.replace_blocking_keys(
-            conn, [u.record_id for u in changed], new_records=inserted
-        )
-    else:  # a batch finds its own keys in memory and indexes them while it matches
-        record_store.delete_blocking_keys(conn, updated)
-        pending = [u.record_id for u in changed]
     keys = {u.record_id: last[u.local_id].keys for u in changed}
-    review_store.supersede_for_records(conn, updated)
-    linker = _Linker(conn, ctx, actor, name_counts)
-    results = linker.run(system, upserted, set(updated), keys, pending=pending)
+    # every record is read, also an unchanged one (it has no keys to search)
+    probes = {u.record_id: keys.get(u.record_id, frozenset()) for u in upserted}
+    view = record_store.read_candidates(
+        conn,
+        probes,
+        ctx.blocking_cap,
+        new=[u.record_id for u in changed if u.outcome == "inserted"],
+        changed=[u.record_id for u in changed],
+    )
+    batch = [_probe(u, updated=u.outcome == "updated") for u in upserted]
+    candidates = _candidate_set(conn, ctx, view, upserted, name_counts or NameCounts())
+    results = _link(conn, ctx, system, batch, candidates, actor, view=view)
     by_local = {r.local_id: r for r in results}
     return [by_local[row.local_id] for row in rows]
 
 
-def match_person(
+def _probe(upserted: record_store.Upserted, *, updated: bool) -> Probe:
+    return Probe(upserted.record_id, upserted.local_id, upserted.outcome, changed=updated)
+
+
+def _candidate_set(
+    conn: psycopg.Connection[Any],
     ctx: MatchContext,
-    adjuster: TermFrequencies | None,
-    probe: StoredRecord,
-    person: int,
-    members: Sequence[StoredRecord],
-) -> PersonMatch:
-    """``probe`` scored against every record of ``person`` (``members``, not empty): the
-    best-scoring record, and the findings that count person-wide
-    (:func:`mpi.links.person_flags`)."""
-    scored = [(score(ctx.model, probe.norm, r.norm, adjuster=adjuster), r.id) for r in members]
-    best = max(scored, key=lambda s: (s[0].probability, not s[0].flags))
-    same_system = any(r.system_id == probe.system_id for r in members)
-    flags = person_flags(
-        [s for s, _ in scored], ctx.thresholds.review, members=[r.norm for r in members]
+    view: record_store.MatchView,
+    upserted: Sequence[record_store.Upserted],
+    name_counts: NameCounts,
+) -> CandidateSet:
+    """The planner's input from the matching read, with the name and postcode frequencies
+    of its records."""
+    records = {r.id: r for r in view.records}
+    inserted = [records[u.record_id] for u in upserted if u.outcome == "inserted"]
+    frequencies = name_counts.frequencies(
+        conn, ctx.model, records.values(), new=inserted, counts=view.counts
     )
-    return PersonMatch(person, best[0], best[1], flags, same_system)
+    return CandidateSet(
+        candidates=view.candidates,
+        records=records,
+        no_match=view.no_match,
+        enterprise_ids=view.enterprise_ids,
+        frequencies=frequencies,
+    )
 
 
-class _Linker:
-    """Matches a batch of stored records against the store and each other, then writes."""
+def _link(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    system: SourceSystem,
+    batch: Sequence[Probe],
+    candidates: CandidateSet,
+    actor: str,
+    *,
+    view: record_store.MatchView | None = None,
+) -> list[RegisterResult]:
+    """Plan and apply; the results in batch order."""
+    # a batch's key rows are written by the server while the batch is planned
+    with record_store.indexing_pending(conn, view):
+        link_plan = plan(batch, candidates, ctx, actor=actor)
+    applied = person_store.apply(conn, link_plan)
+    return results_of(system, link_plan, applied, candidates)
 
-    def __init__(
-        self,
-        conn: psycopg.Connection[Any],
-        ctx: MatchContext,
-        actor: str,
-        name_counts: NameCounts | None = None,
-    ) -> None:
-        self.conn = conn
-        self.name_counts = name_counts or NameCounts()
-        self.ctx = ctx
-        self.actor = actor
-        self.records: dict[int, StoredRecord] = {}
-        self.person_of: dict[int, int] = {}
-        self.members: dict[int, set[int]] = {}
-        self.manual: set[int] = set()
-        self._next_temp = -1
-        self.new_persons: list[int] = []
-        self.links: dict[int, LinkRow] = {}
-        self.history: list[HistoryRow] = []
-        self.events: list[EventRow] = []
-        self.reviews: list[ReviewRow] = []
-        self.merged: list[tuple[int, int]] = []
-        self.adjuster: TermFrequencies | None = None
-        self.no_match: dict[int, set[int]] = {}
-        self.enterprise_ids: dict[int, str] = {}
 
-    def _remember(self, record: StoredRecord) -> None:
-        self.records[record.id] = record
-        if record.person is not None:
-            self.person_of[record.id] = record.person
-            self.members.setdefault(record.person, set()).add(record.id)
-            if record.link_method == "manual":
-                self.manual.add(record.id)
-
-    def run(
-        self,
-        system: SourceSystem,
-        upserted: Sequence[record_store.Upserted],
-        updated: set[int],
-        keys: dict[int, frozenset[str]],
-        *,
-        view: record_store.MatchView | None = None,
-        pending: Sequence[int] = (),
-    ) -> list[RegisterResult]:
-        """Match and write; ``view`` is the matching read if the caller already made it."""
-        counts: record_store.TermCounts | None = None
-        if view is not None or len(upserted) <= person_store.SMALL:  # one statement
-            if view is None:
-                # every record is read, also an unchanged one (it has no keys to search)
-                probes = {u.record_id: keys.get(u.record_id, frozenset()) for u in upserted}
-                view = record_store.match_view(self.conn, probes, self.ctx.blocking_cap)
-            candidates, self.no_match = view.candidates, view.no_match
-            counts, self.enterprise_ids = view.counts, view.enterprise_ids
-            for record in view.records:
-                self._remember(record)
-        else:  # a batch: for thousands of records, separate statements are quicker
-            all_ids = [u.record_id for u in upserted]
-            candidates = record_store.candidate_pairs(
-                self.conn, keys, self.ctx.blocking_cap, pending=pending
-            )
-            wanted = set(all_ids).union(*candidates.values())
-            first = record_store.records_for_matching(self.conn, wanted)
-            persons = {r.person for r in first if r.person is not None}
-            known = [r.id for r in first]
-            more = record_store.person_records_for_matching(self.conn, persons, known)
-            for record in first + more:
-                self._remember(record)
-            self.no_match = record_store.no_match_partners(self.conn, list(self.records))
-        inserted = [self.records[u.record_id] for u in upserted if u.outcome == "inserted"]
-        self.adjuster = self.name_counts.frequencies(
-            self.conn, self.ctx.model, self.records.values(), new=inserted, counts=counts
+def results_of(
+    system: SourceSystem, link_plan: LinkPlan, applied: Applied, candidates: CandidateSet
+) -> list[RegisterResult]:
+    """What happened to each record of an applied plan."""
+    names = applied.names
+    return [
+        RegisterResult(
+            system=system.code,
+            local_id=o.local_id,
+            record_id=o.record_id,
+            person_id=names[o.person_id],
+            decision=o.decision,
+            score=o.score,
+            scored_person_id=names[o.scored_person_id] if o.scored_person_id is not None else None,
+            candidate_person_ids=tuple(names[c] for c in o.candidate_person_ids),
+            issues=candidates.records[o.record_id].norm.issues,
         )
-        outcomes: dict[int, tuple[str, int, MatchScore | None, tuple[int, ...], int | None]] = {}
-        # a batch's key rows are written by the server while its records are scored here
-        with self.conn.pipeline() if pending else contextlib.nullcontext():
-            record_store.insert_blocking_keys(self.conn, pending)
-            for u in upserted:
-                if u.outcome == "unchanged" and u.record_id in self.person_of:
-                    outcomes[u.record_id] = (
-                        "unchanged",
-                        self.person_of[u.record_id],
-                        None,
-                        (),
-                        None,
-                    )
-                    continue
-                if u.record_id in updated:
-                    self.events.append(
-                        EventRow(
-                            "record_updated",
-                            self.person_of.get(u.record_id),
-                            u.record_id,
-                            actor=self.actor,
-                        )
-                    )
-                outcomes[u.record_id] = self._match(
-                    u.record_id,
-                    candidates.get(u.record_id, set()),
-                    self.no_match.get(u.record_id, set()),
-                )
-        mapping, names = self._flush(
-            {
-                p
-                for (_, p, _, c, s) in outcomes.values()
-                for p in (p, *c, *([s] if s is not None else []))
-            }
-        )
-        self._close_resolved(mapping)
-        results = []
-        for u in upserted:
-            decision, person, best, cands, scored = outcomes[u.record_id]
-            record = self.records[u.record_id]
-            results.append(
-                RegisterResult(
-                    system=system.code,
-                    local_id=u.local_id,
-                    record_id=u.record_id,
-                    person_id=names[mapping.get(person, person)],
-                    decision=decision,
-                    score=best,
-                    scored_person_id=names[mapping.get(scored, scored)]
-                    if scored is not None
-                    else None,
-                    candidate_person_ids=tuple(names[mapping.get(c, c)] for c in cands),
-                    issues=record.norm.issues,
-                )
-            )
-        return results
-
-    def _score_persons(
-        self, probe: StoredRecord, candidate_ids: Iterable[int], exclude: set[int]
-    ) -> list[PersonMatch]:
-        persons = {self.person_of[c] for c in candidate_ids if c in self.person_of}
-        current = self.person_of.get(probe.id)
-        if current is not None and len(self.members[current]) > 1:
-            persons.add(current)
-        matches = []
-        for person in persons:
-            members = self.members[person] - {probe.id}
-            if not members or members & exclude:
-                continue
-            records = [self.records[m] for m in members]
-            matches.append(match_person(self.ctx, self.adjuster, probe, person, records))
-        return matches
-
-    def _match(
-        self, record_id: int, candidate_ids: set[int], exclude: set[int]
-    ) -> tuple[str, int, MatchScore | None, tuple[int, ...], int | None]:
-        probe = self.records[record_id]
-        current = self.person_of.get(record_id)
-        if record_id in self.manual and current is not None:
-            return ("kept_manual", current, None, (), None)
-        matches = self._score_persons(probe, candidate_ids, exclude)
-        decision = decide(matches, self.ctx.thresholds, probe_issues=probe.norm.issues)
-        person, outcome = self._apply(probe, current, decision)
-        bridged: set[int] = set()
-        if decision.action == "link":
-            bridged = self._bridge(person, decision, matches)
-        for match, reason in decision.review:
-            if match.person in bridged:
-                continue
-            self.reviews.append(
-                ReviewRow(
-                    record_id=record_id,
-                    candidate_person_id=match.person,
-                    candidate_record_id=match.record_id,
-                    probability=match.score.probability,
-                    weight=match.score.weight,
-                    reason=reason,
-                    explanation=explanation(match.score),
-                )
-            )
-            self.events.append(
-                EventRow(
-                    "review_opened",
-                    match.person,
-                    record_id,
-                    other_person_id=person,
-                    detail={"reason": reason, "probability": match.score.probability},
-                    actor=self.actor,
-                )
-            )
-        best = decision.match.score if decision.match else None
-        scored = decision.match.person if decision.match else None
-        review = tuple(m.person for m, _ in decision.review if m.person not in bridged)
-        return (outcome, person, best, review, scored)
-
-    def _bridge(self, target: int, decision: Decision, matches: list[PersonMatch]) -> set[int]:
-        """Merge into ``target`` the other identities the record also links to cleanly.
-
-        A record that qualifies for an automatic link to two identities shows they are one
-        person (split earlier, when the evidence between them was too thin). They are
-        merged only when no pair of their records raises a safety finding (other than
-        ``weak_evidence``, which is why they were apart), no no-match assertion separates
-        them and no record of either was linked by hand.
-        """
-        merged: set[int] = set()
-        for other in matches:
-            person = other.person
-            if (
-                other is decision.match
-                or person == target
-                or other.score.probability < self.ctx.thresholds.link
-                or other.flags & SAFETY_FLAGS
-            ):
-                continue
-            ours, theirs = self.members[target], self.members.get(person, set())
-            if not theirs or (ours | theirs) & self.manual:
-                continue
-            if any(self.no_match.get(r, set()) & ours for r in theirs):
-                continue
-            if not self._compatible(ours, theirs):
-                continue
-            for record_id in sorted(theirs):
-                self._link(record_id, target, other.score, person, reason="bridged")
-            merged.add(person)
-        return merged
-
-    def _compatible(self, ours: set[int], theirs: set[int]) -> bool:
-        """Every record of ``theirs`` could link to ``ours`` (bar weak evidence).
-
-        Findings count as for one record against a person (:func:`mpi.links.person_flags`):
-        a conflict from any pair, a twin risk only when no record of ``ours`` agrees. So
-        the merge is what the records would give in any order of arrival. A record that
-        agrees with ``ours`` only without a birth date or through an initial is never
-        merged this way: it links only on its own, when it is unambiguous.
-        """
-        ordered = sorted(ours)
-        members = [self.records[a].norm for a in ordered]
-        for b in theirs:
-            scores = [
-                score(
-                    self.ctx.model,
-                    self.records[b].norm,
-                    self.records[a].norm,
-                    adjuster=self.adjuster,
-                )
-                for a in ordered
-            ]
-            flags = person_flags(scores, self.ctx.thresholds.review, members=members)
-            if flags & (SAFETY_FLAGS - {"weak_evidence"}) or _only_ambiguous(
-                scores, self.ctx.thresholds.review
-            ):
-                return False
-        return True
-
-    def _apply(
-        self, probe: StoredRecord, current: int | None, decision: Decision
-    ) -> tuple[int, str]:
-        target = decision.person
-        score_ = decision.match.score if decision.action == "link" and decision.match else None
-        if target is None:
-            if current is not None and self.members[current] == {probe.id}:
-                target = current  # alone in its identity: it keeps it
-            else:
-                target = self._new_person(probe.id)
-        outcome = "review" if decision.review else "new_person"
-        if decision.action == "link":
-            outcome = "linked"
-        if target == current:
-            outcome = "kept" if outcome == "new_person" else outcome
-            self._link(probe.id, target, score_, None, reason="re-evaluated", history=False)
-            return target, outcome if outcome != "linked" else "kept"
-        self._link(probe.id, target, score_, current, reason="matched")
-        return target, outcome
-
-    def _new_person(self, record_id: int) -> int:
-        temp = self._next_temp
-        self._next_temp -= 1
-        self.new_persons.append(temp)
-        self.members[temp] = set()
-        self.events.append(EventRow("person_created", temp, record_id, actor=self.actor))
-        return temp
-
-    def _link(
-        self,
-        record_id: int,
-        person: int,
-        result: MatchScore | None,
-        previous: int | None,
-        *,
-        reason: str,
-        history: bool = True,
-    ) -> None:
-        self.links[record_id] = LinkRow(
-            record_id=record_id,
-            person_id=person,
-            method="auto",
-            probability=result.probability if result else None,
-            weight=result.weight if result else None,
-            model_version=self.ctx.model.version,
-            linked_by=self.actor,
-        )
-        if previous is not None:
-            self.members[previous].discard(record_id)
-        self.members.setdefault(person, set()).add(record_id)
-        self.person_of[record_id] = person
-        if not history:
-            return
-        self.history.append(
-            HistoryRow(
-                record_id,
-                person,
-                previous,
-                "auto",
-                result.probability if result else None,
-                reason,
-                self.actor,
-            )
-        )
-        if previous is None:
-            self.events.append(EventRow("record_linked", person, record_id, actor=self.actor))
-            return
-        self.events.append(
-            EventRow("record_moved", person, record_id, other_person_id=previous, actor=self.actor)
-        )
-        if not self.members[previous]:
-            self.merged.append((previous, person))
-            self.events.append(
-                EventRow(
-                    "persons_merged",
-                    person,
-                    None,
-                    other_person_id=previous,
-                    detail={"why": "its last record moved"},
-                    actor=self.actor,
-                )
-            )
-
-    def _flush(self, persons: Iterable[int]) -> tuple[dict[int, int], dict[int, str]]:
-        """Write everything, replacing temporary person IDs with reserved ones.
-
-        Returns the reserved ID of each temporary one, and the enterprise IDs of
-        ``persons`` (internal or temporary IDs). A registration's few rows are written in
-        one statement (:func:`mpi.store.persons.write_all`, which gives the new persons
-        their IDs: none are returned) or, when it cannot, one pipeline; a batch's many rows
-        with COPY.
-        """
-        rows = (self.new_persons, self.links, self.history, self.events)
-        small = max(len(r) for r in rows) <= person_store.SMALL
-        if small:
-            names = {temp: new_enterprise_id() for temp in self.new_persons}
-            if person_store.write_all(
-                self.conn,
-                list(names.items()),
-                list(self.links.values()),
-                self.history,
-                self.merged,
-                self.reviews,
-                self.events,
-            ):
-                names.update(self._enterprise_ids(set(persons) - names.keys()))
-                return {}, names
-        reserved = person_store.reserve_person_ids(self.conn, len(self.new_persons))
-        mapping = dict(zip(self.new_persons, reserved, strict=True))
-        m: Callable[[int | None], int | None] = lambda p: mapping.get(p, p) if p else p  # noqa: E731
-        names = {pk: new_enterprise_id() for pk in reserved}
-        wanted = {mapping.get(p, p) for p in persons} - names.keys()
-        with self.conn.pipeline() if small else contextlib.nullcontext():
-            person_store.insert_persons(self.conn, list(names.items()))
-            person_store.write_links(
-                self.conn,
-                [
-                    replace(lk, person_id=mapping[lk.person_id]) if lk.person_id < 0 else lk
-                    for lk in self.links.values()
-                ],
-            )
-            person_store.write_history(
-                self.conn,
-                [
-                    replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
-                    if _temporary(h.person_id, h.previous_person_id)
-                    else h
-                    for h in self.history
-                ],
-            )
-            for gone, into in self.merged:
-                person_store.mark_merged(
-                    self.conn, mapping.get(gone, gone), mapping.get(into, into)
-                )
-            review_store.open_items(
-                self.conn,
-                [
-                    replace(
-                        r,
-                        candidate_person_id=mapping.get(
-                            r.candidate_person_id, r.candidate_person_id
-                        ),
-                    )
-                    for r in self.reviews
-                ],
-            )
-            event_store.append(
-                self.conn,
-                [
-                    replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
-                    if _temporary(e.person_id, e.other_person_id)
-                    else e
-                    for e in self.events
-                ],
-            )
-            names.update(self._enterprise_ids(wanted))
-        return mapping, names
-
-    def _close_resolved(self, mapping: dict[int, int]) -> None:
-        """Keep the open review items meaningful after this work's link moves and merges.
-
-        An item whose candidate person was merged now points at the survivor; an item whose
-        record now lies in its candidate person (moved there by a bridge or a merge) is
-        superseded, as a reviewer's merge would leave it. Without this a bulk load that
-        bridged two identities left items that ``mpi db check`` reports as stale.
-        """
-        moved = [h.record_id for h in self.history if h.previous_person_id is not None]
-        if not moved and not self.merged:
-            return
-        survivors = []
-        for gone, into in self.merged:
-            gone, into = mapping.get(gone, gone), mapping.get(into, into)
-            decision_store.retarget_items(self.conn, gone, into, self.actor)
-            survivors.append(into)
-        review_store.supersede_resolved(self.conn, moved, survivors, self.actor)
-
-    def _enterprise_ids(self, persons: set[int]) -> dict[int, str]:
-        """The enterprise IDs of these stored persons: those the matching read gave, the
-        others read now."""
-        known = self.enterprise_ids
-        names = {p: known[p] for p in persons & known.keys()}
-        names.update(person_store.enterprise_ids(self.conn, sorted(persons - known.keys())))
-        return names
-
-
-def _temporary(*persons: int | None) -> bool:
-    """Whether any of these person IDs is a temporary one (a person not yet inserted)."""
-    return any(p is not None and p < 0 for p in persons)
-
-
-def _only_ambiguous(scores: Sequence[MatchScore], review_threshold: float) -> bool:
-    """Whether every plausible score needs a unique candidate (no birth date, an initial)."""
-    plausible = [s for s in scores if s.probability >= review_threshold]
-    return bool(plausible) and all(set(s.flags) & UNIQUE_ONLY_FLAGS for s in plausible)
+        for o in link_plan.outcomes
+    ]
 
 
 class NameCounts:
@@ -708,14 +298,6 @@ def term_frequencies(
 ) -> TermFrequencies:
     """Name and postcode frequencies for these records' values, from the store."""
     return NameCounts().frequencies(conn, model, records)
-
-
-def explanation(result: MatchScore) -> list[dict[str, Any]]:
-    """A score's per-field explanation as JSON-ready rows."""
-    return [
-        {"comparison": f.comparison, "level": f.level, "weight": round(f.weight, 3)}
-        for f in result.fields
-    ]
 
 
 def withdraw(
@@ -795,7 +377,12 @@ def rematch(
     """
     upserted = [record_store.Upserted(pk, local, "updated") for pk, local in records]
     keys = record_store.stored_keys(conn, [pk for pk, _ in records])
-    linker = _Linker(conn, ctx, actor)
-    results = linker.run(system, upserted, set(), keys)
-    reviewed = {(r.record_id, r.candidate_person_id) for r in linker.reviews}
-    return results, {(rec, person) for rec, person in reviewed if person > 0}
+    view = record_store.read_candidates(conn, keys, ctx.blocking_cap)
+    batch = [_probe(u, updated=False) for u in upserted]
+    candidates = _candidate_set(conn, ctx, view, upserted, NameCounts())
+    link_plan = plan(batch, candidates, ctx, actor=actor)
+    applied = person_store.apply(conn, link_plan)
+    reviewed = {(r.record_id, r.candidate_person_id) for r in link_plan.reviews}
+    return results_of(system, link_plan, applied, candidates), {
+        (rec, person) for rec, person in reviewed if person > 0
+    }

@@ -35,6 +35,7 @@ from typing import Any
 
 import psycopg
 
+from matching import fields
 from matching.nhs_number import format_nhs_number
 from matching.similarity import jaro_winkler
 from mpi.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
@@ -93,20 +94,8 @@ REASON_TEXTS = {
     " carry different valid NHS numbers, so a second reviewer must agree.",
 }
 
-FIELD_LABELS = {
-    "nhs_number": "NHS number",
-    "given_name": "Given name",
-    "family_name": "Family name",
-    "sex": "Sex",
-    "birth_date": "Date of birth",
-    "address_line": "Address",
-    "postcode": "Postcode",
-    "phone": "Phone",
-    "multiple_birth": "Multiple birth",
-    "birth_order": "Birth order",
-    "deceased": "Deceased",
-    "deceased_at": "Date of death",
-}
+#: Each golden field's label (:mod:`matching.fields`).
+FIELD_LABELS = fields.labels()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +123,7 @@ class FieldRow:
 
 
 #: The comparison (matching.comparisons) behind each field of the table.
-FIELD_COMPARISONS = {"address_line": "address"}
+FIELD_COMPARISONS = fields.compared_by()
 #: Agreeing levels of a comparison, in a reviewer's words ("≈ initial").
 SIMILAR_LEVELS = {
     ("given_name", "exact"): "a given name in common",

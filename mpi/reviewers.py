@@ -109,6 +109,36 @@ def add(
     return reviewer_store.add_reviewer(conn, username, name, role, hash_password(password))
 
 
+def set_password(conn: psycopg.Connection[Any], username: str, password: str) -> None:
+    """Give an account a new password and unlock it (an operator's ``mpi users password``).
+
+    Raises:
+        InvalidInput: the password is too short or too long.
+        NotFound: no such account.
+    """
+    if not reviewer_store.set_password(conn, username, hash_password(password)):
+        from mpi.errors import NotFound
+
+        raise NotFound(f"no account {username!r}")
+
+
+def clear_lockout(conn: psycopg.Connection[Any], username: str) -> None:
+    """Clear an account's failed logins and lock-out (an operator's ``mpi users unlock``).
+
+    Raises:
+        NotFound: no such account.
+    """
+    if not reviewer_store.unlock(conn, username):
+        from mpi.errors import NotFound
+
+        raise NotFound(f"no account {username!r}")
+
+
+def list_accounts(conn: psycopg.Connection[Any]) -> list[Reviewer]:
+    """Every account, for an operator (``mpi users list``)."""
+    return reviewer_store.list_reviewers(conn)
+
+
 def token_hash(token: str) -> str:
     """The stored form of a session token."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()

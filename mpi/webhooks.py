@@ -17,6 +17,12 @@ IPv4-mapped and 6to4 included), unless the host is one the administrator named
 (``MPI_WEBHOOK_ALLOW_HOSTS``). A delivery connects to the address that was checked (TLS
 still verifies the host name), so a name that resolves elsewhere a second time (DNS
 rebinding) gains nothing, and redirects are not followed.
+
+A subscription may instead name an MLLP receiver (``mllp://`` or ``mllps://``, added by an
+administrator with ``mpi systems hl7-subscribe``): the same outbox rows are then sent as
+HL7 v2 notifications (:mod:`mpi.hl7.notify`, IHE ITI-10) with the same retries. Such a
+target is an administrator's choice (an integration engine inside the network), so the
+address check above does not apply to it; systems cannot add one through the API.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import psycopg
 
 from mpi.config import Settings
 from mpi.errors import InvalidInput, NotFound
+from mpi.hl7 import notify
 from mpi.store import webhooks as webhook_store
 from mpi.store.webhooks import Subscription
 
@@ -198,6 +205,26 @@ def subscribe(
     return webhook_store.add(conn, system_id, url, secrets.token_urlsafe(32), all_events)
 
 
+def subscriptions(conn: psycopg.Connection[Any], system_id: int) -> list[Subscription]:
+    """A system's active subscriptions."""
+    return webhook_store.of_system(conn, system_id)
+
+
+def subscribe_hl7(
+    conn: psycopg.Connection[Any], system_id: int, receiver: str, *, tls: bool = False
+) -> Subscription:
+    """Send the system's identity changes as HL7 v2 notifications to ``HOST:PORT``.
+
+    Raises:
+        InvalidInput: ``receiver`` is not ``HOST:PORT`` (field ``receiver``).
+    """
+    try:
+        url = notify.target_url(receiver, tls=tls)
+    except ValueError as exc:
+        raise InvalidInput.single("receiver", str(exc)) from None
+    return webhook_store.add(conn, system_id, url, secrets.token_urlsafe(32), False)
+
+
 def unsubscribe(conn: psycopg.Connection[Any], system_id: int, subscription_id: int) -> None:
     """Switch off one of a system's subscriptions.
 
@@ -282,8 +309,12 @@ def deliver_due(
     limit: int = 100,
     max_attempts: int = 10,
     policy: WebhookPolicy | None = None,
+    mllp_sender: notify.MllpSender = notify.mllp_sender,
 ) -> DeliveryReport:
     """Send every due delivery once, in the caller's transaction (commit afterwards).
+
+    An MLLP subscription's row is sent by ``mllp_sender`` as the HL7 v2 messages
+    :func:`mpi.hl7.notify.notifications` makes of it (none: delivered at once).
 
     Each target is checked again under ``policy`` (default: the strict one) and resolved
     now; the sender connects to the address checked. A refused target is a failed
@@ -293,6 +324,12 @@ def deliver_due(
     policy = policy or WebhookPolicy()
     delivered = retrying = dead = 0
     for item in webhook_store.due(conn, limit):
+        if notify.is_mllp(item.url):
+            error = _notify(conn, item, mllp_sender)
+            delivered, retrying, dead = _settle(
+                conn, item, error, max_attempts, (delivered, retrying, dead)
+            )
+            continue
         body = json.dumps(item.payload, sort_keys=True, separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
         headers = {
@@ -311,13 +348,40 @@ def deliver_due(
             error = str(exc)
         except OSError as exc:
             error = f"{type(exc).__name__}"
-        if error is None:
-            webhook_store.mark_delivered(conn, item.id)
-            delivered += 1
-        elif item.attempts + 1 >= max_attempts:
-            webhook_store.mark_failed(conn, item.id, error, None)
-            dead += 1
-        else:
-            webhook_store.mark_failed(conn, item.id, error, backoff(item.attempts + 1))
-            retrying += 1
+        delivered, retrying, dead = _settle(
+            conn, item, error, max_attempts, (delivered, retrying, dead)
+        )
     return DeliveryReport(delivered, retrying, dead)
+
+
+def _notify(
+    conn: psycopg.Connection[Any], item: webhook_store.Delivery, sender: notify.MllpSender
+) -> str | None:
+    """Send one outbox row as HL7 v2 notifications; why it failed, or ``None``."""
+    messages = notify.notifications(conn, item.system_id, item.system_code, item.id, item.payload)
+    if not messages:
+        return None
+    try:
+        sender(item.url, messages)
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _settle(
+    conn: psycopg.Connection[Any],
+    item: webhook_store.Delivery,
+    error: str | None,
+    max_attempts: int,
+    counts: tuple[int, int, int],
+) -> tuple[int, int, int]:
+    """Record one attempt: delivered, retried later with backoff, or given up."""
+    delivered, retrying, dead = counts
+    if error is None:
+        webhook_store.mark_delivered(conn, item.id)
+        return delivered + 1, retrying, dead
+    if item.attempts + 1 >= max_attempts:
+        webhook_store.mark_failed(conn, item.id, error, None)
+        return delivered, retrying, dead + 1
+    webhook_store.mark_failed(conn, item.id, error, backoff(item.attempts + 1))
+    return delivered, retrying + 1, dead

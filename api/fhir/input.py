@@ -17,37 +17,18 @@ from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
 from api.validation import nhs_number_problem
+from matching import fields
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM
 
-#: The core's field names as elements of a Patient resource.
-RESOURCE_FIELDS = {
-    "nhs_number": "Patient.identifier",
-    "nhs_number_status": "Patient.identifier.extension",
-    "given_name": "Patient.name.given",
-    "family_name": "Patient.name.family",
-    "sex": "Patient.gender",
-    "birth_date": "Patient.birthDate",
-    "address_line": "Patient.address.line",
-    "postcode": "Patient.address.postalCode",
-    "phone": "Patient.telecom",
-    "multiple_birth": "Patient.multipleBirthBoolean",
-    "birth_order": "Patient.multipleBirthInteger",
-    "deceased": "Patient.deceasedBoolean",
-    "deceased_at": "Patient.deceasedDateTime",
+#: The core's field names as elements of a Patient resource (:mod:`matching.fields`).
+RESOURCE_FIELDS = fields.fhir_elements() | {
     "demographics": "Patient",
     "local_id": "Patient.identifier",
 }
 
 #: The core's field names as PDQm search parameters.
-SEARCH_FIELDS = {
-    "given_name": "given",
-    "family_name": "family",
-    "sex": "gender",
-    "birth_date": "birthdate",
-    "postcode": "address-postalcode",
-    "demographics": "family",
-}
+SEARCH_FIELDS = fields.fhir_search_parameters() | {"demographics": "family"}
 
 
 #: Longest text accepted in any element (as for /v1 fields); Patient.text and photo aside.

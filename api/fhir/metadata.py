@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from api.fhir import bp
-from api.fhir.patient import SEARCH_PARAMS
+from api.fhir.patient import SEARCH_PARAMS, UNSUPPORTED_PARAMS
 from api.fhir.render import UKCORE_PATIENT, base_url, fhir
 from api.requests import public
 from mpi import __version__
@@ -46,18 +46,46 @@ PATIENT = (
     " Patient (Patient/[id]) is the MPI's own and is not updated or deleted directly: PUT"
     " and DELETE on Patient/[id] answer 405."
 )
+NARROWS = " Narrows the Patients the other parameters choose (ANDed); alone it is a 400 naming it."
+DOCUMENTATION = {
+    "family": EXACT,
+    "given": EXACT,
+    "identifier": IDENTIFIER,
+    "telecom": "A phone number ([phone|]number), compared by its digits." + NARROWS,
+    "address": "The start of any address line, or the postcode (spaces and case ignored)."
+    + NARROWS,
+    "address-city": "The start of any address line (the MPI keeps the town in the lines)."
+    + NARROWS,
+    "active": "true or false; every Patient the search returns is active (a merged one is not"
+    " returned)." + NARROWS,
+}
 #: Search parameters (modifiers such as ``:exact`` are not parameters of their own).
 PATIENT_SEARCH = tuple(
-    n for n in SEARCH_PARAMS if ":" not in n and n not in ("_count", "_offset", "_format")
+    n
+    for n in SEARCH_PARAMS
+    if ":" not in n and n not in ("_count", "_offset", "_format", *UNSUPPORTED_PARAMS)
 )
-DOCUMENTATION = {"family": EXACT, "given": EXACT, "identifier": IDENTIFIER}
+UNSUPPORTED = (
+    " Search parameters not supported: "
+    + "; ".join(f"{k} ({why})" for k, why in UNSUPPORTED_PARAMS.items())
+    + ". A search giving one is made without it, and its Bundle carries an OperationOutcome"
+    " entry (warning, not-supported) naming it; with Prefer: handling=strict it is a 400"
+    " OperationOutcome (not-supported) instead. Any other unknown parameter is a 400."
+)
 
 
 @bp.get("/metadata")
 @public
 def metadata() -> Response:
     """What this server supports (PIXm Manager, PDQm Supplier, $match)."""
-    search_types = {"_id": "token", "identifier": "token", "birthdate": "date", "gender": "token"}
+    search_types = {
+        "_id": "token",
+        "identifier": "token",
+        "birthdate": "date",
+        "gender": "token",
+        "telecom": "token",
+        "active": "token",
+    }
     return fhir(
         {
             "resourceType": "CapabilityStatement",
@@ -79,7 +107,7 @@ def metadata() -> Response:
                         {
                             "type": "Patient",
                             "supportedProfile": [UKCORE_PATIENT],
-                            "documentation": PATIENT,
+                            "documentation": PATIENT + UNSUPPORTED,
                             "interaction": [
                                 {"code": "read"},
                                 {"code": "search-type"},

@@ -22,15 +22,13 @@ from api.v1.common import golden, match_context
 from api.validation import int_param, json_object, require_media_type, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
 from matching.types import Demographics
-from mpi import access, audit, optout, records
+from mpi import access, audit, lookups, optout, records, systems
 from mpi.access import Caller
 from mpi.errors import FieldProblem, InvalidInput, NotFound
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM, demographics_from_patient
 from mpi.optout import Withheld
 from mpi.search import SEARCH_CANDIDATES, find_matches
-from mpi.store import access as access_store
-from mpi.store import tokens as token_store
-from mpi.store.tokens import SystemIdentity
+from mpi.systems import SystemIdentity
 
 # -- identifiers and domains -------------------------------------------------------------
 
@@ -59,8 +57,7 @@ def _domains(conn: Any, *uris: str) -> dict[str, SystemIdentity]:
     if cached is not None and cached[0] > now and all(u in cached[1] for u in uris):
         return cached[1]  # type: ignore[no-any-return]
     domains = {
-        identifier_system(s.code, s.identifier_system): s
-        for s in token_store.system_identities(conn)
+        identifier_system(s.code, s.identifier_system): s for s in systems.system_identities(conn)
     }
     ttl = float(current_app.config["DOMAIN_CACHE_SECONDS"])
     current_app.extensions["mpi_domains"] = (now + ttl, domains)
@@ -68,7 +65,7 @@ def _domains(conn: Any, *uris: str) -> dict[str, SystemIdentity]:
 
 
 def _own_domain(conn: Any, who: Caller) -> str:
-    found = token_store.system_identity(conn, who.system_code)
+    found = systems.system_identity(conn, who.system_code)
     assert found is not None
     return identifier_system(found.code, found.identifier_system)
 
@@ -81,11 +78,11 @@ def _persons_for_identifier(conn: Any, system: str, value: str) -> list[tuple[in
             raise ApiError(
                 400, "invalid", f"invalid NHS number: {checked.reason}", field="identifier"
             )
-        return access_store.persons_with_nhs_number(conn, checked.digits)
+        return lookups.persons_with_nhs_number(conn, checked.digits)
     domain = _domains(conn, system).get(system)
     if domain is None:
         return None
-    found = access_store.person_of_record(conn, domain.code, value)
+    found = lookups.person_of_record(conn, domain.code, value)
     return [found] if found else []
 
 
@@ -112,7 +109,7 @@ def _register(local_value: str, resource: dict[str, Any], *, created_status: int
     if not own:
         resource = {**resource, "identifier": [*idents, {"system": domain, "value": local_value}]}
     demographics = demographics_from_patient(resource)
-    existed = access_store.person_of_record(conn, who.system_code, local_value) is not None
+    existed = lookups.person_of_record(conn, who.system_code, local_value) is not None
     ctx = match_context()
     with renamed(RESOURCE_FIELDS):
         row = records.prepare(ctx, local_value, resource, demographics)
@@ -167,10 +164,10 @@ def _resolve_duplicate(subsumed: str, survivor: str) -> Response:
     draft().detail["replaced_by"] = True
     if survivor == subsumed:
         raise InvalidInput.single("Patient.link", "a record cannot be replaced by itself")
-    kept = access_store.person_of_record(conn, who.system_code, survivor)
+    kept = lookups.person_of_record(conn, who.system_code, survivor)
     if kept is None:
         raise NotFound(f"no record {survivor!r} of this system to be replaced by")
-    gone = access_store.person_of_record(conn, who.system_code, subsumed)
+    gone = lookups.person_of_record(conn, who.system_code, subsumed)
     if gone is not None:
         draft().persons([gone[1]])
         records.withdraw(conn, who.system_code, subsumed, actor=f"system:{who.system_code}")
@@ -240,7 +237,7 @@ def create() -> Response:
     condition = request.headers.get("If-None-Exist")
     if condition is not None:
         _check_condition(condition, domain, value)
-    held = access_store.person_of_record(conn, who.system_code, value)
+    held = lookups.person_of_record(conn, who.system_code, value)
     if held is not None:
         access.require(who, "register")
         draft().record(who.system_code, value)
@@ -293,7 +290,7 @@ def conditional_delete() -> Response:
         )
     access.require_own_system(who, domain.code)
     draft().record(domain.code, value)
-    found = access_store.person_of_record(conn, domain.code, value)
+    found = lookups.person_of_record(conn, domain.code, value)
     if found:
         draft().persons([found[1]])
     records.withdraw(conn, domain.code, value, actor=f"system:{who.system_code}")
@@ -347,7 +344,24 @@ _DEMOGRAPHIC_PARAMS = (
     "gender",
     "address-postalcode",
 )
-SEARCH_PARAMS = ("_id", "identifier", *_DEMOGRAPHIC_PARAMS, "_count", "_offset", "_format")
+#: Parameters that narrow the persons other parameters choose (they choose nobody alone).
+_FILTER_PARAMS = ("telecom", "address", "address-city", "active")
+#: PDQm parameters the MPI cannot answer (it keeps no such data): the search is made
+#: without them and says so in an OperationOutcome entry; ``Prefer: handling=strict``
+#: makes them a 400 instead.
+UNSUPPORTED_PARAMS = {
+    "mothersMaidenName": "the MPI keeps no mother's maiden name",
+}
+SEARCH_PARAMS = (
+    "_id",
+    "identifier",
+    *_DEMOGRAPHIC_PARAMS,
+    *_FILTER_PARAMS,
+    *UNSUPPORTED_PARAMS,
+    "_count",
+    "_offset",
+    "_format",
+)
 
 #: The most matches a search can page through (``_offset`` beyond it is refused).
 MAX_OFFSET = 1000
@@ -377,12 +391,35 @@ class _Wanted:
     birthdate: str | None = None
     postcode: str | None = None
     gender: str | None = None
+    telecom: str | None = None
+    address: str | None = None
+    city: str | None = None
+    active: bool | None = None
 
     def any(self) -> bool:
         return any(getattr(self, f) is not None for f in self.__slots__)
 
     def test(self, resource: dict[str, Any]) -> bool:
         if not _exact_name(resource, self.family_exact, self.given_exact):
+            return False
+        if self.active is not None and bool(resource.get("active", True)) != self.active:
+            return False
+        if self.telecom is not None and self.telecom not in {
+            _digits(str(t.get("value", ""))) for t in resource.get("telecom") or []
+        }:
+            return False
+        addresses = resource.get("address") or []
+        if self.city is not None and not any(
+            _starts(str(part), self.city)
+            for a in addresses
+            for part in [*a.get("line", ()), a.get("city", "")]
+        ):
+            return False
+        if self.address is not None and not any(
+            _starts(str(part), self.address) or _squashed(str(part)) == _squashed(self.address)
+            for a in addresses
+            for part in [*a.get("line", ()), a.get("city", ""), a.get("postalCode", "")]
+        ):
             return False
         names = resource.get("name") or []
         if self.family is not None and not any(
@@ -411,6 +448,31 @@ def _squashed(postcode: str) -> str:
     return "".join(postcode.split()).upper()
 
 
+def _starts(text: str, value: str) -> bool:
+    """FHIR string search: the text starts with the value, ignoring case and accents' case."""
+    return bool(text) and text.casefold().startswith(value.casefold())
+
+
+def _digits(phone: str) -> str:
+    """A phone number compared by its digits only (``0113 496 0000`` = ``01134960000``)."""
+    return "".join(c for c in phone if c.isdigit())
+
+
+def _telecom(value: str) -> str:
+    """The phone number of a ``telecom`` token search (``[phone|]number``), as digits.
+
+    Raises:
+        InvalidInput: another telecom system, or no digits (field ``telecom``).
+    """
+    system, bar, number = value.rpartition("|")
+    if bar and system not in ("", "phone"):
+        raise InvalidInput.single("telecom", "only phone numbers are searched (phone|number)")
+    digits = _digits(number)
+    if not digits:
+        raise InvalidInput.single("telecom", "must be a phone number ([phone|]number)")
+    return digits
+
+
 def _entries(
     found: list[tuple[int, str, str, float]],
     *,
@@ -422,8 +484,12 @@ def _entries(
     self_url: str | None = None,
     next_url: Callable[[int], str] | None = None,
     grades: frozenset[str] | None = None,
+    ignored: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """A searchset of persons under the disclosure rule, with score and match grade.
+
+    ``ignored`` names search parameters the search was made without (an OperationOutcome
+    entry, warning ``not-supported``, says which and why).
 
     A person the caller may see nothing of (:func:`mpi.access.visible`) is left out, as if
     it did not exist. ``keep`` filters the disclosed Patients (the ``:exact`` modifiers),
@@ -474,6 +540,16 @@ def _entries(
     shown = len(entries)
     if note:
         entries.append({"resource": outcome("informational", note), "search": {"mode": "outcome"}})
+    if ignored:
+        why = "; ".join(f"{name} is not supported ({UNSUPPORTED_PARAMS[name]})" for name in ignored)
+        entries.append(
+            {
+                "resource": outcome(
+                    "not-supported", why + ": the search was made without it", "warning"
+                ),
+                "search": {"mode": "outcome"},
+            }
+        )
     draft().detail["results"] = shown
     if next_url is None and limit is not None:
         total = shown  # $match: its count is the whole answer, never paged
@@ -484,8 +560,8 @@ def _entries(
 
 
 def _in_domains(
-    domains: frozenset[str], view: dict[str, str], records: list[access_store.LinkedRecord]
-) -> tuple[dict[str, str], list[access_store.LinkedRecord]]:
+    domains: frozenset[str], view: dict[str, str], records: list[lookups.LinkedRecord]
+) -> tuple[dict[str, str], list[lookups.LinkedRecord]]:
     """The golden view and records cut down to the identifiers of ``domains``.
 
     The NHS number is the domain ``https://fhir.nhs.uk/Id/nhs-number``; demographics stay.
@@ -632,6 +708,14 @@ def _search(params: MultiDict[str, str]) -> Response:
     ]
     if unknown or repeated:
         raise InvalidInput(unknown + repeated)
+    ignored = tuple(k for k in UNSUPPORTED_PARAMS if k in params)
+    if ignored and "handling=strict" in request.headers.get("Prefer", "").replace(" ", ""):
+        raise ApiError(
+            400,
+            "not-supported",
+            "; ".join(f"{k} is not supported: {UNSUPPORTED_PARAMS[k]}" for k in ignored),
+            field=ignored[0],
+        )
     args = {
         k: text_param(k, params.get(k), max_length=2000 if k == "identifier" else 100)
         for k in SEARCH_PARAMS
@@ -660,6 +744,13 @@ def _search(params: MultiDict[str, str]) -> Response:
                 "identifier",
                 "system| tokens only choose which identifiers are returned; give demographics,"
                 " _id or system|value to search",
+            )
+        filters = [k for k in _FILTER_PARAMS if args[k]]
+        if filters:
+            raise InvalidInput.single(
+                filters[0],
+                "narrows a search: give it with family, given, birthdate, address-postalcode,"
+                " _id or identifier",
             )
         raise InvalidInput.single("family", "give at least family, given, birthdate or postcode")
     # each given criterion chooses persons; the answer is those chosen by all of them
@@ -691,6 +782,12 @@ def _search(params: MultiDict[str, str]) -> Response:
             [(c.person_pk, c.person_id, c.grade, c.score.probability) for c in candidates]
         )
     used += [(k, v) for k in _DEMOGRAPHIC_PARAMS if (v := args[k])]
+    used += [(k, v) for k in _FILTER_PARAMS if (v := args[k])]
+    active = None
+    if args["active"] is not None:
+        if args["active"] not in ("true", "false"):
+            raise InvalidInput.single("active", "must be true or false")
+        active = args["active"] == "true"
     if args["gender"] and not demographic:
         used.append(("gender", args["gender"]))
     if not selectors:
@@ -711,6 +808,10 @@ def _search(params: MultiDict[str, str]) -> Response:
         birthdate=birthdate if filtered else None,
         postcode=args["address-postalcode"] if filtered else None,
         gender=sex,
+        telecom=_telecom(args["telecom"]) if args["telecom"] else None,
+        address=args["address"],
+        city=args["address-city"],
+        active=active,
     )
     exact = wanted_person.test if wanted_person.any() else None
     paged = [(k, v) for k, v in used if k != "_count"] + [("_count", str(count))]
@@ -722,6 +823,7 @@ def _search(params: MultiDict[str, str]) -> Response:
             limit=count,
             offset=offset,
             domains=domains,
+            ignored=ignored,
             self_url=_self_url(used + ([("_offset", str(offset))] if offset else [])),
             next_url=lambda at: _self_url([*paged, ("_offset", str(at))]),
         )
@@ -893,6 +995,6 @@ def audit_events() -> Response:
         }
         for e in events
     ]
-    if not entries and not access_store.person_exists(get_conn(), person_id):
+    if not entries and not lookups.person_exists(get_conn(), person_id):
         raise NotFound(f"no person {person_id!r}")
     return fhir(make_searchset(entries, len(entries)))

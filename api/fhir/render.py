@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import Response, current_app, json, request
 
+from matching import fields
 from matching.nhs_number import VERIFICATION_STATUS_DISPLAYS as _STATUS_DISPLAYS
 from mpi.fhir_patient import NHS_NUMBER_SYSTEM, VERIFICATION_STATUS_URL
-from mpi.store.access import LinkedRecord
+from mpi.lookups import LinkedRecord
 
 FHIR_JSON = "application/fhir+json"
 UKCORE_PATIENT = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"
@@ -24,6 +25,30 @@ REDACTED = {
     "code": "REDACTED",
     "display": "redacted",
 }
+
+
+#: The Patient elements rendered by :func:`patient` itself, from several golden fields.
+_COMPOSED = frozenset(
+    {
+        "Patient.identifier",
+        "Patient.identifier.extension",
+        "Patient.name.given",
+        "Patient.name.family",
+        "Patient.telecom",
+        "Patient.address.line",
+        "Patient.address.postalCode",
+        "Patient.deceasedBoolean",
+        "Patient.deceasedDateTime",
+        "Patient.multipleBirthBoolean",
+        "Patient.multipleBirthInteger",
+    }
+)
+#: Every other golden field and the one Patient element it is (:mod:`matching.fields`).
+_ELEMENTS = tuple(
+    (f.name, f.fhir.removeprefix("Patient."))
+    for f in fields.FIELDS
+    if f.golden and f.fhir not in _COMPOSED
+)
 
 
 def nhs_number_identifier(value: str, status: str | None) -> dict[str, Any]:
@@ -121,10 +146,10 @@ def patient(
         resource["name"] = [{"use": "official", **name}]
     if golden.get("phone"):
         resource["telecom"] = [{"system": "phone", "value": golden["phone"], "use": "home"}]
-    if golden.get("sex"):
-        resource["gender"] = golden["sex"]
-    if golden.get("birth_date"):
-        resource["birthDate"] = golden["birth_date"]
+    for name, element in _ELEMENTS:  # gender, birthDate and any field of one element
+        value = golden.get(name)
+        if value not in (None, ""):
+            resource[element] = value
     if golden.get("deceased_at"):
         resource["deceasedDateTime"] = fhir_date_time(golden["deceased_at"])
     elif golden.get("deceased") is not None:

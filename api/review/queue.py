@@ -13,7 +13,7 @@ from api.review import COOKIE, bp, page, reviewer_name
 from api.review.charts import waterfall
 from mpi import review, reviewers
 from mpi.errors import InvalidInput
-from mpi.store import decisions as decision_store
+from mpi.systems import system_codes
 
 MESSAGES = {
     "linked": "Linked: the record now belongs to the candidate person.",
@@ -44,7 +44,7 @@ def message() -> str | None:
 def _filters() -> tuple[str | None, str | None]:
     system = request.args.get("system") or None
     reason = request.args.get("reason") or None
-    if system is not None and system not in decision_store.systems_with_items(get_conn()):
+    if system is not None and system not in system_codes(get_conn()):
         raise InvalidInput.single("system", f"unknown system {system[:64]!r}")
     if reason is not None and reason not in review.QUEUE_REASONS:
         raise InvalidInput.single("reason", f"unknown reason {reason[:64]!r}")
@@ -131,7 +131,7 @@ def queue() -> str:
         first_shown=(page_no - 1) * size + 1,
         pages=max(1, -(-summary["open"] // size)),
         queue_url=queue_url,
-        systems=decision_store.systems_with_items(conn),
+        systems=system_codes(conn),
         reasons=review.QUEUE_REASONS,
         system=system,
         reason=reason,

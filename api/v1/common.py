@@ -6,12 +6,13 @@ from typing import Any
 
 from flask import current_app
 
+from matching import fields
 from matching.nhs_number import normalise_verification_status
 from mpi.access import Disclosure
 from mpi.identities import golden_view, sent_demographics
+from mpi.lookups import record_details_of_person
 from mpi.optout import WITHHELD_MESSAGE
 from mpi.records import MatchContext
-from mpi.store import records as record_store
 
 
 def match_context() -> MatchContext:
@@ -19,14 +20,15 @@ def match_context() -> MatchContext:
     return current_app.extensions["mpi_ctx"]  # type: ignore[no-any-return]
 
 
-#: Golden fields that are JSON booleans, and the one that is a number.
-_FLAGS = ("multiple_birth", "deceased")
+#: Golden fields that are JSON booleans, and those that are numbers.
+_FLAGS = fields.of_kind("flag")
+_COUNTS = fields.of_kind("count")
 
 
 def _json_value(name: str, value: str) -> Any:
     if name in _FLAGS:
         return value == "true"
-    if name == "birth_order":
+    if name in _COUNTS:
         return int(value)
     return value
 
@@ -38,7 +40,7 @@ def golden(conn: Any, person_pk: int) -> dict[str, Any]:
     record supplying the golden NHS number sent, when it sent one. ``multiple_birth`` and
     ``deceased`` are booleans, ``birth_order`` a number.
     """
-    details = record_store.record_details_of_person(conn, person_pk)
+    details = record_details_of_person(conn, person_pk)
     view = golden_view(details)
     values = {name: _json_value(name, field.value) for name, field in view.items()}
     source = view.get("nhs_number")

@@ -11,10 +11,8 @@ from api.db import get_conn, read_conn
 from api.requests import audited, caller, draft
 from api.v1 import bp
 from api.validation import int_param, json_object
-from mpi import access, webhooks
+from mpi import access, lookups, webhooks
 from mpi.errors import FieldProblem, InvalidInput
-from mpi.store import access as access_store
-from mpi.store import webhooks as webhook_store
 
 
 @bp.get("/events")
@@ -51,19 +49,17 @@ def _events(who: access.Caller, after: int, limit: int) -> list[dict[str, Any]]:
     primary, so a viewer is never shown the feed later than a webhook tells it of an
     event, and reads its own writes' events at once (``read_conn``'s lag rule)."""
     conn = read_conn()
-    rows = access_store.events_for_system(
-        conn, who.system_id, after, limit, everything=who.is_admin
-    )
+    rows = lookups.events_for_system(conn, who.system_id, after, limit, everything=who.is_admin)
     primary = get_conn()
     if conn is not primary and len(rows) < limit:
         last = rows[-1]["id"] if rows else after
-        rows += access_store.events_for_system(
+        rows += lookups.events_for_system(
             primary, who.system_id, last, limit - len(rows), everything=who.is_admin
         )
     return rows
 
 
-def _subscription_json(sub: webhook_store.Subscription, *, secret: bool) -> dict[str, Any]:
+def _subscription_json(sub: webhooks.Subscription, *, secret: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": sub.id,
         "url": sub.url,
@@ -96,7 +92,7 @@ def subscriptions() -> tuple[dict[str, Any], int]:
     """The caller's active subscriptions (without secrets)."""
     who = caller()
     access.require(who, "lookup")
-    subs = webhook_store.of_system(get_conn(), who.system_id)
+    subs = webhooks.subscriptions(get_conn(), who.system_id)
     return {"subscriptions": [_subscription_json(s, secret=False) for s in subs]}, 200
 
 

@@ -8,36 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_TEXT = {"type": "string", "maxLength": 200, "nullable": True}
-_DEMOGRAPHICS = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        name: _TEXT
-        for name in (
-            "nhs_number",
-            "nhs_number_status",
-            "given_name",
-            "family_name",
-            "sex",
-            "birth_date",
-            "address_line",
-            "postcode",
-            "phone",
-        )
-    }
-    | {
-        "multiple_birth": {"type": "boolean", "nullable": True},
-        "birth_order": {"type": "integer", "minimum": 1, "maximum": 16, "nullable": True},
-        "deceased": {"type": "boolean", "nullable": True},
-        "deceased_at": {
-            "type": "string",
-            "maxLength": 40,
-            "nullable": True,
-            "description": "ISO date (YYYY, YYYY-MM, YYYY-MM-DD) or date-time",
-        },
-    },
-}
+from matching import fields
+
+#: A demographics object: one property per field of :mod:`matching.fields`.
+_DEMOGRAPHICS = fields.json_schema()
 #: A demographic search: the demographics, and the page (``limit`` from ``offset``).
 _SEARCH_BODY = {
     **_DEMOGRAPHICS,

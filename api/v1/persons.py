@@ -14,11 +14,10 @@ from api.v1.common import disclosure_json, golden, match_context
 from api.v1.records import demographics_problems
 from api.validation import int_param, json_object, text_param
 from matching.nhs_number import check as check_nhs_number  # noqa: I001
-from mpi import access, audit, optout
+from mpi import access, audit, lookups, optout
 from mpi.errors import InvalidInput
 from mpi.loading import demographics_from_row
 from mpi.search import SEARCH_CANDIDATES, find_matches
-from mpi.store import access as access_store
 
 
 def _person_id(person_id: str) -> str:
@@ -105,7 +104,7 @@ def search_by_nhs_number() -> tuple[dict[str, Any], int]:
     if not checked.is_valid:
         raise InvalidInput.single("nhs_number", f"is not a valid NHS number: {checked.reason}")
     nhs_number = checked.digits
-    found = access_store.persons_with_nhs_number(read_conn(), nhs_number)
+    found = lookups.persons_with_nhs_number(read_conn(), nhs_number)
     grade = "certain" if len(found) == 1 else "probable"
     configured = current_app.config.get("PUBLIC_BASE_URL")
     root = configured.rstrip("/") if configured else request.host_url.rstrip("/")

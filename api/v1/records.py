@@ -11,32 +11,19 @@ from api.requests import audited, caller, draft
 from api.v1 import bp
 from api.v1.common import disclosure_json, match_context
 from api.validation import json_object, nhs_number_problem, text_param
-from mpi import access, records
+from matching import fields
+from mpi import access, lookups, records
 from mpi.errors import FieldProblem, InvalidInput, NotFound
 from mpi.loading import demographics_from_row
 from mpi.records import explanation
-from mpi.store import access as access_store
 
-FIELDS = (
-    "nhs_number",
-    "nhs_number_status",
-    "given_name",
-    "family_name",
-    "sex",
-    "birth_date",
-    "address_line",
-    "postcode",
-    "phone",
-    "multiple_birth",
-    "birth_order",
-    "deceased",
-    "deceased_at",
-)
+#: The body's fields, as declared in :mod:`matching.fields`.
+FIELDS = fields.names()
 #: Fields that are JSON booleans (or null), and the one that is a whole number.
-BOOLEAN_FIELDS = ("multiple_birth", "deceased")
-INTEGER_FIELDS = ("birth_order",)
+BOOLEAN_FIELDS = fields.of_kind("flag")
+INTEGER_FIELDS = fields.of_kind("count")
 #: A record must carry at least one of these, or there is nothing to match it on.
-IDENTIFYING = ("nhs_number", "family_name", "given_name", "birth_date")
+IDENTIFYING = fields.identifying()
 ROUTE = "/systems/<system>/records/<local_id>"
 
 
@@ -152,7 +139,7 @@ def withdraw(system: str, local_id: str) -> Response:
     access.require(who, "register")
     access.require_own_system(who, system)
     conn = get_conn()
-    found = access_store.person_of_record(conn, system, local_id)
+    found = lookups.person_of_record(conn, system, local_id)
     if found is not None:
         draft().persons([found[1]])
     records.withdraw(conn, system, local_id, actor=f"system:{system}")

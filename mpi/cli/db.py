@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from mpi import database
 from mpi.cli.options import Env, fail_cleanly, pass_env
-from mpi.store import db, migrate
 
 
 @click.group("db")
@@ -26,12 +26,12 @@ def db_upgrade(env: Env) -> None:
 
     Example: mpi db upgrade
     """
-    url = db.server_url(env.settings)
-    done = migrate.upgrade(url)
+    url = database.server_url(env.settings)
+    done = database.upgrade(url)
     for migration in done:
         click.echo(f"applied {migration.version:04d}_{migration.name}")
-    with db.connect(url) as conn:
-        click.echo(f"schema version {migrate.applied_version(conn)}")
+    with database.connect(url) as conn:
+        click.echo(f"schema version {database.applied_version(conn)}")
 
 
 @db_group.command("renormalise")
@@ -108,7 +108,6 @@ def db_roles(
     import os
 
     from mpi.errors import ConfigError
-    from mpi.store import roles
 
     def password(var: str | None) -> str | None:
         if var is None:
@@ -120,7 +119,7 @@ def db_roles(
 
     owner_password, service_password = password(owner_password_env), password(service_password_env)
     with env.connection() as conn:
-        report = roles.ensure_roles(
+        report = database.ensure_roles(
             conn,
             owner,
             service,
@@ -175,9 +174,7 @@ def db_backup(env: Env, file: Path) -> None:
 
     Example: mpi db backup /backups/mpi-$(date +%F).dump
     """
-    from mpi.store import backup
-
-    backup.dump(env.url, file)
+    database.backup(env.url, file)
     click.echo(f"backup written to {file} ({file.stat().st_size:,} bytes)")
 
 
@@ -195,22 +192,7 @@ def db_restore(env: Env, file: Path, name: str) -> None:
 
     Example: mpi db restore /backups/mpi-2026-12-03.dump --database mpi_restored
     """
-    import psycopg
-
-    from mpi import integrity
-    from mpi.store import backup
-
-    server = db.server_url(env.settings)
-    try:
-        url = db.create_database(server, name)
-    except psycopg.errors.DuplicateDatabase:
-        raise click.ClickException(
-            f"database {name} already exists: restore into a new one"
-        ) from None
-    backup.restore(url, file)
-    migrate.upgrade(url)
-    with db.connect(url) as conn:
-        broken = [f.name for f in integrity.check(conn) if not f.ok]
+    _, broken = database.restore(env.settings, name, file)
     if broken:
         raise click.ClickException(
             f"restored into {name}, but invariants are breached: {', '.join(broken)}"

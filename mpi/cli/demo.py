@@ -8,7 +8,6 @@ import click
 
 from mpi.cli import service
 from mpi.cli.options import Env, fail_cleanly, pass_env
-from mpi.store import db
 
 
 @click.command("demo")
@@ -66,12 +65,9 @@ def demo(
 
 def _serve_demo(url: str, bind: str) -> None:
     """Issue a token for a demo system, show how to use it, and serve the demo database."""
-    from mpi import access
-    from mpi.store.records import first_local_id
+    from mpi.demo.run import demo_token
 
-    with db.connect(url) as conn:
-        token = access.issue_token(conn, "GP_CLUSTER", ("register", "lookup"), actor="demo")
-        local_id = first_local_id(conn, "GP_CLUSTER")
+    token, local_id = demo_token(url, "GP_CLUSTER")
     base = f"http://{bind}"
     click.echo("")
     click.echo(f"serving the demo on {base} (Ctrl-C to stop); a token for GP_CLUSTER:")

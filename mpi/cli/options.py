@@ -11,10 +11,10 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
+from mpi import database
 from mpi.config import Settings, load_settings
 from mpi.errors import MPIError
 from mpi.records import MatchContext
-from mpi.store import db, migrate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,8 +48,8 @@ class Env:
     @property
     def url(self) -> str:
         if self._url is None:
-            self._url = db.server_url(self.settings)
-            migrate.upgrade(self._url)
+            self._url = database.server_url(self.settings)
+            database.upgrade(self._url)
         return self._url
 
     def context(self, version: str | None = None) -> MatchContext:
@@ -61,7 +61,7 @@ class Env:
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        with db.connect(self.url) as conn:
+        with database.connect(self.url) as conn:
             yield conn
 
 

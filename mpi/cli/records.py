@@ -57,18 +57,18 @@ def load(
 ) -> None:
     """Bulk load a connected system's records (CSV or FHIR Patient NDJSON), with matching.
 
-    The CSV has exactly the columns
-    local_id,nhs_number,given_name,family_name,sex,birth_date,address_line,postcode,phone
-    (empty = missing). The system is created if new. Bad rows go to the rejects file with
+    The CSV has a header naming its columns, in any order: local_id and the fields
+    (matching/fields.py; empty = missing). Unknown columns are reported and ignored.
+    The system is created if new. Bad rows go to the rejects file with
     the reason; the rest loads. Loading the same file again changes nothing.
 
     Example: mpi load GP_CLUSTER gp.csv --kind gp --trust-rank 1
     """
     from mpi.loading import load_file, write_rejects
-    from mpi.store import systems
+    from mpi.systems import ensure_system
 
     with env.connection() as conn:
-        source = systems.ensure_system(conn, system, name or system, kind, trust_rank)
+        source = ensure_system(conn, system, name or system, kind, trust_rank)
     with file.open(encoding="utf-8-sig") as handle:
         total = sum(1 for _ in handle) - (file.suffix.lower() == ".csv")
     with click.progressbar(
@@ -95,6 +95,8 @@ def load(
     )
     for decision, count in sorted(report.decisions.items()):
         click.echo(f"  {decision}: {count}")
+    if report.unknown_columns:
+        click.echo(f"  unknown columns ignored: {', '.join(report.unknown_columns)}")
     if report.rejects:
         target = rejects or file.with_name(file.name + ".rejects.csv")
         write_rejects(report.rejects, target)
@@ -180,12 +182,12 @@ def export_crossref(env: Env, output: Path | None) -> None:
 
     Example: mpi export crossref -o crossref.csv
     """
-    from mpi.store import persons
+    from mpi import exports
 
     with env.connection() as conn, open_output(output) as handle:
         writer = csv.writer(handle)
         writer.writerow(("system", "local_id", "person_id"))
-        for row in persons.crossref(conn):
+        for row in exports.crossref(conn):
             writer.writerow(row)
 
 
@@ -200,15 +202,23 @@ def export_review(env: Env, output: Path | None) -> None:
 
     Example: mpi export review -o review.csv
     """
-    from mpi.store import review
+    from mpi import exports
 
     with env.connection() as conn, open_output(output) as handle:
         writer = csv.writer(handle)
         writer.writerow(
             ("system", "local_id", "candidate_system", "candidate_local_id", "probability")
         )
-        for system, local_id, cand_system, cand_local, probability, _ in review.export_rows(conn):
-            writer.writerow((system, local_id, cand_system, cand_local, f"{probability:.6f}"))
+        for item in exports.open_review(conn):
+            writer.writerow(
+                (
+                    item.system,
+                    item.local_id,
+                    item.candidate_system,
+                    item.candidate_local_id,
+                    f"{item.probability:.6f}",
+                )
+            )
 
 
 @click.command("evaluate")

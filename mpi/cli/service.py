@@ -26,16 +26,24 @@ def webhooks_group() -> None:
 def webhooks_deliver(env: Env, loop: bool, interval: float) -> None:
     """Send due webhook deliveries from the outbox (retrying failures with backoff).
 
+    HTTPS webhooks and HL7 v2 notifications over MLLP (`mpi systems hl7-subscribe`).
+
     Example: mpi webhooks deliver --loop
     """
+    import functools
+    import os
     import time
 
     from mpi import webhooks
+    from mpi.hl7 import notify
 
     policy = webhooks.WebhookPolicy.from_settings(env.settings)
+    mllp = functools.partial(
+        notify.mllp_sender, ca_certs=os.environ.get("MPI_MLLP_NOTIFY_CA") or None
+    )
     while True:
         with env.connection() as conn:
-            report = webhooks.deliver_due(conn, policy=policy)
+            report = webhooks.deliver_due(conn, policy=policy, mllp_sender=mllp)
         click.echo(f"delivered {report.delivered}, retrying {report.retrying}, dead {report.dead}")
         if not loop:
             return
@@ -85,7 +93,7 @@ def mllp(env: Env, bind: str, processes: int | None) -> None:
     if processes is not None:
         settings = dataclasses.replace(settings, processes=processes)
     server.parse_bind(bind)
-    server.run(env.url, env.context(), bind, settings)
+    server.run(env.url, env.context(), bind, settings, env.settings)
 
 
 def exec_gunicorn(url: str, *, bind: str, workers: int, threads: int = 1) -> None:

@@ -58,17 +58,12 @@ def systems_add(
 
     Example: mpi systems add GP_CLUSTER --kind gp --trust-rank 1 --scope register --scope lookup
     """
-    from mpi import access
-    from mpi.store import systems, tokens
+    from mpi import access, systems
 
     with env.connection() as conn:
-        system = systems.add_system(conn, code, name or code, kind, trust_rank)
-        if uri:
-            tokens.set_identifier_system(conn, code, uri)
-        if facility:
-            from mpi.store import hl7 as hl7_store
-
-            hl7_store.set_facility(conn, code, facility)
+        system = systems.add_system(
+            conn, code, name or code, kind, trust_rank, identifier_system=uri, hl7_facility=facility
+        )
         token = access.issue_token(conn, code, scopes, actor="cli") if scopes else None
     click.echo(f"added {system.code} ({system.kind}, trust rank {system.trust_rank})")
     if token is not None:
@@ -84,7 +79,7 @@ def systems_list(env: Env) -> None:
 
     Example: mpi systems list
     """
-    from mpi.store import systems
+    from mpi import systems
 
     with env.connection() as conn:
         for s in systems.list_systems(conn):
@@ -158,10 +153,10 @@ def systems_identifier_system(env: Env, code: str, uri: str) -> None:
 
     Example: mpi systems identifier-system GP_CLUSTER https://fhir.gp.example.nhs.uk/Id/pid
     """
-    from mpi.store import tokens
+    from mpi import systems
 
     with env.connection() as conn:
-        tokens.set_identifier_system(conn, code, uri)
+        systems.set_identifier_system(conn, code, uri)
     click.echo(f"{code} identifiers are {uri}")
 
 
@@ -175,8 +170,49 @@ def systems_hl7_facility(env: Env, code: str, facility: str) -> None:
 
     Example: mpi systems hl7-facility ACUTE_PAS RVJ
     """
-    from mpi.store import hl7 as hl7_store
+    from mpi import systems
 
     with env.connection() as conn:
-        hl7_store.set_facility(conn, code, facility)
+        systems.set_hl7_facility(conn, code, facility)
     click.echo(f"{code} sends HL7 v2 as facility {facility}")
+
+
+@systems_group.command("hl7-subscribe")
+@click.argument("code")
+@click.argument("receiver")
+@click.option("--tls", is_flag=True, help="MLLP over TLS (MPI_MLLP_NOTIFY_CA: CA bundle).")
+@pass_env
+@fail_cleanly
+def systems_hl7_subscribe(env: Env, code: str, receiver: str, tls: bool) -> None:
+    """Send a system's identity changes as HL7 v2 ADT^A31/A40 over MLLP to HOST:PORT.
+
+    From the webhooks' outbox, only what the disclosure rule lets the system see, sent by
+    `mpi webhooks deliver` (at least once, retried). Undo with `mpi systems
+    hl7-unsubscribe CODE ID`.
+
+    Example: mpi systems hl7-subscribe GP_CLUSTER engine.trust.nhs.uk:2576
+    """
+    from mpi import systems, webhooks
+
+    with env.connection() as conn:
+        system = systems.get_system(conn, code)
+        sub = webhooks.subscribe_hl7(conn, system.id, receiver, tls=tls)
+    click.echo(f"subscription {sub.id}: {code} is notified at {sub.url}")
+
+
+@systems_group.command("hl7-unsubscribe")
+@click.argument("code")
+@click.argument("subscription_id", type=int)
+@pass_env
+@fail_cleanly
+def systems_hl7_unsubscribe(env: Env, code: str, subscription_id: int) -> None:
+    """Stop a system's HL7 v2 notifications (pending ones are dropped).
+
+    Example: mpi systems hl7-unsubscribe GP_CLUSTER 3
+    """
+    from mpi import systems, webhooks
+
+    with env.connection() as conn:
+        system = systems.get_system(conn, code)
+        webhooks.unsubscribe(conn, system.id, subscription_id)
+    click.echo(f"subscription {subscription_id} of {code} switched off")

@@ -68,13 +68,10 @@ def users_password(env: Env, username: str, password_stdin: bool) -> None:
     Example: mpi users password jsmith
     """
     from mpi import reviewers
-    from mpi.errors import NotFound
-    from mpi.store import reviewers as reviewer_store
 
     password = _password(password_stdin)
     with env.connection() as conn:
-        if not reviewer_store.set_password(conn, username, reviewers.hash_password(password)):
-            raise NotFound(f"no account {username!r}")
+        reviewers.set_password(conn, username, password)
         _audit_users(conn, "users.password", "update", username, {})
     click.echo(f"password of {username} changed")
 
@@ -88,12 +85,10 @@ def users_unlock(env: Env, username: str) -> None:
 
     Example: mpi users unlock jsmith
     """
-    from mpi.errors import NotFound
-    from mpi.store import reviewers as reviewer_store
+    from mpi import reviewers
 
     with env.connection() as conn:
-        if not reviewer_store.unlock(conn, username):
-            raise NotFound(f"no account {username!r}")
+        reviewers.clear_lockout(conn, username)
         _audit_users(conn, "users.unlock", "update", username, {})
     click.echo(f"{username} unlocked")
 
@@ -108,11 +103,11 @@ def users_list(env: Env) -> None:
     """
     from datetime import UTC, datetime
 
-    from mpi.store import reviewers as reviewer_store
+    from mpi import reviewers
 
     now = datetime.now(UTC)
     with env.connection() as conn:
-        for account in reviewer_store.list_reviewers(conn):
+        for account in reviewers.list_accounts(conn):
             locked = account.locked_until is not None and account.locked_until > now
             state = "locked" if locked else ("active" if account.is_active else "disabled")
             click.echo(f"{account.username}\t{account.role}\t{account.display_name}\t{state}")

@@ -71,6 +71,16 @@ def load_dataset(
         yield spec, load_file(url, ctx, system, path, batch_size=batch_size)
 
 
+def demo_token(url: str, system: str) -> tuple[str, str]:
+    """A new register-and-lookup token for a demo system, and one of its local IDs to try."""
+    from mpi import access
+    from mpi.store.records import first_local_id
+
+    with db.connect(url) as conn:
+        token = access.issue_token(conn, system, ("register", "lookup"), actor="demo")
+        return token, first_local_id(conn, system)
+
+
 def run_demo(
     settings: Settings,
     *,

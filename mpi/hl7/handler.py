@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from matching import fields
 from matching.nhs_number import check as check_nhs_number
 from matching.types import Demographics
 from mpi import access, audit, records
@@ -50,24 +51,9 @@ WITHDRAW_EVENTS = ("A23", "A29")
 NHS_AUTHORITY = "NHS"
 NHS_OID = "2.16.840.1.113883.2.1.4.1"
 
-#: Demographic fields of a registration and where they are in PID.
-FIELD_LOCATION = {
-    "local_id": ("PID", 3, 1),
-    "nhs_number": ("PID", 3, 1),
-    "nhs_number_status": ("PID", 32, 0),
-    "family_name": ("PID", 5, 1),
-    "given_name": ("PID", 5, 2),
-    "birth_date": ("PID", 7, 0),
-    "sex": ("PID", 8, 0),
-    "address_line": ("PID", 11, 1),
-    "postcode": ("PID", 11, 5),
-    "phone": ("PID", 13, 1),
-    "multiple_birth": ("PID", 24, 0),
-    "birth_order": ("PID", 25, 0),
-    "deceased_at": ("PID", 29, 0),
-    "deceased": ("PID", 30, 0),
-}
-IDENTIFYING = ("nhs_number", "family_name", "given_name", "birth_date")
+#: Demographic fields of a registration and where they are in PID (:mod:`matching.fields`).
+FIELD_LOCATION = {"local_id": ("PID", 3, 1)} | fields.hl7_locations()
+IDENTIFYING = fields.identifying()
 _SEX_OUT = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
 
 
@@ -87,7 +73,7 @@ class Handler:
     """Answers one MLLP block at a time on a connection it is given (thread-safe per conn)."""
 
     def __init__(self, ctx: MatchContext) -> None:
-        self.ctx = ctx
+        self.ctx = ctx  # swapped by the listener when another model is activated
         self._memo = threading.local()
 
     def _facilities(self, conn: Any) -> dict[str, str]:
@@ -102,6 +88,7 @@ class Handler:
         incoming: Incoming | None = None
         result = Outcome()
         self._memo.facilities = None
+        self._memo.ctx = self.ctx  # one message, one model
         try:
             incoming = decode(block)
             result.detail["message"] = incoming.kind
@@ -312,7 +299,7 @@ class Handler:
 
     def _prepare(self, local_id: str, raw: dict[str, Any]) -> records.RecordRow:
         try:
-            return records.prepare(self.ctx, local_id, raw, demographics_from_row(raw))
+            return records.prepare(self._memo.ctx, local_id, raw, demographics_from_row(raw))
         except InvalidInput as exc:
             problems = []
             for p in exc.problems:
@@ -326,7 +313,7 @@ class Handler:
         row = self._prepare(local_id, raw)
         result.records.append((who.system_code, row.local_id))
         registered = records.register(
-            conn, self.ctx, who.system_code, row, actor=f"system:{who.system_code}"
+            conn, self._memo.ctx, who.system_code, row, actor=f"system:{who.system_code}"
         )
         result.person_ids.append(registered.person_id)
         result.detail["decision"] = registered.decision
@@ -356,7 +343,7 @@ class Handler:
         result.action, result.subtype = "record.merge", "update"
         result.records += [(who.system_code, prior), (who.system_code, local_id)]
         actor = f"system:{who.system_code}"
-        registered = records.register(conn, self.ctx, who.system_code, row, actor=actor)
+        registered = records.register(conn, self._memo.ctx, who.system_code, row, actor=actor)
         try:
             gone = records.withdraw(conn, who.system_code, prior, actor=actor)
         except NotFound:
@@ -602,7 +589,9 @@ class Handler:
                     ],
                 )
             try:
-                candidates = find_matches(conn, self.ctx, demographics, limit=SEARCH_CANDIDATES)
+                candidates = find_matches(
+                    conn, self._memo.ctx, demographics, limit=SEARCH_CANDIDATES
+                )
             except InvalidInput as exc:
                 raise Refused(
                     "AE", [Problem("QPD", 3, f"{p.field}: {p.reason}", "102") for p in exc.problems]

@@ -24,6 +24,7 @@ from typing import Any
 
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
+from mpi.config import Settings
 from mpi.errors import ConfigError
 from mpi.hl7.handler import Handler
 from mpi.hl7.messages import Problem, ack
@@ -42,6 +43,8 @@ class MllpSettings:
     (default 300) how long a connection may send nothing, ``MPI_MLLP_WORKERS`` (default 4)
     the database connections of each process, ``MPI_MLLP_PROCESSES`` (default 1) the
     listening processes (sharing the port with SO_REUSEPORT, as gunicorn's workers do).
+    ``MPI_MODEL_REFRESH_SECONDS`` (default 10, as for ``mpi serve``; negative: never) is
+    how often each process checks for a newly activated match model and switches to it.
     """
 
     tls_cert: str | None = None
@@ -50,6 +53,7 @@ class MllpSettings:
     idle_seconds: float = 300.0
     workers: int = 4
     processes: int = 1
+    model_refresh_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MllpSettings:
@@ -68,6 +72,13 @@ class MllpSettings:
                 raise ConfigError(f"{name} must be at least {low:g}, not {text!r}")
             return found
 
+        refresh = env.get("MPI_MODEL_REFRESH_SECONDS") or "10"
+        try:
+            model_refresh = float(refresh)
+        except ValueError:
+            raise ConfigError(
+                f"MPI_MODEL_REFRESH_SECONDS must be a number, not {refresh!r}"
+            ) from None
         cert, key = env.get("MPI_MLLP_TLS_CERT") or None, env.get("MPI_MLLP_TLS_KEY") or None
         if bool(cert) != bool(key):
             raise ConfigError("MPI_MLLP_TLS_CERT and MPI_MLLP_TLS_KEY go together")
@@ -78,6 +89,7 @@ class MllpSettings:
             idle_seconds=number("MPI_MLLP_IDLE_SECONDS", 300.0, 0.1),
             workers=int(number("MPI_MLLP_WORKERS", 4, 1)),
             processes=int(number("MPI_MLLP_PROCESSES", 1, 1)),
+            model_refresh_seconds=model_refresh,
         )
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -99,9 +111,16 @@ class _Connections(threading.local):
 class Listener:
     """Serves MLLP connections on a database URL with a matching context."""
 
-    def __init__(self, url: str, ctx: MatchContext, settings: MllpSettings) -> None:
+    def __init__(
+        self,
+        url: str,
+        ctx: MatchContext,
+        settings: MllpSettings,
+        match_settings: Settings | None = None,
+    ) -> None:
         self.url = url
         self.settings = settings
+        self.match_settings = match_settings
         self.handler = Handler(ctx)
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mllp")
         self._local = _Connections()
@@ -185,6 +204,37 @@ class Listener:
             except (ConnectionError, ssl.SSLError, OSError):
                 pass
 
+    def refresh_model(self) -> None:
+        """Switch to the active match model if it is not the one in use (a worker thread).
+
+        Messages already being handled finish with the context they started with.
+        """
+        if self.match_settings is None:
+            return
+        from mpi.models_registry import active_model, active_version
+
+        current = self.handler.ctx
+        try:
+            conn = self._conn()
+            try:
+                version = active_version(conn)
+                model = active_model(conn) if version != current.model.version else None
+            finally:
+                conn.rollback()
+        except Exception:  # noqa: BLE001 - a database hiccup: keep the model, try later
+            log.warning("could not check the active match model")
+            return
+        if model is None:
+            return
+        self.handler.ctx = MatchContext.build(self.match_settings, model)
+        log.warning("match model changed from %s to %s", current.model.version, model.version)
+
+    async def _follow_model(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(self.settings.model_refresh_seconds, 0.2))
+            await loop.run_in_executor(self.executor, self.refresh_model)
+
     async def serve(self, host: str, port: int, *, parent: int | None = None) -> None:
         """Listen until cancelled (or, in a child process, until ``parent`` is gone)."""
         server = await start_hl7_server(
@@ -195,8 +245,11 @@ class Listener:
             ssl=self.settings.ssl_context(),
             reuse_port=self.settings.processes > 1,
         )
+        tasks = set()
         if parent is not None:
-            asyncio.get_running_loop().create_task(_orphaned(parent, server))
+            tasks.add(asyncio.get_running_loop().create_task(_orphaned(parent, server)))
+        if self.match_settings is not None and self.settings.model_refresh_seconds >= 0:
+            tasks.add(asyncio.get_running_loop().create_task(self._follow_model()))
         names = ", ".join(str(s.getsockname()[:2]) for s in server.sockets)
         tls = " over TLS" if self.settings.tls_cert else ""
         log.warning("mpi mllp listening on %s%s", names, tls)
@@ -229,7 +282,13 @@ async def _orphaned(parent: int, server: Any) -> None:
     server.close()
 
 
-def run(url: str, ctx: MatchContext, bind: str, settings: MllpSettings | None = None) -> None:
+def run(
+    url: str,
+    ctx: MatchContext,
+    bind: str,
+    settings: MllpSettings | None = None,
+    match_settings: Settings | None = None,
+) -> None:
     """Run the listener in the foreground until interrupted (or SIGTERM).
 
     With ``processes`` above 1 the process forks that many listeners less one before any
@@ -259,7 +318,7 @@ def run(url: str, ctx: MatchContext, bind: str, settings: MllpSettings | None = 
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    listener = Listener(url, ctx, settings)
+    listener = Listener(url, ctx, settings, match_settings)
     try:
         asyncio.run(listener.serve(host, port, parent=parent))
     except KeyboardInterrupt:

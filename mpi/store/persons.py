@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -14,6 +15,7 @@ from mpi.models import Person, Resolution
 from mpi.store.review import OPEN_ITEM_CONFLICT
 
 if TYPE_CHECKING:
+    from mpi.linking.plan import LinkPlan
     from mpi.store.events import EventRow
     from mpi.store.review import ReviewRow
 
@@ -405,3 +407,208 @@ def write_all(
         return False
     conn.execute(_WRITE_ALL, {"rows": text})
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What :func:`apply` wrote.
+
+    Attributes:
+        ids: the internal ID given to each temporary person, when known (the one-statement
+            write gives none back; use :attr:`names`).
+        names: the enterprise ID of every person the plan's outcomes name, by the plan's
+            (possibly temporary) ID.
+        repointed: for each merge, the persons that pointed at the merged one and now
+            point at the survivor (for an undo).
+    """
+
+    ids: dict[int, int]
+    names: dict[int, str]
+    repointed: dict[int, list[int]]
+
+
+def _plan_rows(
+    plan: LinkPlan,
+) -> tuple[list[LinkRow], list[HistoryRow], list[tuple[int, int]], list[ReviewRow], list[EventRow]]:
+    """The rows each step of ``plan`` implies, in order: links (the last of each record),
+    history, merges, review items and identity events."""
+    from mpi.linking.plan import LinkMove, Merge, NewPerson, RecordUpdated, ReviewOpen
+    from mpi.store.events import EventRow
+    from mpi.store.review import ReviewRow
+
+    actor = plan.actor
+    links: dict[int, LinkRow] = {}
+    history: list[HistoryRow] = []
+    merged: list[tuple[int, int]] = []
+    reviews: list[ReviewRow] = []
+    events: list[EventRow] = []
+    for step in plan.steps:
+        if isinstance(step, LinkMove):
+            links[step.record_id] = LinkRow(
+                step.record_id,
+                step.person_id,
+                step.method,
+                step.probability,
+                step.weight,
+                step.model_version,
+                step.linked_by,
+            )
+            if not step.changes_person:
+                continue
+            history.append(
+                HistoryRow(
+                    step.record_id,
+                    step.person_id,
+                    step.previous_person_id,
+                    step.method,
+                    step.probability,
+                    step.reason,
+                    step.linked_by,
+                )
+            )
+            if step.previous_person_id is None:
+                events.append(
+                    EventRow("record_linked", step.person_id, step.record_id, actor=step.linked_by)
+                )
+            else:
+                events.append(
+                    EventRow(
+                        "record_moved",
+                        step.person_id,
+                        step.record_id,
+                        other_person_id=step.previous_person_id,
+                        actor=step.linked_by,
+                    )
+                )
+        elif isinstance(step, Merge):
+            merged.append((step.gone, step.into))
+            events.append(
+                EventRow(
+                    "persons_merged",
+                    step.into,
+                    None,
+                    other_person_id=step.gone,
+                    detail={"why": step.why},
+                    actor=actor,
+                )
+            )
+        elif isinstance(step, NewPerson):
+            events.append(EventRow("person_created", step.person_id, step.record_id, actor=actor))
+        elif isinstance(step, RecordUpdated):
+            events.append(EventRow("record_updated", step.person_id, step.record_id, actor=actor))
+        elif isinstance(step, ReviewOpen):
+            reviews.append(
+                ReviewRow(
+                    record_id=step.record_id,
+                    candidate_person_id=step.candidate_person_id,
+                    candidate_record_id=step.candidate_record_id,
+                    probability=step.probability,
+                    weight=step.weight,
+                    reason=step.reason,
+                    explanation=step.explanation,
+                )
+            )
+            events.append(
+                EventRow(
+                    "review_opened",
+                    step.candidate_person_id,
+                    step.record_id,
+                    other_person_id=step.person_id,
+                    detail={"reason": step.reason, "probability": step.probability},
+                    actor=actor,
+                )
+            )
+    return list(links.values()), history, merged, reviews, events
+
+
+def apply(conn: psycopg.Connection[Any], plan: LinkPlan) -> Applied:
+    """Write a plan (:func:`mpi.linking.plan.plan`): every row its steps imply, set-based.
+
+    In order: the open review items of :attr:`~mpi.linking.plan.LinkPlan.superseded`
+    records are superseded; the new persons are inserted; each link move writes its link
+    and, when the record changes person, a link history row and a ``record_linked`` or
+    ``record_moved`` event; each merge marks the emptied person merged (with the persons
+    that pointed at it) and writes ``persons_merged``; review items open (or refresh)
+    with ``review_opened``; update and creation events follow their steps' order. Last,
+    the items the moves resolved are closed (:class:`~mpi.linking.plan.ReviewClosure`).
+
+    A registration's few rows go in one statement (:func:`write_all`) sent in one round
+    trip with the supersession; when that cannot write them, or for a batch's many rows,
+    one statement per kind of row (COPY for many).
+    """
+    from mpi.links import new_enterprise_id
+    from mpi.store import decisions as decision_store
+    from mpi.store import events as event_store
+    from mpi.store import review as review_store
+
+    temps = [p.person_id for p in plan.new_persons]
+    links, history, merged, reviews, events = _plan_rows(plan)
+    rows = (temps, links, history, events)
+    small = max(len(r) for r in rows) <= SMALL
+    wanted = plan.persons
+    names: dict[int, str] = {}
+    ids: dict[int, int] = {}
+    written = False
+    if small and not merged:  # a merge's repointed persons are returned: one kind at a time
+        names = {temp: new_enterprise_id() for temp in temps}
+        with conn.pipeline():
+            review_store.supersede_for_records(conn, plan.superseded)
+            written = write_all(conn, list(names.items()), links, history, merged, reviews, events)
+    else:
+        review_store.supersede_for_records(conn, plan.superseded)
+    if not written:
+        reserved = reserve_person_ids(conn, len(temps))
+        ids = dict(zip(temps, reserved, strict=True))
+        names = {temp: new_enterprise_id() for temp in temps}
+
+        def m(p: int | None) -> int | None:
+            return ids.get(p, p) if p is not None else p
+
+        with conn.pipeline() if small else nullcontext():
+            insert_persons(conn, [(ids[t], names[t]) for t in temps])
+            write_links(
+                conn, [replace(lk, person_id=ids.get(lk.person_id, lk.person_id)) for lk in links]
+            )
+            write_history(
+                conn,
+                [
+                    replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
+                    for h in history
+                ],
+            )
+            repointed = {
+                gone: mark_merged(conn, ids.get(gone, gone), ids.get(into, into))
+                for gone, into in merged
+            }
+            review_store.open_items(
+                conn,
+                [
+                    replace(
+                        r, candidate_person_id=ids.get(r.candidate_person_id, r.candidate_person_id)
+                    )
+                    for r in reviews
+                ],
+            )
+            event_store.append(
+                conn,
+                [
+                    replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
+                    for e in events
+                ],
+            )
+    else:
+        repointed = {}
+    closure = plan.resolved
+    if closure.records or closure.merges:
+        survivors = []
+        for gone, into in closure.merges:
+            gone, into = ids.get(gone, gone), ids.get(into, into)
+            decision_store.retarget_items(conn, gone, into, plan.actor)
+            survivors.append(into)
+        review_store.supersede_resolved(conn, list(closure.records), survivors, plan.actor)
+    known = plan.enterprise_ids
+    stored = {p for p in wanted if p not in names}
+    names.update({p: known[p] for p in stored if p in known})
+    missing = sorted(p for p in stored if p not in known)
+    names.update(enterprise_ids(conn, missing))
+    return Applied(ids, names, repointed)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from matching.fields import COLUMNS, column_definitions, column_names
 from matching.types import NormalisedRecord
 from mpi.errors import NotFound
 from mpi.models import RecordDetail, SourceSystem, StoredRecord
@@ -41,66 +44,28 @@ class Upserted:
     outcome: str
 
 
-_NORM_COLUMNS = (
-    "nhs_number, nhs_verified, given_names, family_name, family_parts, birth_date, sex,"
-    " postcode, address, phone, given_phonetic, family_phonetic, issues,"
-    " multiple_birth, birth_order, deceased, deceased_at, given_script, family_script"
-)
-
-
-_NORM_NAMES = tuple(c.strip() for c in _NORM_COLUMNS.split(","))
+#: The normalised columns, declared in :data:`matching.fields.COLUMNS` (storage order).
+_NORM_NAMES = column_names()
+_NORM_COLUMNS = ", ".join(_NORM_NAMES)
 #: How many columns :data:`_NORM_COLUMNS` has: the columns after them in a select follow.
 _N = len(_NORM_NAMES)
+_ARRAYS = tuple(n for n, c in enumerate(COLUMNS) if c.is_array)
+_values_of = attrgetter(*_NORM_NAMES)
 
 
 def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
     """The record's values of :data:`_NORM_COLUMNS`, in order, each array made by ``array``."""
-    return (
-        norm.nhs_number,
-        norm.nhs_verified,
-        array(norm.given_names),
-        norm.family_name,
-        array(norm.family_parts),
-        norm.birth_date,
-        norm.sex,
-        norm.postcode,
-        norm.address,
-        norm.phone,
-        norm.given_phonetic,
-        norm.family_phonetic,
-        array(norm.issues),
-        norm.multiple_birth,
-        norm.birth_order,
-        norm.deceased,
-        norm.deceased_at,
-        array(norm.given_script),
-        array(norm.family_script),
-    )
+    values = list(_values_of(norm))
+    for n in _ARRAYS:
+        values[n] = array(values[n])
+    return tuple(values)
 
 
 def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
-    r = row[start : start + _N]
-    return NormalisedRecord(
-        nhs_number=r[0],
-        nhs_verified=r[1],
-        given_names=tuple(r[2]),
-        family_name=r[3],
-        family_parts=tuple(r[4]),
-        birth_date=r[5],
-        sex=r[6],
-        postcode=r[7],
-        address=r[8],
-        phone=r[9],
-        given_phonetic=r[10],
-        family_phonetic=r[11],
-        issues=tuple(r[12]),
-        multiple_birth=r[13],
-        birth_order=r[14],
-        deceased=r[15],
-        deceased_at=r[16],
-        given_script=tuple(r[17] or ()),
-        family_script=tuple(r[18] or ()),
-    )
+    values = list(row[start : start + _N])
+    for n in _ARRAYS:
+        values[n] = tuple(values[n] or ())
+    return NormalisedRecord(*values)  # its attributes are the columns, in this order
 
 
 def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
@@ -108,14 +73,15 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
-# The set_config makes the rest of the transaction use generic plans of its prepared
-# statements: in "auto" mode PostgreSQL re-plans the matching read (its arrays of keys and
-# IDs) for every registration, which costs more than running it; the generic plans of the
-# registration's statements are the same index look-ups (bench/RESULTS-api.md).
+#: Makes the rest of the transaction use generic plans of its prepared statements: in
+#: "auto" mode PostgreSQL re-plans the matching read (its arrays of keys and IDs) for
+#: every registration, which costs more than running it; the generic plans of the
+#: registration's statements are the same index look-ups (bench/RESULTS-api.md).
+_GENERIC_PLANS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+
 _LOCK_SQL = (
     "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
     " pg_advisory_xact_lock_shared(%(match)s),"
-    " set_config('plan_cache_mode', 'force_generic_plan', true),"
     " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
     "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
     "    coalesce(old.keys, '{}') || %(keys)s::text[]"
@@ -156,16 +122,9 @@ def lock_for_register(
 
 _UPSERT_SET = (
     " ON CONFLICT (system_id, local_id) DO UPDATE SET"
-    " raw = excluded.raw, content_hash = excluded.content_hash,"
-    " nhs_number = excluded.nhs_number, nhs_verified = excluded.nhs_verified,"
-    " given_names = excluded.given_names, family_name = excluded.family_name,"
-    " family_parts = excluded.family_parts, birth_date = excluded.birth_date,"
-    " sex = excluded.sex, postcode = excluded.postcode, address = excluded.address,"
-    " phone = excluded.phone, given_phonetic = excluded.given_phonetic,"
-    " family_phonetic = excluded.family_phonetic, issues = excluded.issues,"
-    " multiple_birth = excluded.multiple_birth, birth_order = excluded.birth_order,"
-    " deceased = excluded.deceased, deceased_at = excluded.deceased_at,"
-    " given_script = excluded.given_script, family_script = excluded.family_script,"
+    " raw = excluded.raw, content_hash = excluded.content_hash, "
+    + ", ".join(f"{c} = excluded.{c}" for c in _NORM_NAMES)
+    + ","
     " blocking_keys = excluded.blocking_keys, status = 'active',"
     " version = source_record.version + 1, updated_at = now()"
     " WHERE source_record.content_hash <> excluded.content_hash"
@@ -190,10 +149,7 @@ _STORE_ONE = (
     " added AS (INSERT INTO blocking_key (key, record_id)"
     "  SELECT k, up.id FROM up, d, unnest(d.blocking_keys) AS k"
     "  WHERE up.inserted OR NOT EXISTS"
-    "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id)),"
-    " superseded AS (UPDATE review_item i SET status = 'superseded', decided_at = now(),"
-    "  decided_by = 'system', version = i.version + 1 FROM up"
-    "  WHERE i.record_id = up.id AND NOT up.inserted AND i.status = 'open')"
+    "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id))"
     " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
     " LEFT JOIN up ON true"
     " LEFT JOIN source_record r ON r.local_id = %(local)s"
@@ -216,23 +172,31 @@ def _store_document(row: RecordRow, keys: list[str]) -> Jsonb:
 
 
 def store_and_view(
-    conn: psycopg.Connection[Any], system_code: str, row: RecordRow, cap: int
+    conn: psycopg.Connection[Any],
+    system_code: str,
+    row: RecordRow,
+    cap: int,
+    *,
+    generic_plans: bool = False,
 ) -> tuple[SourceSystem, Upserted, MatchView]:
     """:func:`lock_for_register`, store the record and its keys, then :func:`match_view`.
 
     Three statements in one round trip (a pipeline); each runs once the one before has
     finished, so the record is stored and the matching read made only once the locks are
     held. An unchanged row is left alone; a changed one gets exactly its new keys (as
-    :func:`upsert_records` then :func:`replace_blocking_keys`) and an updated one's open
-    review items are superseded (:func:`mpi.store.review.supersede_for_records`). The
-    read searches the record's keys unless it is unchanged (it then has none to search,
-    as for :func:`match_view`).
+    :func:`upsert_records` then :func:`replace_blocking_keys`). Its open review items are
+    left to the plan (:attr:`mpi.linking.plan.LinkPlan.superseded`). The read searches
+    the record's keys unless it is unchanged (it then has none to search, as for
+    :func:`match_view`). With ``generic_plans`` the rest of the transaction uses generic
+    plans of its prepared statements (:data:`_GENERIC_PLANS`), set in the same round trip.
 
     Raises:
         NotFound: no system has this code (nothing is stored).
     """
     keys = sorted(row.keys)
     with conn.pipeline():
+        if generic_plans:
+            conn.execute(_GENERIC_PLANS)
         locked = conn.execute(_LOCK_SQL, _lock_params(system_code, row.local_id, keys))
         stored = conn.execute(
             _STORE_ONE,
@@ -293,12 +257,7 @@ def upsert_records(
         return []
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_record ("
-        " ord integer, local_id text, raw jsonb, content_hash text,"
-        " nhs_number text, nhs_verified boolean, given_names text[], family_name text,"
-        " family_parts text[], birth_date date, sex text, postcode text, address text,"
-        " phone text, given_phonetic text, family_phonetic text, issues text[],"
-        " multiple_birth boolean, birth_order smallint, deceased boolean, deceased_at text,"
-        " given_script text[], family_script text[],"
+        " ord integer, local_id text, raw jsonb, content_hash text, " + column_definitions() + ","
         " blocking_keys text[]) ON COMMIT DELETE ROWS"
     )
     conn.execute("TRUNCATE staging_record")
@@ -375,6 +334,59 @@ def stored_keys(
         "SELECT id, blocking_keys FROM source_record WHERE id = ANY(%s)", (list(record_ids),)
     ).fetchall()
     return {r[0]: frozenset(r[1]) for r in rows}
+
+
+def read_candidates(
+    conn: psycopg.Connection[Any],
+    keys_by_record: dict[int, frozenset[str]],
+    cap: int,
+    *,
+    new: Sequence[int] = (),
+    changed: Sequence[int] = (),
+) -> MatchView:
+    """The matching read of a batch: the one candidate reader of linking.
+
+    Candidates of these records by blocking key (a key shared by more than ``cap``
+    records is skipped and logged), their persons' records, no-match pairs and, for a few
+    records, the name counters and enterprise IDs (:class:`MatchView`). ``changed``
+    records were just stored (``new`` of them inserted): their key rows are replaced by
+    the keys of their ``blocking_keys`` column. A few records are read in one statement
+    (:func:`match_view`); a batch of more than
+    :data:`~mpi.store.persons.SMALL` in four, quicker for thousands of records, and its
+    changed records' key rows are left to :func:`indexing_pending`, which writes them
+    while the batch is planned.
+    """
+    from mpi.store.persons import SMALL
+
+    if len(keys_by_record) <= SMALL:
+        replace_blocking_keys(conn, changed, new_records=new)
+        return match_view(conn, keys_by_record, cap)
+    fresh = set(new)
+    delete_blocking_keys(conn, [r for r in changed if r not in fresh])
+    pending = list(changed)
+    candidates = candidate_pairs(conn, keys_by_record, cap, pending=pending)
+    wanted = set(keys_by_record).union(*candidates.values())
+    first = records_for_matching(conn, wanted)
+    persons = {r.person for r in first if r.person is not None}
+    more = person_records_for_matching(conn, persons, [r.id for r in first])
+    records = first + more
+    no_match = no_match_partners(conn, [r.id for r in records])
+    return MatchView(candidates, records, no_match, None, {}, tuple(pending))
+
+
+@contextmanager
+def indexing_pending(conn: psycopg.Connection[Any], view: MatchView | None) -> Iterator[None]:
+    """Write the key rows :func:`read_candidates` left pending, while the body runs.
+
+    The statement goes in pipeline mode, so the server indexes the keys while the batch
+    is planned here; the pipeline is synced when the body ends.
+    """
+    if view is None or not view.pending:
+        yield
+        return
+    with conn.pipeline():
+        insert_blocking_keys(conn, view.pending)
+        yield
 
 
 def candidate_pairs(
@@ -544,13 +556,19 @@ class MatchView:
         counts: the name and postcode counters (:func:`term_counts`) of every given name,
             family name and postcode of ``records``.
         enterprise_ids: the enterprise ID of each person ``records`` are linked to.
+        pending: batch records whose key rows are still to be written
+            (:func:`indexing_pending`).
+
+    ``counts`` is ``None`` and ``enterprise_ids`` empty when the read (a batch's) did not
+    include them.
     """
 
     candidates: dict[int, set[int]]
     records: list[StoredRecord]
     no_match: dict[int, set[int]]
-    counts: TermCounts
+    counts: TermCounts | None
     enterprise_ids: dict[int, str]
+    pending: tuple[int, ...] = ()
 
 
 def _view_sql(probes: str) -> str:

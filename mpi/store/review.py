@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,16 +106,31 @@ def items_for_record(conn: psycopg.Connection[Any], record_id: int) -> list[Revi
         ).fetchall()
 
 
-def export_rows(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
-    """Open items as (system, local ID, candidate system, candidate local ID, probability)."""
-    return conn.execute(
-        "SELECT s.code, r.local_id, cs.code, cr.local_id, i.probability, i.reason"
-        " FROM review_item i"
-        " JOIN source_record r ON r.id = i.record_id JOIN source_system s ON s.id = r.system_id"
-        " LEFT JOIN source_record cr ON cr.id = i.candidate_record_id"
-        " LEFT JOIN source_system cs ON cs.id = cr.system_id"
-        " WHERE i.status = 'open' ORDER BY i.probability DESC, i.id"
-    )
+@dataclass(frozen=True, slots=True)
+class OpenItem:
+    """An open review item by its record and its candidate's best-scoring record."""
+
+    system: str
+    local_id: str
+    candidate_system: str | None
+    candidate_local_id: str | None
+    probability: float
+    reason: str
+
+
+def open_items_export(conn: psycopg.Connection[Any]) -> Iterator[OpenItem]:
+    """Every open item, most probable first."""
+    with conn.cursor(row_factory=class_row(OpenItem)) as cur:
+        yield from cur.execute(
+            "SELECT s.code AS system, r.local_id, cs.code AS candidate_system,"
+            " cr.local_id AS candidate_local_id, i.probability, i.reason"
+            " FROM review_item i"
+            " JOIN source_record r ON r.id = i.record_id"
+            " JOIN source_system s ON s.id = r.system_id"
+            " LEFT JOIN source_record cr ON cr.id = i.candidate_record_id"
+            " LEFT JOIN source_system cs ON cs.id = cr.system_id"
+            " WHERE i.status = 'open' ORDER BY i.probability DESC, i.id"
+        )
 
 
 def reasons(conn: psycopg.Connection[Any]) -> dict[str, int]:

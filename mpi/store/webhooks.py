@@ -34,6 +34,8 @@ class Delivery:
     attempts: int
     url: str
     secret: str
+    system_id: int = 0
+    system_code: str = ""
 
 
 _SUB = "SELECT id, system_id, url, secret, all_events, active, created_at FROM webhook_subscription"
@@ -83,8 +85,10 @@ def due(conn: psycopg.Connection[Any], limit: int) -> list[Delivery]:
     """Pending deliveries whose time has come, locked (skipping rows other workers hold)."""
     with conn.cursor(row_factory=class_row(Delivery)) as cur:
         return cur.execute(
-            "SELECT o.id, o.subscription_id, o.event_id, o.payload, o.attempts, w.url, w.secret"
+            "SELECT o.id, o.subscription_id, o.event_id, o.payload, o.attempts, w.url, w.secret,"
+            " w.system_id, s.code AS system_code"
             " FROM webhook_outbox o JOIN webhook_subscription w ON w.id = o.subscription_id"
+            " JOIN source_system s ON s.id = w.system_id"
             " WHERE o.status = 'pending' AND o.next_attempt_at <= now()"
             " ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
             (limit,),

@@ -30,7 +30,8 @@ INTERACTIONS = (
 @pytest.fixture
 def served(client, systems):
     """A registered patient and an audit event about it; the statement's resources."""
-    registered = put(client, systems, "GP", GP_URI, "G1")
+    phone = [{"system": "phone", "value": "01274 496000"}]
+    registered = put(client, systems, "GP", GP_URI, "G1", telecom=phone)
     assert registered.status_code == 201
     pid = registered.json["id"]
     audit = client.get(f"/fhir/AuditEvent?patient=Patient/{pid}", headers=systems.headers("ADMIN"))
@@ -124,6 +125,10 @@ VALUES = {
     ("Patient", "birthdate"): "1975-07-04",
     ("Patient", "gender"): "female",
     ("Patient", "address-postalcode"): "BD7 1DP",
+    ("Patient", "telecom"): "phone|01274496000",
+    ("Patient", "address"): "2 mill",
+    ("Patient", "address-city"): "bradford",
+    ("Patient", "active"): "true",
     ("AuditEvent", "patient"): "Patient/{pid}",
 }
 #: A demographic search needs a date of birth with a name (or a postcode, or an NHS number).
@@ -133,6 +138,10 @@ ALONGSIDE = {
     ("Patient", "gender"): "birthdate=1975-07-04&family=Jones",
     ("Patient", "birthdate"): "family=Jones",
     ("Patient", "address-postalcode"): "family=Jones",
+    ("Patient", "telecom"): "family=Jones&birthdate=1975-07-04",
+    ("Patient", "address"): "family=Jones&birthdate=1975-07-04",
+    ("Patient", "address-city"): "family=Jones&birthdate=1975-07-04",
+    ("Patient", "active"): "family=Jones&birthdate=1975-07-04",
 }
 
 

@@ -133,3 +133,66 @@ def test_every_parameter_given_is_anded(client, systems):
     r = client.get(f"/fhir/Patient?_id={pids[1]}&family=Jones", headers=h)
     self_link = _link(_bundle(r), "self")
     assert "_id=" in self_link and "family=Jones" in self_link  # the search as performed
+
+
+def test_telecom_address_city_and_active_narrow_the_search(client, systems):
+    phone = [{"system": "phone", "value": "01274 496000"}]
+    put(client, systems, "GP", GP_URI, "G1", n=1, telecom=phone)
+    put(
+        client,
+        systems,
+        "GP",
+        GP_URI,
+        "G2",
+        n=2,
+        name=[{"family": "Jones", "given": ["Carys"]}],
+        address=[{"line": ["9 Kirkgate", "Leeds"], "postalCode": "LS1 6BS"}],
+    )
+    h = systems.headers("GP")
+
+    def total(query: str) -> int:
+        return _bundle(
+            client.get(f"/fhir/Patient?family=Jones&birthdate=1975-07-04&{query}", headers=h)
+        ).total
+
+    assert total("gender=female") == 2
+    assert total("telecom=01274%20496000") == 1
+    assert total("telecom=phone|01274496000") == 1
+    assert total("telecom=phone|0113") == 0
+    assert total("address-city=bradford") == 1
+    assert total("address-city=leeds") == 1
+    assert total("address-city=york") == 0
+    assert total("address=9%20kirk") == 1
+    assert total("address=ls16bs") == 1
+    assert total("address=2%20Mill&address-city=Leeds") == 0  # ANDed
+    assert total("active=true") == 2
+    assert total("active=false") == 0
+    for query, field in [("active=maybe", "active"), ("telecom=email|a@b", "telecom")]:
+        r = client.get(f"/fhir/Patient?family=Jones&birthdate=1975-07-04&{query}", headers=h)
+        assert r.status_code == 400 and field in str(r.json), r.json
+    r = client.get("/fhir/Patient?address-city=Leeds", headers=h)  # alone: names it
+    assert r.status_code == 400 and "address-city" in str(r.json)
+
+
+def test_mothers_maiden_name_is_ignored_and_said_so(client, systems):
+    put(client, systems, "GP", GP_URI, "G1", n=1)
+    h = systems.headers("GP")
+    r = client.get(
+        "/fhir/Patient?family=Jones&birthdate=1975-07-04&mothersMaidenName=Evans", headers=h
+    )
+    bundle = _bundle(r)
+    assert bundle.total == 1
+    (note,) = [e.resource for e in bundle.entry if e.search.mode == "outcome"]
+    issue = OperationOutcome.model_validate(note.model_dump()).issue[0]
+    assert issue.code == "not-supported" and "mothersMaidenName" in issue.diagnostics
+    assert "mothersMaidenName" not in _link(bundle, "self")  # the search as performed
+    strict = {**h, "Prefer": "handling=strict"}
+    r = client.get(
+        "/fhir/Patient?family=Jones&birthdate=1975-07-04&mothersMaidenName=Evans", headers=strict
+    )
+    assert r.status_code == 400
+    oo = OperationOutcome.model_validate(r.json)
+    assert oo.issue[0].code == "not-supported" and "mothersMaidenName" in str(r.json)
+    statement = client.get("/fhir/metadata").json["rest"][0]["resource"][0]
+    assert "mothersMaidenName" in statement["documentation"]
+    assert "mothersMaidenName" not in {p["name"] for p in statement["searchParam"]}

@@ -584,3 +584,64 @@ def test_processes_share_the_port_and_stop_together(database_url: str, mllp: int
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     assert counts(database_url)["source_record"] == 6
+
+
+def test_listener_follows_mpi_model_activate(database_url: str, mllp: int) -> None:
+    """`mpi model activate` reaches a running listener within MPI_MODEL_REFRESH_SECONDS."""
+    from matching.model import load_default_model
+    from mpi import models_registry
+
+    default = load_default_model().version
+    document = load_default_model().to_dict()
+    document["version"] = "mllp-refresh-1"
+    with psycopg.connect(database_url) as c:
+        models_registry.import_model(c, document)
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "MPI_ENVIRONMENT": "test"}
+    env["MPI_MODEL_REFRESH_SECONDS"] = "0.3"
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from mpi.cli import main; main()", "mllp"]
+        + ["--bind", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+
+        def version_of(local: str) -> str:
+            with psycopg.connect(database_url) as c:
+                row = c.execute(
+                    "SELECT l.model_version FROM link l JOIN source_record r ON r.id = l.record_id"
+                    " WHERE r.local_id = %s",
+                    (local,),
+                ).fetchone()
+            assert row is not None
+            return str(row[0])
+
+        assert msa(send(port, adt("A04", "MR0", "M-0", nhs=None)))[0] == "AA"
+        assert version_of("M-0") == default
+        with psycopg.connect(database_url) as c:
+            models_registry.activate(c, "mllp-refresh-1")
+        deadline = time.monotonic() + 30
+        n = 0
+        while True:  # each message is new; one after the check must use the new model
+            n += 1
+            assert msa(send(port, adt("A04", f"MR{n}", f"M-{n}", nhs=None, given=f"G{n}")))[0]
+            if version_of(f"M-{n}") == "mllp-refresh-1":
+                break
+            assert time.monotonic() < deadline, "the listener kept the old model"
+            time.sleep(0.3)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        with psycopg.connect(database_url) as c:
+            models_registry.activate(c, default)
+            c.execute("DELETE FROM match_model WHERE version = 'mllp-refresh-1'")

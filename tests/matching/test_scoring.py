@@ -8,7 +8,7 @@ import pytest
 
 from matching.comparisons import COMPARISONS
 from matching.model import MatchModel, load_default_model
-from matching.scoring import match_probability, safety_flags, score
+from matching.scoring import findings, match_probability, score
 from matching.types import NormalisedRecord
 from tests.matching.builders import NHS_B, record
 
@@ -232,8 +232,28 @@ def test_one_error_still_links(change: dict[str, Any]) -> None:
     assert result.flags == ()
 
 
-def test_safety_flags_from_vector() -> None:
-    assert safety_flags((0,) * len(COMPARISONS)) == ()
+def test_findings_of_an_empty_vector() -> None:
+    assert findings(NormalisedRecord(), NormalisedRecord(), levels=(0,) * len(COMPARISONS)) == (
+        "weak_evidence",
+        "sparse_evidence",
+    )
+
+
+def test_findings_is_the_one_source_of_a_scores_flags() -> None:
+    """Every flag ``score()`` returns comes from ``findings()``, and each is declared."""
+    from matching.findings import ALL
+    from matching.normalise import normalise
+    from matching.types import Demographics
+
+    twin_a = normalise(Demographics(given_name="Mia", family_name="Cole", birth_date="2015-03-02"))
+    twin_b = normalise(Demographics(given_name="Isla", family_name="Cole", birth_date="2015-03-02"))
+    result = score(MODEL, twin_a, twin_b)
+    names = next(f.weight for f in result.fields if f.comparison == "given_name") + next(
+        f.weight for f in result.fields if f.comparison == "family_name"
+    )
+    assert findings(twin_a, twin_b, names_weight=names) == result.flags
+    assert "twin_risk" in result.flags
+    assert set(result.flags) <= ALL
 
 
 def test_score_uses_a_model_built_from_a_dict() -> None:

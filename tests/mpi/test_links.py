@@ -30,9 +30,22 @@ def test_a_record_without_birth_date_stays_apart_in_a_household_of_several():
     sister = _match(2, 0.88, given_name="different", sex="different")
     decision = decide([arjun, sister], THRESHOLDS)
     assert decision.action == "new_person"
-    assert {m.person for m, _ in decision.review} == {1, 2}
+    # another given name and another sex: the sister is a rival, but no review item
+    # (mpi.links.CLEAR_NON_MATCH, issue 11)
+    assert {m.person for m, _ in decision.review} == {1}
     alone = decide([arjun, _match(2, 0.3, given_name="different")], THRESHOLDS)
     assert alone.person == 1
+
+
+def test_another_given_name_and_sex_open_no_review_item():
+    brother = _match(2, 0.9, {"sex_conflict"}, given_name="different", sex="different")
+    assert is_clear_non_match(brother)
+    relative = _match(
+        2, 0.9, {"nhs_number_shared_conflict"}, given_name="different", sex="different"
+    )
+    assert not is_clear_non_match(relative)  # a relative's NHS number is always reviewed
+    assert not is_clear_non_match(_match(2, 0.9, given_name="different", sex="exact"))
+    assert decide([brother], THRESHOLDS).review == ()
 
 
 def test_an_initial_is_not_ambiguous_because_of_a_sister():
