@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mpi.cli.options import Env, fail_cleanly, open_output, output_option, pass_env
+from mpi.cli.spark import export_records_command
 from mpi.models import SYSTEM_KINDS
 
 
@@ -167,10 +168,13 @@ def person_command(env: Env, person_id: str) -> None:
 
 @click.group("export")
 def export_group() -> None:
-    """Export the cross-reference or the review queue as CSV.
+    """Export the cross-reference or the review queue as CSV, or the records as Parquet.
 
     Example: mpi export crossref -o crossref.csv
     """
+
+
+export_group.add_command(export_records_command)
 
 
 @export_group.command("crossref")
