@@ -51,12 +51,12 @@ class BatchRecord:
 
 def id_range(conn: psycopg.Connection[Any]) -> tuple[int, int]:
     """The lowest and highest active record IDs (``(0, -1)`` when there is none)."""
-    row = conn.execute(
+    low, high = conn.execute(
         "SELECT min(id), max(id) FROM source_record WHERE status = 'active'"
-    ).fetchone()
-    if row is None or row[0] is None:
+    ).fetchone() or (None, None)
+    if low is None:
         return 0, -1
-    return int(row[0]), int(row[1])
+    return int(low), int(high)
 
 
 def read_records(
@@ -75,9 +75,10 @@ def read_records(
         ).fetchall()
         if not rows:
             return
-        stored = {r.id: r for r in stored_records(conn, [row[0] for row in rows])}
+        ids = [record_id for record_id, _, _ in rows]
+        stored = {r.id: r for r in stored_records(conn, ids)}
         yield [BatchRecord(stored[i], tuple(keys), bool(target)) for i, keys, target in rows]
-        last = rows[-1][0]
+        last = ids[-1]
 
 
 def no_match_pairs(conn: psycopg.Connection[Any]) -> list[tuple[int, int]]:
@@ -124,5 +125,5 @@ def links_of(
         (list(record_ids),),
     ).fetchall()
     found: dict[int, tuple[int | None, str | None]] = dict.fromkeys(record_ids, (None, None))
-    found.update({r[0]: (r[1], r[2]) for r in rows})
+    found.update({record_id: (person, method) for record_id, person, method in rows})
     return found

@@ -46,7 +46,7 @@ def acts_per_day(conn: psycopg.Connection[Any], days: int) -> list[tuple[date, s
         " WHERE at > now() - make_interval(days => %s) GROUP BY 1, 2 ORDER BY 1, 2",
         (days,),
     ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(day, category, n) for day, category, n in rows]
 
 
 def acts_per_reviewer(conn: psycopg.Connection[Any], days: int) -> list[tuple[str, str, int]]:
@@ -61,7 +61,7 @@ def acts_per_reviewer(conn: psycopg.Connection[Any], days: int) -> list[tuple[st
         " ORDER BY 1, 2",
         (days, days),
     ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(who, category, n) for who, category, n in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ def keep_near_misses(conn: psycopg.Connection[Any], rows: Sequence[tuple[int, in
         " FROM unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS t(r, c, p)"
         " ON CONFLICT (record_id, candidate_record_id)"
         " DO UPDATE SET probability = excluded.probability, scored_at = now()",
-        ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+        tuple(map(list, zip(*rows, strict=True))) if rows else ([], [], []),
     )
 
 
@@ -136,4 +136,4 @@ def near_misses_at(conn: psycopg.Connection[Any], thresholds: Sequence[float]) -
         " ) n ON n.probability >= t GROUP BY t",
         (list(thresholds),),
     ).fetchall()
-    return {float(r[0]): int(r[1]) for r in rows}
+    return {float(t): int(n) for t, n in rows}

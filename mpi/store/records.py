@@ -673,8 +673,9 @@ def _match_view_of(
         for key in r.held or ():
             holders.setdefault(key, []).append(r.id)
     asked = {key for keys in keys_by_record.values() for key in keys}
-    if rows:
-        for key in rows[0].capped:
+    first = next(iter(rows), None)
+    if first is not None:
+        for key in first.capped:
             if key in asked:
                 log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
     candidates: dict[int, set[int]] = {}
