@@ -59,11 +59,14 @@ def test_applying_writes_links_history_and_events_and_a_second_run_finds_nothing
         assert moved == history == len(done.diff.moved)
         merged = conn.execute("SELECT count(*) FROM person WHERE status = 'merged'").fetchone()[0]
         assert merged >= len(done.diff.merges)
-        closed = conn.execute(
-            "SELECT count(*) FROM review_item WHERE status = 'superseded'"
-            " AND decided_by = 'relink:default-1'"
+        # every item the diff closes is closed: by the relink itself, or already by the
+        # store when the persons it named were merged (migration 0080's triggers, 'system')
+        to_close = [item["item"] for item in done.diff.reviews_closed]
+        still_open = conn.execute(
+            "SELECT count(*) FROM review_item WHERE status = 'open' AND id = ANY(%s)",
+            (to_close,),
         ).fetchone()[0]
-        assert closed >= len(done.diff.reviews_closed)
+        assert to_close and still_open == 0
         again = relink_on_spark(conn, region.ctx, spark=spark, dry_run=True)
         assert again.diff.moved == [] and again.diff.merges == [] and again.diff.splits == []
 
