@@ -37,7 +37,9 @@ from mpi.relink import relink as relink_in_database  # noqa: E402
 from mpi.spark.job import session  # noqa: E402
 from mpi.spark.run import relink as relink_on_spark  # noqa: E402
 from mpi.store import db, migrate  # noqa: E402
+from mpi.store import models as model_store  # noqa: E402
 from tests.spark.conftest import load_region  # noqa: E402
+from tests.spark.helpers import agreement, unexplained  # noqa: E402
 
 
 def main() -> None:
@@ -70,6 +72,7 @@ def main() -> None:
     stages: dict[str, list[float]] = {}
     totals, db_totals = [], []
     with psycopg.connect(url) as conn:
+        before = model_store.link_map(conn)
         for _ in range(args.repeat):
             with conn.transaction(force_rollback=True):
                 start = time.perf_counter()
@@ -82,7 +85,15 @@ def main() -> None:
                     start = time.perf_counter()
                     in_db = relink_in_database(conn, ctx)
                     db_totals.append(time.perf_counter() - start)
+                    links = model_store.link_map(conn)
         records = report.diff.records
+        if not args.no_database:  # the same decisions? (tests/spark/test_relink_spark_scale)
+            share, differ = agreement(links, report.diff.assignment)
+            out["agreement"] = round(share, 6)
+            out["records_differing"] = len(differ)
+            out["unexplained"] = unexplained(
+                conn, ctx, before, links, report.diff.assignment, differ
+            )
     out["records"] = report.counts.get("records")
     out["targets"] = records
     out["pairs"] = report.counts.get("pairs")

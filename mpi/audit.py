@@ -274,9 +274,9 @@ def verify(conn: psycopg.Connection[Any], checkpoints: Iterable[Checkpoint] = ()
         tail = tails.get(chain_)
         if tail is None:
             breaks.append((last_id or 0, f"chain {chain_} is not a known chain"))
-        elif (tail[0], tail[1], tail[2]) != (last_id, prev, length):
-            at = tail[0] if tail[0] is not None else last_id or 0
-            lost = tail[2] - length
+        elif (tail.last_id, tail.last_hash, tail.events) != (last_id, prev, length):
+            at = tail.last_id if tail.last_id is not None else last_id or 0
+            lost = tail.events - length
             what = f" ({lost} events lost)" if lost > 0 else ""
             breaks.append((at, f"chain {chain_} does not end where its tail says{what}"))
 

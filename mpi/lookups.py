@@ -13,10 +13,11 @@ import psycopg
 from mpi.models import RecordDetail
 from mpi.store import access as access_store
 from mpi.store import records as record_store
-from mpi.store.access import LinkedRecord
+from mpi.store.access import LinkedRecord, PersonRef
 
 __all__ = [
     "LinkedRecord",
+    "PersonRef",
     "RecordDetail",
     "events_for_system",
     "person_exists",
@@ -28,15 +29,13 @@ __all__ = [
 
 def person_of_record(
     conn: psycopg.Connection[Any], system_code: str, local_id: str
-) -> tuple[int, str] | None:
-    """(internal, enterprise) ID of the person an active record is linked to, or ``None``."""
+) -> PersonRef | None:
+    """The person (internal key, enterprise ID) an active record is linked to, or ``None``."""
     return access_store.person_of_record(conn, system_code, local_id)
 
 
-def persons_with_nhs_number(
-    conn: psycopg.Connection[Any], nhs_number: str
-) -> list[tuple[int, str]]:
-    """(internal, enterprise) IDs of persons with an active record carrying the NHS number."""
+def persons_with_nhs_number(conn: psycopg.Connection[Any], nhs_number: str) -> list[PersonRef]:
+    """Persons with an active record carrying the NHS number, by internal key."""
     return access_store.persons_with_nhs_number(conn, nhs_number)
 
 

@@ -56,11 +56,6 @@ def opted_out(conn: psycopg.Connection[Any], person_pks: Iterable[int]) -> set[i
     return optout_store.opted_out(conn, person_pks)
 
 
-def is_opted_out(conn: psycopg.Connection[Any], person_pk: int) -> bool:
-    """Whether one person objected."""
-    return bool(optout_store.opted_out(conn, [person_pk]))
-
-
 class Withheld(Forbidden):
     """Raised when a patient's objection stops a disclosure that was asked for."""
 

@@ -20,6 +20,7 @@ __all__ = [
     "SystemIdentity",
     "add_system",
     "ensure_system",
+    "get_system",
     "list_systems",
     "set_hl7_facility",
     "set_identifier_system",
@@ -61,16 +62,16 @@ def add_system(
     return system
 
 
+def get_system(conn: psycopg.Connection[Any], code: str) -> SourceSystem:
+    """The system with this code; :class:`NotFound` if there is none."""
+    return system_store.get_system(conn, code)
+
+
 def ensure_system(
     conn: psycopg.Connection[Any], code: str, name: str, kind: str, trust_rank: int
 ) -> SourceSystem:
     """The system with this code, registered with these details if it is new."""
     return system_store.ensure_system(conn, code, name, kind, trust_rank)
-
-
-def get_system(conn: psycopg.Connection[Any], code: str) -> SourceSystem:
-    """The system with this code; :class:`NotFound` if there is none."""
-    return system_store.get_system(conn, code)
 
 
 def list_systems(conn: psycopg.Connection[Any]) -> list[SourceSystem]:

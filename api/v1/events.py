@@ -49,9 +49,7 @@ def _events(who: access.Caller, after: int, limit: int) -> list[dict[str, Any]]:
     primary, so a viewer is never shown the feed later than a webhook tells it of an
     event, and reads its own writes' events at once (``read_conn``'s lag rule)."""
     conn = read_conn()
-    rows = lookups.events_for_system(
-        conn, who.system_id, after, limit, everything=who.is_admin
-    )
+    rows = lookups.events_for_system(conn, who.system_id, after, limit, everything=who.is_admin)
     primary = get_conn()
     if conn is not primary and len(rows) < limit:
         last = rows[-1]["id"] if rows else after

@@ -1,11 +1,11 @@
 """Write-back of the Spark relink: decided groups applied through the store, in batches.
 
 Each batch of groups is one transaction holding the matching lock
-(:func:`mpi.store.records.lock_for_batch`), written as the in-database engine writes a
-batch (``mpi.records._Linker._flush``): new persons with reserved IDs, links, link
-history, merges, review items, identity events; then the open items of merged persons
-point at the survivor, items whose record now lies in their candidate person are
-superseded, and the items the model no longer finds uncertain are closed.
+(:func:`mpi.store.records.lock_for_batch`): the groups' plans, joined into one (their
+new persons kept apart), are written by the store's one ``apply``
+(:func:`mpi.store.persons.apply`: new persons, links, link history, merges, review
+items, identity events, and the review items the moves resolved), then the items the
+model no longer finds uncertain are closed, as the in-database relink does.
 
 A group is written only if every record of it still has the link the batch read (the
 export is a snapshot, the service may have changed links since); a group that changed
@@ -21,15 +21,12 @@ from typing import Any
 
 import psycopg
 
-from mpi.links import new_enterprise_id
+from mpi.linking.plan import LinkPlan, ReviewClosure
 from mpi.spark.decide import GroupResult
 from mpi.store import batch as batch_store
-from mpi.store import decisions as decision_store
-from mpi.store import events as event_store
 from mpi.store import models as model_store
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
-from mpi.store import review as review_store
 
 __all__ = ["apply_groups"]
 
@@ -56,8 +53,6 @@ def _renumbered(step: Any, offset: int) -> Any:
 def _one_plan(plans: Sequence[Any], actor: str) -> Any:
     """The plans of disjoint groups as one plan (temporary persons kept apart), so that a
     batch is written set-based by one ``apply``."""
-    from mpi.linking.plan import LinkPlan, ReviewClosure
-
     steps: list[Any] = []
     moved: list[int] = []
     merges: list[tuple[int, int]] = []
@@ -70,7 +65,11 @@ def _one_plan(plans: Sequence[Any], actor: str) -> Any:
         ]
         offset += len(p.new_persons)
     return LinkPlan(
-        steps=tuple(steps), resolved=ReviewClosure(tuple(moved), tuple(merges)), actor=actor
+        superseded=(),
+        steps=tuple(steps),
+        resolved=ReviewClosure(tuple(moved), tuple(merges)),
+        outcomes=(),
+        actor=actor,
     )
 
 
@@ -85,46 +84,7 @@ def apply_groups(
         now = batch_store.links_of(conn, ids)
         todo = [(g, res) for g, res in groups if _unchanged(conn, res, now)]
         skipped = sum(len(res.before) for g, res in groups if not _unchanged(conn, res, now))
-        if todo and todo[0][1].plan is not None:  # issue 12's planner: its own apply()
+        if todo:
             person_store.apply(conn, _one_plan([res.plan for _, res in todo], actor))
             model_store.close_review_items(conn, [i for _, res in todo for i in res.close], actor)
-            return skipped
-        temps = [(g, t) for g, res in todo for t in res.new_persons]
-        reserved = person_store.reserve_person_ids(conn, len(temps))
-        mapping = dict(zip(temps, reserved, strict=True))
-        person_store.insert_persons(conn, [(pk, new_enterprise_id()) for pk in reserved])
-        links, history, reviews, events = [], [], [], []
-        merged: list[tuple[int, int]] = []
-        close: list[int] = []
-        for g, res in todo:
-
-            def m(p: int | None, g: int = g) -> int | None:
-                return mapping[(g, p)] if p is not None and p < 0 else p
-
-            links += [replace(lk, person_id=m(lk.person_id)) for lk in res.links]
-            history += [
-                replace(h, person_id=m(h.person_id), previous_person_id=m(h.previous_person_id))
-                for h in res.history
-            ]
-            reviews += [
-                replace(r, candidate_person_id=m(r.candidate_person_id)) for r in res.reviews
-            ]
-            events += [
-                replace(e, person_id=m(e.person_id), other_person_id=m(e.other_person_id))
-                for e in res.events
-            ]
-            merged += [(m(a), m(b)) for a, b in res.merged]  # type: ignore[misc]
-            close += res.close
-        person_store.write_links(conn, links)
-        person_store.write_history(conn, history)
-        for gone, into in merged:
-            person_store.mark_merged(conn, gone, into)
-        review_store.open_items(conn, reviews)
-        event_store.append(conn, events)
-        for gone, into in merged:
-            decision_store.retarget_items(conn, gone, into, actor)
-        moved = [h.record_id for h in history if h.previous_person_id is not None]
-        if moved or merged:
-            review_store.supersede_resolved(conn, moved, [into for _, into in merged], actor)
-        model_store.close_review_items(conn, close, actor)
     return skipped

@@ -5,17 +5,12 @@ group (its records with their current links, the candidate pairs among them, no-
 assertions and open review items) and returns the link rows, history, identity events,
 review items and merges the service would write, plus the open items to close.
 
-With the pure planner of issue 12 (``mpi.linking.plan.plan``) the group is one batch
-of :class:`~mpi.linking.plan.Probe` with its :class:`~mpi.linking.plan.CandidateSet`,
-and the result carries the :class:`~mpi.linking.plan.LinkPlan`, which the write-back
-gives to ``mpi.store.persons.apply``.
-
-ADAPTER (while ``plan()`` is not on main): the decisions are made by the in-database
-engine's own decision code, ``mpi.records._Linker``, given the group's records in
-memory instead of reading them: its matching steps (``_match``: score every candidate
-person with ``match_person``, decide with :func:`mpi.links.decide`, apply the link,
-bridge identities, open review items) touch no connection; only its reading and writing
-do, and those are done here and by :mod:`mpi.spark.apply` instead.
+The group is one batch of the service's pure planner (issue 12,
+:func:`mpi.linking.plan.plan`): a :class:`~mpi.linking.plan.Probe` per target with the
+group's :class:`~mpi.linking.plan.CandidateSet`, the records already in memory instead
+of read by :func:`mpi.store.records.read_candidates`. The result carries the
+:class:`~mpi.linking.plan.LinkPlan`, which the write-back gives to the store's one
+``apply`` (:func:`mpi.store.persons.apply`), as the in-database relink does.
 
 The records are decided in the order the in-database relink takes them
 (``GroupRecord.order``), so a group ends as it would there.
@@ -25,21 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from matching.frequencies import TermFrequencies
 from matching.types import NormalisedRecord
+from mpi.linking.plan import CandidateSet, LinkPlan, MatchContext, Probe, ReviewOpen, plan
 from mpi.models import StoredRecord
-from mpi.store.events import EventRow
-from mpi.store.persons import HistoryRow, LinkRow
-from mpi.store.review import ReviewRow
-
-try:  # issue 12's pure planner
-    from mpi.linking.plan import CandidateSet, MatchContext, Probe, plan
-except ImportError:  # ADAPTER: before it is on main
-    from mpi.records import MatchContext, _Linker  # type: ignore[attr-defined,no-redef]
-
-    plan = None  # type: ignore[assignment]
 
 __all__ = ["GroupInput", "GroupRecord", "GroupResult", "decide_group"]
 
@@ -80,32 +65,26 @@ class GroupInput:
 
 @dataclass(slots=True)
 class GroupResult:
-    """What deciding a group writes. Person IDs below zero are new persons of this group.
+    """What deciding a group writes, and what it changes.
 
     Attributes:
-        links: the link of every target record not linked by hand (refreshed, or moved).
-        history, events, reviews: rows as the service writes them.
-        merged: ``(gone, into)`` persons merged because their last record moved.
-        new_persons: the group's new persons (negative IDs).
+        plan: the group's plan (person IDs below zero are its new persons).
         close: open review items the model no longer finds uncertain.
-        assignment: every record's person after the decisions.
-        before: every record's person before them.
+        assignment: every record's person after the plan.
+        before: every record's person before it.
         targets: how many records were decided.
-        plan: the group's ``LinkPlan`` (with the planner; then only ``reviews``,
-            ``close``, ``assignment``, ``before`` and ``targets`` are filled in besides).
     """
 
-    links: list[LinkRow] = field(default_factory=list)
-    history: list[HistoryRow] = field(default_factory=list)
-    events: list[EventRow] = field(default_factory=list)
-    reviews: list[ReviewRow] = field(default_factory=list)
-    merged: list[tuple[int, int]] = field(default_factory=list)
-    new_persons: list[int] = field(default_factory=list)
+    plan: LinkPlan
     close: list[int] = field(default_factory=list)
     assignment: dict[int, int | None] = field(default_factory=dict)
     before: dict[int, int | None] = field(default_factory=dict)
     targets: int = 0
-    plan: Any = None
+
+    @property
+    def reviews(self) -> list[ReviewOpen]:
+        """The review items the plan opens (or refreshes)."""
+        return self.plan.reviews
 
 
 def _stored(r: GroupRecord) -> StoredRecord:
@@ -147,10 +126,17 @@ def decide_group(
     no_match = _pairs_by_record(sorted(group.no_match))
     targets = sorted((r for r in records if r.target), key=lambda r: r.order)
     before = {r.id: r.person for r in records}
-    if plan is not None:
-        result = _planned(ctx, adjuster, records, targets, candidates, no_match, actor)
-    else:
-        result = _adapted(ctx, adjuster, records, targets, candidates, no_match, actor)
+    view = CandidateSet(
+        candidates={r.id: candidates.get(r.id, set()) for r in targets},
+        records={r.id: _stored(r) for r in records},
+        no_match=no_match,
+        frequencies=adjuster,
+    )
+    link_plan = plan([Probe(r.id, "", "updated") for r in targets], view, ctx, actor=actor)
+    assignment = dict(before)
+    for move in link_plan.moves:
+        assignment[move.record_id] = move.person_id
+    result = GroupResult(link_plan, assignment=assignment)
     result.before = before
     result.targets = len(targets)
     kept = {(v.record_id, v.candidate_person_id) for v in result.reviews}
@@ -161,60 +147,3 @@ def decide_group(
         if record in ids and (record, person) not in kept
     )
     return result
-
-
-def _planned(
-    ctx: MatchContext,
-    adjuster: TermFrequencies,
-    records: Sequence[GroupRecord],
-    targets: Sequence[GroupRecord],
-    candidates: dict[int, set[int]],
-    no_match: dict[int, set[int]],
-    actor: str,
-) -> GroupResult:
-    """The group as one batch of the pure planner."""
-    view = CandidateSet(
-        candidates={r.id: candidates.get(r.id, set()) for r in targets},
-        records={r.id: _stored(r) for r in records},
-        no_match=no_match,
-        frequencies=adjuster,
-    )
-    link_plan = plan([Probe(r.id, "", "updated") for r in targets], view, ctx, actor=actor)
-    assignment = {r.id: r.person for r in records}
-    for move in link_plan.moves:
-        assignment[move.record_id] = move.person_id
-    return GroupResult(
-        reviews=list(link_plan.reviews),
-        merged=[(m.gone, m.into) for m in link_plan.merges],
-        new_persons=[n.person_id for n in link_plan.new_persons],
-        assignment=assignment,
-        plan=link_plan,
-    )
-
-
-def _adapted(
-    ctx: MatchContext,
-    adjuster: TermFrequencies,
-    records: Sequence[GroupRecord],
-    targets: Sequence[GroupRecord],
-    candidates: dict[int, set[int]],
-    no_match: dict[int, set[int]],
-    actor: str,
-) -> GroupResult:
-    """ADAPTER: the in-database engine's decision code, fed from memory."""
-    linker = _Linker(None, ctx, actor)  # type: ignore[arg-type]  # never reads or writes
-    for r in records:
-        linker._remember(_stored(r))
-    linker.no_match = no_match
-    linker.adjuster = adjuster
-    for r in targets:
-        linker._match(r.id, candidates.get(r.id, set()), no_match.get(r.id, set()))
-    return GroupResult(
-        links=list(linker.links.values()),
-        history=linker.history,
-        events=linker.events,
-        reviews=linker.reviews,
-        merged=linker.merged,
-        new_persons=linker.new_persons,
-        assignment={r.id: linker.person_of.get(r.id, r.person) for r in records},
-    )

@@ -75,8 +75,7 @@ class Diff:
         items open before the relink."""
         self.groups += 1
         self.records += result.targets
-        links = result.plan.moves if result.plan is not None else result.links
-        probability = {lk.record_id: lk.probability for lk in links}
+        probability = {m.record_id: m.probability for m in result.plan.moves}
         old_to_new: dict[int, set[Any]] = defaultdict(set)
         new_to_old: dict[Any, set[int]] = defaultdict(set)
         for record, after in result.assignment.items():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
+
+from mpi.store.db import scalar, scalars
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,13 @@ class DisclosedRecord:
         )
 
 
+class PersonRef(NamedTuple):
+    """A person by internal key and enterprise ID."""
+
+    pk: int
+    person_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class PersonFacts:
     """Everything the access rules need about one person, read in one statement.
@@ -69,23 +78,26 @@ class PersonFacts:
 # system's local ID.
 _FACTS = """
 WITH target AS ({target})
-SELECT t.id, t.person_id, t.status, t.merged_into,
+SELECT t.id AS pk, t.person_id, t.status, t.merged_into AS merged_into_pk,
   EXISTS (SELECT 1 FROM link hl JOIN source_record hr ON hr.id = hl.record_id
-          WHERE hl.person_id = t.id AND hr.system_id = %(system)s AND hr.status = 'active'),
+          WHERE hl.person_id = t.id AND hr.system_id = %(system)s AND hr.status = 'active')
+  AS held,
   EXISTS (SELECT 1 FROM opt_out o WHERE o.person_id = t.id)
   OR EXISTS (WITH RECURSIVE tree(id) AS (
                SELECT mp.id FROM person mp WHERE mp.merged_into = t.id
                UNION SELECT mp.id FROM person mp JOIN tree ON mp.merged_into = tree.id)
              SELECT 1 FROM tree WHERE EXISTS (
-               SELECT 1 FROM opt_out o WHERE o.person_id = tree.id)),
+               SELECT 1 FROM opt_out o WHERE o.person_id = tree.id)) AS opted_out,
   CASE WHEN t.status = 'active' THEN (
-    SELECT json_agg(json_build_array(s.id, s.code, s.name, s.identifier_system, r.local_id,
-                                     r.nhs_number, r.nhs_verified, s.trust_rank,
-                                     extract(epoch FROM r.updated_at))
-                    ORDER BY s.code, r.local_id)
+    SELECT json_agg(json_build_object(
+             'system_id', s.id, 'system_code', s.code, 'system_name', s.name,
+             'identifier_system', s.identifier_system, 'local_id', r.local_id,
+             'nhs_number', r.nhs_number, 'nhs_verified', r.nhs_verified,
+             'trust_rank', s.trust_rank, 'updated_epoch', extract(epoch FROM r.updated_at))
+           ORDER BY s.code, r.local_id)
     FROM link l JOIN source_record r ON r.id = l.record_id
     JOIN source_system s ON s.id = r.system_id
-    WHERE l.person_id = t.id AND r.status = 'active') END
+    WHERE l.person_id = t.id AND r.status = 'active') END AS records
 FROM target t
 """
 _BY_PERSON = _FACTS.format(
@@ -99,32 +111,43 @@ _BY_RECORD = _FACTS.format(
 )
 
 
-def _facts(row: tuple[Any, ...] | None) -> PersonFacts | None:
-    if row is None:
-        return None
-    records = tuple(
-        DisclosedRecord(int(r[0]), r[1], r[2], r[3], r[4], r[5], bool(r[6]), int(r[7]), float(r[8]))
-        for r in row[6] or ()
+def _facts(
+    *, records: list[dict[str, Any]] | None, held: bool, opted_out: bool, **person: Any
+) -> PersonFacts:
+    """A row of ``_FACTS`` (its columns by name), its records from their JSON objects."""
+    linked = tuple(
+        DisclosedRecord(
+            system_id=int(r["system_id"]),
+            system_code=r["system_code"],
+            system_name=r["system_name"],
+            identifier_system=r["identifier_system"],
+            local_id=r["local_id"],
+            nhs_number=r["nhs_number"],
+            nhs_verified=bool(r["nhs_verified"]),
+            trust_rank=int(r["trust_rank"]),
+            updated_epoch=float(r["updated_epoch"]),
+        )
+        for r in records or ()
     )
-    return PersonFacts(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), records)
+    return PersonFacts(**person, held=bool(held), opted_out=bool(opted_out), records=linked)
 
 
 def person_facts(
     conn: psycopg.Connection[Any], person_id: str, system_id: int
 ) -> PersonFacts | None:
     """The access facts of the person with this enterprise ID, as seen by ``system_id``."""
-    row = conn.execute(_BY_PERSON, {"person": person_id, "system": system_id}).fetchone()
-    return _facts(row)
+    with conn.cursor(row_factory=class_row(_facts)) as cur:
+        return cur.execute(_BY_PERSON, {"person": person_id, "system": system_id}).fetchone()
 
 
 def record_facts(
     conn: psycopg.Connection[Any], system_code: str, local_id: str, system_id: int
 ) -> PersonFacts | None:
     """The access facts of the person an active record is linked to, as seen by ``system_id``."""
-    row = conn.execute(
-        _BY_RECORD, {"code": system_code, "local": local_id, "system": system_id}
-    ).fetchone()
-    return _facts(row)
+    with conn.cursor(row_factory=class_row(_facts)) as cur:
+        return cur.execute(
+            _BY_RECORD, {"code": system_code, "local": local_id, "system": system_id}
+        ).fetchone()
 
 
 def persons_held(
@@ -134,12 +157,14 @@ def persons_held(
     pks = list(person_pks)
     if not pks:
         return set()
-    rows = conn.execute(
-        "SELECT DISTINCT l.person_id FROM link l JOIN source_record r ON r.id = l.record_id"
-        " WHERE l.person_id = ANY(%s) AND r.system_id = %s AND r.status = 'active'",
-        (pks, system_id),
-    ).fetchall()
-    return {r[0] for r in rows}
+    return set(
+        scalars(
+            conn,
+            "SELECT DISTINCT l.person_id FROM link l JOIN source_record r ON r.id = l.record_id"
+            " WHERE l.person_id = ANY(%s) AND r.system_id = %s AND r.status = 'active'",
+            (pks, system_id),
+        )
+    )
 
 
 def linked_records(conn: psycopg.Connection[Any], person_pk: int) -> list[LinkedRecord]:
@@ -157,29 +182,27 @@ def linked_records(conn: psycopg.Connection[Any], person_pk: int) -> list[Linked
 
 def person_of_record(
     conn: psycopg.Connection[Any], system_code: str, local_id: str
-) -> tuple[int, str] | None:
-    """(internal, enterprise) ID of the person an active record is linked to, or ``None``."""
-    row = conn.execute(
-        "SELECT p.id, p.person_id FROM source_record r"
-        " JOIN source_system s ON s.id = r.system_id JOIN link l ON l.record_id = r.id"
-        " JOIN person p ON p.id = l.person_id"
-        " WHERE s.code = %s AND r.local_id = %s AND r.status = 'active'",
-        (system_code, local_id),
-    ).fetchone()
-    return (int(row[0]), str(row[1])) if row else None
+) -> PersonRef | None:
+    """The person an active record is linked to, or ``None``."""
+    with conn.cursor(row_factory=class_row(PersonRef)) as cur:
+        return cur.execute(
+            "SELECT p.id AS pk, p.person_id FROM source_record r"
+            " JOIN source_system s ON s.id = r.system_id JOIN link l ON l.record_id = r.id"
+            " JOIN person p ON p.id = l.person_id"
+            " WHERE s.code = %s AND r.local_id = %s AND r.status = 'active'",
+            (system_code, local_id),
+        ).fetchone()
 
 
-def persons_with_nhs_number(
-    conn: psycopg.Connection[Any], nhs_number: str
-) -> list[tuple[int, str]]:
-    """(internal, enterprise) IDs of persons with an active record carrying this NHS number."""
-    rows = conn.execute(
-        "SELECT DISTINCT p.id, p.person_id FROM source_record r"
-        " JOIN link l ON l.record_id = r.id JOIN person p ON p.id = l.person_id"
-        " WHERE r.nhs_number = %s AND r.status = 'active' ORDER BY p.id",
-        (nhs_number,),
-    ).fetchall()
-    return [(int(r[0]), str(r[1])) for r in rows]
+def persons_with_nhs_number(conn: psycopg.Connection[Any], nhs_number: str) -> list[PersonRef]:
+    """Persons with an active record carrying this NHS number, by internal key."""
+    with conn.cursor(row_factory=class_row(PersonRef)) as cur:
+        return cur.execute(
+            "SELECT DISTINCT p.id AS pk, p.person_id FROM source_record r"
+            " JOIN link l ON l.record_id = r.id JOIN person p ON p.id = l.person_id"
+            " WHERE r.nhs_number = %s AND r.status = 'active' ORDER BY p.id",
+            (nhs_number,),
+        ).fetchall()
 
 
 #: The persons a system may see in an event: those it holds an active record of, and the
@@ -203,27 +226,29 @@ def events_for_system(
     record is the system's own. A person it may not see is ``None``; a record's local ID
     is given only when the record belongs to the system itself.
     """
-    rows = conn.execute(
-        _SEEN + " SELECT e.id, e.event_type,"
-        " CASE WHEN %(all)s OR e.person_id IN (SELECT id FROM seen) THEN p.person_id END,"
-        " CASE WHEN %(all)s OR e.other_person_id IN (SELECT id FROM seen) THEN o.person_id END,"
-        " e.occurred_at,"
-        " CASE WHEN r.system_id = %(system)s OR %(all)s THEN s.code END,"
-        " CASE WHEN r.system_id = %(system)s OR %(all)s THEN r.local_id END"
-        " FROM identity_event e"
-        " LEFT JOIN person p ON p.id = e.person_id LEFT JOIN person o ON o.id = e.other_person_id"
-        " LEFT JOIN source_record r ON r.id = e.record_id"
-        " LEFT JOIN source_system s ON s.id = r.system_id"
-        " WHERE e.id > %(after)s AND (%(all)s OR r.system_id = %(system)s"
-        "   OR e.person_id IN (SELECT id FROM seen) OR e.other_person_id IN (SELECT id FROM seen))"
-        " ORDER BY e.id LIMIT %(limit)s",
-        {"system": system_id, "after": after, "limit": limit, "all": everything},
-    ).fetchall()
-    keys = ("id", "type", "person_id", "other_person_id", "occurred_at", "system", "local_id")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            _SEEN + " SELECT e.id, e.event_type AS type,"
+            " CASE WHEN %(all)s OR e.person_id IN (SELECT id FROM seen) THEN p.person_id END"
+            " AS person_id,"
+            " CASE WHEN %(all)s OR e.other_person_id IN (SELECT id FROM seen) THEN o.person_id END"
+            " AS other_person_id,"
+            " e.occurred_at,"
+            " CASE WHEN r.system_id = %(system)s OR %(all)s THEN s.code END AS system,"
+            " CASE WHEN r.system_id = %(system)s OR %(all)s THEN r.local_id END AS local_id"
+            " FROM identity_event e"
+            " LEFT JOIN person p ON p.id = e.person_id"
+            " LEFT JOIN person o ON o.id = e.other_person_id"
+            " LEFT JOIN source_record r ON r.id = e.record_id"
+            " LEFT JOIN source_system s ON s.id = r.system_id"
+            " WHERE e.id > %(after)s AND (%(all)s OR r.system_id = %(system)s"
+            "   OR e.person_id IN (SELECT id FROM seen)"
+            "   OR e.other_person_id IN (SELECT id FROM seen))"
+            " ORDER BY e.id LIMIT %(limit)s",
+            {"system": system_id, "after": after, "limit": limit, "all": everything},
+        ).fetchall()
 
 
 def person_exists(conn: psycopg.Connection[Any], person_id: str) -> bool:
     """Whether a person with this enterprise ID exists."""
-    row = conn.execute("SELECT 1 FROM person WHERE person_id = %s", (person_id,)).fetchone()
-    return row is not None
+    return scalar(conn, "SELECT 1 FROM person WHERE person_id = %s", (person_id,)) is not None

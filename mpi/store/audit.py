@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
+from psycopg.rows import dict_row
+
+from mpi.store.db import scalar
 
 #: The number of chains (rows of ``audit_chain``, migration 0005).
 CHAINS = 64
@@ -74,50 +77,63 @@ def append(conn: psycopg.Connection[Any], values: dict[str, Any], canonical: byt
     conn.execute(_APPEND, params, prepare=True)
 
 
-def tails(conn: psycopg.Connection[Any]) -> dict[int, tuple[int | None, str, int]]:
-    """Each chain's tail: (last event ID, last hash, number of events)."""
-    rows = conn.execute("SELECT chain, last_id, last_hash, events FROM audit_chain").fetchall()
-    return {int(r[0]): (r[1], str(r[2]), int(r[3])) for r in rows}
+class ChainTail(NamedTuple):
+    """Where a chain ends: its last event ID (``None``: empty), hash, number of events."""
+
+    last_id: int | None
+    last_hash: str
+    events: int
 
 
-def heads(conn: psycopg.Connection[Any], event_ids: list[int]) -> dict[int, tuple[int, str]]:
-    """The chain and hash of each of these events that exists: ID -> (chain, hash)."""
-    rows = conn.execute(
-        "SELECT id, chain, hash FROM audit_event WHERE id = ANY(%s)", (event_ids,)
-    ).fetchall()
-    return {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
+class EventHash(NamedTuple):
+    """An event as a checkpoint's chain head: its chain and hash."""
+
+    chain: int
+    hash: str
+
+
+def tails(conn: psycopg.Connection[Any]) -> dict[int, ChainTail]:
+    """Each chain's tail, by chain."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT chain, last_id, last_hash, events FROM audit_chain").fetchall()
+    return {
+        int(r["chain"]): ChainTail(r["last_id"], str(r["last_hash"]), int(r["events"]))
+        for r in rows
+    }
+
+
+def heads(conn: psycopg.Connection[Any], event_ids: list[int]) -> dict[int, EventHash]:
+    """The chain and hash of each of these events that exists, by event ID."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT id, chain, hash FROM audit_event WHERE id = ANY(%s)", (event_ids,)
+        ).fetchall()
+    return {int(r["id"]): EventHash(int(r["chain"]), str(r["hash"])) for r in rows}
 
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)}, chain, prev_hash, hash FROM audit_event"
 
 
-def _as_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    keys = ("id", *COLUMNS, "chain", "prev_hash", "hash")
-    return dict(zip(keys, row, strict=True))
-
-
 def all_events(conn: psycopg.Connection[Any]) -> Iterator[dict[str, Any]]:
     """Every audit event, chain by chain, each chain in order (streamed)."""
-    with conn.cursor(name="audit_walk") as cur:
+    with conn.cursor(name="audit_walk", row_factory=dict_row) as cur:
         cur.itersize = 2000
         cur.execute(_SELECT + " ORDER BY chain, id")
-        for row in cur:
-            yield _as_dict(row)
+        yield from cur
 
 
 def of_person(
     conn: psycopg.Connection[Any], person_id: str, limit: int, since: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Audit events naming a person (enterprise ID), newest first."""
-    rows = conn.execute(
-        _SELECT + " WHERE person_ids @> ARRAY[%s]::text[]"
-        " AND (%s::timestamptz IS NULL OR recorded_at >= %s) ORDER BY id DESC LIMIT %s",
-        (person_id, since, since, limit),
-    ).fetchall()
-    return [_as_dict(r) for r in rows]
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            _SELECT + " WHERE person_ids @> ARRAY[%s]::text[]"
+            " AND (%s::timestamptz IS NULL OR recorded_at >= %s) ORDER BY id DESC LIMIT %s",
+            (person_id, since, since, limit),
+        ).fetchall()
 
 
 def count(conn: psycopg.Connection[Any]) -> int:
     """How many audit events there are."""
-    row = conn.execute("SELECT count(*) FROM audit_event").fetchone()
-    return int(row[0]) if row else 0
+    return int(scalar(conn, "SELECT count(*) FROM audit_event") or 0)

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import scalar_row
 
 from mpi.config import Settings
 from mpi.errors import ConfigError
@@ -95,8 +96,22 @@ def drop_database(url: str, name: str) -> None:
 def server_version(url: str) -> str:
     """The server's version string, for reports."""
     with psycopg.connect(url) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "unknown"
+        version = scalar(conn, "SHOW server_version")
+    return str(version) if version is not None else "unknown"
+
+
+def scalar(conn: psycopg.Connection[Any], query: Any, params: Any = None, **kwargs: Any) -> Any:
+    """The one column of the first row of ``query``, ``None`` when it returns no row."""
+    with conn.cursor(row_factory=scalar_row) as cur:
+        return cur.execute(query, params, **kwargs).fetchone()
+
+
+def scalars(
+    conn: psycopg.Connection[Any], query: Any, params: Any = None, **kwargs: Any
+) -> list[Any]:
+    """The one column of every row of ``query``."""
+    with conn.cursor(row_factory=scalar_row) as cur:
+        return cur.execute(query, params, **kwargs).fetchall()
 
 
 def undo(conn: psycopg.Connection[Any]) -> None:
@@ -117,8 +132,7 @@ def undo(conn: psycopg.Connection[Any]) -> None:
         return  # nothing to undo: the connection is gone (its pool discards it)
     try:
         if conn.info.transaction_status == TransactionStatus.INTRANS:
-            row = conn.execute("SELECT pg_current_xact_id_if_assigned() IS NULL").fetchone()
-            if row is not None and row[0]:
+            if scalar(conn, "SELECT pg_current_xact_id_if_assigned() IS NULL"):
                 return
         conn.rollback()
     except psycopg.OperationalError:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.rows import args_row
+from psycopg.rows import args_row, dict_row
 from psycopg.types.json import Jsonb
+
+from mpi.store.db import scalar, scalars
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,36 +268,31 @@ def queue_summary(
     of the items the filters select; by reason, of those the system filter selects."""
     where, params = filter_sql(system, reason, second)
     params["secs"] = claim_seconds
-    row = conn.execute(
-        "SELECT count(*),"
-        " count(*) FILTER (WHERE i.claimed_by IS NOT NULL"
-        "   AND i.claimed_at > now() - make_interval(secs => %(secs)s)),"
-        " count(*) FILTER (WHERE i.first_review_by IS NOT NULL),"
-        " min(i.created_at),"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM now() - i.created_at))"
-        f" FROM review_item i WHERE {' AND '.join(where)}",
-        params,
-    ).fetchone()
-    assert row is not None
-    where, params = filter_sql(system, None)
-    by_reason = conn.execute(
-        f"SELECT i.reason, count(*) FROM review_item i WHERE {' AND '.join(where)}"
-        " GROUP BY 1 ORDER BY 2 DESC, 1",
-        params,
-    ).fetchall()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            'SELECT count(*) AS "open",'
+            " count(*) FILTER (WHERE i.claimed_by IS NOT NULL"
+            "   AND i.claimed_at > now() - make_interval(secs => %(secs)s)) AS claimed,"
+            " count(*) FILTER (WHERE i.first_review_by IS NOT NULL) AS second_review,"
+            " min(i.created_at) AS oldest,"
+            " percentile_cont(0.5) WITHIN GROUP"
+            "   (ORDER BY extract(epoch FROM now() - i.created_at)) AS median_age_seconds"
+            f" FROM review_item i WHERE {' AND '.join(where)}",
+            params,
+        ).fetchone()
+        assert row is not None
+        where, params = filter_sql(system, None)
+        by_reason = cur.execute(
+            f"SELECT i.reason, count(*) AS n FROM review_item i WHERE {' AND '.join(where)}"
+            " GROUP BY 1 ORDER BY 2 DESC, 1",
+            params,
+        ).fetchall()
+    median = row["median_age_seconds"]
     return {
-        "open": row[0],
-        "claimed": row[1],
-        "second_review": row[2],
-        "oldest": row[3],
-        "median_age_seconds": float(row[4]) if row[4] is not None else None,
-        "by_reason": {r[0]: r[1] for r in by_reason},
+        **row,
+        "median_age_seconds": float(median) if median is not None else None,
+        "by_reason": {r["reason"]: r["n"] for r in by_reason},
     }
-
-
-def systems_with_items(conn: psycopg.Connection[Any]) -> list[str]:
-    """Codes of the systems (for the queue filter)."""
-    return [r[0] for r in conn.execute("SELECT code FROM source_system ORDER BY code").fetchall()]
 
 
 _ITEM = (
@@ -324,15 +321,15 @@ def claim(
     Returns:
         The item's new version, or ``None`` if the item changed or is claimed by another.
     """
-    row = conn.execute(
+    return scalar(
+        conn,
         "UPDATE review_item SET claimed_by = %(who)s, claimed_at = now(), version = version + 1"
         " WHERE id = %(id)s AND version = %(version)s AND status = 'open'"
         " AND (claimed_by IS NULL OR claimed_by = %(who)s"
         "   OR claimed_at <= now() - make_interval(secs => %(secs)s))"
         " RETURNING version",
         {"who": reviewer, "id": item_id, "version": version, "secs": claim_seconds},
-    ).fetchone()
-    return int(row[0]) if row else None
+    )
 
 
 def release(
@@ -409,14 +406,14 @@ def supersede_between(
     conn: psycopg.Connection[Any], person_pks: Sequence[int], actor: str
 ) -> list[int]:
     """Close open items whose record and candidate are both among these persons."""
-    rows = conn.execute(
+    return scalars(
+        conn,
         "UPDATE review_item i SET status = 'superseded', decided_at = now(), decided_by = %s,"
         " version = version + 1 FROM link l"
         " WHERE l.record_id = i.record_id AND i.status = 'open'"
         " AND l.person_id = ANY(%s) AND i.candidate_person_id = ANY(%s) RETURNING i.id",
         (actor, list(person_pks), list(person_pks)),
-    ).fetchall()
-    return [r[0] for r in rows]
+    )
 
 
 def retarget_items(conn: psycopg.Connection[Any], gone: int, into: int, actor: str) -> None:
@@ -439,12 +436,12 @@ def open_item_for(
     conn: psycopg.Connection[Any], record_id: int, candidate_person_pk: int
 ) -> int | None:
     """The open item of (record, candidate person), if any."""
-    row = conn.execute(
+    return scalar(
+        conn,
         "SELECT id FROM review_item WHERE status = 'open' AND record_id = %s"
         " AND candidate_person_id = %s",
         (record_id, candidate_person_pk),
-    ).fetchone()
-    return int(row[0]) if row else None
+    )
 
 
 def links_of(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> dict[int, LinkState]:
@@ -460,21 +457,29 @@ def links_of(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> dict[i
 
 def active_records_of(conn: psycopg.Connection[Any], person_pk: int) -> list[int]:
     """IDs of the active records linked to a person."""
-    rows = conn.execute(
+    return scalars(
+        conn,
         "SELECT r.id FROM link l JOIN source_record r ON r.id = l.record_id"
         " WHERE l.person_id = %s AND r.status = 'active' ORDER BY r.id",
         (person_pk,),
-    ).fetchall()
-    return [r[0] for r in rows]
+    )
 
 
-def lock_persons(conn: psycopg.Connection[Any], pks: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """Lock persons in a fixed order; their (enterprise ID, status)."""
-    rows = conn.execute(
-        "SELECT id, person_id, status FROM person WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-        (sorted(set(pks)),),
-    ).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
+class LockedPerson(NamedTuple):
+    """A person locked for a decision: enterprise ID and status."""
+
+    person_id: str
+    status: str
+
+
+def lock_persons(conn: psycopg.Connection[Any], pks: Iterable[int]) -> dict[int, LockedPerson]:
+    """Lock persons in a fixed order; their enterprise ID and status by internal key."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT id, person_id, status FROM person WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            (sorted(set(pks)),),
+        ).fetchall()
+    return {r["id"]: LockedPerson(r["person_id"], r["status"]) for r in rows}
 
 
 def set_links(conn: psycopg.Connection[Any], links: Sequence[LinkState]) -> None:
@@ -530,7 +535,8 @@ def add_decision(
     first_note: str | None = None,
 ) -> int:
     """Record a decision; its ID (``first_note``: the first of two reviewers' note)."""
-    row = conn.execute(
+    decision_id = scalar(
+        conn,
         "INSERT INTO review_decision (kind, review_item_id, person_id, other_person_id, changes,"
         " note, first_note, decided_by, second_by, undo_of)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -546,9 +552,9 @@ def add_decision(
             second_by,
             undo_of,
         ),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    )
+    assert decision_id is not None
+    return int(decision_id)
 
 
 _DECISION = (
@@ -578,12 +584,6 @@ def decisions_of_person(conn: psycopg.Connection[Any], pk: int) -> list[Decision
         ).fetchall()
 
 
-def recent_decisions(conn: psycopg.Connection[Any], limit: int = 50) -> list[DecisionRow]:
-    """The newest decisions of all reviewers."""
-    with conn.cursor(row_factory=args_row(DecisionRow)) as cur:
-        return cur.execute(_DECISION + " ORDER BY d.id DESC LIMIT %s", (limit,)).fetchall()
-
-
 def mark_undone(conn: psycopg.Connection[Any], decision_id: int, version: int, by: str) -> bool:
     """Mark a decision undone at this version; ``False`` if it changed or was undone."""
     cur = conn.execute(
@@ -600,11 +600,11 @@ def later_decisions_moving(
     """Decisions after this one, still in force, that moved any of these records."""
     if not record_ids:
         return []
-    rows = conn.execute(
+    return scalars(
+        conn,
         "SELECT d.id FROM review_decision d WHERE d.id > %(id)s AND d.undone_at IS NULL"
         " AND EXISTS (SELECT 1 FROM jsonb_array_elements(d.changes -> 'moves') m"
         "   WHERE (m ->> 'record')::bigint = ANY(%(records)s))"
         " ORDER BY d.id",
         {"id": decision_id, "records": list(record_ids)},
-    ).fetchall()
-    return [r[0] for r in rows]
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from mpi.models import IdentityEvent
@@ -39,28 +40,26 @@ def append(conn: psycopg.Connection[Any], events: Sequence[EventRow]) -> None:
 
 
 _SELECT = (
-    "SELECT e.id, e.event_type, p.person_id, o.person_id, s.code, r.local_id, e.detail,"
-    " e.actor, e.occurred_at FROM identity_event e"
+    "SELECT e.id, e.event_type, p.person_id, o.person_id AS other_person_id,"
+    " s.code AS system_code, r.local_id, e.detail, e.actor, e.occurred_at FROM identity_event e"
     " LEFT JOIN person p ON p.id = e.person_id LEFT JOIN person o ON o.id = e.other_person_id"
     " LEFT JOIN source_record r ON r.id = e.record_id"
     " LEFT JOIN source_system s ON s.id = r.system_id"
 )
 
 
-def _event(row: Sequence[Any]) -> IdentityEvent:
-    return IdentityEvent(*row)
-
-
 def after(conn: psycopg.Connection[Any], cursor: int, limit: int) -> list[IdentityEvent]:
     """Events after ``cursor`` (an event ID), oldest first."""
-    rows = conn.execute(_SELECT + " WHERE e.id > %s ORDER BY e.id LIMIT %s", (cursor, limit))
-    return [_event(r) for r in rows.fetchall()]
+    with conn.cursor(row_factory=class_row(IdentityEvent)) as cur:
+        return cur.execute(
+            _SELECT + " WHERE e.id > %s ORDER BY e.id LIMIT %s", (cursor, limit)
+        ).fetchall()
 
 
 def of_person(conn: psycopg.Connection[Any], pk: int) -> list[IdentityEvent]:
     """Events about one person, oldest first."""
-    rows = conn.execute(
-        _SELECT + " WHERE e.person_id = %(pk)s OR e.other_person_id = %(pk)s ORDER BY e.id",
-        {"pk": pk},
-    )
-    return [_event(r) for r in rows.fetchall()]
+    with conn.cursor(row_factory=class_row(IdentityEvent)) as cur:
+        return cur.execute(
+            _SELECT + " WHERE e.person_id = %(pk)s OR e.other_person_id = %(pk)s ORDER BY e.id",
+            {"pk": pk},
+        ).fetchall()

@@ -9,6 +9,8 @@ from typing import Any
 
 import psycopg
 
+from mpi.store.db import scalar, scalars
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_ID = 7_040_001  # advisory lock held while migrating, so two starts do not race
 
@@ -35,18 +37,16 @@ def available() -> list[Migration]:
 
 def applied_version(conn: psycopg.Connection[Any]) -> int:
     """The highest applied migration version, 0 on an empty database."""
-    exists = conn.execute("SELECT to_regclass('schema_migration') IS NOT NULL").fetchone()
-    if not exists or not exists[0]:
+    if not scalar(conn, "SELECT to_regclass('schema_migration') IS NOT NULL"):
         return 0
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migration").fetchone()
-    return int(row[0]) if row else 0
+    return int(scalar(conn, "SELECT coalesce(max(version), 0) FROM schema_migration") or 0)
 
 
 def applied_versions(conn: psycopg.Connection[Any]) -> set[int]:
     """Every applied migration version."""
     if applied_version(conn) == 0:
         return set()
-    return {r[0] for r in conn.execute("SELECT version FROM schema_migration").fetchall()}
+    return set(scalars(conn, "SELECT version FROM schema_migration"))
 
 
 def upgrade(url: str) -> list[Migration]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from mpi.errors import ConfigError, Conflict
 from mpi.models import StoredRecord
+from mpi.store.db import scalar
 from mpi.store.records import active_stored_after
 
 
@@ -86,8 +87,8 @@ def active_model(conn: psycopg.Connection[Any]) -> ModelRow | None:
 
 def active_version(conn: psycopg.Connection[Any]) -> str | None:
     """The version of the active stored model (one index look-up), ``None`` when none is."""
-    row = conn.execute("SELECT version FROM match_model WHERE is_active").fetchone()
-    return str(row[0]) if row else None
+    version = scalar(conn, "SELECT version FROM match_model WHERE is_active")
+    return str(version) if version is not None else None
 
 
 def list_models(conn: psycopg.Connection[Any]) -> list[ModelRow]:
@@ -98,8 +99,7 @@ def list_models(conn: psycopg.Connection[Any]) -> list[ModelRow]:
 
 def count_models(conn: psycopg.Connection[Any]) -> int:
     """How many model versions are stored."""
-    row = conn.execute("SELECT count(*) FROM match_model").fetchone()
-    return int(row[0]) if row else 0
+    return int(scalar(conn, "SELECT count(*) FROM match_model") or 0)
 
 
 def activate(conn: psycopg.Connection[Any], version: str | None) -> bool:
@@ -138,50 +138,63 @@ def decided_pairs(conn: psycopg.Connection[Any]) -> list[DecidedPair]:
     ``rejected`` says they differ; a no-match assertion says two records differ; a manual
     link pairs the record with the other active records of its person.
     """
-    rows = conn.execute(
-        "SELECT record_id, candidate_record_id, status = 'linked', 'review', decided_at"
-        " FROM review_item WHERE status IN ('linked', 'rejected')"
-        " AND candidate_record_id IS NOT NULL AND decided_at IS NOT NULL"
-        " UNION ALL SELECT record_a, record_b, false, 'no_match', asserted_at FROM no_match"
-        " UNION ALL SELECT l.record_id, o.record_id, true, 'manual_link', l.linked_at"
-        " FROM link l JOIN link o ON o.person_id = l.person_id AND o.record_id <> l.record_id"
-        " JOIN source_record r ON r.id = o.record_id AND r.status = 'active'"
-        " WHERE l.method = 'manual' AND (o.method = 'auto' OR o.record_id > l.record_id)"
-    ).fetchall()
-    return [DecidedPair(*row) for row in rows]
+    with conn.cursor(row_factory=class_row(DecidedPair)) as cur:
+        return cur.execute(
+            "SELECT record_id AS record_a, candidate_record_id AS record_b,"
+            " status = 'linked' AS is_match, 'review' AS source, decided_at"
+            " FROM review_item WHERE status IN ('linked', 'rejected')"
+            " AND candidate_record_id IS NOT NULL AND decided_at IS NOT NULL"
+            " UNION ALL SELECT record_a, record_b, false, 'no_match', asserted_at FROM no_match"
+            " UNION ALL SELECT l.record_id, o.record_id, true, 'manual_link', l.linked_at"
+            " FROM link l JOIN link o ON o.person_id = l.person_id AND o.record_id <> l.record_id"
+            " JOIN source_record r ON r.id = o.record_id AND r.status = 'active'"
+            " WHERE l.method = 'manual' AND (o.method = 'auto' OR o.record_id > l.record_id)"
+        ).fetchall()
 
 
-def relink_targets(conn: psycopg.Connection[Any]) -> list[tuple[int, str, int]]:
-    """Records to re-score: active, and not manually linked or with an open review item.
+class RelinkTarget(NamedTuple):
+    """A record to re-score."""
 
-    Returns:
-        ``(record_id, local_id, system_id)`` in record ID order.
-    """
-    return [
-        (r[0], r[1], r[2])
-        for r in conn.execute(
-            "SELECT r.id, r.local_id, r.system_id FROM source_record r"
+    record_id: int
+    local_id: str
+    system_id: int
+
+
+class OpenReviewPair(NamedTuple):
+    """An open review item: its record and candidate person."""
+
+    item_id: int
+    record_id: int
+    candidate_person_id: int
+    probability: float
+
+
+def relink_targets(conn: psycopg.Connection[Any]) -> list[RelinkTarget]:
+    """Records to re-score: active, and not manually linked or with an open review item,
+    in record ID order."""
+    with conn.cursor(row_factory=class_row(RelinkTarget)) as cur:
+        return cur.execute(
+            "SELECT r.id AS record_id, r.local_id, r.system_id FROM source_record r"
             " LEFT JOIN link l ON l.record_id = r.id WHERE r.status = 'active'"
             " AND (l.method IS DISTINCT FROM 'manual' OR EXISTS (SELECT 1 FROM review_item i"
             " WHERE i.record_id = r.id AND i.status = 'open')) ORDER BY r.id"
         ).fetchall()
-    ]
 
 
 def link_map(conn: psycopg.Connection[Any]) -> dict[int, int]:
     """Every link as record ID -> person ID."""
-    return {r: p for r, p in conn.execute("SELECT record_id, person_id FROM link").fetchall()}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT record_id, person_id FROM link").fetchall()
+    return {r["record_id"]: r["person_id"] for r in rows}
 
 
-def open_review_pairs(conn: psycopg.Connection[Any]) -> list[tuple[int, int, int, float]]:
-    """Open review items as (item ID, record ID, candidate person ID, probability)."""
-    return [
-        (r[0], r[1], r[2], r[3])
-        for r in conn.execute(
-            "SELECT id, record_id, candidate_person_id, probability FROM review_item"
+def open_review_pairs(conn: psycopg.Connection[Any]) -> list[OpenReviewPair]:
+    """Open review items, oldest first."""
+    with conn.cursor(row_factory=class_row(OpenReviewPair)) as cur:
+        return cur.execute(
+            "SELECT id AS item_id, record_id, candidate_person_id, probability FROM review_item"
             " WHERE status = 'open' ORDER BY id"
         ).fetchall()
-    ]
 
 
 def close_review_items(conn: psycopg.Connection[Any], item_ids: Sequence[int], actor: str) -> int:
@@ -194,14 +207,6 @@ def close_review_items(conn: psycopg.Connection[Any], item_ids: Sequence[int], a
         (actor, list(item_ids)),
     )
     return cur.rowcount
-
-
-def count_model_links(conn: psycopg.Connection[Any]) -> dict[str, int]:
-    """Links per model version that scored them (``None``: first record or manual)."""
-    rows = conn.execute(
-        "SELECT coalesce(model_version, '(none)'), count(*) FROM link GROUP BY 1 ORDER BY 2 DESC"
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
 
 
 def active_document_at(url: str) -> dict[str, Any] | None:
@@ -218,8 +223,7 @@ def active_document_at(url: str) -> dict[str, Any] | None:
     except psycopg.OperationalError as exc:
         raise ConfigError(f"cannot reach the database to read the active model: {exc}") from exc
     with conn:
-        exists = conn.execute("SELECT to_regclass('match_model') IS NOT NULL").fetchone()
-        if not exists or not exists[0]:
+        if not scalar(conn, "SELECT to_regclass('match_model') IS NOT NULL"):
             return None
         row = active_model(conn)
     return row.document if row else None

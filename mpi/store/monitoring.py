@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 _FIGURES = (
     (
@@ -35,11 +36,12 @@ _FIGURES = (
     ),
 )
 
-_SQL = "SELECT " + ", ".join(f"({sql})" for _, _, sql in _FIGURES)
+_SQL = "SELECT " + ", ".join(f"({sql}) AS {name}" for name, _, sql in _FIGURES)
 
 
 def figures(conn: psycopg.Connection[Any]) -> dict[str, tuple[str, float]]:
     """Each figure's help text and value."""
-    row = conn.execute(_SQL).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_SQL).fetchone()
     assert row is not None
-    return {name: (text, float(v)) for (name, text, _), v in zip(_FIGURES, row, strict=True)}
+    return {name: (text, float(row[name])) for name, text, _ in _FIGURES}

@@ -7,6 +7,8 @@ from typing import Any
 
 import psycopg
 
+from mpi.store.db import scalars
+
 
 def add(conn: psycopg.Connection[Any], person_pk: int, reason: str, recorded_by: str) -> bool:
     """Record an opt-out; ``False`` if the person had already opted out."""
@@ -34,10 +36,12 @@ def opted_out(conn: psycopg.Connection[Any], person_pks: Iterable[int]) -> set[i
     pks = list(person_pks)
     if not pks:
         return set()
-    rows = conn.execute(
-        "WITH RECURSIVE tree(root, id) AS (SELECT x, x FROM unnest(%s::bigint[]) AS x UNION"
-        " SELECT t.root, p.id FROM person p JOIN tree t ON p.merged_into = t.id)"
-        " SELECT DISTINCT t.root FROM tree t JOIN opt_out o ON o.person_id = t.id",
-        (pks,),
-    ).fetchall()
-    return {r[0] for r in rows}
+    return set(
+        scalars(
+            conn,
+            "WITH RECURSIVE tree(root, id) AS (SELECT x, x FROM unnest(%s::bigint[]) AS x UNION"
+            " SELECT t.root, p.id FROM person p JOIN tree t ON p.merged_into = t.id)"
+            " SELECT DISTINCT t.root FROM tree t JOIN opt_out o ON o.person_id = t.id",
+            (pks,),
+        )
+    )

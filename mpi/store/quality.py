@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.rows import args_row
+from psycopg.rows import args_row, class_row, dict_row
+
+from mpi.store.db import scalar
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,73 +89,115 @@ def search_records(
 
 def open_age_buckets(conn: psycopg.Connection[Any]) -> list[tuple[str, int]]:
     """Open review items by age: under a day, 1–7 days, 7–30 days, over 30 days."""
-    row = conn.execute(
-        "SELECT count(*) FILTER (WHERE created_at > now() - interval '1 day'),"
-        " count(*) FILTER (WHERE created_at <= now() - interval '1 day'"
-        "   AND created_at > now() - interval '7 days'),"
-        " count(*) FILTER (WHERE created_at <= now() - interval '7 days'"
-        "   AND created_at > now() - interval '30 days'),"
-        " count(*) FILTER (WHERE created_at <= now() - interval '30 days')"
-        " FROM review_item WHERE status = 'open'"
-    ).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT count(*) FILTER (WHERE created_at > now() - interval '1 day') AS day,"
+            " count(*) FILTER (WHERE created_at <= now() - interval '1 day'"
+            "   AND created_at > now() - interval '7 days') AS week,"
+            " count(*) FILTER (WHERE created_at <= now() - interval '7 days'"
+            "   AND created_at > now() - interval '30 days') AS month,"
+            " count(*) FILTER (WHERE created_at <= now() - interval '30 days') AS older"
+            " FROM review_item WHERE status = 'open'"
+        ).fetchone()
     assert row is not None
-    return list(zip(("under 1 day", "1–7 days", "7–30 days", "over 30 days"), row, strict=True))
+    return [
+        ("under 1 day", row["day"]),
+        ("1–7 days", row["week"]),
+        ("7–30 days", row["month"]),
+        ("over 30 days", row["older"]),
+    ]
 
 
-def decisions_per_day(conn: psycopg.Connection[Any], days: int) -> list[tuple[date, str, int]]:
+class DecisionsOnDay(NamedTuple):
+    """Reviewers' decisions of one kind on one day (UTC)."""
+
+    day: date
+    kind: str
+    decisions: int
+
+
+class SystemSuspects(NamedTuple):
+    """A system's open review items, and of those, duplicates within the system."""
+
+    system: str
+    open_items: int
+    duplicates: int
+
+
+class NhsNumberQuality(NamedTuple):
+    """A system's active records: in all, with an invalid NHS number, without one, verified."""
+
+    system: str
+    records: int
+    invalid: int
+    missing: int
+    verified: int
+
+
+class ThresholdRate(NamedTuple):
+    """Review items at or above a threshold: in all, decided, and judged the same person."""
+
+    threshold: float
+    items: int
+    decided: int
+    same: int
+
+
+def decisions_per_day(conn: psycopg.Connection[Any], days: int) -> list[DecisionsOnDay]:
     """Reviewers' decisions per day and kind over the last ``days`` days (undos included)."""
-    rows = conn.execute(
-        "SELECT (decided_at AT TIME ZONE 'UTC')::date, kind, count(*) FROM review_decision"
-        " WHERE decided_at > now() - make_interval(days => %s) GROUP BY 1, 2 ORDER BY 1, 2",
-        (days,),
-    ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    with conn.cursor(row_factory=class_row(DecisionsOnDay)) as cur:
+        return cur.execute(
+            "SELECT (decided_at AT TIME ZONE 'UTC')::date AS day, kind, count(*) AS decisions"
+            " FROM review_decision WHERE decided_at > now() - make_interval(days => %s)"
+            " GROUP BY 1, 2 ORDER BY 1, 2",
+            (days,),
+        ).fetchall()
 
 
-def suspects_per_system(conn: psycopg.Connection[Any]) -> list[tuple[str, int, int]]:
+def suspects_per_system(conn: psycopg.Connection[Any]) -> list[SystemSuspects]:
     """Per system: open items about its records, and of those, duplicates within it."""
-    rows = conn.execute(
-        "SELECT s.code, coalesce(o.n, 0), coalesce(o.dup, 0) FROM source_system s"
-        " LEFT JOIN (SELECT r.system_id, count(*) AS n,"
-        "   count(*) FILTER (WHERE i.reason = 'intra_system_duplicate') AS dup"
-        "   FROM review_item i JOIN source_record r ON r.id = i.record_id"
-        "   WHERE i.status = 'open' GROUP BY r.system_id) o ON o.system_id = s.id"
-        " ORDER BY s.code"
-    ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    with conn.cursor(row_factory=class_row(SystemSuspects)) as cur:
+        return cur.execute(
+            "SELECT s.code AS system, coalesce(o.n, 0) AS open_items,"
+            " coalesce(o.dup, 0) AS duplicates FROM source_system s"
+            " LEFT JOIN (SELECT r.system_id, count(*) AS n,"
+            "   count(*) FILTER (WHERE i.reason = 'intra_system_duplicate') AS dup"
+            "   FROM review_item i JOIN source_record r ON r.id = i.record_id"
+            "   WHERE i.status = 'open' GROUP BY r.system_id) o ON o.system_id = s.id"
+            " ORDER BY s.code"
+        ).fetchall()
 
 
-def nhs_number_quality(conn: psycopg.Connection[Any]) -> list[tuple[str, int, int, int, int]]:
+def nhs_number_quality(conn: psycopg.Connection[Any]) -> list[NhsNumberQuality]:
     """Per system: active records, with an invalid NHS number, without one, verified."""
-    rows = conn.execute(
-        "SELECT s.code, count(r.id),"
-        " count(r.id) FILTER (WHERE 'nhs_number_invalid' = ANY(r.issues)),"
-        " count(r.id) FILTER (WHERE r.nhs_number IS NULL"
-        "   AND NOT ('nhs_number_invalid' = ANY(r.issues))),"
-        " count(r.id) FILTER (WHERE r.nhs_verified)"
-        " FROM source_system s LEFT JOIN source_record r"
-        "   ON r.system_id = s.id AND r.status = 'active'"
-        " GROUP BY s.code ORDER BY s.code"
-    ).fetchall()
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    with conn.cursor(row_factory=class_row(NhsNumberQuality)) as cur:
+        return cur.execute(
+            "SELECT s.code AS system, count(r.id) AS records,"
+            " count(r.id) FILTER (WHERE 'nhs_number_invalid' = ANY(r.issues)) AS invalid,"
+            " count(r.id) FILTER (WHERE r.nhs_number IS NULL"
+            "   AND NOT ('nhs_number_invalid' = ANY(r.issues))) AS missing,"
+            " count(r.id) FILTER (WHERE r.nhs_verified) AS verified"
+            " FROM source_system s LEFT JOIN source_record r"
+            "   ON r.system_id = s.id AND r.status = 'active'"
+            " GROUP BY s.code ORDER BY s.code"
+        ).fetchall()
 
 
 def review_rate_by_threshold(
     conn: psycopg.Connection[Any], thresholds: Sequence[float]
-) -> list[tuple[float, int, int, int]]:
+) -> list[ThresholdRate]:
     """For each threshold: items at or above it, of them decided, of them judged the same."""
-    rows = conn.execute(
-        "SELECT t, count(i.id),"
-        " count(i.id) FILTER (WHERE i.status IN ('linked', 'rejected')),"
-        " count(i.id) FILTER (WHERE i.status = 'linked')"
-        " FROM unnest(%s::float8[]) AS t LEFT JOIN review_item i ON i.probability >= t"
-        " GROUP BY t ORDER BY t",
-        (list(thresholds),),
-    ).fetchall()
-    return [(float(r[0]), r[1], r[2], r[3]) for r in rows]
+    with conn.cursor(row_factory=class_row(ThresholdRate)) as cur:
+        return cur.execute(
+            "SELECT t AS threshold, count(i.id) AS items,"
+            " count(i.id) FILTER (WHERE i.status IN ('linked', 'rejected')) AS decided,"
+            " count(i.id) FILTER (WHERE i.status = 'linked') AS same"
+            " FROM unnest(%s::float8[]) AS t LEFT JOIN review_item i ON i.probability >= t"
+            " GROUP BY t ORDER BY t",
+            (list(thresholds),),
+        ).fetchall()
 
 
 def record_count(conn: psycopg.Connection[Any]) -> int:
     """Active records in all."""
-    row = conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
-    return int(row[0]) if row else 0
+    return int(scalar(conn, "SELECT count(*) FROM source_record WHERE status = 'active'") or 0)

@@ -6,6 +6,8 @@ from typing import Any
 
 import psycopg
 
+from mpi.store.db import scalar
+
 
 def record_write(conn: psycopg.Connection[Any], system_id: int) -> None:
     """Note (on the primary, after a write committed) the WAL position the system's writes
@@ -21,18 +23,18 @@ def record_write(conn: psycopg.Connection[Any], system_id: int) -> None:
 
 def last_write(conn: psycopg.Connection[Any], system_id: int) -> str | None:
     """The WAL position of the system's last write (on the primary), ``None`` if none."""
-    row = conn.execute(
-        "SELECT lsn::text FROM system_write_lsn WHERE system_id = %s", (system_id,)
-    ).fetchone()
-    return str(row[0]) if row else None
+    lsn = scalar(conn, "SELECT lsn::text FROM system_write_lsn WHERE system_id = %s", (system_id,))
+    return str(lsn) if lsn is not None else None
 
 
 def has_replayed(conn: psycopg.Connection[Any], lsn: str | None) -> bool:
     """Whether the server of ``conn`` (a standby) has replayed the WAL up to ``lsn``; a
     server that is not in recovery (a primary) has everything."""
-    row = conn.execute(
-        "SELECT NOT pg_is_in_recovery()"
-        " OR pg_last_wal_replay_lsn() >= coalesce(%s::pg_lsn, '0/0'::pg_lsn)",
-        (lsn,),
-    ).fetchone()
-    return bool(row and row[0])
+    return bool(
+        scalar(
+            conn,
+            "SELECT NOT pg_is_in_recovery()"
+            " OR pg_last_wal_replay_lsn() >= coalesce(%s::pg_lsn, '0/0'::pg_lsn)",
+            (lsn,),
+        )
+    )

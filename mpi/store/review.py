@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from mpi.models import ReviewItem
@@ -135,26 +135,45 @@ def open_items_export(conn: psycopg.Connection[Any]) -> Iterator[OpenItem]:
 
 def reasons(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Open items counted by reason."""
-    rows = conn.execute(
-        "SELECT reason, count(*) FROM review_item WHERE status = 'open' GROUP BY reason"
-        " ORDER BY 2 DESC"
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT reason, count(*) AS n FROM review_item WHERE status = 'open'"
+            " GROUP BY reason ORDER BY 2 DESC"
+        ).fetchall()
+    return {r["reason"]: r["n"] for r in rows}
 
 
-def open_pairs(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
-    """Open items as (system, local ID, candidate person ID)."""
-    return conn.execute(
-        "SELECT s.code, r.local_id, p.person_id FROM review_item i"
-        " JOIN source_record r ON r.id = i.record_id JOIN source_system s ON s.id = r.system_id"
-        " JOIN person p ON p.id = i.candidate_person_id WHERE i.status = 'open'"
-    )
+class OpenPair(NamedTuple):
+    """An open item by its record and its candidate person."""
+
+    system: str
+    local_id: str
+    candidate_person_id: str
 
 
-def open_record_pairs(conn: psycopg.Connection[Any]) -> list[tuple[int, int | None, str]]:
-    """Open items as (record ID, candidate record ID, reason), oldest first."""
-    rows = conn.execute(
-        "SELECT record_id, candidate_record_id, reason FROM review_item"
-        " WHERE status = 'open' ORDER BY id"
-    ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+class OpenRecordPair(NamedTuple):
+    """An open item by its record and candidate record (``None``: none was named)."""
+
+    record_id: int
+    candidate_record_id: int | None
+    reason: str
+
+
+def open_pairs(conn: psycopg.Connection[Any]) -> list[OpenPair]:
+    """Every open item, by record and candidate person (enterprise ID)."""
+    with conn.cursor(row_factory=class_row(OpenPair)) as cur:
+        return cur.execute(
+            "SELECT s.code AS system, r.local_id, p.person_id AS candidate_person_id"
+            " FROM review_item i JOIN source_record r ON r.id = i.record_id"
+            " JOIN source_system s ON s.id = r.system_id"
+            " JOIN person p ON p.id = i.candidate_person_id WHERE i.status = 'open'"
+        ).fetchall()
+
+
+def open_record_pairs(conn: psycopg.Connection[Any]) -> list[OpenRecordPair]:
+    """Every open item by record and candidate record, oldest first."""
+    with conn.cursor(row_factory=class_row(OpenRecordPair)) as cur:
+        return cur.execute(
+            "SELECT record_id, candidate_record_id, reason FROM review_item"
+            " WHERE status = 'open' ORDER BY id"
+        ).fetchall()

@@ -16,8 +16,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row
 
 from mpi.errors import ConfigError
+from mpi.store.db import scalar, scalars
 
 #: Tables whose rows are never changed or removed: the service may only add and read.
 APPEND_ONLY = ("audit_event", "identity_event", "link_history")
@@ -33,19 +35,29 @@ class RolesReport:
     reassigned: int
 
 
-def _role(conn: psycopg.Connection[Any], name: str) -> tuple[bool, bool] | None:
-    """(superuser, can log in) of an existing role, or ``None``."""
-    row = conn.execute(
-        "SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = %s", (name,)
-    ).fetchone()
-    return (bool(row[0]), bool(row[1])) if row else None
+@dataclass(frozen=True, slots=True)
+class _Role:
+    """An existing role: whether it is a superuser and whether it can log in."""
+
+    is_superuser: bool
+    can_login: bool
+
+
+def _role(conn: psycopg.Connection[Any], name: str) -> _Role | None:
+    """An existing role, or ``None``."""
+    with conn.cursor(row_factory=class_row(_Role)) as cur:
+        return cur.execute(
+            "SELECT rolsuper AS is_superuser, rolcanlogin AS can_login"
+            " FROM pg_roles WHERE rolname = %s",
+            (name,),
+        ).fetchone()
 
 
 def existing_superuser(conn: psycopg.Connection[Any], names: list[str]) -> str | None:
     """The first of these roles that exists and is a superuser, if any."""
     for name in names:
         found = _role(conn, name)
-        if found and found[0]:
+        if found and found.is_superuser:
             return name
     return None
 
@@ -159,9 +171,7 @@ def ensure_roles(
 
 
 def _current_database(conn: psycopg.Connection[Any]) -> str:
-    row = conn.execute("SELECT current_database()").fetchone()
-    assert row is not None
-    return str(row[0])
+    return str(scalar(conn, "SELECT current_database()"))
 
 
 def _grant_service(conn: psycopg.Connection[Any], s: sql.Identifier) -> None:
@@ -173,13 +183,13 @@ def _grant_service(conn: psycopg.Connection[Any], s: sql.Identifier) -> None:
     conn.execute(sql.SQL("REVOKE TRUNCATE ON ALL TABLES IN SCHEMA public FROM {}").format(s))
     conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(s))
     conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(s))
-    tables = {
-        r[0]
-        for r in conn.execute(
+    tables = set(
+        scalars(
+            conn,
             "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
-            " AND relkind IN ('r', 'p')"
-        ).fetchall()
-    }
+            " AND relkind IN ('r', 'p')",
+        )
+    )
     for table in APPEND_ONLY:
         if table in tables:
             conn.execute(

@@ -24,14 +24,6 @@ def get_system(conn: psycopg.Connection[Any], code: str) -> SourceSystem:
     return row
 
 
-def find_system(conn: psycopg.Connection[Any], code: str) -> SourceSystem | None:
-    """The system with this code, or ``None``."""
-    with conn.cursor(row_factory=class_row(SourceSystem)) as cur:
-        return cur.execute(
-            f"SELECT {_COLUMNS} FROM source_system WHERE code = %s", (code,)
-        ).fetchone()
-
-
 def add_system(
     conn: psycopg.Connection[Any], code: str, name: str, kind: str, trust_rank: int
 ) -> SourceSystem:

@@ -10,6 +10,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from mpi.errors import Conflict, NotFound
+from mpi.store.db import scalar
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +41,14 @@ def insert_token(
     created_by: str,
 ) -> int:
     """Store a token's hash and scopes; return its ID."""
-    row = conn.execute(
+    token_id = scalar(
+        conn,
         "INSERT INTO api_token (system_id, token_hash, scopes, created_by)"
         " VALUES (%s, %s, %s, %s) RETURNING id",
         (system_id, token_hash, list(scopes), created_by),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    )
+    assert token_id is not None
+    return int(token_id)
 
 
 def find_token(conn: psycopg.Connection[Any], token_hash: str) -> TokenRow | None:
@@ -62,12 +64,13 @@ def find_token(conn: psycopg.Connection[Any], token_hash: str) -> TokenRow | Non
 
 def active_scopes(conn: psycopg.Connection[Any], system_id: int) -> list[str]:
     """The union of the scopes of a system's active tokens."""
-    row = conn.execute(
+    scopes = scalar(
+        conn,
         "SELECT array(SELECT DISTINCT unnest(scopes) FROM api_token"
         " WHERE system_id = %s AND revoked_at IS NULL ORDER BY 1)",
         (system_id,),
-    ).fetchone()
-    return list(row[0]) if row else []
+    )
+    return list(scopes or [])
 
 
 def revoke_tokens(conn: psycopg.Connection[Any], system_id: int) -> int:
@@ -105,9 +108,3 @@ def system_identity(conn: psycopg.Connection[Any], code: str) -> SystemIdentity 
     """One system with its identifier system URI, or ``None``."""
     with conn.cursor(row_factory=class_row(SystemIdentity)) as cur:
         return cur.execute(_IDENTITY + " WHERE code = %s", (code,)).fetchone()
-
-
-def system_by_identifier_system(conn: psycopg.Connection[Any], uri: str) -> SystemIdentity | None:
-    """The system whose identifier system URI is ``uri``, or ``None``."""
-    with conn.cursor(row_factory=class_row(SystemIdentity)) as cur:
-        return cur.execute(_IDENTITY + " WHERE identifier_system = %s", (uri,)).fetchone()

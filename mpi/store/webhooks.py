@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +119,9 @@ def mark_failed(
 
 def outbox_status(conn: psycopg.Connection[Any], subscription_id: int) -> list[dict[str, Any]]:
     """A subscription's outbox rows (for tests and operators), oldest first."""
-    rows = conn.execute(
-        "SELECT id, event_id, status, attempts, last_error, next_attempt_at, payload"
-        " FROM webhook_outbox WHERE subscription_id = %s ORDER BY id",
-        (subscription_id,),
-    ).fetchall()
-    keys = ("id", "event_id", "status", "attempts", "last_error", "next_attempt_at", "payload")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, event_id, status, attempts, last_error, next_attempt_at, payload"
+            " FROM webhook_outbox WHERE subscription_id = %s ORDER BY id",
+            (subscription_id,),
+        ).fetchall()

@@ -11,6 +11,7 @@ from mpi import audit
 from mpi.cli import main
 from mpi.store import audit as audit_store
 from tests.api.conftest import alice, count
+from tests.api.test_fhir_pmir import message as pmir_message
 
 
 def _events(url: str) -> list[tuple]:
@@ -248,6 +249,19 @@ def _patient_requests(pid: str, nhs: str) -> list[tuple[str, str, str, object, s
             "patient.register",
         ),
         ("delete", f"/fhir/Patient?identifier={GP_URI}|G6", "GP", None, "patient.withdraw"),
+        (
+            "post",
+            "/fhir",
+            "GP",
+            pmir_message(
+                {
+                    "resource": {**fhir_patient, "identifier": [{"system": GP_URI, "value": "G7"}]},
+                    "request": {"method": "POST", "url": "Patient"},
+                    "response": {"status": "201"},
+                }
+            ),
+            "patient.feed",
+        ),
         ("get", f"/fhir/Patient/{pid}", "GP", None, "patient.read"),
         ("get", "/fhir/Patient?family=Smith&birthdate=1980-03-15", "GP", None, "patient.search"),
         (

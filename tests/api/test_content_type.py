@@ -251,7 +251,7 @@ def test_every_operation_taking_a_body_refuses_text_with_a_documented_415(client
         for method, op in ops.items()
         if isinstance(op, dict) and "requestBody" in op
     ]
-    assert len(operations) == 8
+    assert len(operations) == 9
     for path, method, op in operations:
         url = path
         for name, value in _PATHS.items():

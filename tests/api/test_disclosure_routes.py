@@ -26,6 +26,7 @@ import pytest
 from mpi import access
 from mpi.store import systems as system_store
 from mpi.store import tokens as token_store
+from tests.api.test_fhir_pmir import message as pmir_message
 from tests.helpers import synthetic_nhs_number
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
@@ -159,6 +160,22 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
             "post",
             lambda c: "/fhir/Patient",
             lambda c: {"json": _fhir_patient(c["uri"], f"{c['code']}-F2", STRANGER)},
+            finds=False,
+        )
+    ],
+    ("POST", "/fhir"): [
+        Probe(
+            "post",
+            lambda c: "/fhir",
+            lambda c: {
+                "json": pmir_message(
+                    {
+                        "resource": _fhir_patient(c["uri"], f"{c['code']}-F3", STRANGER),
+                        "request": {"method": "POST", "url": "Patient"},
+                        "response": {"status": "201"},
+                    }
+                )
+            },
             finds=False,
         )
     ],

@@ -212,7 +212,7 @@ def _kill_load_drill(server_url, tmp_path, *, records: int, batch: int) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=1800,  # a guard against a hang on a loaded machine, not a speed claim
         )
         assert again.returncode == 0, again.stdout + again.stderr
         after = _snapshot(url)

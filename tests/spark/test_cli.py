@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pyarrow.parquet as pq
 
-from tests.spark.test_relink_spark import _state
+from tests.spark.conftest import _state
 
 
 def _mpi(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,11 +37,8 @@ def test_export_then_a_dry_run_from_the_export_writes_the_diff(region: Any, runs
             "SELECT count(*) FROM source_record WHERE status = 'active'"
         ).fetchone()[0]
         before = _state(conn)
-    assert (
-        table.num_rows
-        == active
-        == runs.spark.diff.records + table.filter(~table.column("target").combine_chunks()).num_rows
-    )
+    targets = sum(table.column("target").to_pylist())
+    assert table.num_rows == active and targets == runs.spark.diff.records
     assert {"id", "keys", "norm", "person", "method", "target"} <= set(table.column_names)
 
     args = ["relink", "--engine", "spark", "--dry-run", "--quiet"]

@@ -8,57 +8,14 @@ the same store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import pytest
 
 from mpi.links import new_enterprise_id
-from mpi.relink import relink as relink_in_database
 from mpi.spark.run import relink as relink_on_spark
 from mpi.store import models as model_store
 from tests.spark.helpers import agreement, unexplained
-
-_STATE = (
-    "SELECT record_id, person_id, method, probability FROM link ORDER BY record_id",
-    "SELECT id, status, candidate_person_id FROM review_item ORDER BY id",
-    "SELECT count(*) FROM identity_event",
-    "SELECT count(*) FROM link_history",
-    "SELECT id, status, merged_into FROM person ORDER BY id",
-)
-
-
-def _state(conn: psycopg.Connection[Any]) -> list[list[Any]]:
-    return [conn.execute(sql).fetchall() for sql in _STATE]
-
-
-def _in_database(conn: psycopg.Connection[Any], ctx: Any) -> tuple[Any, dict[int, int]]:
-    with conn.transaction(force_rollback=True):
-        report = relink_in_database(conn, ctx)
-        return report, model_store.link_map(conn)
-
-
-@dataclass(frozen=True)
-class Runs:
-    """The Spark dry run and the in-database relink of the region, and the links before."""
-
-    before: dict[int, int]
-    spark: Any
-    in_database: Any
-    links: dict[int, int]
-    unchanged: bool
-
-
-@pytest.fixture(scope="session")
-def runs(region: Any, spark: Any) -> Runs:
-    with psycopg.connect(region.url) as conn:
-        state = _state(conn)
-        before = model_store.link_map(conn)
-        report = relink_on_spark(conn, region.ctx, spark=spark, dry_run=True)
-        unchanged = _state(conn) == state
-        in_db, links = _in_database(conn, region.ctx)
-    return Runs(before, report, in_db, links, unchanged)
 
 
 def test_a_dry_run_changes_nothing_and_finds_what_the_database_relink_does(region, runs):
