@@ -22,7 +22,8 @@ any record of the candidate person:
   with only an NHS number and a name, an NHS number and a birth date, or no birth date
   is stored and goes to review or to a new person, never into an existing identity
   (unless its own system already holds a record of that identity, which it then sees
-  already: :func:`blocking_findings`);
+  already, and the link does not rest on name and home with no birth date on one side:
+  :func:`blocking_findings`);
 - ``name_not_comparable``: a record was sent a name of which nothing comparable is left
   (only symbols, or ``?`` for letters its system could not encode), and no NHS number
   agrees: it never links on demographics alone (a name in another script is
@@ -309,10 +310,15 @@ def blocking_findings(match: PersonMatch) -> frozenset[str]:
 
     ``sparse_evidence`` does not, when the record's system already holds a record of the
     candidate: the link opens nothing that system does not see already (other findings
-    still guard against a false merge).
+    still guard against a false merge). Except when the link would rest on name and home
+    alone with no birth date on one side (``birth_date_missing``, no record of the person
+    giving strong evidence): a same-name parent and child at one address share exactly
+    that, and a system sends both. An undated "SUSAN COOK, 136 WOODLAND AVENUE" from a
+    GP must not take in her daughter's dated record from the same GP before the mother's
+    dated records arrive; that pair goes to review.
     """
     found = match.flags & SAFETY_FLAGS
-    if match.same_system:
+    if match.same_system and Finding.BIRTH_DATE_MISSING not in match.flags:
         found -= {Finding.SPARSE_EVIDENCE}
     return found
 

@@ -221,3 +221,28 @@ def test_a_sex_conflict_counts_person_wide_and_a_middle_name_conflict_from_any_r
     assert "middle_name_conflict" in person_flags([child, same], 0.5)
     for flag in ("sex_conflict", "middle_name_conflict"):
         assert decide([_match(1, 0.99999, {flag})], THRESHOLDS).action == "new_person"
+
+
+def _same_system(person: int, probability: float, flags=(), **levels: str) -> PersonMatch:
+    fields = tuple(FieldScore(name, level, 0.0) for name, level in levels.items())
+    return PersonMatch(
+        person, MatchScore(0.0, probability, fields), person * 10, frozenset(flags), True
+    )
+
+
+def test_a_same_system_link_on_name_and_home_without_a_birth_date_goes_to_review():
+    # Seed 29's false merges: a GP's undated "SUSAN COOK, 136 WOODLAND AVENUE" (her
+    # mother, no NHS number) came first; the daughter's dated record from the same GP
+    # matched it on name and home alone. The system's own record does not lift
+    # sparse_evidence then: a human decides.
+    mother = _same_system(
+        1, 0.99999, {"birth_date_missing", "sparse_evidence"}, given_name="exact"
+    )
+    decision = decide([mother], THRESHOLDS)
+    assert decision.action == "new_person"
+    assert [m.person for m, _ in decision.review] == [1]
+
+
+def test_a_same_system_sparse_link_with_both_birth_dates_still_links():
+    known = _same_system(1, 0.99999, {"sparse_evidence"}, given_name="exact")
+    assert decide([known], THRESHOLDS).person == 1

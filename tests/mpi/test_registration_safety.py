@@ -246,3 +246,17 @@ def test_a_csv_load_takes_the_optional_columns(committed_db, ctx, tmp_path):
             "SELECT multiple_birth, birth_order, deceased FROM source_record"
         ).fetchall()
         assert stored == [(True, 1, None)]
+
+
+def test_a_same_systems_undated_record_does_not_take_in_a_same_name_child(conn, ctx):
+    # Seed 29's false merges: the mother's GP record without NHS number or birth date came
+    # first; her daughter's dated record from the same GP, same name and home, must go to
+    # review, not into the mother's identity.
+    _systems(conn)
+    home = dict(given_name="Susan", family_name="Cook", sex="female")
+    home |= dict(address_line="136 Woodland Avenue", postcode="LS6 2QT")
+    mother = register(conn, ctx, "GP", row(ctx, "G1", **home))
+    daughter = register(conn, ctx, "GP", row(ctx, "G2", birth_date="1994-03-09", **home))
+    assert daughter.person_id != mother.person_id
+    assert daughter.decision == "review"
+    assert _person_records(conn, mother.person_id) == {("GP", "G1")}
