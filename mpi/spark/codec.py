@@ -1,8 +1,7 @@
 """Normalised records as JSON text, to carry them through Parquet and Spark's workers.
 
-The fields are read from the dataclass itself, so a field added to
-:class:`~matching.types.NormalisedRecord` travels without a change here: tuples go as
-lists, dates as ISO text.
+The fields are read from the declared columns (:data:`matching.fields.COLUMNS`), so a
+column added there travels without a change here: arrays go as lists, dates as ISO text.
 """
 
 from __future__ import annotations
@@ -12,13 +11,14 @@ import json
 from datetime import date
 from typing import Any
 
+from matching.fields import COLUMNS
 from matching.types import NormalisedRecord
 
 __all__ = ["norm_from_json", "norm_to_json"]
 
 _FIELDS = dataclasses.fields(NormalisedRecord)
-_TUPLES = frozenset(f.name for f in _FIELDS if f.default == ())
-_DATES = frozenset(f.name for f in _FIELDS if str(f.type).replace(" ", "").split("|")[0] == "date")
+_TUPLES = frozenset(c.name for c in COLUMNS if c.is_array)
+_DATES = frozenset(c.name for c in COLUMNS if c.sql_type == "date")
 
 
 def _plain(value: Any) -> Any:
