@@ -4,8 +4,8 @@ Loads synthetic records (six connected systems; ``--reuse`` keeps a loaded datab
 starts `mpi mllp --processes 2` and `mpi serve --workers 2` on the same database, then measures with
 ``--clients`` concurrent connections (closed loop):
 
-* ADT^A04 registrations with matching over MLLP (python-hl7's ``MLLPClient``): messages
-  per second, p50 and p99 acknowledgement latency;
+* ADT^A04 registrations with matching, and one ADT^A08 update for every four, over MLLP
+  (python-hl7's ``MLLPClient``): messages per second, p50 and p99 acknowledgement latency;
 * the same kind of registrations (other bodies of the same draw, new local IDs) as
   ``PUT /v1/systems/BENCH/records/{id}``;
 * PIX queries (QBP^Q23) by each loaded system for its own records: queries per second.
@@ -52,15 +52,15 @@ def _hl7_date(iso: str | None) -> str:
     return (iso or "").replace("-", "")
 
 
-def adt_a04(control: str, local_id: str, body: dict[str, str]) -> bytes:
-    """An ADT^A04 of the BENCH system for one /v1-shaped body."""
+def adt_a04(control: str, local_id: str, body: dict[str, str], event: str = "A04") -> bytes:
+    """An ADT^A04 (or ``event``: A08) of the BENCH system for one /v1-shaped body."""
     ids = f"{local_id}^^^BENCH^PI"
     if body.get("nhs_number"):
         ids += f"~{body['nhs_number']}^^^NHS^NH"
     sex = {"male": "M", "female": "F"}.get(body.get("sex") or "", "U")
     segments = [
-        f"MSH|^~\\&|BENCH|BENCH|MPI|MPI|20240101120000||ADT^A04^ADT_A01|{control}|P|2.5.1",
-        "EVN|A04",
+        f"MSH|^~\\&|BENCH|BENCH|MPI|MPI|20240101120000||ADT^{event}^ADT_A01|{control}|P|2.5.1",
+        f"EVN|{event}",
         f"PID|1||{ids}||{body.get('family_name', '')}^{body.get('given_name', '')}||"
         f"{_hl7_date(body.get('birth_date'))}|{sex}|||"
         f"{body.get('address_line', '')}^^^^{body.get('postcode', '')}||{body.get('phone', '')}",
@@ -174,9 +174,15 @@ def main() -> None:
         for run in range(args.repeat):
             ours = bodies[2 * run * n : (2 * run + 1) * n]
             theirs = bodies[(2 * run + 1) * n : (2 * run + 2) * n]
-            messages = [
-                adt_a04(f"B{stamp}-{run}-{i}", f"H{stamp}-{run}-{i}", b) for i, b in enumerate(ours)
-            ]
+            # four in five register (A04), one in five updates a record just sent (A08, a
+            # new phone number): a PAS feed's mix of new patients and changes
+            messages = []
+            for i, b in enumerate(ours):
+                messages.append(adt_a04(f"B{stamp}-{run}-{i}", f"H{stamp}-{run}-{i}", b))
+                if i % 4 == 3:
+                    moved = {**b, "phone": f"07700 9{i:05d}"}
+                    local = f"H{stamp}-{run}-{i - 3}"
+                    messages.append(adt_a04(f"U{stamp}-{run}-{i}", local, moved, "A08"))
             adt_runs.append(figures(*run_mllp(mllp_port, messages, args.clients)))
             requests = [
                 ("PUT", f"/v1/systems/BENCH/records/V{stamp}-{run}-{i}", json.dumps(b).encode())
@@ -190,7 +196,7 @@ def main() -> None:
             ]
             pix_runs.append(figures(*run_mllp(mllp_port, queries, args.clients)))
         print(f"{args.clients} clients, {n} registrations and {args.lookups} PIX queries a run")
-        report("ADT^A04 over MLLP (ACK)", adt_runs)
+        report("ADT^A04/A08 over MLLP (ACK)", adt_runs)
         report("PUT /v1 registrations", v1_runs)
         report("QBP^Q23 PIX over MLLP", pix_runs)
     finally:

@@ -67,7 +67,7 @@ def main() -> None:
         x, y = records[ids[a]].norm, records[ids[b]].norm
         levels = compare(x, y)
         shown = " ".join(
-            f"{c.name}={c.levels[level]}"
+            f"{c.name}={c.labels[level]}"
             for c, level in zip(COMPARISONS, levels, strict=True)
             if c.name in SHOWN
         )

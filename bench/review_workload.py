@@ -9,6 +9,12 @@ when the ground truth puts both records in one person. The last table says which
 :func:`mpi.links.is_clear_non_match` keeps out of the queue (none once that rule is in
 force when the index is loaded: they are no longer opened).
 
+The first lines give issue 11's targets: open items as a share of records, the share of
+them that is true, automatic precision and recall, and recall after review (every true
+item accepted: its two persons merged). ``--dump FILE`` writes one CSV row per item
+(reason, truth, probabilities, findings, contradictions and each comparison's level) for
+analysis by finding.
+
 Usage (after ``mpi demo`` or ``bench/accuracy.py``, which print the database and the
 folder holding ``truth.csv``)::
 

@@ -23,6 +23,8 @@ from matching.types import NormalisedRecord
 __all__ = [
     "COMPARISONS",
     "Comparison",
+    "Level",
+    "MISSING",
     "compare",
     "comparison_names",
     "JARO_WINKLER_HIGH",
@@ -36,7 +38,33 @@ JARO_WINKLER_MEDIUM = 0.85
 TOKEN_SET_HIGH = 90.0
 TOKEN_SET_MEDIUM = 75.0
 
-Level = Callable[[NormalisedRecord, NormalisedRecord], int]
+LevelFunction = Callable[[NormalisedRecord, NormalisedRecord], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One level of a comparison: its label and the condition under which it applies.
+
+    A pair lands on the first level whose condition holds (the comparison's level function
+    tests them in order). ``m`` and ``u`` are the level's defaults for a model file that
+    lacks the comparison (see :attr:`Comparison.optional`); ``None`` means no default.
+
+    Attributes:
+        label: the level's label, also its key in the model file (``"nickname"``).
+        condition: when the level applies, for people reading a model or a score.
+        m: default m (``None``: the comparison's neutral default, see
+            :meth:`Comparison.default_parameters`).
+        u: default u.
+    """
+
+    label: str
+    condition: str
+    m: float | None = None
+    u: float | None = None
+
+
+#: Level 0 of every comparison: either side has no value (it weighs 0).
+MISSING = Level("missing", "either record has no value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +73,59 @@ class Comparison:
 
     Attributes:
         name: the comparison's name, also its key in the model file (``"given_name"``).
-        levels: the level labels in order; ``levels[0]`` is ``"missing"``, the last is the
+        levels: the levels in order; ``levels[0]`` is :data:`MISSING`, the last is the
             else level.
         description: what is compared and how, for people reading a model or a score.
         level: the function giving the index of the first level that applies to a pair.
+        optional: whether a model file may lack the comparison (one added after models
+            were trained): it then takes :meth:`default_parameters`. The eight
+            comparisons of the first model are required.
     """
 
     name: str
-    levels: tuple[str, ...]
+    levels: tuple[Level, ...]
     description: str
-    level: Level
+    level: LevelFunction
+    optional: bool = False
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The level labels in order.
+
+        Example:
+            >>> COMPARISONS[4].labels
+            ('missing', 'exact', 'different')
+        """
+        return tuple(level.label for level in self.levels)
+
+    def index(self, label: str) -> int:
+        """The index of the level with this label.
+
+        Raises:
+            ValueError: when the comparison has no such level.
+
+        Example:
+            >>> COMPARISONS[4].index("different")
+            2
+        """
+        return self.labels.index(label)
+
+    def default_parameters(self) -> tuple[tuple[float, float], ...]:
+        """The ``(m, u)`` of every level but missing, for a model file without this comparison.
+
+        Each level's declared ``m`` and ``u``; where a level declares none, every level
+        takes ``m = u = 1 / (levels - 1)``: weight 0, so the comparison carries no evidence
+        until a model is trained with it.
+
+        Example:
+            >>> COMPARISONS[4].default_parameters()
+            ((0.5, 0.5), (0.5, 0.5))
+        """
+        rest = self.levels[1:]
+        if all(lv.m is not None and lv.u is not None for lv in rest):
+            return tuple((float(lv.m), float(lv.u)) for lv in rest)  # type: ignore[arg-type]
+        share = 1.0 / len(rest)
+        return tuple((share, share) for _ in rest)
 
 
 def _nhs_number(a: NormalisedRecord, b: NormalisedRecord) -> int:
@@ -276,21 +347,28 @@ def _phone(a: NormalisedRecord, b: NormalisedRecord) -> int:
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "nhs_number",
-        ("missing", "exact_verified", "exact", "different"),
+        (
+            MISSING,
+            Level("exact_verified", "the same NHS number, verified (status 01) on both"),
+            Level("exact", "the same NHS number"),
+            Level("different", "two valid, different NHS numbers"),
+        ),
         "Valid NHS numbers; exact_verified when both records have verification status 01.",
         _nhs_number,
     ),
     Comparison(
         "given_name",
         (
-            "missing",
-            "exact",
-            "nickname",
-            "jaro_winkler_high",
-            "jaro_winkler_medium",
-            "phonetic",
-            "initial",
-            "different",
+            MISSING,
+            Level("exact", "the same first given name, or any full given name in common"),
+            Level("nickname", "a name and its variant (nickname table), any given names"),
+            Level("jaro_winkler_high", f"first given names Jaro-Winkler >= {JARO_WINKLER_HIGH}"),
+            Level(
+                "jaro_winkler_medium", f"first given names Jaro-Winkler >= {JARO_WINKLER_MEDIUM}"
+            ),
+            Level("phonetic", "the same Metaphone code, or the same sound in another script"),
+            Level("initial", "an initial against a name with the same first letter"),
+            Level("different", "none of the above"),
         ),
         "First given names (any full given name in common counts as exact): nickname table,"
         f" Jaro-Winkler >= {JARO_WINKLER_HIGH} / >= {JARO_WINKLER_MEDIUM}, Metaphone,"
@@ -300,13 +378,13 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "family_name",
         (
-            "missing",
-            "exact",
-            "shares_part",
-            "jaro_winkler_high",
-            "jaro_winkler_medium",
-            "phonetic",
-            "different",
+            MISSING,
+            Level("exact", "the same family name (without separators)"),
+            Level("shares_part", "a part of a double-barrelled name is the other's name or part"),
+            Level("jaro_winkler_high", f"Jaro-Winkler >= {JARO_WINKLER_HIGH}"),
+            Level("jaro_winkler_medium", f"Jaro-Winkler >= {JARO_WINKLER_MEDIUM}"),
+            Level("phonetic", "the same Metaphone code, or the same sound in another script"),
+            Level("different", "none of the above"),
         ),
         "Family names without separators; shares_part when a part of a double-barrelled"
         f" name equals the other's name or part; Jaro-Winkler >= {JARO_WINKLER_HIGH} /"
@@ -316,42 +394,69 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "birth_date",
         (
-            "missing",
-            "exact",
-            "day_month_swapped",
-            "one_digit_or_day",
-            "same_year_month",
-            "different",
+            MISSING,
+            Level("exact", "the same date"),
+            Level("day_month_swapped", "the same year, day and month swapped"),
+            Level(
+                "one_digit_or_day",
+                "one digit of YYYYMMDD different, two adjacent digits transposed, or one day apart",
+            ),
+            Level("same_year_month", "the same year and month"),
+            Level("different", "none of the above"),
         ),
         "Birth dates: day and month swapped; one digit of YYYYMMDD different, two adjacent"
         " digits transposed or one day apart; same year and month.",
         _birth_date,
     ),
-    Comparison("sex", ("missing", "exact", "different"), "Administrative gender.", _sex),
+    Comparison(
+        "sex",
+        (MISSING, Level("exact", "the same administrative gender"), Level("different", "another")),
+        "Administrative gender.",
+        _sex,
+    ),
     Comparison(
         "postcode",
-        ("missing", "exact", "same_sector", "same_district", "different"),
+        (
+            MISSING,
+            Level("exact", "the same postcode unit"),
+            Level("same_sector", "the same sector (SE15 4)"),
+            Level("same_district", "the same district (SE15)"),
+            Level("different", "another district"),
+        ),
         "UK postcodes (pseudo-postcodes are missing): unit, sector (SE15 4), district (SE15).",
         _postcode,
     ),
     Comparison(
         "address",
-        ("missing", "exact", "token_set_high", "token_set_medium", "different"),
+        (
+            MISSING,
+            Level("exact", "the same normalised address lines"),
+            Level(
+                "token_set_high",
+                f"token-set ratio >= {TOKEN_SET_HIGH:g} and the same house and flat numbers",
+            ),
+            Level("token_set_medium", f"token-set ratio >= {TOKEN_SET_MEDIUM:g}"),
+            Level("different", "none of the above"),
+        ),
         f"Normalised address lines: token-set ratio >= {TOKEN_SET_HIGH:g} (with the same"
         f" house and flat numbers, so neighbours are not high) / >= {TOKEN_SET_MEDIUM:g}.",
         _address,
     ),
-    Comparison("phone", ("missing", "exact", "different"), "Phone numbers (digits).", _phone),
+    Comparison(
+        "phone",
+        (MISSING, Level("exact", "the same digits"), Level("different", "other digits")),
+        "Phone numbers (digits).",
+        _phone,
+    ),
 )
-
 _LEVEL_FUNCTIONS = tuple(c.level for c in COMPARISONS)
-_GIVEN_EXACT = COMPARISONS[1].levels.index("exact")
-_GIVEN_PHONETIC = COMPARISONS[1].levels.index("phonetic")
-_GIVEN_OTHER = COMPARISONS[1].levels.index("different")
-_FAMILY_EXACT = COMPARISONS[2].levels.index("exact")
-_FAMILY_SHARES_PART = COMPARISONS[2].levels.index("shares_part")
-_FAMILY_PHONETIC = COMPARISONS[2].levels.index("phonetic")
-_FAMILY_OTHER = COMPARISONS[2].levels.index("different")
+_GIVEN_EXACT = COMPARISONS[1].index("exact")
+_GIVEN_PHONETIC = COMPARISONS[1].index("phonetic")
+_GIVEN_OTHER = COMPARISONS[1].index("different")
+_FAMILY_EXACT = COMPARISONS[2].index("exact")
+_FAMILY_SHARES_PART = COMPARISONS[2].index("shares_part")
+_FAMILY_PHONETIC = COMPARISONS[2].index("phonetic")
+_FAMILY_OTHER = COMPARISONS[2].index("different")
 
 
 def comparison_names() -> tuple[str, ...]:
@@ -390,15 +495,15 @@ def compare(a: NormalisedRecord, b: NormalisedRecord) -> tuple[int, ...]:
     return tuple(levels)
 
 
-_GIVEN_DIFFERENT = COMPARISONS[1].levels.index("different")
-_FAMILY_DIFFERENT = COMPARISONS[2].levels.index("different")
+_GIVEN_DIFFERENT = COMPARISONS[1].index("different")
+_FAMILY_DIFFERENT = COMPARISONS[2].index("different")
 _GIVEN_LEVELS = {
-    "exact": COMPARISONS[1].levels.index("exact"),
-    "high": COMPARISONS[1].levels.index("jaro_winkler_high"),
+    "exact": COMPARISONS[1].index("exact"),
+    "high": COMPARISONS[1].index("jaro_winkler_high"),
 }
 _FAMILY_LEVELS = {
-    "exact": COMPARISONS[2].levels.index("exact"),
-    "high": COMPARISONS[2].levels.index("jaro_winkler_high"),
+    "exact": COMPARISONS[2].index("exact"),
+    "high": COMPARISONS[2].index("jaro_winkler_high"),
 }
 
 

@@ -12,6 +12,10 @@ and FHIR from it. A field that is compared also needs its normalisation (in
 :func:`matching.normalise.normalise`), its columns here and in a migration, and a
 comparison in :mod:`matching.comparisons` named by :attr:`Field.comparison`.
 
+The functions below derive each surface's list; ``fields`` (or ``columns``) ``None``
+means the declared :data:`FIELDS` (:data:`COLUMNS`), and another tuple (a test's
+registry with one more field) gives that one's lists.
+
 Pure data: this module imports nothing from the rest of the package.
 """
 

@@ -26,8 +26,13 @@ Document shape::
     }
 
 Every declared comparison (:data:`matching.comparisons.COMPARISONS`) must be present with
-exactly its level labels in order; within a comparison the m values, and the u values,
-of the levels other than ``missing`` must each sum to 1 (within 0.01).
+exactly its level labels in order, except an optional one (a comparison added after
+models were trained, :attr:`matching.comparisons.Comparison.optional`): a model file
+that lacks it still loads, and the comparison takes its declared defaults
+(:meth:`~matching.comparisons.Comparison.default_parameters`: weight 0 on every level
+unless the levels declare their own m and u), described as :data:`DEFAULTED`. Within a
+comparison the m values, and the u values, of the levels other than ``missing`` must each
+sum to 1 (within 0.01).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from matching.comparisons import COMPARISONS
+from matching.comparisons import COMPARISONS, Comparison
 from matching.errors import InvalidModel, Problem
 
 __all__ = ["LevelParameters", "ComparisonParameters", "MatchModel", "load_default_model"]
@@ -264,16 +269,31 @@ def _comparisons(raw: Any, problems: list[Problem]) -> tuple[ComparisonParameter
     for comparison in COMPARISONS:
         path = f"comparisons.{comparison.name}"
         entry = raw.get(comparison.name)
+        if entry is None and comparison.optional:
+            out.append(_defaulted(comparison))
+            continue
         if not isinstance(entry, Mapping):
             problems.append(Problem(path, "is missing (must be an object with levels)"))
             continue
-        levels = _levels(path, comparison.levels, entry.get("levels"), problems)
+        levels = _levels(path, comparison.labels, entry.get("levels"), problems)
         description = entry.get("description", "")
         if not isinstance(description, str):
             problems.append(Problem(f"{path}.description", "must be a string"))
             description = ""
         out.append(ComparisonParameters(comparison.name, levels, description))
     return tuple(out)
+
+
+#: The description of a comparison a model file lacks, which takes its defaults.
+DEFAULTED = "not in the model file: the comparison's declared defaults"
+
+
+def _defaulted(comparison: Comparison) -> ComparisonParameters:
+    """An optional comparison a model file lacks, with its declared default m and u."""
+    levels = [LevelParameters(comparison.labels[0])]
+    for label, (m, u) in zip(comparison.labels[1:], comparison.default_parameters(), strict=True):
+        levels.append(LevelParameters(label, m, u, "default"))
+    return ComparisonParameters(comparison.name, tuple(levels), DEFAULTED)
 
 
 def _levels(

@@ -96,7 +96,7 @@ from matching.types import FieldScore, MatchScore, NormalisedRecord
 __all__ = ["Finding", "WeightAdjuster", "findings", "match_probability", "score"]
 
 _NAMES = tuple(c.name for c in COMPARISONS)
-_LABELS = tuple(c.levels for c in COMPARISONS)
+_LABELS = tuple(c.labels for c in COMPARISONS)
 _INDEX = {c.name: i for i, c in enumerate(COMPARISONS)}
 _NHS = _INDEX["nhs_number"]
 _GIVEN = _INDEX["given_name"]
@@ -149,7 +149,7 @@ class WeightAdjuster(Protocol):
 
 
 #: For each comparison, the index of the level term frequencies adjust (``exact``), or -1.
-_TF_EXACT = tuple(c.levels.index("exact") if c.name in TF_ADJUSTED else -1 for c in COMPARISONS)
+_TF_EXACT = tuple(c.index("exact") if c.name in TF_ADJUSTED else -1 for c in COMPARISONS)
 _FIELD_TABLES: dict[int, tuple[object, tuple[tuple[FieldScore, ...], ...]]] = {}
 
 

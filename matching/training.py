@@ -19,8 +19,10 @@ The method is Splink's (Fellegi–Sunter with expectation–maximisation):
    weighted by its chance of being a non-match under the model of steps 1 to 3, and m
    and the prior are estimated again with it.
 
-Decided pairs (reviewers' links and no-match assertions) are labels: :func:`check_labels`
-says how the trained model scores them. :func:`threshold_curve` gives the expected
+Decided pairs (reviewers' links and no-match assertions) are labels: where there are
+enough labelled matches they give m (:func:`supervised_m`, EM's m elsewhere), the link
+threshold is kept above every labelled non-match, and :func:`check_labels` says how the
+trained model scores them. :func:`threshold_curve` gives the expected
 precision and recall of each threshold from the model's own match probabilities, and
 :func:`suggest_thresholds` picks the link threshold for a target false-merge rate.
 
@@ -57,10 +59,12 @@ __all__ = [
     "comparison_matrix",
     "estimate_m",
     "estimate_u",
+    "match_probabilities",
     "match_weights",
     "random_pairs",
     "rule_pairs",
     "suggest_thresholds",
+    "supervised_m",
     "threshold_curve",
     "train",
 ]
@@ -158,6 +162,9 @@ class TrainingOptions:
         tolerance: EM stops when no m changes by more than this.
         rules: training rules, blocking-key prefix to forced comparisons; ``None`` means
             :data:`TRAINING_RULES`.
+        use_labels: whether decided pairs train m (:func:`supervised_m`) and keep the
+            link threshold above every labelled non-match (default ``True``); with
+            ``False`` they are only checked.
     """
 
     seed: int = 1
@@ -168,6 +175,7 @@ class TrainingOptions:
     max_iterations: int = 40
     tolerance: float = 1e-4
     rules: Mapping[str, tuple[str, ...]] | None = None
+    use_labels: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,9 +575,17 @@ def match_weights(model: MatchModel, matrix: IntMatrix) -> FloatArray:
     return total
 
 
-def _probabilities(model: MatchModel, matrix: IntMatrix) -> FloatArray:
+def match_probabilities(model: MatchModel, matrix: IntMatrix) -> FloatArray:
+    """The match probability of every pair of a comparison matrix under ``model``.
+
+    Unadjusted by term frequencies and without safety findings: what the model's m, u
+    and prior alone say.
+    """
     logit = (match_weights(model, matrix) + model.prior_weight) * math.log(2.0)
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
+
+
+_probabilities = match_probabilities
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -687,6 +703,79 @@ def check_labels(
     )
 
 
+#: Labelled matches with a level (not missing) a comparison needs before its m is taken
+#: from the labels; with fewer, EM's estimate stands.
+MIN_LABELLED_MATCHES = 20
+#: EM's estimate of m counts as this many pairs beside the labelled ones: decided pairs
+#: are the hard cases (a reviewer sees only what matching could not settle), so they move
+#: m towards the levels that they land on without replacing what EM found on all pairs.
+LABEL_PRIOR_PAIRS = 50.0
+
+
+def supervised_m(
+    matrix: IntMatrix,
+    is_match: Sequence[bool] | npt.NDArray[np.bool_],
+    em_m: Mapping[str, FloatArray],
+) -> tuple[dict[str, FloatArray], dict[str, int]]:
+    """m from reviewers' labels where there are enough of them, EM's m elsewhere.
+
+    For each comparison with at least :data:`MIN_LABELLED_MATCHES` labelled matches that
+    have a level, m is the level frequencies among them, with EM's estimate counted as
+    :data:`LABEL_PRIOR_PAIRS` further pairs (Splink's m from a label column, smoothed). u
+    is not taken from labels: labelled non-matches are the hard cases, not a sample of
+    different people, and u comes from random pairs, which are.
+
+    Args:
+        matrix: comparison vectors of the decided pairs.
+        is_match: for each pair, whether it was decided to be the same person.
+        em_m: m per comparison from EM.
+
+    Returns:
+        m per comparison, and per comparison the labelled matches used (only those whose
+        m came from labels).
+
+    Example:
+        >>> import numpy as np
+        >>> rows = np.array([[1, 5, 1, 1, 1, 1, 1, 1]] * 30, np.int8)
+        >>> em = {c.name: np.full(len(c.levels), 1 / (len(c.levels) - 1)) for c in COMPARISONS}
+        >>> m, used = supervised_m(rows, [True] * 30, em)
+        >>> used["given_name"], bool(m["given_name"][5] > em["given_name"][5])
+        (30, True)
+    """
+    labels = np.asarray(is_match, dtype=bool)
+    out = {name: np.asarray(em_m[name], dtype=float) for name in _NAMES}
+    used: dict[str, int] = {}
+    if len(matrix) == 0:
+        return out, used
+    for j, name in enumerate(_NAMES):
+        column = matrix[labels, j]
+        column = column[column > 0]
+        if len(column) < MIN_LABELLED_MATCHES:
+            continue
+        counts = np.bincount(column, minlength=_LEVELS[j]).astype(float)
+        counts[0] = 0.0
+        prior = np.asarray(em_m[name], dtype=float).copy()
+        prior[0] = 0.0
+        prior = prior / prior.sum() if prior.sum() else prior
+        blended = (LABEL_PRIOR_PAIRS * prior + counts) / (LABEL_PRIOR_PAIRS + len(column))
+        out[name] = _floored(blended)
+        used[name] = len(column)
+    return out, used
+
+
+def _above_labelled_non_matches(
+    thresholds: Mapping[str, float], probabilities: FloatArray
+) -> dict[str, float]:
+    """The link threshold raised above every labelled non-match's probability."""
+    out = dict(thresholds)
+    if len(probabilities):
+        highest = float(probabilities.max())
+        if highest >= out["link"]:
+            out["link"] = min(float(np.nextafter(highest, 1.0)), 1.0 - 1e-12)
+    out["review"] = min(out["review"], out["link"])
+    return out
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -746,7 +835,7 @@ def _conditional_u(
         if (column > 0).sum() < 100:  # too few pairs say nothing: keep random-pair u
             continue
         given_pc = _frequencies(column, _LEVELS[j], None)
-        labels = COMPARISONS[j].levels
+        labels = COMPARISONS[j].labels
         new = u[name].copy()
         for index, label in enumerate(labels[1:-1], start=1):
             if label in conditioned:
@@ -821,8 +910,11 @@ def train(
         base: the model giving the starting m values and the document's descriptions;
             ``None`` means the packaged default model.
         options: sample sizes, seed and rules; ``None`` means :class:`TrainingOptions()`.
-        labels: decided pairs as ``(index_a, index_b, is_same_person)`` into ``records``;
-            checked against the trained model (see :func:`check_labels`).
+        labels: decided pairs as ``(index_a, index_b, is_same_person)`` into ``records``:
+            where there are enough labelled matches they give m (:func:`supervised_m`;
+            EM's m elsewhere), the link threshold is kept above every labelled
+            non-match, and the trained model is checked against them
+            (:func:`check_labels`).
         version: the trained model's version string.
         false_merge_rate: target for the suggested link threshold (default 0.0001).
 
@@ -899,21 +991,41 @@ def train(
             u = _u_without_matches(u_matrix, m, u, prior)
             conditional = _conditional_u(records, u, options, cache)
 
+    label_matrix = comparison_matrix(
+        records, np.asarray([(a, b) for a, b, _ in labels], dtype=np.int64).reshape(-1, 2)
+    )
+    label_is_match = np.asarray([x for _, _, x in labels], dtype=bool)
+    supervised: dict[str, int] = {}
+    if labels and options.use_labels:
+        m, supervised = supervised_m(label_matrix, label_is_match, m)
+        share = _expected_share(candidate_matrix, m, u, options.max_iterations)
+        expected = share * len(candidates)
+        prior = (
+            min(max(expected / pairs_total, 1e-9), 0.5) if pairs_total and expected else base.prior
+        )
     provisional = _model_with(base, m, u, prior, base.thresholds, version, "")
     probabilities = _probabilities(provisional, candidate_matrix)
     thresholds = suggest_thresholds(probabilities, false_merge_rate=false_merge_rate)
+    if labels and options.use_labels:
+        thresholds = _above_labelled_non_matches(
+            thresholds, _probabilities(provisional, label_matrix[~label_is_match])
+        )
     description = (
         f"Trained on {n} records: u from {len(u_matrix)} random pairs"
         + (f" (address and phone given the postcode: {conditional})" if conditional else "")
-        + f", m by EM over the {', '.join(s.rule for s in sessions) or 'no'} rules."
+        + f", m by EM over the {', '.join(s.rule for s in sessions) or 'no'} rules"
+        + (
+            f", m from {int(label_is_match.sum())} labelled matches for"
+            f" {', '.join(sorted(supervised))}; link threshold above every labelled"
+            " non-match."
+            if supervised
+            else "."
+        )
     )
     model = _model_with(base, m, u, prior, thresholds, version, description)
     label_check = None
     if labels:
-        label_pairs = np.asarray([(a, b) for a, b, _ in labels], dtype=np.int64)
-        label_check = check_labels(
-            model, comparison_matrix(records, label_pairs), [x for _, _, x in labels]
-        )
+        label_check = check_labels(model, label_matrix, label_is_match)
     return TrainingResult(
         model=model,
         records=n,
@@ -923,7 +1035,11 @@ def train(
         expected_matches=expected,
         curve=threshold_curve(probabilities),
         labels=label_check,
-        extra={"candidate_sample_scale": round(scale, 3), "conditional_u_pairs": conditional},
+        extra={
+            "candidate_sample_scale": round(scale, 3),
+            "conditional_u_pairs": conditional,
+            "supervised_m": supervised,
+        },
     )
 
 

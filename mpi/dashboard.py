@@ -1,5 +1,8 @@
-"""The data-quality dashboard: the queue's size and age, reviewers' throughput, and the
-state of each connected system's data (duplicate suspects, invalid or missing NHS numbers).
+"""The data-quality dashboard: the queue's size and age, reviewers' throughput (decisions
+counted as what they are, per day and per reviewer), the state of each connected system's
+data (duplicate suspects, invalid or missing NHS numbers), and what another review
+threshold would send to people, from the real scores: the items' and the near misses'
+(:mod:`mpi.near_misses`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,18 @@ import psycopg
 
 from mpi.links import Thresholds
 from mpi.review import summary
+from mpi.store import dashboard as dashboard_store
 from mpi.store import quality as quality_store
+
+#: What a reviewer did, in the dashboard's columns: the first review of two is not a decision.
+CATEGORIES = {
+    "same": "Same person",
+    "merge": "Merge",
+    "no_match": "Not the same",
+    "split": "Split",
+    "undo": "Undo",
+    "first_review": "First review (of two)",
+}
 
 #: Review thresholds for the "review rate by threshold" table.
 THRESHOLD_STEPS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
@@ -44,6 +58,13 @@ class ThresholdRate:
     decided: int
     same: int
     is_current: bool
+    near_misses: int = 0
+
+    @property
+    def queued(self) -> int:
+        """Items this threshold would queue: review items at or above it, and the near
+        misses (scored under the current threshold, never queued) at or above it."""
+        return self.items + self.near_misses
 
     @property
     def same_rate(self) -> float | None:
@@ -61,6 +82,8 @@ class Dashboard:
     systems: list[SystemQuality]
     rates: list[ThresholdRate]
     records: int
+    reviewers: list[tuple[str, dict[str, int]]]
+    days: int
 
 
 def build(
@@ -84,17 +107,21 @@ def build(
     counts: dict[date, dict[str, int]] = {
         today - timedelta(days=n): {} for n in range(days - 1, -1, -1)
     }
-    for day, kind, n in quality_store.decisions_per_day(conn, days):
+    for day, kind, n in dashboard_store.acts_per_day(conn, days):
         if day in counts:
             counts[day][kind] = n
+    per_reviewer: dict[str, dict[str, int]] = {}
+    for who, kind, n in dashboard_store.acts_per_reviewer(conn, days):
+        per_reviewer.setdefault(who, {})[kind] = n
     suspects = {s: (n, d) for s, n, d in quality_store.suspects_per_system(conn)}
     systems = [
         SystemQuality(code, records, invalid, missing, verified, *suspects.get(code, (0, 0)))
         for code, records, invalid, missing, verified in quality_store.nhs_number_quality(conn)
     ]
     steps = sorted(set(THRESHOLD_STEPS) | {round(thresholds.review, 6)})
+    near = dashboard_store.near_misses_at(conn, steps)
     rates = [
-        ThresholdRate(t, items, decided, same, abs(t - thresholds.review) < 1e-9)
+        ThresholdRate(t, items, decided, same, abs(t - thresholds.review) < 1e-9, near.get(t, 0))
         for t, items, decided, same in quality_store.review_rate_by_threshold(conn, steps)
     ]
     return Dashboard(
@@ -104,4 +131,27 @@ def build(
         systems=systems,
         rates=rates,
         records=quality_store.record_count(conn),
+        reviewers=sorted(per_reviewer.items()),
+        days=days,
     )
+
+
+def acts(
+    conn: psycopg.Connection[Any],
+    *,
+    days: int = 14,
+    day: date | None = None,
+    category: str | None = None,
+    who: str | None = None,
+    undone: bool = False,
+) -> list[dashboard_store.Act]:
+    """The decisions and first reviews behind one of the dashboard's figures.
+
+    Raises:
+        InvalidInput: an unknown category.
+    """
+    if category is not None and category not in CATEGORIES:
+        from mpi.errors import InvalidInput
+
+        raise InvalidInput.single("kind", f"must be one of {', '.join(CATEGORIES)}")
+    return dashboard_store.acts(conn, days=days, day=day, category=category, who=who, undone=undone)

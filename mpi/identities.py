@@ -19,7 +19,7 @@ decision with everything it changed, so that :func:`undo` can put it back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -28,16 +28,16 @@ from matching import fields
 from matching.types import Demographics
 from mpi.errors import Conflict, InvalidInput, NotFound
 from mpi.fhir_patient import demographics_from_patient
-from mpi.links import new_enterprise_id
+from mpi.linking.plan import LinkMove, LinkPlan, Merge, NewPerson
+from mpi.links import new_enterprise_id  # noqa: F401 - imported from here by callers
 from mpi.models import IdentityEvent, Person, RecordDetail, Resolution
 from mpi.store import decisions as decision_store
 from mpi.store import events as event_store
 from mpi.store import persons as person_store
 from mpi.store import records as record_store
 from mpi.store import review as review_store
-from mpi.store.decisions import DecisionRow, LinkState
+from mpi.store.decisions import DecisionRow
 from mpi.store.events import EventRow
-from mpi.store.persons import HistoryRow
 
 #: The golden view's fields, in order (:mod:`matching.fields`).
 GOLDEN_FIELDS = fields.golden_fields()
@@ -217,7 +217,7 @@ def _move(
 ) -> list[dict[str, Any]]:
     """Move records to a person with manual links; the moves as undo data."""
     current = decision_store.links_of(conn, record_ids)
-    moves, new_links, history, events = [], [], [], []
+    moves, steps = [], []
     for record_id in record_ids:
         old = current.get(record_id)
         if old is None or old.person_id == to:
@@ -234,16 +234,20 @@ def _move(
                 "linked_by": old.linked_by,
             }
         )
-        new_links.append(replace(old, person_id=to, method="manual", linked_by=reviewer))
-        history.append(
-            HistoryRow(record_id, to, old.person_id, "manual", old.probability, reason, reviewer)
+        steps.append(
+            LinkMove(
+                record_id,
+                to,
+                old.person_id,
+                "manual",
+                old.probability,
+                old.weight,
+                old.model_version,
+                reviewer,
+                reason,
+            )
         )
-        events.append(
-            EventRow("record_moved", to, record_id, other_person_id=old.person_id, actor=reviewer)
-        )
-    decision_store.set_links(conn, new_links)
-    person_store.write_history(conn, history)
-    event_store.append(conn, events)
+    person_store.apply(conn, LinkPlan(tuple(steps), actor=reviewer))
     return moves
 
 
@@ -269,21 +273,8 @@ def merge_persons(
     closed = decision_store.supersede_between(conn, [survivor, other], reviewer)
     moves = _move(conn, theirs, survivor, reviewer, reason)
     decision_store.retarget_items(conn, other, survivor, reviewer)
-    repointed = person_store.mark_merged(conn, other, survivor)
-    event_store.append(
-        conn,
-        [
-            EventRow(
-                "persons_merged",
-                survivor,
-                None,
-                other_person_id=other,
-                detail={"why": reason},
-                actor=reviewer,
-            )
-        ],
-    )
-    merged = {"person": other, "into": survivor, "repointed": repointed}
+    applied = person_store.apply(conn, LinkPlan((Merge(other, survivor, reason),), actor=reviewer))
+    merged = {"person": other, "into": survivor, "repointed": applied.repointed[other]}
     return {"moves": moves, "merged": [merged], "items_closed": closed}
 
 
@@ -419,9 +410,8 @@ def split(
     if not remaining:
         raise InvalidInput.single("record", "leave at least one record with the person")
     (new_pk,) = person_store.reserve_person_ids(conn, 1)
-    new_id = new_enterprise_id()
-    person_store.insert_persons(conn, [(new_pk, new_id)])
-    event_store.append(conn, [EventRow("person_created", new_pk, chosen[0], actor=reviewer)])
+    applied = person_store.apply(conn, LinkPlan((NewPerson(new_pk, chosen[0]),), actor=reviewer))
+    new_id = applied.names[new_pk]
     moves = _move(conn, chosen, new_pk, reviewer, "split")
     pairs = record_store.add_no_matches(
         conn, [(a, b) for a in chosen for b in remaining], reviewer, note or "split"
@@ -496,57 +486,41 @@ def undo(conn: psycopg.Connection[Any], decision_id: int, version: int, reviewer
         decision_store.restore_person(conn, merged["person"])
         if merged.get("repointed"):  # persons that pointed at it point at it again
             person_store.repoint(conn, merged["into"], merged["person"], merged["repointed"])
-    restore = [
-        LinkState(
+    decision_store.lock_persons(conn, {m["from"] for m in moves} | {m["to"] for m in moves})
+    restore = tuple(
+        LinkMove(
             m["record"],
             m["from"],
+            m["to"],
             m["method"],
             m["probability"],
             m["weight"],
             m["model_version"],
             m["linked_by"],
+            "undo",
         )
         for m in moves
-    ]
-    decision_store.lock_persons(conn, {m["from"] for m in moves} | {m["to"] for m in moves})
-    decision_store.set_links(conn, restore)
-    person_store.write_history(
+    )
+    person_store.apply(conn, LinkPlan(restore, actor=reviewer))
+    event_store.append(
         conn,
         [
-            HistoryRow(
-                m["record"], m["from"], m["to"], m["method"], m["probability"], "undo", reviewer
+            EventRow(
+                "person_restored",
+                merged["person"],
+                None,
+                other_person_id=merged["into"],
+                detail={"decision": decision_id},
+                actor=reviewer,
             )
-            for m in moves
+            for merged in changes.get("merged", [])
         ],
     )
-    events = [
-        EventRow("record_moved", m["from"], m["record"], other_person_id=m["to"], actor=reviewer)
-        for m in moves
-    ]
-    events += [
-        EventRow(
-            "person_restored",
-            merged["person"],
-            None,
-            other_person_id=merged["into"],
-            detail={"decision": decision_id},
-            actor=reviewer,
-        )
-        for merged in changes.get("merged", [])
-    ]
-    for created in changes.get("created", []):
-        if decision.person_pk is not None:
-            person_store.mark_merged(conn, created, decision.person_pk)
-            events.append(
-                EventRow(
-                    "persons_merged",
-                    decision.person_pk,
-                    None,
-                    other_person_id=created,
-                    detail={"why": "split undone"},
-                    actor=reviewer,
-                )
-            )
+    if decision.person_pk is not None:
+        into = decision.person_pk
+        split_off = tuple(Merge(c, into, "split undone") for c in changes.get("created", []))
+        person_store.apply(conn, LinkPlan(split_off, actor=reviewer))
+    events = []
     decision_store.remove_no_match(conn, [tuple(p) for p in changes.get("no_match", [])])
     reopened = [i for i in changes.get("items_closed", []) if decision_store.reopen(conn, i)]
     if not decision_store.mark_undone(conn, decision_id, version, reviewer):

@@ -427,7 +427,7 @@ def _given_level(score: MatchScore) -> str | None:
 _BIRTH_DATE = next(c for c in COMPARISONS if c.name == "birth_date")
 #: Birth-date levels one keying slip apart at most.
 _BIRTH_CLOSE = frozenset(
-    _BIRTH_DATE.levels.index(label) for label in ("exact", "day_month_swapped", "one_digit_or_day")
+    _BIRTH_DATE.index(label) for label in ("exact", "day_month_swapped", "one_digit_or_day")
 )
 _BIRTH_CLOSE_LABELS = frozenset({"exact", "day_month_swapped", "one_digit_or_day"})
 _BIRTH_CONFLICTS = frozenset({Finding.BIRTH_DATE_CONFLICT, Finding.NHS_NUMBER_SHARED_CONFLICT})

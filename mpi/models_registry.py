@@ -15,7 +15,13 @@ import numpy as np
 import psycopg
 
 from matching.model import MatchModel, load_default_model
-from matching.training import TrainingOptions, TrainingResult, check_labels, comparison_matrix
+from matching.training import (
+    TrainingOptions,
+    TrainingResult,
+    check_labels,
+    comparison_matrix,
+    match_probabilities,
+)
 from matching.training import train as train_model
 from mpi.errors import NotFound
 from mpi.store import models as model_store
@@ -189,17 +195,7 @@ def report(conn: psycopg.Connection[Any], model: MatchModel) -> ModelReport:
     Decided pairs are the hard cases, so these figures are lower bounds of the whole
     index's quality; their change from month to month shows drift.
     """
-    pairs = model_store.decided_pairs(conn)
-    wanted = {pk for p in pairs for pk in (p.record_a, p.record_b)}
-    from mpi.store import records as record_store
-
-    norm = {r.id: r.norm for r in record_store.stored_records(conn, wanted)}
-    pairs = [p for p in pairs if p.record_a in norm and p.record_b in norm]
-    records = list(norm.values())
-    position = {pk: i for i, pk in enumerate(norm)}
-    matrix = comparison_matrix(
-        records, [(position[p.record_a], position[p.record_b]) for p in pairs]
-    )
+    pairs, matrix = _labelled(conn)
     periods: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(pairs):
         periods[p.decided_at.strftime("%Y-%m")].append(i)
@@ -223,6 +219,63 @@ def report(conn: psycopg.Connection[Any], model: MatchModel) -> ModelReport:
     for p in pairs:
         sources[p.source] += 1
     return ModelReport(model.version, tuple(rows), dict(sources))
+
+
+def _labelled(conn: psycopg.Connection[Any]) -> tuple[list[Any], Any]:
+    """The decided pairs whose records are stored, and their comparison vectors."""
+    from mpi.store import records as record_store
+
+    pairs = model_store.decided_pairs(conn)
+    wanted = {pk for p in pairs for pk in (p.record_a, p.record_b)}
+    norm = {r.id: r.norm for r in record_store.stored_records(conn, wanted)}
+    pairs = [p for p in pairs if p.record_a in norm and p.record_b in norm]
+    records = list(norm.values())
+    position = {pk: i for i, pk in enumerate(norm)}
+    matrix = comparison_matrix(
+        records, [(position[p.record_a], position[p.record_b]) for p in pairs]
+    )
+    return pairs, matrix
+
+
+#: Probabilities that split the score bands of :func:`band_precision`, besides the
+#: model's own review and link thresholds.
+BAND_EDGES = (0.5, 0.9, 0.99, 0.999)
+
+
+@dataclass(frozen=True, slots=True)
+class BandRow:
+    """Reviewers' labels in one band of match probability ``[low, high)``."""
+
+    low: float
+    high: float
+    matches: int
+    non_matches: int
+
+    @property
+    def precision(self) -> float | None:
+        """The share of labelled pairs in the band that are one person; ``None`` if none."""
+        total = self.matches + self.non_matches
+        return self.matches / total if total else None
+
+
+def band_precision(conn: psycopg.Connection[Any], model: MatchModel) -> list[BandRow]:
+    """Precision per band of match probability under ``model``, measured from the labels.
+
+    Every decided pair (review decisions, no-match assertions, manual links) is scored
+    under ``model`` and counted in its band; the bands are split at the model's review
+    and link thresholds and at :data:`BAND_EDGES`. A band's precision is the share of its
+    labelled pairs that reviewers found to be one person: what a link threshold there
+    would cost in false merges, on the hard cases reviewers see.
+    """
+    pairs, matrix = _labelled(conn)
+    edges = sorted({0.0, 1.0, model.thresholds["review"], model.thresholds["link"], *BAND_EDGES})
+    p = match_probabilities(model, matrix) if len(pairs) else np.zeros(0)
+    labels = np.array([x.is_match for x in pairs], dtype=bool)
+    rows = []
+    for low, high in zip(edges, edges[1:], strict=False):
+        inside = (p >= low) & ((p < high) if high < 1.0 else (p <= high))
+        rows.append(BandRow(low, high, int((inside & labels).sum()), int((inside & ~labels).sum())))
+    return rows
 
 
 def level_table(model: MatchModel) -> list[tuple[str, str, float | None, float | None, float]]:

@@ -22,6 +22,7 @@ from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.normalise import normalise
 from matching.types import Demographics
+from mpi import near_misses
 from mpi.errors import FieldProblem, InvalidInput
 from mpi.linking.plan import (
     CandidateSet,
@@ -50,6 +51,7 @@ __all__ = [
     "load_batch",
     "match_person",
     "prepare",
+    "read_candidate_set",
     "register",
     "rematch",
     "term_frequencies",
@@ -129,7 +131,7 @@ def register(
         conn, system_code, row, ctx.blocking_cap, generic_plans=True
     )
     batch = [_probe(upserted, updated=upserted.outcome == "updated")]
-    candidates = _candidate_set(conn, ctx, view, [upserted], NameCounts())
+    candidates = _candidate_set(conn, ctx, view, _inserted([upserted]), NameCounts())
     return _link(conn, ctx, system, batch, candidates, actor)[0]
 
 
@@ -177,7 +179,7 @@ def ingest(
         changed=[u.record_id for u in changed],
     )
     batch = [_probe(u, updated=u.outcome == "updated") for u in upserted]
-    candidates = _candidate_set(conn, ctx, view, upserted, name_counts or NameCounts())
+    candidates = _candidate_set(conn, ctx, view, _inserted(upserted), name_counts or NameCounts())
     results = _link(conn, ctx, system, batch, candidates, actor, view=view)
     by_local = {r.local_id: r for r in results}
     return [by_local[row.local_id] for row in rows]
@@ -187,19 +189,35 @@ def _probe(upserted: record_store.Upserted, *, updated: bool) -> Probe:
     return Probe(upserted.record_id, upserted.local_id, upserted.outcome, changed=updated)
 
 
+def _inserted(upserted: Sequence[record_store.Upserted]) -> list[int]:
+    return [u.record_id for u in upserted if u.outcome == "inserted"]
+
+
+def read_candidate_set(
+    conn: psycopg.Connection[Any],
+    ctx: MatchContext,
+    keys_by_record: dict[int, frozenset[str]],
+) -> CandidateSet:
+    """The planner's input for stored records (:func:`mpi.linking.plan.plan`): the one
+    matching read (:func:`mpi.store.records.read_candidates`) with name and postcode
+    frequencies. For a batch engine that plans stored records group by group."""
+    view = record_store.read_candidates(conn, keys_by_record, ctx.blocking_cap)
+    return _candidate_set(conn, ctx, view, (), NameCounts())
+
+
 def _candidate_set(
     conn: psycopg.Connection[Any],
     ctx: MatchContext,
     view: record_store.MatchView,
-    upserted: Sequence[record_store.Upserted],
+    inserted: Iterable[int],
     name_counts: NameCounts,
 ) -> CandidateSet:
     """The planner's input from the matching read, with the name and postcode frequencies
     of its records."""
     records = {r.id: r for r in view.records}
-    inserted = [records[u.record_id] for u in upserted if u.outcome == "inserted"]
+    new = [records[pk] for pk in inserted]
     frequencies = name_counts.frequencies(
-        conn, ctx.model, records.values(), new=inserted, counts=view.counts
+        conn, ctx.model, records.values(), new=new, counts=view.counts
     )
     return CandidateSet(
         candidates=view.candidates,
@@ -225,6 +243,7 @@ def _link(
     with record_store.indexing_pending(conn, view):
         link_plan = plan(batch, candidates, ctx, actor=actor)
     applied = person_store.apply(conn, link_plan)
+    near_misses.write(conn, link_plan.near_misses)
     return results_of(system, link_plan, applied, candidates)
 
 
@@ -323,7 +342,7 @@ def withdraw(
     """
     from mpi.errors import NotFound
 
-    system = record_store.lock_for_register(conn, system_code, local_id, ())
+    system = record_store.lock_for_register(conn, system_code, local_id, (), generic_plans=True)
     gone = record_store.withdraw_record(conn, system.id, local_id)
     if gone is None:
         raise NotFound(f"no record {local_id!r} in system {system_code!r}")
@@ -356,7 +375,7 @@ def rematch(
     records: Sequence[tuple[int, str]],
     *,
     actor: str,
-) -> tuple[list[RegisterResult], set[tuple[int, int]]]:
+) -> tuple[list[RegisterResult], set[tuple[int, int]], LinkPlan]:
     """Re-score stored records of one system under ``ctx``'s model, as if just sent (relink).
 
     The records are matched again against the store like an update, without a
@@ -372,17 +391,16 @@ def rematch(
         actor: who is relinking (for history and events).
 
     Returns:
-        What happened to each record, and the ``(record_id, candidate_person_id)`` of every
-        review item opened or refreshed (existing persons only).
+        What happened to each record, the ``(record_id, candidate_person_id)`` of every
+        review item opened or refreshed (existing persons only), and the plan applied.
     """
     upserted = [record_store.Upserted(pk, local, "updated") for pk, local in records]
     keys = record_store.stored_keys(conn, [pk for pk, _ in records])
-    view = record_store.read_candidates(conn, keys, ctx.blocking_cap)
     batch = [_probe(u, updated=False) for u in upserted]
-    candidates = _candidate_set(conn, ctx, view, upserted, NameCounts())
+    candidates = read_candidate_set(conn, ctx, keys)
     link_plan = plan(batch, candidates, ctx, actor=actor)
     applied = person_store.apply(conn, link_plan)
+    near_misses.write(conn, link_plan.near_misses)
     reviewed = {(r.record_id, r.candidate_person_id) for r in link_plan.reviews}
-    return results_of(system, link_plan, applied, candidates), {
-        (rec, person) for rec, person in reviewed if person > 0
-    }
+    kept = {(rec, person) for rec, person in reviewed if person > 0}
+    return results_of(system, link_plan, applied, candidates), kept, link_plan

@@ -6,8 +6,12 @@ so links move, persons merge and review items open with their identity events as
 other change. Manual links are never touched. Review items that the model no longer
 finds uncertain are closed (``superseded``).
 
-A dry run does all of it inside a transaction that is rolled back and reports the
-difference: links that would form or break, review items that would open or close.
+A dry run plans and applies every batch inside a transaction that is rolled back (each
+batch is planned against the links the batches before it would leave), and reports the
+difference as the plans give it: records that would move, persons that would merge or
+lose records to a new person (a split), links that would form or break, and review items
+that would open or close, with how each closed one is resolved (its record would be
+linked to the candidate, or the new model no longer finds the pair uncertain).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 
 import psycopg
 
+from mpi.linking.plan import LinkPlan
 from mpi.records import MatchContext, rematch
 from mpi.store import models as model_store
+from mpi.store import persons as person_store
 from mpi.store import records as record_store
 from mpi.store import systems as system_store
 
@@ -40,6 +46,13 @@ class RelinkReport:
         records_moved: records whose person changed.
         reviews_opened: open review items that were not open before.
         reviews_closed: open review items closed.
+        persons_merged: persons left without records, merged into another.
+        persons_split: persons that keep some records and lose others to a new person.
+        persons_created: new persons.
+        reviews_resolved_by_link: closed items whose record is now linked to the
+            candidate person (the model decides them as a match).
+        reviews_resolved_apart: closed items whose record stays apart from the candidate
+            (the model no longer finds the pair uncertain).
         examples: a few ``(kind, description)`` examples of each change, with local IDs.
     """
 
@@ -51,6 +64,11 @@ class RelinkReport:
     records_moved: int
     reviews_opened: int
     reviews_closed: int
+    persons_merged: int = 0
+    persons_split: int = 0
+    persons_created: int = 0
+    reviews_resolved_by_link: int = 0
+    reviews_resolved_apart: int = 0
     examples: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
@@ -108,6 +126,7 @@ def relink(
         targets = model_store.relink_targets(conn)
         systems = {s.id: s for s in system_store.list_systems(conn)}
         done = 0
+        plans: list[LinkPlan] = []
         for start in range(0, len(targets), batch_size):
             batch = targets[start : start + batch_size]
             by_system: dict[int, list[tuple[int, str]]] = defaultdict(list)
@@ -115,8 +134,11 @@ def relink(
                 by_system[system_id].append((pk, local_id))
             kept: set[tuple[int, int]] = set()
             for system_id, records in by_system.items():
-                _, reviewed = rematch(conn, ctx, systems[system_id], records, actor=actor)
+                _, reviewed, link_plan = rematch(
+                    conn, ctx, systems[system_id], records, actor=actor
+                )
                 kept |= reviewed
+                plans.append(link_plan)
             ids = {pk for pk, _, _ in batch}
             stale = [
                 item
@@ -133,6 +155,17 @@ def relink(
         old_pairs, new_pairs = _pairs(before_links, touched), _pairs(after_links, touched)
         formed, broken = new_pairs - old_pairs, old_pairs - new_pairs
         opened, closed = after_reviews - before_reviews, before_reviews - after_reviews
+        survivor = person_store.survivors(conn, {p for _, p in closed})
+        by_link = {(r, p) for r, p in closed if after_links.get(r) in (p, survivor.get(p, p))}
+        merges = [m for lp in plans for m in lp.merges]
+        created = [n for lp in plans for n in lp.new_persons]
+        emptied = {m.gone for m in merges}
+        split = {
+            m.previous_person_id
+            for lp in plans
+            for m in lp.moves
+            if m.changes_person and m.person_id < 0 and m.previous_person_id is not None
+        } - emptied
         names = _names(
             conn,
             {r for pair in (*formed, *broken) for r in pair} | {r for r, _ in (*opened, *closed)},
@@ -141,7 +174,11 @@ def relink(
         for kind, items in (("link forms", formed), ("link breaks", broken)):
             for a, b in sorted(items)[:examples]:
                 shown.append((kind, f"{names.get(a, a)} + {names.get(b, b)}"))
-        for kind, reviews in (("review opens", opened), ("review closes", closed)):
+        for kind, reviews in (
+            ("review opens", opened),
+            ("review resolved by a link", by_link),
+            ("review closes apart", closed - by_link),
+        ):
             for record, person in sorted(reviews)[:examples]:
                 shown.append((kind, f"{names.get(record, record)} against person #{person}"))
         return RelinkReport(
@@ -153,6 +190,11 @@ def relink(
             records_moved=len(moved),
             reviews_opened=len(opened),
             reviews_closed=len(closed),
+            persons_merged=len(merges),
+            persons_split=len(split),
+            persons_created=len(created),
+            reviews_resolved_by_link=len(by_link),
+            reviews_resolved_apart=len(closed) - len(by_link),
             examples=tuple(shown),
         )
 

@@ -4,7 +4,15 @@ A password is stored only as an argon2id hash (argon2-cffi's defaults, re-hashed
 when those change). A session is a random token in a cookie; the store keeps its SHA-256,
 a per-session CSRF token, an absolute expiry and the time it was last used (an idle
 session ends). After :data:`MAX_FAILURES` consecutive failed logins an account is locked
-for :data:`LOCK_SECONDS`; an unknown username costs the same hashing time as a known one.
+for :data:`LOCK_SECONDS`. Every refused sign-in reads the same and costs the same work, so
+the form does not tell which usernames exist.
+
+An admin can unlock an account and reset its password (:func:`reset_password`), but not
+take it over unseen: the reset gives a temporary password that opens nothing but the
+change-password page and expires after :data:`TEMPORARY_SECONDS`, every session of the
+account ends, its claims are released, and who reset it and when is kept on the account,
+shown to its holder at the next sign-in and on the accounts page (and audited). An admin
+cannot reset their own password this way.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ LOCK_SECONDS = 15 * 60
 SESSION_SECONDS = 10 * 60 * 60
 IDLE_SECONDS = 30 * 60
 MIN_PASSWORD = 12
+TEMPORARY_SECONDS = 24 * 60 * 60
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _hasher = PasswordHasher()
@@ -40,14 +49,22 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 class LoginRefused(Forbidden):
     """Raised when a login fails: unknown user, wrong password, locked or inactive account.
 
-    The message is the same for an unknown user and a wrong password; ``locked`` says
-    whether the account is locked out now.
+    The message is the same whatever the cause; ``locked`` says whether the account is
+    locked out now and ``reason`` names the cause, for the audit trail only.
     """
 
-    def __init__(self, message: str, *, locked: bool = False, username: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        locked: bool = False,
+        username: str | None = None,
+        reason: str = "wrong_password",
+    ):
         super().__init__(message)
         self.locked = locked
         self.username = username
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +161,16 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def refusal(max_failures: int = MAX_FAILURES, lock_seconds: int = LOCK_SECONDS) -> str:
+    """The one message of every refused sign-in: it does not say whether the username
+    exists, the password was wrong or the account is locked."""
+    return (
+        "The username or password is wrong, or the account is locked. After"
+        f" {max_failures} failed sign-ins in a row an account is locked for"
+        f" {max(lock_seconds // 60, 1)} minutes; an admin can unlock it sooner."
+    )
+
+
 def login(
     conn: psycopg.Connection[Any],
     username: str,
@@ -152,43 +179,38 @@ def login(
     max_failures: int = MAX_FAILURES,
     lock_seconds: int = LOCK_SECONDS,
     session_seconds: int = SESSION_SECONDS,
+    idle_seconds: int = IDLE_SECONDS,
 ) -> NewSession:
-    """Check a password and open a session.
+    """Check a password and open a session (ended sessions are purged on the way).
 
     A wrong password counts a failure (committed by the caller even though this raises);
     at ``max_failures`` in a row the account is locked for ``lock_seconds``. A correct
-    password resets the count.
+    password resets the count. Every refusal (unknown user, wrong password, locked,
+    disabled, expired temporary password) gives the same message and does the same work:
+    one password hash and the same statements, so neither the words nor the time tell
+    which usernames exist.
 
     Raises:
-        LoginRefused: unknown user, wrong password, locked or inactive account.
+        LoginRefused: any refusal; its ``reason`` (for the audit only) says which.
     """
-    refused = "unknown username or wrong password"
+    refused = refusal(max_failures, lock_seconds)
+    reviewer_store.purge_sessions(conn, idle_seconds)
     found = reviewer_store.for_login(conn, username) if _USERNAME.match(username or "") else None
     if found is None:
         _verify(_DUMMY_HASH, password)
-        raise LoginRefused(refused)
-    account, stored_hash, is_locked = found
-    if is_locked:
-        raise LoginRefused(
-            "this account is locked after repeated failed logins; try again later or ask an"
-            " admin (mpi users unlock)",
-            locked=True,
-            username=account.username,
-        )
-    if not _verify(stored_hash, password):
-        locked = reviewer_store.login_failed(conn, account.id, max_failures, lock_seconds)
-        if locked:
-            raise LoginRefused(
-                "too many failed logins: this account is now locked for"
-                f" {lock_seconds // 60} minutes",
-                locked=True,
-                username=account.username,
-            )
-        raise LoginRefused(refused, username=account.username)
-    if not account.is_active:
-        raise LoginRefused("this account is disabled", username=account.username)
+        reviewer_store.login_failed(conn, username, max_failures, lock_seconds)  # no row
+        raise LoginRefused(refused, reason="unknown_user")
+    account, stored_hash, is_locked, expired = found
+    correct = _verify(stored_hash, password)  # also when locked: the same time
+    if is_locked or not correct:
+        locked = reviewer_store.login_failed(conn, account.username, max_failures, lock_seconds)
+        reason = "locked" if is_locked else "wrong_password"
+        raise LoginRefused(refused, locked=locked, username=account.username, reason=reason)
+    if not account.is_active or expired:
+        reason = "disabled" if not account.is_active else "temporary_password_expired"
+        raise LoginRefused(refused, username=account.username, reason=reason)
     if _hasher.check_needs_rehash(stored_hash):
-        reviewer_store.set_password(conn, account.username, _hasher.hash(password))
+        reviewer_store.rehash(conn, account.id, _hasher.hash(password))
     reviewer_store.login_succeeded(conn, account.id)
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
@@ -284,3 +306,67 @@ def unlock(conn: psycopg.Connection[Any], username: str, by: Reviewer) -> None:
         from mpi.errors import NotFound
 
         raise NotFound(f"no account {username[:64]!r}")
+
+
+def reset_password(
+    conn: psycopg.Connection[Any],
+    username: str,
+    by: Reviewer,
+    *,
+    lifetime_seconds: int = TEMPORARY_SECONDS,
+) -> str:
+    """Give an account a new temporary password (admins only, never their own account).
+
+    The password is returned once, for the admin to pass on; it only lets its holder choose
+    a new password, and expires after ``lifetime_seconds``. The account is unlocked, every
+    session of it ends and its claims on review items are released; the reset (by whom,
+    when) stays on the account.
+
+    Raises:
+        Forbidden: ``by`` is not an admin, or resets their own account.
+        NotFound: no such account.
+    """
+    require_admin(by)
+    if username == by.username:
+        raise Forbidden(
+            "an admin cannot reset their own password here: use Change password (or ask"
+            " another admin)"
+        )
+    temporary = secrets.token_urlsafe(12)
+    if not reviewer_store.reset_password(
+        conn, username, hash_password(temporary), by.username, lifetime_seconds
+    ):
+        from mpi.errors import NotFound
+
+        raise NotFound(f"no account {username[:64]!r}")
+    decision_store.release_claims_of(conn, username)
+    return temporary
+
+
+def change_password(
+    conn: psycopg.Connection[Any], account: Reviewer, token: str, current: str, new: str
+) -> int:
+    """A reviewer changes their own password (also the temporary one an admin set); every
+    other session of the account ends. Returns how many sessions ended.
+
+    Raises:
+        Forbidden: the current password is wrong.
+        InvalidInput: the new password is too short, or the same as the current one.
+    """
+    found = reviewer_store.for_login(conn, account.username)
+    if found is None or not _verify(found[1], current):
+        raise Forbidden("the current password is wrong: your password was not changed")
+    if new == current:
+        raise InvalidInput.single("new_password", "must differ from the current password")
+    reviewer_store.set_password(conn, account.username, hash_password(new))
+    return reviewer_store.end_other_sessions(conn, account.id, token_hash(token))
+
+
+def set_shortcuts(conn: psycopg.Connection[Any], account: Reviewer, on: bool) -> None:
+    """Turn the reviewer's single-key keyboard shortcuts on or off (kept with the account)."""
+    reviewer_store.set_shortcuts(conn, account.id, on)
+
+
+def purge_sessions(conn: psycopg.Connection[Any], *, idle_seconds: int = IDLE_SECONDS) -> int:
+    """Delete sessions that have ended (expired, or idle for ``idle_seconds``); how many."""
+    return reviewer_store.purge_sessions(conn, idle_seconds)

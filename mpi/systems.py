@@ -68,6 +68,11 @@ def ensure_system(
     return system_store.ensure_system(conn, code, name, kind, trust_rank)
 
 
+def get_system(conn: psycopg.Connection[Any], code: str) -> SourceSystem:
+    """The system with this code; :class:`NotFound` if there is none."""
+    return system_store.get_system(conn, code)
+
+
 def list_systems(conn: psycopg.Connection[Any]) -> list[SourceSystem]:
     """Every system, by code."""
     return system_store.list_systems(conn)

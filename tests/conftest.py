@@ -27,7 +27,7 @@ from mpi.records import MatchContext
 from mpi.store import db, migrate
 
 _TABLES = (
-    "review_item, no_match, link, link_history, identity_event, blocking_key,"
+    "near_miss, review_item, no_match, link, link_history, identity_event, blocking_key,"
     " source_record, person, source_system"
 )
 

@@ -69,10 +69,12 @@ def test_future_annotations(path: Path) -> None:
 
 
 DEMO = ROOT / "mpi" / "demo"
+# the batch relink on Spark: an optional engine with its own extra (pandas carries its UDFs)
+SPARK = ROOT / "mpi" / "spark"
 SERVICE = sorted(
     p
     for p in [*(ROOT / "mpi").rglob("*.py"), *(ROOT / "api").rglob("*.py")]
-    if DEMO not in p.parents
+    if DEMO not in p.parents and SPARK not in p.parents
 )
 API = sorted((ROOT / "api").rglob("*.py"))
 
@@ -80,7 +82,7 @@ API = sorted((ROOT / "api").rglob("*.py"))
 def test_service_modules_are_found() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in SERVICE}
     assert {"mpi/records.py", "mpi/store/db.py", "api/__init__.py", "api/v1/persons.py"} <= names
-    assert not any(name.startswith("mpi/demo/") for name in names)
+    assert not any(name.startswith(("mpi/demo/", "mpi/spark/")) for name in names)
 
 
 @pytest.mark.parametrize("path", SERVICE, ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -92,6 +94,12 @@ def test_service_needs_no_demo_extra(path: Path) -> None:
 def test_only_the_demo_command_imports_the_demo(path: Path) -> None:
     if path.relative_to(ROOT).parts[:2] != ("mpi", "cli") and path.name != "cli.py":
         assert not any(_within(name, "mpi.demo") for name in _imported(path))
+
+
+@pytest.mark.parametrize("path", SERVICE, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_only_the_relink_command_imports_spark(path: Path) -> None:
+    if path.relative_to(ROOT).parts[:2] != ("mpi", "cli"):
+        assert not any(_within(name, "mpi.spark") for name in _imported(path))
 
 
 def test_api_modules_are_found() -> None:

@@ -52,4 +52,4 @@ def _check_format() -> None:
         )
 
 
-from api.fhir import metadata, patient  # noqa: E402, F401
+from api.fhir import metadata, patient, pmir  # noqa: E402, F401

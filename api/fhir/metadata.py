@@ -59,6 +59,22 @@ DOCUMENTATION = {
     "active": "true or false; every Patient the search returns is active (a merged one is not"
     " returned)." + NARROWS,
 }
+PMIR_FEED = "https://profiles.ihe.net/ITI/PMIR/MessageDefinition/IHE.PMIR.MessageDefinition"
+FEED = (
+    "PMIR Mobile Patient Identity Feed [ITI-93]: POST [base] with a message Bundle"
+    " (MessageHeader eventUri urn:ihe:iti:pmir:2019:patient-feed, focus the history Bundle of"
+    " entry[1]). Each history entry changes one Patient of the calling system, keyed by its"
+    " identifier in the system's own domain: POST Patient (create; one already held is a"
+    " 409), PUT Patient?identifier=system|value or PUT Patient/<id> (create or update), PUT"
+    " of an active: false Patient with link replaced-by (merge in the source: the record is"
+    " withdrawn for the surviving one, named by identifier, by another entry's fullUrl, or as"
+    " Patient/<id> of a person the system holds one record of), DELETE"
+    " Patient?identifier=system|value (withdraw). One transaction: the first refused entry is"
+    " a 4xx OperationOutcome whose expression names the entry and field, and nothing of the"
+    " feed is kept; otherwise a message Bundle with one MessageHeader"
+    " (urn:ihe:iti:pmir:2019:patient-feed-response, response.code ok). Needs the register"
+    " scope."
+)
 #: Search parameters (modifiers such as ``:exact`` are not parameters of their own).
 PATIENT_SEARCH = tuple(
     n
@@ -97,6 +113,21 @@ def metadata() -> Response:
             "implementation": {"description": "Master patient index", "url": base_url()},
             "fhirVersion": "4.0.1",
             "format": ["application/fhir+json", "json"],
+            "messaging": [
+                {
+                    "endpoint": [
+                        {
+                            "protocol": {
+                                "system": "http://terminology.hl7.org/CodeSystem/message-transport",
+                                "code": "http",
+                            },
+                            "address": base_url(),
+                        }
+                    ],
+                    "documentation": FEED,
+                    "supportedMessage": [{"mode": "receiver", "definition": PMIR_FEED}],
+                }
+            ],
             "rest": [
                 {
                     "mode": "server",

@@ -190,6 +190,59 @@ def paths() -> dict[str, Any]:
                 "responses": _responses("200"),
             },
         },
+        "/fhir": {
+            "post": {
+                "summary": "PMIR Mobile Patient Identity Feed (ITI-93): a message Bundle",
+                "description": "MessageHeader (eventUri urn:ihe:iti:pmir:2019:patient-feed)"
+                " then the history Bundle of Patient creates (POST Patient), updates and merges"
+                " (PUT, a merge being active: false with link replaced-by) and deletes, each"
+                " keyed by the caller's own identifier, applied in one transaction. Answers a"
+                " message Bundle with one MessageHeader (patient-feed-response, response.code"
+                " ok); a refused entry is a 4xx OperationOutcome naming the entry and field,"
+                " and nothing of the feed is kept.",
+                "parameters": [_FORMAT],
+                "requestBody": _body(
+                    {
+                        "resourceType": "Bundle",
+                        "type": "message",
+                        "entry": [
+                            {
+                                "fullUrl": "urn:uuid:2f1c6b7e-0d1a-4c53-9a55-1f0e4a2b9c01",
+                                "resource": {
+                                    "resourceType": "MessageHeader",
+                                    "id": "2f1c6b7e-0d1a-4c53-9a55-1f0e4a2b9c01",
+                                    "eventUri": "urn:ihe:iti:pmir:2019:patient-feed",
+                                    "source": {"endpoint": "https://gp.example.nhs.uk/fhir"},
+                                    "destination": [{"endpoint": "https://mpi.example/fhir"}],
+                                    "focus": [{"reference": "Bundle/feed-1"}],
+                                },
+                            },
+                            {
+                                "fullUrl": "Bundle/feed-1",
+                                "resource": {
+                                    "resourceType": "Bundle",
+                                    "id": "feed-1",
+                                    "type": "history",
+                                    "entry": [
+                                        {
+                                            "resource": EXAMPLE_PATIENT,
+                                            "request": {"method": "POST", "url": "Patient"},
+                                            "response": {"status": "201"},
+                                        }
+                                    ],
+                                },
+                            },
+                        ],
+                    }
+                ),
+                "responses": {
+                    **_responses("200"),
+                    "409": _OUTCOME,
+                    "413": _OUTCOME,
+                    "415": _UNSUPPORTED,
+                },
+            }
+        },
         "/fhir/Patient/$match": {
             "post": {
                 "summary": "$match (ITI-119): Parameters or a bare Patient; a searchset Bundle",

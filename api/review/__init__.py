@@ -40,7 +40,12 @@ DEFAULTS: dict[str, Any] = {
     "REVIEW_LOCK_SECONDS": reviewers.LOCK_SECONDS,
     "REVIEW_SESSION_SECONDS": reviewers.SESSION_SECONDS,
     "REVIEW_IDLE_SECONDS": reviewers.IDLE_SECONDS,
+    "REVIEW_TEMPORARY_SECONDS": reviewers.TEMPORARY_SECONDS,
 }
+
+
+#: The pages a session with a temporary password may use.
+_OPEN = frozenset({"review.password", "review.password_submit", "review.logout"})
 
 
 def page(action: str, subtype: str = "read", *, login: bool = True) -> Callable[[F], F]:
@@ -64,6 +69,11 @@ def page(action: str, subtype: str = "read", *, login: bool = True) -> Callable[
                 raise Forbidden("you are not signed in (or your session ended): sign in again")
             if login and request.method == "POST":
                 reviewers.check_csrf(g.csrf_token, request.form.get("csrf_token"))
+            if login and g.reviewer.must_change_password and request.endpoint not in _OPEN:
+                # a temporary password (an admin's reset) opens nothing but choosing one's own
+                if request.method == "GET":
+                    return redirect(url_for("review.password"))
+                raise Forbidden("choose your own password first (Change password)")
             return view(*args, **kwargs)
 
         wrapper.mpi_public = True  # type: ignore[attr-defined]
@@ -121,12 +131,18 @@ def _headers(response: Response) -> Response:
 
 @bp.context_processor
 def _context() -> dict[str, Any]:
+    from flask import current_app
+
     from mpi.review import REASON_LABELS
 
+    reviewer = g.get("reviewer")
     return {
-        "reviewer": g.get("reviewer"),
+        "reviewer": reviewer,
         "csrf_token": g.get("csrf_token", ""),
         "reason_labels": REASON_LABELS,
+        # only a development environment is known to hold synthetic data alone
+        "synthetic_only": current_app.config["SETTINGS"].environment == "development",
+        "shortcuts_on": bool(reviewer is not None and reviewer.shortcuts),
     }
 
 
@@ -300,8 +316,7 @@ def http_error_page(exc: HTTPException) -> Response:
             error_message=message,
             problems=[],
             back=_safe_back(),
-            reviewer=g.get("reviewer"),
-            csrf_token=g.get("csrf_token", ""),
+            **_context(),
         ),
         status,
     )

@@ -17,7 +17,7 @@ from api.db import get_conn
 from api.requests import draft
 from api.review import COOKIE, LOGIN_CSRF_COOKIE, bp, page
 from mpi import reviewers
-from mpi.errors import Forbidden
+from mpi.errors import Forbidden, InvalidInput
 
 
 def _next_url(target: str | None = None) -> str:
@@ -107,10 +107,12 @@ def login_submit() -> Response | tuple[str, int]:
             max_failures=int(config["REVIEW_MAX_FAILURES"]),
             lock_seconds=int(config["REVIEW_LOCK_SECONDS"]),
             session_seconds=int(config["REVIEW_SESSION_SECONDS"]),
+            idle_seconds=int(config["REVIEW_IDLE_SECONDS"]),
         )
     except reviewers.LoginRefused as exc:
         audit.outcome = "denied"
         audit.detail["locked"] = exc.locked
+        audit.detail["reason"] = exc.reason  # for the audit trail only, never the page
         return _login_form(str(exc), 401)
     audit.detail["role"] = opened.reviewer.role
     from mpi.access import Caller
@@ -124,6 +126,8 @@ def login_submit() -> Response | tuple[str, int]:
         user_role=opened.reviewer.role,
     )
     target = _next_url()
+    if opened.reviewer.must_change_password:
+        target = url_for("review.password")
     carried = request.form.get("carried_note", "").strip()
     if carried and target.startswith("/review/items/"):
         reviewers.carry_note(get_conn(), opened.token, target, carried)
@@ -151,3 +155,49 @@ def logout() -> Response:
     response = redirect(url_for("review.login"), code=303)
     response.delete_cookie(COOKIE, path="/review")
     return response
+
+
+@bp.get("/password")
+@page("review.password_page", "read")
+def password() -> str:
+    """Change your own password (the only page open with a temporary password)."""
+    g.pop("audit", None)  # the form touches no patient
+    return render_template("review/password.html", error=None)
+
+
+@bp.post("/password")
+@page("review.password", "update")
+def password_submit() -> Response | tuple[str, int]:
+    """Set a new password; every other session of the account ends."""
+    new = request.form.get("new_password", "")
+    error = None
+    if new != request.form.get("repeat_password", ""):
+        error = "The two new passwords differ: type the same new password twice."
+    elif len(new) < reviewers.MIN_PASSWORD:
+        error = f"The new password must be at least {reviewers.MIN_PASSWORD} characters."
+    if error is None:
+        try:
+            ended = reviewers.change_password(
+                get_conn(),
+                g.reviewer,
+                request.cookies.get(COOKIE, ""),
+                request.form.get("current_password", ""),
+                new,
+            )
+        except (Forbidden, InvalidInput) as exc:
+            error = str(exc)
+        else:
+            draft().detail["other_sessions_ended"] = ended
+            return redirect(url_for("review.queue", done="password"), code=303)
+    draft().outcome = "denied"
+    return render_template("review/password.html", error=error), 400
+
+
+@bp.post("/shortcuts")
+@page("review.shortcuts", "update")
+def shortcuts() -> Response:
+    """Turn your single-key keyboard shortcuts on or off (WCAG 2.1.4), kept with the account."""
+    on = request.form.get("shortcuts") == "on"
+    draft().detail["shortcuts"] = on
+    reviewers.set_shortcuts(get_conn(), g.reviewer, on)
+    return redirect(_next_url(request.form.get("next", "")), code=303)

@@ -28,6 +28,7 @@ MESSAGES = {
     " second reviewer.",
     "split": "Split: the chosen records now form a new person.",
     "undone": "Undone: everything the decision changed is back as it was.",
+    "password": "Your password is changed; any other session of your account has ended.",
 }
 
 

@@ -170,6 +170,9 @@ def person_audit(person_id: str) -> tuple[dict[str, Any], int]:
     who = caller()
     access.require(who, "admin")
     limit = int_param("limit", request.args.get("limit"), default=100, low=1, high=1000)
+    # Always the primary, never the read replica: the audit events of lookups are written
+    # on the primary without moving the caller's write position, so a replica could
+    # leave out the latest accesses to the person, and this answer must be complete.
     events = audit.of_person(get_conn(), _person_id(person_id), limit=limit)
     return {"events": [_audit_json(e) for e in events]}, 200
 

@@ -94,7 +94,8 @@ def model_group() -> None:
 @pass_env
 @fail_cleanly
 def model_show(env: Env, version: str | None) -> None:
-    """Print a model (default: the active one) as a table of levels with m, u and weight.
+    """Print a model (default: the active one): levels with m, u and weight, and the
+    precision of each score band measured from reviewers' decisions.
 
     Example: mpi model show trained-2
     """
@@ -104,6 +105,7 @@ def model_show(env: Env, version: str | None) -> None:
     with env.connection() as conn:
         model = models_registry.get_model(conn, version)
         stored = model_store.list_models(conn)
+        bands = models_registry.band_precision(conn, model)
     click.echo(
         f"model {model.version}: prior {model.prior:.3g}, thresholds link"
         f" {model.thresholds['link']:g}, review {model.thresholds['review']:g}"
@@ -115,6 +117,16 @@ def model_show(env: Env, version: str | None) -> None:
         m_text = f"{m:9.5f}" if m is not None else " " * 9
         u_text = f"{u:11.3g}" if u is not None else " " * 11
         click.echo(f"{name:<12} {label:<20} {m_text} {u_text} {weight:7.2f}")
+    if any(b.matches + b.non_matches for b in bands):
+        click.echo("precision per score band, from reviewers' decisions (labels):")
+        click.echo(f"  {'probability':<21} {'matches':>8} {'non-matches':>12} {'precision':>10}")
+        for b in bands:
+            shown = "" if b.precision is None else f"{b.precision:.3f}"
+            close = "]" if b.high == 1.0 else ")"
+            span = f"[{b.low:g}, {b.high:g}{close}"
+            click.echo(f"  {span:<21} {b.matches:>8} {b.non_matches:>12} {shown:>10}")
+    else:
+        click.echo("precision per score band: no reviewers' decisions (labels) yet")
     if stored:
         click.echo(
             "versions: "

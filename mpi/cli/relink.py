@@ -105,5 +105,10 @@ def relink_command(
     click.echo(f"  records that {verb} move: {report.records_moved}")
     click.echo(f"  review items that {verb} open:  {report.reviews_opened}")
     click.echo(f"  review items that {verb} close: {report.reviews_closed}")
+    click.echo(f"    resolved as a link:    {report.reviews_resolved_by_link}")
+    click.echo(f"    resolved as apart:     {report.reviews_resolved_apart}")
+    click.echo(f"  persons that {verb} merge: {report.persons_merged}")
+    click.echo(f"  persons that {verb} split: {report.persons_split}")
+    click.echo(f"  persons that {verb} be created: {report.persons_created}")
     for kind, text in report.examples:
         click.echo(f"    {kind}: {text}")

@@ -192,11 +192,10 @@ def systems_hl7_subscribe(env: Env, code: str, receiver: str, tls: bool) -> None
 
     Example: mpi systems hl7-subscribe GP_CLUSTER engine.trust.nhs.uk:2576
     """
-    from mpi import webhooks
-    from mpi.store import systems as system_store
+    from mpi import systems, webhooks
 
     with env.connection() as conn:
-        system = system_store.get_system(conn, code)
+        system = systems.get_system(conn, code)
         sub = webhooks.subscribe_hl7(conn, system.id, receiver, tls=tls)
     click.echo(f"subscription {sub.id}: {code} is notified at {sub.url}")
 
@@ -211,10 +210,9 @@ def systems_hl7_unsubscribe(env: Env, code: str, subscription_id: int) -> None:
 
     Example: mpi systems hl7-unsubscribe GP_CLUSTER 3
     """
-    from mpi import webhooks
-    from mpi.store import systems as system_store
+    from mpi import systems, webhooks
 
     with env.connection() as conn:
-        system = system_store.get_system(conn, code)
+        system = systems.get_system(conn, code)
         webhooks.unsubscribe(conn, system.id, subscription_id)
     click.echo(f"subscription {subscription_id} of {code} switched off")

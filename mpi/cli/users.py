@@ -93,6 +93,21 @@ def users_unlock(env: Env, username: str) -> None:
     click.echo(f"{username} unlocked")
 
 
+@users_group.command("purge-sessions")
+@pass_env
+@fail_cleanly
+def users_purge_sessions(env: Env) -> None:
+    """Delete review UI sessions that have ended (expired or idle); signing in does it too.
+
+    Example: mpi users purge-sessions
+    """
+    from mpi import reviewers
+
+    with env.connection() as conn:
+        purged = reviewers.purge_sessions(conn)
+    click.echo(f"{purged} ended sessions purged")
+
+
 @users_group.command("list")
 @pass_env
 @fail_cleanly

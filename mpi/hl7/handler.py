@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from mpi.hl7.messages import (
 )
 from mpi.identities import golden_view
 from mpi.loading import demographics_from_row
+from mpi.models import SourceSystem
 from mpi.optout import WITHHELD_MESSAGE
 from mpi.records import MatchContext
 from mpi.search import SEARCH_CANDIDATES, find_matches
@@ -69,30 +71,75 @@ class Outcome:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-class Handler:
-    """Answers one MLLP block at a time on a connection it is given (thread-safe per conn)."""
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """The connected systems as MLLP sees them: by sending facility, and code -> facility."""
 
-    def __init__(self, ctx: MatchContext) -> None:
+    by_facility: dict[str, SourceSystem]
+    facilities: dict[str, str]
+    read_at: float
+
+    @classmethod
+    def read(cls, conn: Any) -> Directory:
+        by_code: dict[str, SourceSystem] = {}
+        named: dict[str, SourceSystem] = {}
+        facilities: dict[str, str] = {}
+        for system, facility in hl7_store.systems_and_facilities(conn):
+            facilities[system.code] = facility or system.code
+            if facility is None:
+                by_code[system.code] = system
+            else:
+                named[facility] = system
+        # a facility a system names wins over another system's code (as the SQL did)
+        return cls({**by_code, **named}, facilities, time.monotonic())
+
+
+class Handler:
+    """Answers one MLLP block at a time on a connection it is given (thread-safe per conn).
+
+    The systems and their facilities are read at most every ``directory_seconds`` (one
+    read shared by the process's threads; 0 reads them for every message), and again at
+    once when a message names a facility not in them, so a system just added is known to
+    its first message.
+    """
+
+    def __init__(self, ctx: MatchContext, directory_seconds: float = 5.0) -> None:
         self.ctx = ctx  # swapped by the listener when another model is activated
+        self.directory_seconds = directory_seconds
+        self._directory: Directory | None = None
         self._memo = threading.local()
 
+    def _systems(self, conn: Any, *, fresh: bool = False) -> Directory:
+        """The directory of systems for this message (re-read when stale or ``fresh``)."""
+        found = getattr(self._memo, "directory", None)
+        if found is not None and not fresh:
+            return found  # type: ignore[no-any-return]
+        shared = self._directory
+        if fresh or shared is None or time.monotonic() - shared.read_at >= self.directory_seconds:
+            shared = self._directory = Directory.read(conn)
+        self._memo.directory = shared
+        return shared
+
     def _facilities(self, conn: Any) -> dict[str, str]:
-        """Every system's facility (code -> facility), read once per message."""
-        found = getattr(self._memo, "facilities", None)
-        if found is None:
-            found = self._memo.facilities = hl7_store.facilities(conn)
-        return found  # type: ignore[no-any-return]
+        """Every system's facility (code -> facility)."""
+        return self._systems(conn).facilities
+
+    def _system_for(self, conn: Any, facility: str) -> SourceSystem | None:
+        system = self._systems(conn).by_facility.get(facility)
+        if system is None:
+            system = self._systems(conn, fresh=True).by_facility.get(facility)
+        return system
 
     def handle(self, conn: Any, block: bytes, peer: str | None) -> tuple[bytes, str]:
         """The reply to one block, and its acknowledgement code (for the log)."""
         incoming: Incoming | None = None
         result = Outcome()
-        self._memo.facilities = None
+        self._memo.directory = None
         self._memo.ctx = self.ctx  # one message, one model
         try:
             incoming = decode(block)
             result.detail["message"] = incoming.kind
-            system = hl7_store.system_for_facility(conn, incoming.facility)
+            system = self._system_for(conn, incoming.facility)
             if system is None:
                 result.outcome = "denied"
                 raise Refused(
@@ -173,7 +220,7 @@ class Handler:
         try:
             who = None
             if incoming is not None and incoming.facility:
-                system = hl7_store.system_for_facility(conn, incoming.facility)
+                system = self._system_for(conn, incoming.facility)
                 if system is not None:
                     who = Caller(system.id, system.code, frozenset(), token_id=0)
             self._audit(conn, result, who, incoming, peer)

@@ -45,6 +45,8 @@ class MllpSettings:
     listening processes (sharing the port with SO_REUSEPORT, as gunicorn's workers do).
     ``MPI_MODEL_REFRESH_SECONDS`` (default 10, as for ``mpi serve``; negative: never) is
     how often each process checks for a newly activated match model and switches to it.
+    ``MPI_MLLP_DIRECTORY_SECONDS`` (default 5) is how long the connected systems and their
+    facilities are kept between reads (a facility not among them is looked up at once).
     """
 
     tls_cert: str | None = None
@@ -54,6 +56,7 @@ class MllpSettings:
     workers: int = 4
     processes: int = 1
     model_refresh_seconds: float = 10.0
+    directory_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MllpSettings:
@@ -90,6 +93,7 @@ class MllpSettings:
             workers=int(number("MPI_MLLP_WORKERS", 4, 1)),
             processes=int(number("MPI_MLLP_PROCESSES", 1, 1)),
             model_refresh_seconds=model_refresh,
+            directory_seconds=number("MPI_MLLP_DIRECTORY_SECONDS", 5.0, 0),
         )
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -121,7 +125,7 @@ class Listener:
         self.url = url
         self.settings = settings
         self.match_settings = match_settings
-        self.handler = Handler(ctx)
+        self.handler = Handler(ctx, settings.directory_seconds)
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mllp")
         self._local = _Connections()
         self._all: list[Any] = []

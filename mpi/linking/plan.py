@@ -1,8 +1,9 @@
 """The linker's decisions as a plan: pure, no I/O.
 
 :func:`plan` takes a batch of stored records (:class:`Probe`), what the store knows about
-them and their candidates (:class:`CandidateSet`, from
-:func:`mpi.store.records.read_candidates`) and the match context, and returns a
+them and their candidates (:class:`CandidateSet`: the one matching read,
+:func:`mpi.store.records.read_candidates`, with name frequencies, as
+:func:`mpi.records.read_candidate_set` gives it) and the match context, and returns a
 :class:`LinkPlan`: the persons to create, the link moves, the merges, the review items to
 supersede and to open, and every identity event, in order. It never touches a
 connection; :func:`mpi.store.persons.apply` writes a plan.
@@ -10,9 +11,16 @@ connection; :func:`mpi.store.persons.apply` writes a plan.
 The interface (stable; a batch engine such as ``mpi relink --engine spark`` calls
 :func:`plan` once per connected group of candidates and applies each plan)::
 
-    candidates = record_store.read_candidates(conn, keys_by_record, cap)   # one read
-    link_plan = plan(batch, candidates, ctx, actor="relink")               # pure
-    applied = person_store.apply(conn, link_plan)                          # one write
+    record_store.lock_for_batch(conn)                          # the matching lock
+    candidates = records.read_candidate_set(conn, ctx, keys)   # one read
+    link_plan = plan(batch, candidates, ctx, actor="relink")   # pure, anywhere
+    applied = person_store.apply(conn, link_plan)              # one write
+
+``batch`` is ``[Probe(record_id, local_id, "updated")]`` for stored records re-matched
+(a relink), ``keys`` their stored blocking keys (:func:`mpi.store.records.stored_keys`).
+A :class:`CandidateSet` may also be built directly (records as
+:class:`mpi.models.StoredRecord` with their current links); it must hold every record of
+every candidate's person, or the planner may split a person it cannot see whole.
 
 Persons the plan creates have temporary, negative IDs, unique within one plan (-1, -2,
 ...); :func:`mpi.store.persons.apply` gives them real IDs and returns the mapping. Two
@@ -41,6 +49,7 @@ from matching.frequencies import TermFrequencies
 from matching.model import MatchModel
 from matching.scoring import score
 from matching.types import MatchScore
+from mpi import near_misses
 from mpi.config import Settings
 from mpi.links import (
     SAFETY_FLAGS,
@@ -151,7 +160,9 @@ class RecordUpdated:
 
 @dataclass(frozen=True, slots=True)
 class NewPerson:
-    """A person to create (temporary ID ``person_id`` < 0) for ``record_id``."""
+    """A person to create for ``record_id``: ``person_id`` is temporary (< 0, given an ID
+    from the sequence when written) or already reserved
+    (:func:`mpi.store.persons.reserve_person_ids`)."""
 
     person_id: int
     record_id: int
@@ -242,22 +253,24 @@ class LinkPlan:
     """Everything a batch changes, in the order it is written.
 
     Attributes:
-        superseded: records whose open review items are superseded before the plan's
-            items open (their data changed, so matching ran again).
         steps: persons created, link moves, merges, review items and update events, in
             order; :func:`mpi.store.persons.apply` writes each with the rows it implies.
+        superseded: records whose open review items are superseded before the plan's
+            items open (their data changed, so matching ran again).
         resolved: review items closed after the moves (:class:`ReviewClosure`).
-        outcomes: one per batch record, in batch order.
+        outcomes: one per batch record, in batch order (none for a reviewer's plan).
         enterprise_ids: enterprise IDs already known for persons of the plan.
-        actor: who makes the changes (history, events, closures).
+        actor: who makes the changes: link history, events and closures name it (a
+            move's ``linked_by`` may differ: an undo restores a link as it was).
     """
 
-    superseded: tuple[int, ...]
     steps: tuple[Step, ...]
-    resolved: ReviewClosure
-    outcomes: tuple[Outcome, ...]
+    superseded: tuple[int, ...] = ()
+    resolved: ReviewClosure = field(default_factory=ReviewClosure)
+    outcomes: tuple[Outcome, ...] = ()
     enterprise_ids: Mapping[int, str] = field(default_factory=dict)
     actor: str = "system"
+    near_misses: tuple[tuple[int, int, float], ...] = ()  # for the dashboard (reviewui)
 
     def of(self, kind: type[Any]) -> list[Any]:
         """The steps of one kind, in order."""
@@ -292,30 +305,6 @@ class LinkPlan:
             for p in (o.person_id, *o.candidate_person_ids, o.scored_person_id)
             if p is not None
         }
-
-
-def manual_moves(
-    moves: Iterable[tuple[int, int, int | None, str | None, float | None, float | None]],
-    *,
-    reviewer: str,
-    reason: str,
-    method: str = "manual",
-) -> list[LinkMove]:
-    """Link moves made by hand: (record, to, from, model version, probability, weight)."""
-    return [
-        LinkMove(
-            record_id=record,
-            person_id=to,
-            previous_person_id=previous,
-            method=method,
-            probability=probability,
-            weight=weight,
-            model_version=version,
-            linked_by=reviewer,
-            reason=reason,
-        )
-        for record, to, previous, version, probability, weight in moves
-    ]
 
 
 # --- scoring -----------------------------------------------------------------------------
@@ -404,6 +393,7 @@ class _Planner:
                     self.manual.add(record.id)
         self._next_temp = -1
         self.steps: list[Step] = []
+        self.near_misses: list[tuple[int, int, float]] = []
 
     def run(self, batch: Sequence[Probe]) -> LinkPlan:
         outcomes = []
@@ -434,6 +424,7 @@ class _Planner:
             outcomes=tuple(outcomes),
             enterprise_ids=dict(self.view.enterprise_ids),
             actor=self.actor,
+            near_misses=tuple(self.near_misses),
         )
 
     def _score_persons(
@@ -460,6 +451,9 @@ class _Planner:
             return Outcome(record_id, probe_.local_id, "kept_manual", current)
         matches = self._score_persons(probe, candidate_ids, exclude)
         decision = decide(matches, self.ctx.thresholds, probe_issues=probe.norm.issues)
+        near_misses.collect(
+            self.near_misses, record_id, matches, decision, self.ctx.thresholds.review
+        )
         person, outcome = self._decide(probe, current, decision)
         bridged: set[int] = set()
         if decision.action == "link":

@@ -1,8 +1,7 @@
 """Normalised records as JSON text, to carry them through Parquet and Spark's workers.
 
-The fields are read from the dataclass itself, so a field added to
-:class:`~matching.types.NormalisedRecord` travels without a change here: tuples go as
-lists, dates as ``{"date": ISO text}``.
+The fields are read from the declared columns (:data:`matching.fields.COLUMNS`), so a
+column added there travels without a change here: arrays go as lists, dates as ISO text.
 """
 
 from __future__ import annotations
@@ -12,17 +11,19 @@ import json
 from datetime import date
 from typing import Any
 
+from matching.fields import COLUMNS
 from matching.types import NormalisedRecord
 
 __all__ = ["norm_from_json", "norm_to_json"]
 
 _FIELDS = dataclasses.fields(NormalisedRecord)
-_TUPLES = frozenset(f.name for f in _FIELDS if f.default == ())
+_TUPLES = frozenset(c.name for c in COLUMNS if c.is_array)
+_DATES = frozenset(c.name for c in COLUMNS if c.sql_type == "date")
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, date):  # tagged: the field's declared type is not read
-        return {"date": value.isoformat()}
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -50,7 +51,6 @@ def norm_from_json(text: str) -> NormalisedRecord:
     raw = json.loads(text)
     for name in _TUPLES & raw.keys():
         raw[name] = tuple(raw[name])
-    for name, value in raw.items():
-        if isinstance(value, dict) and "date" in value:
-            raw[name] = date.fromisoformat(value["date"])
+    for name in _DATES & raw.keys():
+        raw[name] = date.fromisoformat(raw[name])
     return NormalisedRecord(**raw)

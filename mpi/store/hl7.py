@@ -38,6 +38,16 @@ def set_facility(conn: psycopg.Connection[Any], code: str, facility: str | None)
         raise NotFound(f"unknown system {code!r}: add it first (mpi systems add)")
 
 
+def systems_and_facilities(
+    conn: psycopg.Connection[Any],
+) -> list[tuple[SourceSystem, str | None]]:
+    """Every system with its HL7 facility (``None``: its code stands for it), one read."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS}, hl7_facility FROM source_system ORDER BY id"
+    ).fetchall()
+    return [(SourceSystem(*row[:5]), row[5]) for row in rows]
+
+
 def facilities(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """Every system's HL7 facility (its own, or its code): code -> facility."""
     rows = conn.execute("SELECT code, coalesce(hl7_facility, code) FROM source_system").fetchall()

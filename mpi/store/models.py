@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from mpi.errors import ConfigError, Conflict
 from mpi.models import StoredRecord
-from mpi.store.records import _STORED_SELECT, _stored
+from mpi.store.records import active_stored_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +124,11 @@ def active_records(conn: psycopg.Connection[Any], batch: int = 20_000) -> Iterat
     """Every active record with its link, in ID order, fetched in batches."""
     last = 0
     while True:
-        rows = conn.execute(
-            _STORED_SELECT + " WHERE r.status = 'active' AND r.id > %s ORDER BY r.id LIMIT %s",
-            (last, batch),
-            binary=True,
-        ).fetchall()
-        if not rows:
+        records = active_stored_after(conn, last, batch)
+        if not records:
             return
-        for row in rows:
-            yield _stored(row)
-        last = rows[-1][0]
+        yield from records
+        last = records[-1].id
 
 
 def decided_pairs(conn: psycopg.Connection[Any]) -> list[DecidedPair]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 from mpi.models import Person, Resolution
 from mpi.store.review import OPEN_ITEM_CONFLICT
@@ -63,7 +63,7 @@ def reserve_person_ids(conn: psycopg.Connection[Any], count: int) -> list[int]:
         "SELECT nextval(pg_get_serial_sequence('person', 'id')) FROM generate_series(1, %s)",
         (count,),
     ).fetchall()
-    return [r[0] for r in rows]
+    return [pk for (pk,) in rows]
 
 
 def insert_rows(
@@ -111,7 +111,7 @@ def enterprise_ids(conn: psycopg.Connection[Any], pks: Sequence[int]) -> dict[in
     rows = conn.execute(
         "SELECT id, person_id FROM person WHERE id = ANY(%s)", (list(pks),)
     ).fetchall()
-    return {r[0]: r[1] for r in rows}
+    return dict(rows)
 
 
 def mark_merged(conn: psycopg.Connection[Any], pk: int, into: int) -> list[int]:
@@ -128,6 +128,18 @@ def mark_merged(conn: psycopg.Connection[Any], pk: int, into: int) -> list[int]:
     return repoint(conn, pk, into)
 
 
+def survivors(conn: psycopg.Connection[Any], pks: Iterable[int]) -> dict[int, int]:
+    """For each of these persons that was merged, the person it points at."""
+    ids = sorted(set(pks))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, merged_into FROM person WHERE id = ANY(%s) AND merged_into IS NOT NULL",
+        (ids,),
+    ).fetchall()
+    return dict(rows)
+
+
 def repoint(
     conn: psycopg.Connection[Any], old: int, new: int, only: Sequence[int] = ()
 ) -> list[int]:
@@ -138,7 +150,7 @@ def repoint(
         " RETURNING id",
         (new, old, list(only), list(only)),
     ).fetchall()
-    return sorted(r[0] for r in rows)
+    return sorted(pk for (pk,) in rows)
 
 
 #: How writing a record's link replaces the one it has (:func:`write_links`, :func:`write_all`).
@@ -202,54 +214,44 @@ def write_history(conn: psycopg.Connection[Any], rows: Sequence[HistoryRow]) -> 
 
 def resolve(conn: psycopg.Connection[Any], system_code: str, local_id: str) -> Resolution | None:
     """(system, local ID) → the identity and every active linked (system, local ID)."""
-    row = conn.execute(
-        "SELECT p.id, p.person_id, p.status, m.person_id"
-        " FROM source_record r JOIN source_system s ON s.id = r.system_id"
-        " JOIN link l ON l.record_id = r.id JOIN person p ON p.id = l.person_id"
-        " LEFT JOIN person m ON m.id = p.merged_into"
-        " WHERE s.code = %s AND r.local_id = %s AND r.status = 'active'",
-        (system_code, local_id),
-    ).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT p.id, p.person_id, p.status, m.person_id AS merged_into"
+            " FROM source_record r JOIN source_system s ON s.id = r.system_id"
+            " JOIN link l ON l.record_id = r.id JOIN person p ON p.id = l.person_id"
+            " LEFT JOIN person m ON m.id = p.merged_into"
+            " WHERE s.code = %s AND r.local_id = %s AND r.status = 'active'",
+            (system_code, local_id),
+        ).fetchone()
     if row is None:
         return None
     records = conn.execute(
         "SELECT s.code, r.local_id FROM link l JOIN source_record r ON r.id = l.record_id"
         " JOIN source_system s ON s.id = r.system_id"
         " WHERE l.person_id = %s AND r.status = 'active' ORDER BY s.code, r.local_id",
-        (row[0],),
+        (row["id"],),
     ).fetchall()
     return Resolution(
-        person_id=row[1],
-        status=row[2],
-        merged_into=row[3],
-        records=tuple((r[0], r[1]) for r in records),
+        person_id=row["person_id"],
+        status=row["status"],
+        merged_into=row["merged_into"],
+        records=tuple((code, local_id) for code, local_id in records),
     )
 
 
 def history_of_person(conn: psycopg.Connection[Any], pk: int) -> list[dict[str, Any]]:
     """Link history touching a person, oldest first."""
-    rows = conn.execute(
-        "SELECT h.changed_at, s.code, r.local_id, h.reason, h.method, h.probability,"
-        " p.person_id, q.person_id, h.changed_by"
-        " FROM link_history h JOIN source_record r ON r.id = h.record_id"
-        " JOIN source_system s ON s.id = r.system_id"
-        " LEFT JOIN person p ON p.id = h.person_id"
-        " LEFT JOIN person q ON q.id = h.previous_person_id"
-        " WHERE h.person_id = %(pk)s OR h.previous_person_id = %(pk)s ORDER BY h.id",
-        {"pk": pk},
-    ).fetchall()
-    keys = (
-        "changed_at",
-        "system",
-        "local_id",
-        "reason",
-        "method",
-        "probability",
-        "person_id",
-        "previous_person_id",
-        "changed_by",
-    )
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT h.changed_at, s.code AS system, r.local_id, h.reason, h.method,"
+            " h.probability, p.person_id, q.person_id AS previous_person_id, h.changed_by"
+            " FROM link_history h JOIN source_record r ON r.id = h.record_id"
+            " JOIN source_system s ON s.id = r.system_id"
+            " LEFT JOIN person p ON p.id = h.person_id"
+            " LEFT JOIN person q ON q.id = h.previous_person_id"
+            " WHERE h.person_id = %(pk)s OR h.previous_person_id = %(pk)s ORDER BY h.id",
+            {"pk": pk},
+        ).fetchall()
 
 
 def crossref(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
@@ -264,18 +266,17 @@ def crossref(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
 
 def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Headline counts: records, active persons, links by method, open review items."""
-    row = conn.execute(
-        "SELECT (SELECT count(*) FROM source_record WHERE status = 'active'),"
-        " (SELECT count(*) FROM person p WHERE status = 'active'"
-        "   AND EXISTS (SELECT 1 FROM link l WHERE l.person_id = p.id)),"
-        " (SELECT count(*) FROM link WHERE method = 'auto'),"
-        " (SELECT count(*) FROM link WHERE method = 'manual'),"
-        " (SELECT count(*) FROM review_item WHERE status = 'open')"
-    ).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT (SELECT count(*) FROM source_record WHERE status = 'active') AS records,"
+            " (SELECT count(*) FROM person p WHERE status = 'active'"
+            "   AND EXISTS (SELECT 1 FROM link l WHERE l.person_id = p.id)) AS persons,"
+            " (SELECT count(*) FROM link WHERE method = 'auto') AS auto_links,"
+            " (SELECT count(*) FROM link WHERE method = 'manual') AS manual_links,"
+            " (SELECT count(*) FROM review_item WHERE status = 'open') AS open_review"
+        ).fetchone()
     assert row is not None
-    return dict(
-        zip(("records", "persons", "auto_links", "manual_links", "open_review"), row, strict=True)
-    )
+    return dict(row)
 
 
 _WRITE_ALL = (
@@ -463,12 +464,12 @@ def _plan_rows(
                     step.method,
                     step.probability,
                     step.reason,
-                    step.linked_by,
+                    actor,
                 )
             )
             if step.previous_person_id is None:
                 events.append(
-                    EventRow("record_linked", step.person_id, step.record_id, actor=step.linked_by)
+                    EventRow("record_linked", step.person_id, step.record_id, actor=actor)
                 )
             else:
                 events.append(
@@ -477,7 +478,7 @@ def _plan_rows(
                         step.person_id,
                         step.record_id,
                         other_person_id=step.previous_person_id,
-                        actor=step.linked_by,
+                        actor=actor,
                     )
                 )
         elif isinstance(step, Merge):
@@ -541,7 +542,10 @@ def apply(conn: psycopg.Connection[Any], plan: LinkPlan) -> Applied:
     from mpi.store import events as event_store
     from mpi.store import review as review_store
 
-    temps = [p.person_id for p in plan.new_persons]
+    if not plan.steps and not plan.superseded and not plan.outcomes:
+        return Applied({}, {}, {})
+    temps = [p.person_id for p in plan.new_persons if p.person_id < 0]
+    reserved_before = [p.person_id for p in plan.new_persons if p.person_id > 0]
     links, history, merged, reviews, events = _plan_rows(plan)
     rows = (temps, links, history, events)
     small = max(len(r) for r in rows) <= SMALL
@@ -549,9 +553,12 @@ def apply(conn: psycopg.Connection[Any], plan: LinkPlan) -> Applied:
     names: dict[int, str] = {}
     ids: dict[int, int] = {}
     written = False
-    if small and not merged:  # a merge's repointed persons are returned: one kind at a time
+    # a merge's repointed persons are returned, and reserved IDs inserted as they are: one
+    # kind of row at a time
+    if small and not merged and not reserved_before:
         names = {temp: new_enterprise_id() for temp in temps}
-        with conn.pipeline():
+        # an update's supersession goes in the same round trip as the write
+        with conn.pipeline() if plan.superseded else nullcontext():
             review_store.supersede_for_records(conn, plan.superseded)
             written = write_all(conn, list(names.items()), links, history, merged, reviews, events)
     else:
@@ -565,7 +572,10 @@ def apply(conn: psycopg.Connection[Any], plan: LinkPlan) -> Applied:
             return ids.get(p, p) if p is not None else p
 
         with conn.pipeline() if small else nullcontext():
-            insert_persons(conn, [(ids[t], names[t]) for t in temps])
+            names.update({pk: new_enterprise_id() for pk in reserved_before})
+            insert_persons(
+                conn, [(ids[t], names[t]) for t in temps] + [(p, names[p]) for p in reserved_before]
+            )
             write_links(
                 conn, [replace(lk, person_id=ids.get(lk.person_id, lk.person_id)) for lk in links]
             )

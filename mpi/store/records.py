@@ -11,6 +11,7 @@ from operator import attrgetter
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row, namedtuple_row
 from psycopg.types.json import Jsonb
 
 from matching.fields import COLUMNS, column_definitions, column_names
@@ -47,10 +48,13 @@ class Upserted:
 #: The normalised columns, declared in :data:`matching.fields.COLUMNS` (storage order).
 _NORM_NAMES = column_names()
 _NORM_COLUMNS = ", ".join(_NORM_NAMES)
-#: How many columns :data:`_NORM_COLUMNS` has: the columns after them in a select follow.
 _N = len(_NORM_NAMES)
 _ARRAYS = tuple(n for n, c in enumerate(COLUMNS) if c.is_array)
 _values_of = attrgetter(*_NORM_NAMES)
+
+#: Result rows are read by column name (psycopg's ``namedtuple_row``: as quick to fetch as
+#: plain tuples), never by position.
+Row = Any
 
 
 def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
@@ -61,11 +65,17 @@ def _norm_values(norm: NormalisedRecord, array: Callable[[Sequence[str]], Any]) 
     return tuple(values)
 
 
-def _norm_from(row: Sequence[Any], start: int) -> NormalisedRecord:
-    values = list(row[start : start + _N])
+def _norm_from(row: Row) -> NormalisedRecord:
+    """The normalised record of a row holding :data:`_NORM_COLUMNS`, read by name."""
+    values = list(_values_of(row))
     for n in _ARRAYS:
         values[n] = tuple(values[n] or ())
     return NormalisedRecord(*values)  # its attributes are the columns, in this order
+
+
+def _named(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """A cursor whose rows are named tuples: each column read by its name."""
+    return conn.cursor(row_factory=namedtuple_row)
 
 
 def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
@@ -73,16 +83,21 @@ def lock_for_batch(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MATCH_LOCK,))
 
 
-#: Makes the rest of the transaction use generic plans of its prepared statements: in
+#: With ``%(generic)s`` true, the lock statement makes the rest of the transaction use
+#: generic plans of its prepared statements (in the same statement, to save one): in
 #: "auto" mode PostgreSQL re-plans the matching read (its arrays of keys and IDs) for
 #: every registration, which costs more than running it; the generic plans of the
 #: registration's statements are the same index look-ups (bench/RESULTS-api.md).
-_GENERIC_PLANS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+_GENERIC_PLANS = (
+    " CASE WHEN %(generic)s THEN set_config('plan_cache_mode', 'force_generic_plan', true)"
+    " END AS generic_plans,"
+)
 
 _LOCK_SQL = (
     "SELECT s.id, s.code, s.name, s.kind, s.trust_rank,"
-    " pg_advisory_xact_lock_shared(%(match)s),"
-    " (SELECT count(pg_advisory_xact_lock(h)) FROM ("
+    " pg_advisory_xact_lock_shared(%(match)s) AS locked,"
+    + _GENERIC_PLANS
+    + " (SELECT count(pg_advisory_xact_lock(h)) AS keys_locked FROM ("
     "   SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest("
     "    coalesce(old.keys, '{}') || %(keys)s::text[]"
     "    || ('record:' || s.id || ':' || %(local)s)) AS k ORDER BY h) ordered)"
@@ -93,30 +108,50 @@ _LOCK_SQL = (
 )
 
 
-def _lock_params(system_code: str, local_id: str, keys: Iterable[str]) -> dict[str, Any]:
-    return {"match": _MATCH_LOCK, "keys": sorted(keys), "local": local_id, "code": system_code}
+def _lock_params(
+    system_code: str, local_id: str, keys: Iterable[str], *, generic_plans: bool
+) -> dict[str, Any]:
+    return {
+        "match": _MATCH_LOCK,
+        "keys": sorted(keys),
+        "local": local_id,
+        "code": system_code,
+        "generic": generic_plans,
+    }
 
 
-def _locked_system(row: Sequence[Any] | None, system_code: str) -> SourceSystem:
+def _locked_system(row: Row | None, system_code: str) -> SourceSystem:
     if row is None:
         raise NotFound(f"unknown system {system_code!r}: add it first (mpi systems add)")
-    return SourceSystem(id=row[0], code=row[1], name=row[2], kind=row[3], trust_rank=row[4])
+    return SourceSystem(
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        kind=row.kind,
+        trust_rank=row.trust_rank,
+    )
 
 
 def lock_for_register(
-    conn: psycopg.Connection[Any], system_code: str, local_id: str, keys: Iterable[str]
+    conn: psycopg.Connection[Any],
+    system_code: str,
+    local_id: str,
+    keys: Iterable[str],
+    *,
+    generic_plans: bool = False,
 ) -> SourceSystem:
     """Find the system, then share the matching lock and lock the record's keys until commit.
 
     One statement: the record itself, its new blocking ``keys`` and the keys it has now
     (an update) are locked in a fixed order. Two registrations of one person share a
     blocking key, so the second waits for the first to commit and then sees its record:
-    one person, not two.
+    one person, not two. With ``generic_plans``, as :func:`store_and_view`.
 
     Raises:
         NotFound: no system has this code.
     """
-    row = conn.execute(_LOCK_SQL, _lock_params(system_code, local_id, keys)).fetchone()
+    params = _lock_params(system_code, local_id, keys, generic_plans=generic_plans)
+    row = _named(conn).execute(_LOCK_SQL, params).fetchone()
     return _locked_system(row, system_code)
 
 
@@ -150,7 +185,7 @@ _STORE_ONE = (
     "  SELECT k, up.id FROM up, d, unnest(d.blocking_keys) AS k"
     "  WHERE up.inserted OR NOT EXISTS"
     "   (SELECT 1 FROM blocking_key b WHERE b.key = k AND b.record_id = up.id))"
-    " SELECT up.id, up.inserted, r.id FROM (SELECT 1) one"
+    " SELECT up.id AS stored_id, up.inserted, r.id AS record_id FROM (SELECT 1) one"
     " LEFT JOIN up ON true"
     " LEFT JOIN source_record r ON r.local_id = %(local)s"
     "  AND r.system_id = (SELECT id FROM source_system WHERE code = %(code)s)"
@@ -188,21 +223,21 @@ def store_and_view(
     left to the plan (:attr:`mpi.linking.plan.LinkPlan.superseded`). The read searches
     the record's keys unless it is unchanged (it then has none to search, as for
     :func:`match_view`). With ``generic_plans`` the rest of the transaction uses generic
-    plans of its prepared statements (:data:`_GENERIC_PLANS`), set in the same round trip.
+    plans of its prepared statements (:data:`_GENERIC_PLANS`, set by the lock statement).
 
     Raises:
         NotFound: no system has this code (nothing is stored).
     """
     keys = sorted(row.keys)
     with conn.pipeline():
-        if generic_plans:
-            conn.execute(_GENERIC_PLANS)
-        locked = conn.execute(_LOCK_SQL, _lock_params(system_code, row.local_id, keys))
-        stored = conn.execute(
+        locked = _named(conn).execute(
+            _LOCK_SQL, _lock_params(system_code, row.local_id, keys, generic_plans=generic_plans)
+        )
+        stored = _named(conn).execute(
             _STORE_ONE,
             {"code": system_code, "local": row.local_id, "doc": _store_document(row, keys)},
         )
-        viewed = conn.execute(
+        viewed = _named(conn).execute(
             _VIEW_OF_ONE,
             {"code": system_code, "local": row.local_id, "keys": keys, "cap": cap},
             binary=True,
@@ -211,11 +246,11 @@ def store_and_view(
         found = stored.fetchone()
         rows = viewed.fetchall()
     assert found is not None
-    if found[0] is None:
-        upserted = Upserted(record_id=found[2], local_id=row.local_id, outcome="unchanged")
+    if found.stored_id is None:
+        upserted = Upserted(found.record_id, row.local_id, "unchanged")
         return system, upserted, _match_view_of(rows, {upserted.record_id: frozenset()}, cap)
-    outcome = "inserted" if found[1] else "updated"
-    upserted = Upserted(record_id=found[0], local_id=row.local_id, outcome=outcome)
+    outcome = "inserted" if found.inserted else "updated"
+    upserted = Upserted(found.stored_id, row.local_id, outcome)
     return system, upserted, _match_view_of(rows, {upserted.record_id: row.keys}, cap)
 
 
@@ -279,16 +314,16 @@ def upsert_records(
             + ", blocking_keys FROM staging_record ORDER BY ord"
             + _UPSERT_SET
             + " RETURNING id, local_id, (xmax = 0) AS inserted)"
-            " SELECT s.local_id, coalesce(up.id, r.id),"
+            " SELECT coalesce(up.id, r.id) AS record_id, s.local_id,"
             "  CASE WHEN up.id IS NULL THEN 'unchanged'"
-            "       WHEN up.inserted THEN 'inserted' ELSE 'updated' END"
+            "       WHEN up.inserted THEN 'inserted' ELSE 'updated' END AS outcome"
             " FROM staging_record s"
             " LEFT JOIN up ON up.local_id = s.local_id"
             " LEFT JOIN source_record r ON r.system_id = %(system)s AND r.local_id = s.local_id"
             " ORDER BY s.ord",
             {"system": system_id},
         )
-        return [Upserted(record_id=r[1], local_id=r[0], outcome=r[2]) for r in cur.fetchall()]
+        return [Upserted(pk, local_id, outcome) for pk, local_id, outcome in cur.fetchall()]
 
 
 def replace_blocking_keys(
@@ -333,7 +368,7 @@ def stored_keys(
     rows = conn.execute(
         "SELECT id, blocking_keys FROM source_record WHERE id = ANY(%s)", (list(record_ids),)
     ).fetchall()
-    return {r[0]: frozenset(r[1]) for r in rows}
+    return {pk: frozenset(keys) for pk, keys in rows}
 
 
 def read_candidates(
@@ -431,32 +466,32 @@ def candidate_pairs(
 
 
 _STORED_SELECT = (
-    "SELECT r.id, r.system_id, s.code, r.local_id, "
+    "SELECT r.id, r.system_id, s.code AS system_code, r.local_id, "
     + ", ".join("r." + c for c in _NORM_NAMES)
-    + ", l.person_id, l.method, s.trust_rank, r.updated_at"
+    + ", l.person_id AS person, l.method AS link_method, s.trust_rank, r.updated_at"
     " FROM source_record r JOIN source_system s ON s.id = r.system_id"
     " LEFT JOIN link l ON l.record_id = r.id"
 )
 
 
-def _stored(row: Sequence[Any]) -> StoredRecord:
+def _stored(row: Row) -> StoredRecord:
     return StoredRecord(
-        id=row[0],
-        system_id=row[1],
-        system_code=row[2],
-        local_id=row[3],
-        norm=_norm_from(row, 4),
-        person=row[4 + _N],
-        link_method=row[5 + _N],
-        trust_rank=row[6 + _N],
-        updated_at=row[7 + _N],
+        id=row.id,
+        system_id=row.system_id,
+        system_code=row.system_code,
+        local_id=row.local_id,
+        norm=_norm_from(row),
+        person=row.person,
+        link_method=row.link_method,
+        trust_rank=row.trust_rank,
+        updated_at=row.updated_at,
     )
 
 
 def _by_ids(
     conn: psycopg.Connection[Any],
     select: str,
-    parse: Callable[[Sequence[Any]], StoredRecord],
+    parse: Callable[[Row], StoredRecord],
     record_ids: Iterable[int],
 ) -> list[StoredRecord]:
     """The records of ``select`` (:data:`_STORED_SELECT` or :data:`_MATCHING_SELECT`) with
@@ -464,7 +499,7 @@ def _by_ids(
     ids = list(record_ids)
     if not ids:
         return []
-    rows = conn.execute(
+    rows = _named(conn).execute(
         select + " WHERE r.id = ANY(%s::bigint[])", (_ids_literal(ids),), binary=True
     )
     return [parse(r) for r in rows.fetchall()]
@@ -473,7 +508,7 @@ def _by_ids(
 def _of_persons(
     conn: psycopg.Connection[Any],
     select: str,
-    parse: Callable[[Sequence[Any]], StoredRecord],
+    parse: Callable[[Row], StoredRecord],
     person_ids: Iterable[int],
     known: Iterable[int],
 ) -> list[StoredRecord]:
@@ -481,13 +516,25 @@ def _of_persons(
     ids = list(person_ids)
     if not ids:
         return []
-    rows = conn.execute(
+    rows = _named(conn).execute(
         select + " WHERE l.person_id = ANY(%s::bigint[]) AND r.status = 'active'"
         " AND NOT (r.id = ANY(%s::bigint[]))",
         (_ids_literal(ids), _ids_literal(known)),
         binary=True,
     )
     return [parse(r) for r in rows.fetchall()]
+
+
+def active_stored_after(
+    conn: psycopg.Connection[Any], after_id: int, limit: int
+) -> list[StoredRecord]:
+    """Active records with an ID above ``after_id``, in ID order, with their links."""
+    rows = _named(conn).execute(
+        _STORED_SELECT + " WHERE r.status = 'active' AND r.id > %s ORDER BY r.id LIMIT %s",
+        (after_id, limit),
+        binary=True,
+    )
+    return [_stored(r) for r in rows.fetchall()]
 
 
 def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> list[StoredRecord]:
@@ -498,20 +545,20 @@ def stored_records(conn: psycopg.Connection[Any], record_ids: Iterable[int]) -> 
 _MATCHING_SELECT = (
     "SELECT r.id, r.system_id, "
     + ", ".join("r." + c for c in _NORM_NAMES)
-    + ", l.person_id, l.method FROM source_record r LEFT JOIN link l ON l.record_id = r.id"
+    + ", l.person_id AS person, l.method AS link_method"
+    " FROM source_record r LEFT JOIN link l ON l.record_id = r.id"
 )
 
 
-def _matching(row: Sequence[Any]) -> StoredRecord:
-    r = row
+def _matching(row: Row) -> StoredRecord:
     return StoredRecord(
-        id=r[0],
-        system_id=r[1],
+        id=row.id,
+        system_id=row.system_id,
         system_code="",
         local_id="",
-        norm=_norm_from(r, 2),
-        person=r[2 + _N],
-        link_method=r[3 + _N],
+        norm=_norm_from(row),
+        person=row.person,
+        link_method=row.link_method,
     )
 
 
@@ -596,12 +643,13 @@ def _view_sql(probes: str) -> str:
             " FROM source_record r",
             ", ARRAY(SELECT CASE WHEN n.record_a = r.id"
             " THEN n.record_b ELSE n.record_a END FROM no_match n"
-            " WHERE n.record_a = r.id OR n.record_b = r.id),"
-            " hk.keys, ARRAY(SELECT DISTINCT key FROM held WHERE n > %(cap)s), pe.person_id,"
+            " WHERE n.record_a = r.id OR n.record_b = r.id) AS partners,"
+            " hk.keys AS held, ARRAY(SELECT DISTINCT key FROM held WHERE n > %(cap)s) AS capped,"
+            " pe.person_id AS enterprise_id,"
             " CASE WHEN r.id = (SELECT min(id) FROM wanted) THEN (SELECT"
             "  array_agg(ARRAY[t.kind, t.name, c.n::text]) FROM terms t, LATERAL (SELECT"
             "  sum(f.n) AS n FROM name_frequency f WHERE f.kind = t.kind AND f.name = t.name) c"
-            "  WHERE c.n IS NOT NULL) END" + same,
+            "  WHERE c.n IS NOT NULL) END AS counts" + same,
             1,
         )
         + " LEFT JOIN person pe ON pe.id = l.person_id"
@@ -617,20 +665,16 @@ _VIEW_OF_ONE = _view_sql(
 )
 
 
-#: Columns of :func:`_view_sql` after those of :data:`_STORED_SELECT`.
-_PARTNERS, _HELD, _CAPPED, _ENTERPRISE, _COUNTS = range(8 + _N, 13 + _N)
-
-
 def _match_view_of(
-    rows: Sequence[Sequence[Any]], keys_by_record: dict[int, frozenset[str]], cap: int
+    rows: Sequence[Row], keys_by_record: dict[int, frozenset[str]], cap: int
 ) -> MatchView:
     holders: dict[str, list[int]] = {}
     for r in rows:
-        for key in r[_HELD] or ():
-            holders.setdefault(key, []).append(r[0])
+        for key in r.held or ():
+            holders.setdefault(key, []).append(r.id)
     asked = {key for keys in keys_by_record.values() for key in keys}
     if rows:
-        for key in rows[0][_CAPPED]:
+        for key in rows[0].capped:
             if key in asked:
                 log.warning("blocking key %s is shared by more than %d records: skipped", key, cap)
     candidates: dict[int, set[int]] = {}
@@ -639,11 +683,11 @@ def _match_view_of(
         for key in keys:
             bucket.update(holders.get(key, ()))
         bucket.discard(record_id)
-    partners = {r[0]: set(r[_PARTNERS]) for r in rows if r[_PARTNERS]}
+    partners = {r.id: set(r.partners) for r in rows if r.partners}
     total = 0
     counts: dict[str, dict[str, int]] = {"given": {}, "family": {}, "postcode": {}}
     for r in rows:
-        for kind, name, n in r[_COUNTS] or ():
+        for kind, name, n in r.counts or ():
             if kind == "total":
                 total = int(n)
             elif int(n):
@@ -653,7 +697,7 @@ def _match_view_of(
         [_stored(r) for r in rows],
         partners,
         TermCounts(total, counts["given"], counts["family"], counts["postcode"]),
-        {r[4 + _N]: r[_ENTERPRISE] for r in rows if r[4 + _N] is not None},
+        {r.person: r.enterprise_id for r in rows if r.person is not None},
     )
 
 
@@ -672,9 +716,11 @@ def match_view(
     if not ids:
         return MatchView({}, [], {}, TermCounts(0, {}, {}, {}), {})
     wanted = sorted({key for keys in keys_by_record.values() for key in keys})
-    rows = conn.execute(
-        _VIEW_BY_IDS, {"ids": ids, "keys": wanted, "cap": cap}, binary=True
-    ).fetchall()
+    rows = (
+        _named(conn)
+        .execute(_VIEW_BY_IDS, {"ids": ids, "keys": wanted, "cap": cap}, binary=True)
+        .fetchall()
+    )
     return _match_view_of(rows, keys_by_record, cap)
 
 
@@ -708,54 +754,62 @@ def record_id(conn: psycopg.Connection[Any], system_code: str, local_id: str) ->
         " WHERE s.code = %s AND r.local_id = %s",
         (system_code, local_id),
     ).fetchone()
-    return int(row[0]) if row else None
+    if row is None:
+        return None
+    (pk,) = row
+    return int(pk)
 
 
 _DETAIL_SELECT = (
-    "SELECT r.id, s.code, s.name, s.kind, s.trust_rank, r.local_id, r.raw, "
+    "SELECT r.id, s.code AS system_code, s.name AS system_name, s.kind AS system_kind,"
+    " s.trust_rank, r.local_id, r.raw, "
     + ", ".join("r." + c for c in _NORM_NAMES)
     + ", r.status, r.version, r.created_at, r.updated_at,"
-    " p.person_id, l.method, l.probability, l.linked_at, l.linked_by"
+    " p.person_id, l.method AS link_method, l.probability, l.linked_at, l.linked_by"
     " FROM source_record r JOIN source_system s ON s.id = r.system_id"
     " LEFT JOIN link l ON l.record_id = r.id LEFT JOIN person p ON p.id = l.person_id"
 )
 
 
-def _detail(row: Sequence[Any]) -> RecordDetail:
-    raw = row[6] if isinstance(row[6], dict) else json.loads(row[6])
+def _detail(row: Row) -> RecordDetail:
+    raw = row.raw if isinstance(row.raw, dict) else json.loads(row.raw)
     return RecordDetail(
-        id=row[0],
-        system_code=row[1],
-        system_name=row[2],
-        system_kind=row[3],
-        trust_rank=row[4],
-        local_id=row[5],
+        id=row.id,
+        system_code=row.system_code,
+        system_name=row.system_name,
+        system_kind=row.system_kind,
+        trust_rank=row.trust_rank,
+        local_id=row.local_id,
         raw=raw,
-        norm=_norm_from(row, 7),
-        status=row[7 + _N],
-        version=row[8 + _N],
-        created_at=row[9 + _N],
-        updated_at=row[10 + _N],
-        person_id=row[11 + _N],
-        link_method=row[12 + _N],
-        probability=row[13 + _N],
-        linked_at=row[14 + _N],
-        linked_by=row[15 + _N],
+        norm=_norm_from(row),
+        status=row.status,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        person_id=row.person_id,
+        link_method=row.link_method,
+        probability=row.probability,
+        linked_at=row.linked_at,
+        linked_by=row.linked_by,
     )
 
 
 def record_details_of_person(conn: psycopg.Connection[Any], person_pk: int) -> list[RecordDetail]:
     """Every record linked to a person, for display, most trusted system first."""
-    rows = conn.execute(
-        _DETAIL_SELECT + " WHERE l.person_id = %s ORDER BY s.trust_rank, s.code, r.local_id",
-        (person_pk,),
-    ).fetchall()
+    rows = (
+        _named(conn)
+        .execute(
+            _DETAIL_SELECT + " WHERE l.person_id = %s ORDER BY s.trust_rank, s.code, r.local_id",
+            (person_pk,),
+        )
+        .fetchall()
+    )
     return [_detail(r) for r in rows]
 
 
 def record_detail(conn: psycopg.Connection[Any], record_pk: int) -> RecordDetail | None:
     """One record for display."""
-    row = conn.execute(_DETAIL_SELECT + " WHERE r.id = %s", (record_pk,)).fetchone()
+    row = _named(conn).execute(_DETAIL_SELECT + " WHERE r.id = %s", (record_pk,)).fetchone()
     return _detail(row) if row else None
 
 
@@ -817,7 +871,8 @@ def add_no_matches(
 def count_records(conn: psycopg.Connection[Any]) -> int:
     """How many active records are stored."""
     row = conn.execute("SELECT count(*) FROM source_record WHERE status = 'active'").fetchone()
-    return int(row[0]) if row else 0
+    (count,) = row if row else (0,)
+    return int(count)
 
 
 def records_sharing_keys(conn: psycopg.Connection[Any], keys: Iterable[str], cap: int) -> set[int]:
@@ -834,7 +889,7 @@ def records_sharing_keys(conn: psycopg.Connection[Any], keys: Iterable[str], cap
         " WHERE c.n <= %(cap)s",
         {"keys": wanted, "cap": cap},
     ).fetchall()
-    return {r[0] for r in rows}
+    return {pk for (pk,) in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -862,15 +917,15 @@ def withdraw_record(
     ).fetchone()
     if row is None:
         return None
-    record_pk = int(row[0])
+    (record_pk,) = row
     conn.execute("DELETE FROM blocking_key WHERE record_id = %s", (record_pk,))
-    link = conn.execute(
-        "DELETE FROM link WHERE record_id = %s RETURNING person_id, method, probability",
-        (record_pk,),
-    ).fetchone()
-    if link is None:
-        return Withdrawn(record_pk, None, None, None)
-    return Withdrawn(record_pk, link[0], link[1], link[2])
+    with conn.cursor(row_factory=class_row(Withdrawn)) as cur:
+        link = cur.execute(
+            "DELETE FROM link WHERE record_id = %s"
+            " RETURNING record_id, person_id, method, probability",
+            (record_pk,),
+        ).fetchone()
+    return link if link is not None else Withdrawn(record_pk, None, None, None)
 
 
 def term_counts(
@@ -929,7 +984,8 @@ def first_local_id(conn: psycopg.Connection[Any], system_code: str) -> str:
     ).fetchone()
     if row is None:
         raise NotFound(f"system {system_code!r} has no records")
-    return str(row[0])
+    (local_id,) = row
+    return str(local_id)
 
 
 def active_raw_after(
@@ -937,12 +993,16 @@ def active_raw_after(
 ) -> list[tuple[int, dict[str, Any], NormalisedRecord, frozenset[str]]]:
     """Active records with an ID above ``after_id``, in ID order: ID, raw payload, stored
     normalised form and blocking keys (re-normalising, :mod:`mpi.renormalise`)."""
-    rows = conn.execute(
-        "SELECT id, raw, blocking_keys, " + _NORM_COLUMNS + " FROM source_record"
-        " WHERE status = 'active' AND id > %s ORDER BY id LIMIT %s",
-        (after_id, limit),
-    ).fetchall()
-    return [(r[0], r[1], _norm_from(r, 3), frozenset(r[2] or ())) for r in rows]
+    rows = (
+        _named(conn)
+        .execute(
+            "SELECT id, raw, blocking_keys, " + _NORM_COLUMNS + " FROM source_record"
+            " WHERE status = 'active' AND id > %s ORDER BY id LIMIT %s",
+            (after_id, limit),
+        )
+        .fetchall()
+    )
+    return [(r.id, r.raw, _norm_from(r), frozenset(r.blocking_keys or ())) for r in rows]
 
 
 def rewrite_normalised(

@@ -25,6 +25,11 @@ class Reviewer:
     failed_logins: int
     locked_until: datetime | None
     last_login_at: datetime | None
+    must_change_password: bool = False
+    password_reset_by: str | None = None
+    password_reset_at: datetime | None = None
+    password_changed_at: datetime | None = None
+    shortcuts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,11 @@ class SessionRow:
     expires_at: datetime
 
 
-_COLUMNS = "id, username, display_name, role, is_active, failed_logins, locked_until, last_login_at"
+_COLUMNS = (
+    "id, username, display_name, role, is_active, failed_logins, locked_until, last_login_at,"
+    " must_change_password, password_reset_by, password_reset_at, password_changed_at, shortcuts"
+)
+_N = len(_COLUMNS.split(","))
 
 
 def add_reviewer(
@@ -57,13 +66,58 @@ def add_reviewer(
 
 
 def set_password(conn: psycopg.Connection[Any], username: str, password_hash: str) -> bool:
-    """Replace a password hash and unlock the account; ``False`` if there is no such account."""
+    """Replace a password hash with one its holder (or an operator) chose, unlock the
+    account and end any temporary password; ``False`` if there is no such account."""
     cur = conn.execute(
-        "UPDATE reviewer SET password_hash = %s, failed_logins = 0, locked_until = NULL"
-        " WHERE username = %s",
+        "UPDATE reviewer SET password_hash = %s, failed_logins = 0, locked_until = NULL,"
+        " must_change_password = false, password_expires_at = NULL,"
+        " password_changed_at = now() WHERE username = %s",
         (password_hash, username),
     )
     return cur.rowcount == 1
+
+
+def rehash(conn: psycopg.Connection[Any], reviewer_id: int, password_hash: str) -> None:
+    """Store the same password's hash with newer parameters (nothing else changes)."""
+    conn.execute(
+        "UPDATE reviewer SET password_hash = %s WHERE id = %s", (password_hash, reviewer_id)
+    )
+
+
+def reset_password(
+    conn: psycopg.Connection[Any],
+    username: str,
+    password_hash: str,
+    by: str,
+    lifetime_seconds: int,
+) -> bool:
+    """Give an account a temporary password set by admin ``by``: it must be changed at the
+    next sign-in and stops working after ``lifetime_seconds``; the account is unlocked and
+    every session of it ends. ``False`` if there is no such account."""
+    row = conn.execute(
+        "UPDATE reviewer SET password_hash = %s, failed_logins = 0, locked_until = NULL,"
+        " must_change_password = true,"
+        " password_expires_at = now() + make_interval(secs => %s),"
+        " password_reset_by = %s, password_reset_at = now() WHERE username = %s RETURNING id",
+        (password_hash, lifetime_seconds, by, username),
+    ).fetchone()
+    if row is None:
+        return False
+    conn.execute("DELETE FROM reviewer_session WHERE reviewer_id = %s", (row[0],))
+    return True
+
+
+def end_other_sessions(conn: psycopg.Connection[Any], reviewer_id: int, token_hash: str) -> int:
+    """End every session of an account but this one (after a password change)."""
+    return conn.execute(
+        "DELETE FROM reviewer_session WHERE reviewer_id = %s AND token_hash <> %s",
+        (reviewer_id, token_hash),
+    ).rowcount
+
+
+def set_shortcuts(conn: psycopg.Connection[Any], reviewer_id: int, on: bool) -> None:
+    """Turn an account's single-key shortcuts on or off."""
+    conn.execute("UPDATE reviewer SET shortcuts = %s WHERE id = %s", (on, reviewer_id))
 
 
 def unlock(conn: psycopg.Connection[Any], username: str) -> bool:
@@ -81,28 +135,35 @@ def list_reviewers(conn: psycopg.Connection[Any]) -> list[Reviewer]:
         return cur.execute(f"SELECT {_COLUMNS} FROM reviewer ORDER BY username").fetchall()
 
 
-def for_login(conn: psycopg.Connection[Any], username: str) -> tuple[Reviewer, str, bool] | None:
-    """The account, its password hash and whether it is locked now (row locked for update)."""
+def for_login(
+    conn: psycopg.Connection[Any], username: str
+) -> tuple[Reviewer, str, bool, bool] | None:
+    """The account, its password hash, whether it is locked now and whether its temporary
+    password has expired (row locked for update)."""
     row = conn.execute(
-        f"SELECT {_COLUMNS}, password_hash, coalesce(locked_until > now(), false)"
+        f"SELECT {_COLUMNS}, password_hash, coalesce(locked_until > now(), false),"
+        " coalesce(password_expires_at <= now(), false)"
         " FROM reviewer WHERE username = %s FOR UPDATE",
         (username,),
     ).fetchone()
     if row is None:
         return None
-    return Reviewer(*row[:8]), row[8], bool(row[9])
+    return Reviewer(*row[:_N]), row[_N], bool(row[_N + 1]), bool(row[_N + 2])
 
 
 def login_failed(
-    conn: psycopg.Connection[Any], reviewer_id: int, max_failures: int, lock_seconds: int
+    conn: psycopg.Connection[Any], username: str, max_failures: int, lock_seconds: int
 ) -> bool:
-    """Count a failed login; lock the account once it reaches ``max_failures``. Locked now?"""
+    """Count a failed login; lock the account once it reaches ``max_failures`` (a lock-out
+    under way is not lengthened). Locked now? The same statement runs for a username that
+    has no account (it changes nothing), so every refusal costs the same."""
     row = conn.execute(
         "UPDATE reviewer SET failed_logins = failed_logins + 1,"
-        " locked_until = CASE WHEN failed_logins + 1 >= %s"
-        "   THEN now() + make_interval(secs => %s) ELSE locked_until END"
-        " WHERE id = %s RETURNING locked_until > now()",
-        (max_failures, lock_seconds, reviewer_id),
+        " locked_until = CASE WHEN locked_until > now() THEN locked_until"
+        "   WHEN failed_logins + 1 >= %s THEN now() + make_interval(secs => %s)"
+        "   ELSE locked_until END"
+        " WHERE username = %s RETURNING locked_until > now()",
+        (max_failures, lock_seconds, username),
     ).fetchone()
     return bool(row and row[0])
 
@@ -149,7 +210,7 @@ def touch_session(
     ).fetchone()
     if row is None:
         return None
-    return SessionRow(Reviewer(*row[:8]), row[8], row[9])
+    return SessionRow(Reviewer(*row[:_N]), row[_N], row[_N + 1])
 
 
 def end_session(conn: psycopg.Connection[Any], token_hash: str) -> str | None:
@@ -182,6 +243,10 @@ def take_carried(conn: psycopg.Connection[Any], token_hash: str) -> dict[str, An
     return dict(row[0]) if row and isinstance(row[0], dict) else None
 
 
-def purge_sessions(conn: psycopg.Connection[Any]) -> int:
-    """Delete expired sessions."""
-    return conn.execute("DELETE FROM reviewer_session WHERE expires_at <= now()").rowcount
+def purge_sessions(conn: psycopg.Connection[Any], idle_seconds: int) -> int:
+    """Delete ended sessions: past their expiry, or unused for ``idle_seconds``."""
+    return conn.execute(
+        "DELETE FROM reviewer_session WHERE expires_at <= now()"
+        " OR last_seen_at <= now() - make_interval(secs => %s)",
+        (idle_seconds,),
+    ).rowcount

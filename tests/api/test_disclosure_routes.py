@@ -221,6 +221,7 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
             ("POST", "/review/next", "/review/next"),
             ("GET", "/review/dashboard", "/review/dashboard"),
             ("GET", "/review/users", "/review/users"),
+            ("GET", "/review/decisions", "/review/decisions"),
         )
     },
 }
@@ -237,6 +238,10 @@ NO_PERSON: dict[tuple[str, str], str] = {
     ("POST", "/review/login"): "sign-in: answers only whether the password was right",
     ("POST", "/review/logout"): "sign-out of a reviewer session",
     ("POST", "/review/users/<username>/unlock"): "unlocks a reviewer account (admin reviewer)",
+    ("POST", "/review/users/<username>/reset"): "a reviewer account's temporary password",
+    ("GET", "/review/password"): "the change-password form",
+    ("POST", "/review/password"): "changes the signed-in reviewer's own password",
+    ("POST", "/review/shortcuts"): "turns the reviewer's keyboard shortcuts on or off",
     ("POST", "/v1/subscriptions"): "subscribes a URL; the reply is the subscription itself",
     ("GET", "/v1/subscriptions"): "the caller's own subscriptions, no patient data",
     ("DELETE", "/v1/subscriptions/<int:subscription_id>"): "ends one of the caller's own",

@@ -78,3 +78,32 @@ def test_model_export_and_import(runner, tmp_path: Path):
     refused = runner.invoke(main, ["model", "import", str(bad)])
     assert refused.exit_code == 1 and "prior" in refused.output
     assert runner.invoke(main, ["model", "activate", "default-1"]).exit_code == 0
+
+
+def test_model_show_gives_precision_per_score_band_from_the_labels(runner, committed_db, tmp_path):
+    rows = [
+        f"G{i},,Given{i % 40},Family{i % 25},female,19{50 + i % 40}-0{1 + i % 9}-1{i % 9},"
+        f"{i} High Street,LS6 {i % 9}AB,"
+        for i in range(60)
+    ]
+    path = tmp_path / "gp.csv"
+    path.write_text("\n".join([HEADER, *rows]))
+    assert runner.invoke(main, ["load", "GP", str(path), "--quiet"]).exit_code == 0
+    before = runner.invoke(main, ["model", "show"])
+    assert before.exit_code == 0, before.output
+    assert "no reviewers' decisions (labels) yet" in before.output
+    with psycopg.connect(committed_db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM source_record ORDER BY id LIMIT 6")]
+        # three pairs a reviewer said are different people
+        for a, b in zip(ids[0::2], ids[1::2], strict=True):
+            conn.execute(
+                "INSERT INTO no_match (record_a, record_b, asserted_by) VALUES (%s, %s, 'rev')",
+                (min(a, b), max(a, b)),
+            )
+    shown = runner.invoke(main, ["model", "show"])
+    assert shown.exit_code == 0, shown.output
+    assert "precision per score band, from reviewers' decisions" in shown.output
+    band = next(line for line in shown.output.splitlines() if line.strip().startswith("[0,"))
+    assert band.split()[-3:] == ["0", "3", "0.000"], shown.output
+    with psycopg.connect(committed_db) as conn:
+        conn.execute("DELETE FROM no_match")

@@ -645,3 +645,24 @@ def test_listener_follows_mpi_model_activate(database_url: str, mllp: int) -> No
         with psycopg.connect(database_url) as c:
             models_registry.activate(c, default)
             c.execute("DELETE FROM match_model WHERE version = 'mllp-refresh-1'")
+
+
+def test_readme_sample_a04_gets_the_ack_the_readme_shows(mllp: int, database_url: str) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## HL7 v2 over MLLP") :]
+    block = section[section.index("```text\n") + 8 :]
+    lines = block[: block.index("```")].strip().splitlines()
+    sample = "\r".join(lines[: lines.index("")]) + "\r"
+    shown_ack = lines[lines.index("") + 1 :]
+    reply = send(mllp, sample)
+    assert msa(reply) == ("AA", "MSG00001")
+    assert str(reply.segment("MSH")(9)) == shown_ack[0].split("|")[8] == "ACK^A04^ACK"
+    assert active(database_url, "PAS", "L-1001")[0] == "active"  # type: ignore[index]
+    bad = sample.replace("19800315", "19800230").replace("MSG00001", "MSG00002")
+    reply = send(mllp, bad)
+    assert msa(reply) == ("AE", "MSG00002")
+    (where, code, reason) = errors(reply)[0]
+    assert (where, code) == ("PID-7", "102") and "birth_date" in reason
+    assert f"`MSA|AE|MSG00002` and `ERR||PID^1^7|102^Data type error^HL70357|E||||{reason}`" in (
+        section
+    )

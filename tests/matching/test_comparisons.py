@@ -20,8 +20,8 @@ def _rec(**fields: Any) -> NormalisedRecord:
 
 def _level(comparison: str, a: NormalisedRecord, b: NormalisedRecord) -> str:
     declared = _BY_NAME[comparison]
-    found = declared.levels[declared.level(a, b)]
-    assert declared.levels[declared.level(b, a)] == found, "comparisons must be symmetric"
+    found = declared.labels[declared.level(a, b)]
+    assert declared.labels[declared.level(b, a)] == found, "comparisons must be symmetric"
     return found
 
 
@@ -195,15 +195,16 @@ def test_every_level_has_a_case() -> None:
         (p.values[0], p.values[3])
         for p in NHS + GIVEN + FAMILY + BIRTH + SEX + POSTCODE + ADDRESS + PHONE
     }
-    declared = {(c.name, level) for c in COMPARISONS for level in c.levels}
+    declared = {(c.name, level) for c in COMPARISONS for level in c.labels}
     assert declared - covered == set()
 
 
 def test_levels_start_with_missing_and_end_with_different() -> None:
     for comparison in COMPARISONS:
-        assert comparison.levels[0] == "missing"
-        assert comparison.levels[-1] == "different"
-        assert len(set(comparison.levels)) == len(comparison.levels)
+        assert comparison.labels[0] == "missing"
+        assert comparison.labels[-1] == "different"
+        assert len(set(comparison.labels)) == len(comparison.labels)
+        assert all(level.condition for level in comparison.levels), comparison.name
 
 
 def test_compare_gives_one_index_per_comparison() -> None:
@@ -221,7 +222,7 @@ def test_given_and_family_names_in_the_wrong_fields_agree_the_other_way_round() 
     a = normalise(Demographics(given_name="Ashleigh", family_name="Quilliam"))
     b = normalise(Demographics(given_name="Quilliam", family_name="Ashleigh"))
     levels = compare(a, b)
-    assert COMPARISONS[1].levels[levels[1]] == "exact"
-    assert COMPARISONS[2].levels[levels[2]] == "exact"
+    assert COMPARISONS[1].labels[levels[1]] == "exact"
+    assert COMPARISONS[2].labels[levels[2]] == "exact"
     c = normalise(Demographics(given_name="Olivia", family_name="Quilliam"))
-    assert COMPARISONS[1].levels[compare(a, c)[1]] == "different"
+    assert COMPARISONS[1].labels[compare(a, c)[1]] == "different"

@@ -31,7 +31,7 @@ def test_default_model_loads() -> None:
     assert 0 < DEFAULT.prior < 1
     assert [c.name for c in DEFAULT.comparisons] == [c.name for c in COMPARISONS]
     for params, declared in zip(DEFAULT.comparisons, COMPARISONS, strict=True):
-        assert params.labels == declared.levels
+        assert params.labels == declared.labels
 
 
 def test_default_weights_point_the_right_way() -> None:
@@ -161,3 +161,45 @@ def test_not_an_object(document: Any) -> None:
 def test_error_message_names_the_paths() -> None:
     with pytest.raises(InvalidModel, match=r"comparisons\.given_name\.levels\[2\]\.m"):
         MatchModel.from_dict(_with_level("given_name", 2, m=0.0))
+
+
+def test_a_model_file_without_a_newly_added_comparison_still_loads(monkeypatch) -> None:
+    """A comparison added after a model was saved takes its declared defaults."""
+    import matching.model as model_module
+    from matching.comparisons import COMPARISONS, MISSING, Comparison, Level
+
+    email = Comparison(
+        "email",
+        (MISSING, Level("exact", "the same address"), Level("different", "another")),
+        "E-mail addresses.",
+        lambda a, b: 0,
+        optional=True,
+    )
+    document = load_default_model().to_dict()  # saved before e-mail was compared
+    monkeypatch.setattr(model_module, "COMPARISONS", (*COMPARISONS, email))
+    model = MatchModel.from_dict(document)
+    added = model.comparison("email")
+    assert added.labels == ("missing", "exact", "different")
+    assert added.weights == (0.0, 0.0, 0.0)  # no evidence until a model is trained with it
+    assert added.description == model_module.DEFAULTED
+    assert model.comparison("given_name") == MatchModel.from_dict(document).comparison("given_name")
+    assert "email" in model.to_dict()["comparisons"]  # saved again, the defaults are kept
+    # declared defaults win over the neutral ones
+    scored = Comparison(
+        "email",
+        (
+            MISSING,
+            Level("exact", "the same address", m=0.9, u=0.001),
+            Level("different", "another", m=0.1, u=0.999),
+        ),
+        "E-mail addresses.",
+        lambda a, b: 0,
+        optional=True,
+    )
+    monkeypatch.setattr(model_module, "COMPARISONS", (*COMPARISONS, scored))
+    exact = MatchModel.from_dict(document).comparison("email").levels[1]
+    assert (exact.m, exact.u) == (0.9, 0.001)
+    # a required comparison is still a problem when missing
+    del document["comparisons"]["phone"]
+    with pytest.raises(InvalidModel, match=r"comparisons\.phone is missing"):
+        MatchModel.from_dict(document)

@@ -100,7 +100,7 @@ def test_pair_probabilities_agree_with_scoring() -> None:
     a = NormalisedRecord(given_names=("ANNA",), family_name="SMITH", sex="female")
     b = NormalisedRecord(given_names=("ANNE",), family_name="SMITH", sex="female")
     result = score(model, a, b)
-    levels = [[c.levels.index(f.level) for c, f in zip(COMPARISONS, result.fields, strict=True)]]
+    levels = [[c.index(f.level) for c, f in zip(COMPARISONS, result.fields, strict=True)]]
     p = pair_probabilities(model, np.array(levels, np.int8))
     assert p[0] == pytest.approx(result.probability, rel=1e-9)
     shifted = pair_probabilities(model, np.array(levels, np.int8), prior_shift=3.0)

@@ -16,8 +16,8 @@ from matching.types import Demographics
 from mpi.demo.synthetic_names import __file__ as names_file
 
 MODEL = load_default_model()
-GIVEN = COMPARISONS[1].levels
-FAMILY = COMPARISONS[2].levels
+GIVEN = COMPARISONS[1].labels
+FAMILY = COMPARISONS[2].labels
 
 #: (script, given, family, the Latin form matching reads)
 NAMES = (

@@ -190,3 +190,70 @@ def test_training_refreshes_the_postcode_u_that_term_frequencies_shift_from(synt
     assert abs(math.log2(tf.u_postcode / average)) < 0.5
     busiest, _ = counts.most_common(1)[0]
     assert tf.shift("postcode", busiest) < 0
+
+
+def _labelled_households() -> tuple[list, list[tuple[int, int, bool]]]:
+    """120 men known as STEPHEN and STEVEN with a birth date one digit out (the same
+    person), and 120 pairs of brothers STEPHEN and STEVEN born three years apart at one
+    address (different people), each pair decided by a reviewer."""
+    import itertools
+
+    from matching.normalise import normalise
+    from matching.types import Demographics
+
+    families = ["".join(x) + "ER" for x in itertools.product("BCDFGHKLMNPRST", repeat=3)]
+    records, labels = [], []
+    for i, family in enumerate(families[:240]):
+        home = dict(
+            family_name=family,
+            sex="male",
+            postcode=f"LS{1 + i % 9} 2AB",
+            address_line=f"{i} HIGH STREET",
+        )
+        if i < 120:
+            year, month = 1950 + i % 40, 1 + i % 9
+            dates = (f"{year}-0{month}-1{i % 9}", f"{year}-0{month}-2{i % 9}")
+        else:
+            dates = ("1970-03-04", "1973-03-24")
+        records.append(normalise(Demographics(given_name="STEPHEN", birth_date=dates[0], **home)))
+        records.append(normalise(Demographics(given_name="STEVEN", birth_date=dates[1], **home)))
+        labels.append((len(records) - 2, len(records) - 1, i < 120))
+    return records, labels
+
+
+def test_labels_give_m_and_resolve_what_the_unlabelled_model_left_open():
+    """Reviewers' decisions train m where EM has nothing (no training rule here), and the
+    labelled model links the pairs the unlabelled one sent to review, with no labelled
+    non-match at or above its link threshold."""
+    from matching.training import _probabilities
+
+    records, labels = _labelled_households()
+    pairs = np.array([(a, b) for a, b, _ in labels], dtype=np.int64)
+    same = np.array([s for _, _, s in labels])
+    options = dict(u_pairs=20_000, rules={})
+    unlabelled = train(records, options=TrainingOptions(**options, use_labels=False), labels=labels)
+    labelled = train(records, options=TrainingOptions(**options), labels=labels)
+    assert unlabelled.extra["supervised_m"] == {}
+    assert labelled.extra["supervised_m"]["given_name"] == 120
+    matrix = comparison_matrix(records, pairs)
+    before = _probabilities(unlabelled.model, matrix)
+    after = _probabilities(labelled.model, matrix)
+    t0, t1 = unlabelled.model.thresholds, labelled.model.thresholds
+    # the unlabelled model leaves every labelled match open in review
+    assert ((before[same] >= t0["review"]) & (before[same] < t0["link"])).all()
+    assert unlabelled.labels.matches_reviewed == 120 and unlabelled.labels.matches_linked == 0
+    # the labelled one links them, also at the packaged model's link threshold
+    assert (after[same] >= t1["link"]).all() and (after[same] >= 0.999).all()
+    assert labelled.labels.matches_linked == 120
+    # and no labelled non-match links, under either threshold
+    assert (after[~same] < t1["link"]).all() and (after[~same] < 0.999).all()
+    assert labelled.labels.non_matches_linked == 0
+
+
+def test_the_link_threshold_stays_above_every_labelled_non_match():
+    from matching.training import _above_labelled_non_matches
+
+    raised = _above_labelled_non_matches({"link": 0.99, "review": 0.5}, np.array([0.1, 0.995]))
+    assert raised["link"] > 0.995 and raised["review"] == 0.5
+    kept = _above_labelled_non_matches({"link": 0.99, "review": 0.5}, np.array([0.1, 0.6]))
+    assert kept == {"link": 0.99, "review": 0.5}

@@ -227,7 +227,7 @@ def test_dashboard_counts(conn, ctx):
     board = dashboard.build(conn, ctx.thresholds)
     assert board.queue["open"] == 2
     assert sum(n for _, n in board.ages) == 2
-    assert board.per_day[-1][1] == {"link": 1}
+    assert board.per_day[-1][1] == {"same": 1}
     systems = {q.system: q for q in board.systems}
     assert systems["ASC"].missing_nhs == 1 and systems["GP"].records == 3
     current = [r for r in board.rates if r.is_current]
@@ -241,12 +241,12 @@ def test_accounts_hash_passwords_and_lock_out(conn):
     with pytest.raises(InvalidInput) as bad:
         reviewers.add(conn, "Bad Name", "short", role="boss")
     assert {p.field for p in bad.value.problems} == {"username", "role", "password"}
-    with pytest.raises(reviewers.LoginRefused, match="wrong password"):
+    with pytest.raises(reviewers.LoginRefused, match="password is wrong"):
         reviewers.login(conn, "nobody", "whatever it is")
     for _ in range(2):
-        with pytest.raises(reviewers.LoginRefused, match="wrong password"):
+        with pytest.raises(reviewers.LoginRefused, match="password is wrong"):
             reviewers.login(conn, "dq.officer", "not the passphrase", max_failures=3)
-    with pytest.raises(reviewers.LoginRefused, match="now locked") as locked:
+    with pytest.raises(reviewers.LoginRefused, match="password is wrong") as locked:
         reviewers.login(conn, "dq.officer", "not the passphrase", max_failures=3)
     assert locked.value.locked
     with pytest.raises(reviewers.LoginRefused, match="locked"):
@@ -334,3 +334,28 @@ def test_idle_and_expired_sessions_end(conn):
     conn.execute("UPDATE reviewer_session SET expires_at = now() + interval '1 hour'")
     conn.execute("UPDATE reviewer SET is_active = false")
     assert reviewers.session(conn, opened.token) is None
+
+
+def test_ended_sessions_are_purged_when_someone_signs_in(conn):
+    reviewers.add(conn, "old.one", "a long enough passphrase")
+    reviewers.add(conn, "new.one", "a long enough passphrase")
+    expired = reviewers.login(conn, "old.one", "a long enough passphrase")
+    idle = reviewers.login(conn, "old.one", "a long enough passphrase")
+    live = reviewers.login(conn, "old.one", "a long enough passphrase")
+    conn.execute(
+        "UPDATE reviewer_session SET expires_at = now() - interval '1 second'"
+        " WHERE token_hash = %s",
+        (reviewers.token_hash(expired.token),),
+    )
+    conn.execute(
+        "UPDATE reviewer_session SET last_seen_at = now() - interval '31 minutes'"
+        " WHERE token_hash = %s",
+        (reviewers.token_hash(idle.token),),
+    )
+    reviewers.login(conn, "new.one", "a long enough passphrase")
+    kept = {r[0] for r in conn.execute("SELECT token_hash FROM reviewer_session")}
+    assert reviewers.token_hash(live.token) in kept
+    assert not {reviewers.token_hash(expired.token), reviewers.token_hash(idle.token)} & kept
+    assert len(kept) == 2
+    conn.execute("UPDATE reviewer_session SET expires_at = now()")
+    assert reviewers.purge_sessions(conn) == 2
