@@ -54,7 +54,8 @@ def load_region(url: str, model: Any, persons: int, folder: Any, seed: int = 7) 
     return Region(url, persons, strict, ctx)
 
 
-@pytest.fixture(scope="session")
+# package scope: the region is emptied again before any test outside tests/spark runs
+@pytest.fixture(scope="package")
 def region(database_url: str, model: Any, tmp_path_factory: Any) -> Iterator[Region]:
     """About 2,000 records of 800 persons, loaded under strict thresholds."""
     yield load_region(database_url, model, 800, tmp_path_factory.mktemp("region"))
@@ -91,7 +92,7 @@ class Runs:
     unchanged: bool
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runs(region: Region, spark: Any) -> Runs:
     """The Spark dry run and the in-database relink (rolled back) of the region."""
     with psycopg.connect(region.url) as conn:
