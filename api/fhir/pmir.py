@@ -221,7 +221,7 @@ def _where(n: int, field: str | None) -> str:
     return f"{entry}.{field}"
 
 
-@bp.post("")
+@bp.post("", strict_slashes=False)  # "[base]/" too, as fhirclient posts a message
 @audited("patient.feed", "update")
 def feed() -> Response:
     """PMIR ITI-93: apply a message Bundle of Patient changes in one transaction."""

@@ -111,6 +111,14 @@ def test_feed_creates_updates_and_answers_a_response_message(client, systems, db
     assert found.json["entry"][0]["resource"]["birthDate"] == "1975-07-05"
 
 
+def test_the_base_with_a_trailing_slash_takes_the_feed(client, systems, db_url):
+    # fhirclient and other clients post a message to the base as "[base]/"
+    r = client.post("/fhir/", json=message(create("S1")), headers=systems.headers("GP"))
+    assert r.status_code == 200, r.get_json()
+    assert Bundle.model_validate(r.get_json()).type == "message"
+    assert held(db_url, "S1") == "active"
+
+
 def test_merge_by_identifier_and_by_entry_reference(client, systems, db_url):
     assert post(client, systems, message(create("G1", 1), create("G2", 2))).status_code == 200
     by_id = merge("G2", {"identifier": {"system": GP_URI, "value": "G1"}}, 2)

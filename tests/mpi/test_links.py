@@ -235,9 +235,7 @@ def test_a_same_system_link_on_name_and_home_without_a_birth_date_goes_to_review
     # mother, no NHS number) came first; the daughter's dated record from the same GP
     # matched it on name and home alone. The system's own record does not lift
     # sparse_evidence then: a human decides.
-    mother = _same_system(
-        1, 0.99999, {"birth_date_missing", "sparse_evidence"}, given_name="exact"
-    )
+    mother = _same_system(1, 0.99999, {"birth_date_missing", "sparse_evidence"}, given_name="exact")
     decision = decide([mother], THRESHOLDS)
     assert decision.action == "new_person"
     assert [m.person for m, _ in decision.review] == [1]
