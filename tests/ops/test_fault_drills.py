@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -40,6 +41,30 @@ def _burst(
         if 200 <= status < 300:
             with lock:
                 acked.add(f"L{n}")
+
+
+@contextmanager
+def _bursts(base: str, token: str, patients: int, threads: int):
+    """``threads`` clients registering ``patients`` between them until the block ends;
+    yields the local IDs they send and the set of those acknowledged so far."""
+    acked: set[str] = set()
+    lock, stop = threading.Lock(), threading.Event()
+    share = patients // threads
+    workers = [
+        threading.Thread(
+            target=_burst,
+            args=(base, token, range(i * share, (i + 1) * share), acked, lock, stop),
+        )
+        for i in range(threads)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        yield {f"L{n}" for n in range(threads * share)}, acked
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
 
 
 def _count(url: str, table: str) -> int:
@@ -92,19 +117,7 @@ def _kill_service_drill(server_url, tmp_path, *, patients: int, threads: int) ->
         receiver = drills.Receiver()
         drills.subscribe(url, system.id, receiver)
         service = Service(url, tmp_path / "serve.log")
-        acked: set[str] = set()
-        lock, stop = threading.Lock(), threading.Event()
-        share = patients // threads
-        workers = [
-            threading.Thread(
-                target=_burst,
-                args=(service.base, token, range(i * share, (i + 1) * share), acked, lock, stop),
-            )
-            for i in range(threads)
-        ]
-        for w in workers:
-            w.start()
-        try:
+        with _bursts(service.base, token, patients, threads) as (sent, acked):
             _wait_for(lambda: len(acked) >= patients // 5)
             first = service.workers()[0]
             os.kill(first, signal.SIGKILL)  # one worker, mid-burst; gunicorn starts another
@@ -117,13 +130,6 @@ def _kill_service_drill(server_url, tmp_path, *, patients: int, threads: int) ->
                 except ProcessLookupError:
                     pass
             service.process.wait()
-        finally:
-            stop.set()
-            for w in workers:
-                w.join()
-        sent = {f"L{n}" for n in range(threads * share)} & (
-            acked | set(drills.registrations(url)) | {f"L{n}" for n in range(threads * share)}
-        )
         assert 0 < len(acked) < len(sent)
         try:
             _after_crash_then_resend(url, token, tmp_path, sent, acked, receiver)
@@ -255,29 +261,14 @@ def _restart_drill(cluster, tmp_path, *, patients: int, threads: int) -> None:
         receiver = drills.Receiver()
         drills.subscribe(url, system.id, receiver)
         service = Service(url, tmp_path / "serve.log")
-        acked: set[str] = set()
-        lock, stop = threading.Lock(), threading.Event()
-        share = patients // threads
-        workers = [
-            threading.Thread(
-                target=_burst,
-                args=(service.base, token, range(i * share, (i + 1) * share), acked, lock, stop),
-            )
-            for i in range(threads)
-        ]
-        for w in workers:
-            w.start()
         try:
-            _wait_for(lambda: len(acked) >= patients // 4)
-            cluster.restart("immediate")  # a crash of the database server, mid-burst
-            during = len(acked)
-            _wait_for(lambda: len(acked) >= during + patients // 10)  # the service recovers
+            with _bursts(service.base, token, patients, threads) as (sent, acked):
+                _wait_for(lambda: len(acked) >= patients // 4)
+                cluster.restart("immediate")  # a crash of the database server, mid-burst
+                during = len(acked)
+                _wait_for(lambda: len(acked) >= during + patients // 10)  # the service recovers
         finally:
-            stop.set()
-            for w in workers:
-                w.join()
             service.stop()
-        sent = {f"L{n}" for n in range(threads * share)}
         try:
             _after_crash_then_resend(url, token, tmp_path, sent, acked, receiver)
         finally:
