@@ -24,9 +24,10 @@ from mpi import access
 from mpi.config import Settings
 from mpi.store import systems as system_store
 from mpi.store import tokens as token_store
-from tests.conftest import _TABLES, RESET_AUDIT_TAILS
+from tests.conftest import _TABLES, RESET_AUDIT_TAILS, truncate_all
 from tests.helpers import synthetic_nhs_number
-from tests.review_web import add_accounts, reset_reviewers, review_app
+from tests.review_data import Scenario, build
+from tests.review_web import add_accounts, fresh_sessions, reset_reviewers, review_app
 
 SYSTEMS = {
     "GP": ("gp", 1, "https://fhir.gp.example.nhs.uk/Id/patient-number", ["register", "lookup"]),
@@ -230,3 +231,14 @@ def module_app(database_url: str) -> Iterator[Flask]:
     application = review_app(database_url)
     yield application
     application.extensions["mpi_pool"].close()
+
+
+@pytest.fixture
+def s(db_url: str, accounts: None, ctx: Any) -> Iterator[Scenario]:
+    """The review scenario (tests/review_data.py) on fresh review sessions; emptied after
+    the test, its decisions too (the service tables' reset keeps them)."""
+    fresh_sessions(db_url)
+    with psycopg.connect(db_url) as conn:
+        made = build(conn, ctx)
+    yield made
+    truncate_all(db_url)

@@ -23,12 +23,9 @@ _HASH = reviewers.hash_password(PASSWORD)
 
 
 @pytest.fixture
-def s(db_url: str, accounts: None, ctx: Any) -> Iterator[Scenario]:
-    fresh_sessions(db_url)
-    with psycopg.connect(db_url) as conn:
-        made = build(conn, ctx)
-    yield made
-    truncate_all(db_url)
+def s(s: Scenario, db_url: str) -> Iterator[Scenario]:
+    """The review scenario (tests/api/conftest.py), then the accounts put back as they were."""
+    yield s
     with psycopg.connect(db_url) as conn:  # the accounts outlive the module's tests
         conn.execute(
             "UPDATE reviewer SET password_hash = %s, must_change_password = false,"

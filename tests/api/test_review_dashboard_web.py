@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from mpi import dashboard, identities, near_misses
 from mpi.config import Settings
 from mpi.records import MatchContext, register
-from tests.conftest import truncate_all
 from tests.helpers import row
-from tests.review_data import Scenario, build, item_version, person_of
-from tests.review_web import fresh_sessions, page_csrf, sign_in
+from tests.review_data import Scenario, item_version, person_of
+from tests.review_web import page_csrf, sign_in
 
 #: Records near Alice Okonkwo of the scenario: each scores under the review threshold
 #: against her, and some of them above the near-miss floor.
@@ -31,15 +28,6 @@ NEAR = [
     ("N3", {"given_name": "Amara", "family_name": "Okonkwo", "birth_date": "1984-03-17"}),
     ("N4", {"given_name": "Alice", "family_name": "Okonkwo", "birth_date": "1948-03-17"}),
 ]
-
-
-@pytest.fixture
-def s(db_url: str, accounts: None, ctx: Any) -> Iterator[Scenario]:
-    fresh_sessions(db_url)
-    with psycopg.connect(db_url) as conn:
-        made = build(conn, ctx)
-    yield made
-    truncate_all(db_url)
 
 
 def _client(app: Flask, username: str) -> FlaskClient:

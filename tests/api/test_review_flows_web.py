@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -11,24 +10,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import truncate_all
-from tests.review_data import Scenario, build, item_version
+from tests.review_data import Scenario, item_version
 from tests.review_web import (
     PASSWORD,
     csrf_of,
-    fresh_sessions,
     page_csrf,
     sign_in,
 )
-
-
-@pytest.fixture
-def s(db_url: str, accounts: None, ctx: Any) -> Iterator[Scenario]:
-    fresh_sessions(db_url)
-    with psycopg.connect(db_url) as conn:
-        made = build(conn, ctx)
-    yield made
-    truncate_all(db_url)  # the decisions too (the service tables' reset keeps them)
 
 
 @pytest.fixture

@@ -12,21 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import truncate_all
-from tests.review_data import Scenario, build
+from tests.review_data import Scenario
 from tests.review_web import (
-    fresh_sessions,
     sign_in,
 )
-
-
-@pytest.fixture
-def s(db_url: str, accounts: None, ctx: Any) -> Iterator[Scenario]:
-    fresh_sessions(db_url)
-    with psycopg.connect(db_url) as conn:
-        made = build(conn, ctx)
-    yield made
-    truncate_all(db_url)
 
 
 @pytest.fixture
