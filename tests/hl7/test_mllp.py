@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +39,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def listener(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """`mpi mllp` on a free port (1 MiB limit, 2 s idle); yields (port, log file)."""
+@contextmanager
+def running_listener(
+    database_url: str, *args: str, log: Path | None = None, **env_vars: str
+) -> Iterator[int]:
+    """`mpi mllp` as a real process on a free port (with ``args`` and ``env_vars``);
+    yields the port once it takes connections, and stops the listener after. With ``log``
+    it logs verbosely there, and a listener that does not start fails with its log."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("mllp") / "mllp.log"
-    env = {**os.environ, "DATABASE_URL": database_url, "MPI_ENVIRONMENT": "test"}
-    env.update(MPI_MLLP_IDLE_SECONDS="2", MPI_MLLP_MAX_BYTES=str(1024 * 1024))
-    with log.open("wb") as out:
+    env = {**os.environ, "DATABASE_URL": database_url, "MPI_ENVIRONMENT": "test", **env_vars}
+    command = [sys.executable, "-c", "from mpi.cli import main; main()"]
+    command += ["-v", "mllp"] if log else ["mllp"]
+    command += ["--bind", f"127.0.0.1:{port}", *args]
+    if log is None:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from mpi.cli import main; main()", "-v", "mllp"]
-            + ["--bind", f"127.0.0.1:{port}"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+    else:
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -61,12 +66,22 @@ def listener(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log.read_text()) from None
+                    why = log.read_text() if log else "mpi mllp did not start"
+                    raise AssertionError(why) from None
                 time.sleep(0.2)
-        yield port, log
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def listener(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`mpi mllp` on a free port (1 MiB limit, 2 s idle); yields (port, log file)."""
+    log = tmp_path_factory.mktemp("mllp") / "mllp.log"
+    limits = {"MPI_MLLP_IDLE_SECONDS": "2", "MPI_MLLP_MAX_BYTES": str(1024 * 1024)}
+    with running_listener(database_url, log=log, **limits) as port:
+        yield port, log
 
 
 @pytest.fixture
@@ -485,18 +500,9 @@ def test_tls(database_url: str, tmp_path: Path, mllp: int) -> None:
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert.cert_chain_pems[0].write_to_path(cert_file)
     cert.private_key_pem.write_to_path(key_file)
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "MPI_ENVIRONMENT": "test"}
-    env.update(MPI_MLLP_TLS_CERT=str(cert_file), MPI_MLLP_TLS_KEY=str(key_file))
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from mpi.cli import main; main()", "mllp"]
-        + ["--bind", f"127.0.0.1:{port}"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    tls = {"MPI_MLLP_TLS_CERT": str(cert_file), "MPI_MLLP_TLS_KEY": str(key_file)}
 
-    async def talk() -> Any:
+    async def talk(port: int) -> Any:
         import ssl
 
         context = ssl.create_default_context()
@@ -513,18 +519,10 @@ def test_tls(database_url: str, tmp_path: Path, mllp: int) -> None:
             except (OSError, ssl.SSLError):
                 pass
 
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
+    with running_listener(database_url, **tls) as port:
         # in a thread of its own: another test's library may hold this thread's event loop
         with ThreadPoolExecutor(1) as pool:
-            reply = pool.submit(lambda: asyncio.run(talk())).result(timeout=60)
+            reply = pool.submit(lambda: asyncio.run(talk(port))).result(timeout=60)
         assert msa(reply) == ("AA", "TLS1")
         # plain MLLP to the TLS port gets no answer in clear
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -534,9 +532,6 @@ def test_tls(database_url: str, tmp_path: Path, mllp: int) -> None:
             except OSError:
                 got = b""
         assert b"MSA" not in got
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
     assert counts(database_url)["source_record"] == 1
 
 
@@ -557,29 +552,9 @@ def test_opted_out_patient_pix_is_withheld(mllp: int, database_url: str) -> None
 
 
 def test_processes_share_the_port_and_stop_together(database_url: str, mllp: int) -> None:
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "MPI_ENVIRONMENT": "test"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from mpi.cli import main; main()", "mllp"]
-        + ["--bind", f"127.0.0.1:{port}", "--processes", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
+    with running_listener(database_url, "--processes", "2") as port:
         replies = [send(port, adt("A04", f"PR{i}", f"L-{i}", nhs=None)) for i in range(6)]
         assert [msa(r)[0] for r in replies] == ["AA"] * 6
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
     time.sleep(0.5)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -596,55 +571,43 @@ def test_listener_follows_mpi_model_activate(database_url: str, mllp: int) -> No
     document["version"] = "mllp-refresh-1"
     with psycopg.connect(database_url) as c:
         models_registry.import_model(c, document)
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "MPI_ENVIRONMENT": "test"}
-    env["MPI_MODEL_REFRESH_SECONDS"] = "0.3"
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from mpi.cli import main; main()", "mllp"]
-        + ["--bind", f"127.0.0.1:{port}"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
-
-        def version_of(local: str) -> str:
-            with psycopg.connect(database_url) as c:
-                row = c.execute(
-                    "SELECT l.model_version FROM link l JOIN source_record r ON r.id = l.record_id"
-                    " WHERE r.local_id = %s",
-                    (local,),
-                ).fetchone()
-            assert row is not None
-            return str(row[0])
-
-        assert msa(send(port, adt("A04", "MR0", "M-0", nhs=None)))[0] == "AA"
-        assert version_of("M-0") == default
-        with psycopg.connect(database_url) as c:
-            models_registry.activate(c, "mllp-refresh-1")
-        deadline = time.monotonic() + 30
-        n = 0
-        while True:  # each message is new; one after the check must use the new model
-            n += 1
-            assert msa(send(port, adt("A04", f"MR{n}", f"M-{n}", nhs=None, given=f"G{n}")))[0]
-            if version_of(f"M-{n}") == "mllp-refresh-1":
-                break
-            assert time.monotonic() < deadline, "the listener kept the old model"
-            time.sleep(0.3)
+        with running_listener(database_url, MPI_MODEL_REFRESH_SECONDS="0.3") as port:
+            _follows_activate(database_url, port, default)
     finally:
-        process.terminate()
-        process.wait(timeout=20)
         with psycopg.connect(database_url) as c:
             models_registry.activate(c, default)
             c.execute("DELETE FROM match_model WHERE version = 'mllp-refresh-1'")
+
+
+def _follows_activate(database_url: str, port: int, default: str) -> None:
+    """One message under the default model, then ``mpi model activate``: a later one is
+    linked under the new model."""
+    from mpi import models_registry
+
+    def version_of(local: str) -> str:
+        with psycopg.connect(database_url) as c:
+            row = c.execute(
+                "SELECT l.model_version FROM link l JOIN source_record r ON r.id = l.record_id"
+                " WHERE r.local_id = %s",
+                (local,),
+            ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    assert msa(send(port, adt("A04", "MR0", "M-0", nhs=None)))[0] == "AA"
+    assert version_of("M-0") == default
+    with psycopg.connect(database_url) as c:
+        models_registry.activate(c, "mllp-refresh-1")
+    deadline = time.monotonic() + 30
+    n = 0
+    while True:  # each message is new; one after the check must use the new model
+        n += 1
+        assert msa(send(port, adt("A04", f"MR{n}", f"M-{n}", nhs=None, given=f"G{n}")))[0]
+        if version_of(f"M-{n}") == "mllp-refresh-1":
+            break
+        assert time.monotonic() < deadline, "the listener kept the old model"
+        time.sleep(0.3)
 
 
 def test_readme_sample_a04_gets_the_ack_the_readme_shows(mllp: int, database_url: str) -> None:
