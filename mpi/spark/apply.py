@@ -31,7 +31,8 @@ from mpi.store import records as record_store
 __all__ = ["apply_groups"]
 
 
-def _unchanged(conn: psycopg.Connection[Any], result: GroupResult, now: dict[int, Any]) -> bool:
+def _unchanged(result: GroupResult, now: dict[int, Any]) -> bool:
+    """The group's records are still linked as they were when the relink read them."""
     return all(now.get(r, (None, None))[0] == p for r, p in result.before.items())
 
 
@@ -82,8 +83,8 @@ def apply_groups(
         record_store.lock_for_batch(conn)
         ids = [r for _, result in groups for r in result.before]
         now = batch_store.links_of(conn, ids)
-        todo = [(g, res) for g, res in groups if _unchanged(conn, res, now)]
-        skipped = sum(len(res.before) for g, res in groups if not _unchanged(conn, res, now))
+        todo = [(g, res) for g, res in groups if _unchanged(res, now)]
+        skipped = len(ids) - sum(len(res.before) for _, res in todo)
         if todo:
             person_store.apply(conn, _one_plan([res.plan for _, res in todo], actor))
             model_store.close_review_items(conn, [i for _, res in todo for i in res.close], actor)
